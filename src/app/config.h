@@ -1,0 +1,26 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "client/commands.h"
+#include "node/node.h"
+#include "tracker/tracker.h"
+
+namespace imgstore {
+
+// Flags of each subcommand, bound to its options struct. Defaults shown by
+// --help are the options structs' own member initialisers.
+void AddNodeFlags(CLI::App& app, NodeOptions& options);
+void AddTrackerFlags(CLI::App& app, TrackerOptions& options);
+void AddClientFlags(CLI::App& app, ClientOptions& options);
+
+// Expands `--config FILE` (a flat TOML table whose keys are flag names
+// without dashes) into flags placed before the command line's own, so flags
+// given on the command line win. Returns the new argument list, or a
+// one-line error.
+Result<std::vector<std::string>> ExpandConfig(int argc, char** argv);
+
+}  // namespace imgstore

@@ -1,0 +1,162 @@
+// imgstore: one binary, one table of subcommands (SPEC §1). Each row adds
+// its flags and returns what to run once they are parsed.
+#include <unistd.h>
+
+#include <cstdio>
+#include <functional>
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "app/config.h"
+#include "app/demo.h"
+
+namespace imgstore {
+namespace {
+
+using Run = std::function<int()>;
+
+struct Command {
+  const char* name;
+  const char* help;
+  std::function<Run(CLI::App&)> add;
+};
+
+// Options live here for the process's life; each command binds to its own.
+NodeOptions node_options;
+TrackerOptions tracker_options;
+ClientOptions client_options;
+DemoOptions demo_options;
+
+int Report(const Error& error) {
+  std::fprintf(stderr, "imgstore: %s\n", error.message.c_str());
+  return 1;
+}
+
+Run NodeCommand(CLI::App& app) {
+  AddNodeFlags(app, node_options);
+  return [] {
+    auto node = Node::Start(node_options);
+    if (!node) return Report(node.error());
+    (*node)->Run();
+    return 0;
+  };
+}
+
+Run TrackerCommand(CLI::App& app) {
+  AddTrackerFlags(app, tracker_options);
+  return [] {
+    auto tracker = Tracker::Start(tracker_options);
+    if (!tracker) return Report(tracker.error());
+    (*tracker)->Run();
+    return 0;
+  };
+}
+
+Run DemoCommand(CLI::App& app) {
+  app.add_option("--port", demo_options.port, "tracker port")->capture_default_str();
+  app.add_option("--nodes", demo_options.nodes, "number of nodes")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 32));
+  app.add_option("--dir", demo_options.dir, "state directory")->capture_default_str();
+  return [] { return RunDemo(demo_options); };
+}
+
+Run UploadCommand(CLI::App& app) {
+  AddClientFlags(app, client_options);
+  static std::vector<std::string> files;
+  static bool json = false;
+  app.add_option("files", files, "image files")->required();
+  app.add_flag("--json", json, "print one JSON object per file");
+  return [] { return RunUpload(client_options, files, json); };
+}
+
+Run ImportCommand(CLI::App& app) {
+  AddClientFlags(app, client_options);
+  static std::string dir;
+  static int jobs = 8;
+  app.add_option("dir", dir, "directory tree of images")->required()->check(CLI::ExistingDirectory);
+  app.add_option("-j,--jobs", jobs, "uploads in parallel")->capture_default_str()->check(CLI::Range(1, 256));
+  return [] { return RunImport(client_options, dir, jobs); };
+}
+
+Run GetCommand(CLI::App& app) {
+  AddClientFlags(app, client_options);
+  static std::string id, out;
+  app.add_option("id", id, "image id")->required();
+  app.add_option("-o,--output", out, "file to write (default: stdout)");
+  return [] { return RunGet(client_options, id, out); };
+}
+
+Run RmCommand(CLI::App& app) {
+  AddClientFlags(app, client_options);
+  static std::vector<std::string> ids;
+  app.add_option("ids", ids, "image ids")->required();
+  return [] { return RunRm(client_options, ids); };
+}
+
+Run StatsCommand(CLI::App& app) {
+  AddClientFlags(app, client_options);
+  return [] { return RunStats(client_options); };
+}
+
+Run ServersCommand(CLI::App& app) {
+  AddClientFlags(app, client_options);
+  static std::string verb = "list", arg;
+  app.add_option("verb", verb, "list | add URL | drain ID | disable ID | enable ID | remove ID")
+      ->check(CLI::IsMember({"list", "add", "drain", "disable", "enable", "remove"}));
+  app.add_option("arg", arg, "URL (add) or server id");
+  return [] { return RunServers(client_options, verb, arg); };
+}
+
+const Command kCommands[] = {
+    {"node", "run an image server", NodeCommand},
+    {"tracker", "run a tracker (metadata, placement, upload and resolve API, pages)",
+     TrackerCommand},
+    {"demo", "run a tracker and 3 nodes on 127.0.0.1 with SQLite", DemoCommand},
+    {"upload", "upload image files; prints ID URL per file", UploadCommand},
+    {"import", "upload a directory tree, skipping what is already stored", ImportCommand},
+    {"get", "download an image", GetCommand},
+    {"rm", "delete images", RmCommand},
+    {"stats", "cluster totals", StatsCommand},
+    {"servers", "list and manage image servers", ServersCommand},
+};
+
+}  // namespace
+}  // namespace imgstore
+
+int main(int argc, char** argv) {
+  using namespace imgstore;
+  auto args = ExpandConfig(argc, argv);
+  if (!args) return Report(args.error());
+
+  CLI::App app{"imgstore: distributed image storage and load balancing for web sites"};
+  app.set_version_flag("--version", "imgstore " IMGSTORE_VERSION);
+  app.require_subcommand(1);
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("--config", "TOML file of flags (keys are flag names without dashes)");
+  Run run;
+  for (const Command& c : kCommands) {
+    CLI::App* sub = app.add_subcommand(c.name, c.help);
+    sub->add_option("--config", "TOML file of flags (keys are flag names without dashes)");
+    Run r = c.add(*sub);
+    sub->callback([r, &run] { run = r; });
+  }
+  demo_options.self = "/proc/self/exe";
+  std::vector<char*> cargs;
+  for (auto& a : *args) cargs.push_back(a.data());
+  try {
+    app.parse(int(cargs.size()), cargs.data());
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "imgstore: %s\n", e.what());
+    return 2;
+  }
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  return run ? run() : 1;
+}

@@ -1,0 +1,163 @@
+#include "core/image_probe.h"
+
+#include <vips/vips.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <mutex>
+
+#include <fmt/format.h>
+
+namespace imgstore {
+
+namespace {
+
+bool StartsWith(std::string_view bytes, std::string_view prefix) {
+  return bytes.substr(0, prefix.size()) == prefix;
+}
+
+uint32_t Be32(std::string_view b, size_t at) {
+  return (uint32_t(uint8_t(b[at])) << 24) | (uint32_t(uint8_t(b[at + 1])) << 16) |
+         (uint32_t(uint8_t(b[at + 2])) << 8) | uint32_t(uint8_t(b[at + 3]));
+}
+
+uint32_t Le32(std::string_view b, size_t at) {
+  return (uint32_t(uint8_t(b[at + 3])) << 24) | (uint32_t(uint8_t(b[at + 2])) << 16) |
+         (uint32_t(uint8_t(b[at + 1])) << 8) | uint32_t(uint8_t(b[at]));
+}
+
+bool LooksLikeSvg(std::string_view bytes) {
+  std::string head(bytes.substr(0, 1024));
+  std::transform(head.begin(), head.end(), head.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  return head.find("<svg") != std::string::npos ||
+         (head.find("<?xml") != std::string::npos &&
+          head.find("svg") != std::string::npos);
+}
+
+// ISO base media (AVIF, HEIC): "ftyp" box first; the major and compatible
+// brands say which.
+std::optional<ImageFormat> SniffBmff(std::string_view bytes) {
+  if (bytes.size() < 16 || bytes.substr(4, 4) != "ftyp") return std::nullopt;
+  uint32_t box = Be32(bytes, 0);
+  if (box < 16 || box > bytes.size()) return std::nullopt;
+  bool avif = false, heic = false;
+  for (size_t at = 8; at + 4 <= box; at += 4) {
+    if (at == 12) continue;  // minor version
+    std::string_view brand = bytes.substr(at, 4);
+    if (brand == "avif" || brand == "avis") avif = true;
+    if (brand == "heic" || brand == "heix" || brand == "hevc" ||
+        brand == "hevx" || brand == "heim" || brand == "heis") {
+      heic = true;
+    }
+  }
+  if (avif) return ImageFormat::kAvif;
+  if (heic) return ImageFormat::kHeic;
+  return std::nullopt;
+}
+
+// True when every top-level box fits exactly in the bytes.
+bool BmffComplete(std::string_view bytes) {
+  size_t at = 0;
+  while (at + 8 <= bytes.size()) {
+    uint64_t size = Be32(bytes, at);
+    if (size == 1) {
+      if (at + 16 > bytes.size()) return false;
+      size = (uint64_t(Be32(bytes, at + 8)) << 32) | Be32(bytes, at + 12);
+    } else if (size == 0) {
+      return true;  // extends to the end of the file
+    }
+    if (size < 8 || at + size > bytes.size()) return false;
+    at += size;
+  }
+  return at == bytes.size();
+}
+
+bool Complete(ImageFormat format, std::string_view bytes) {
+  switch (format) {
+    case ImageFormat::kJpeg: {
+      // Cameras may append a few bytes after EOI; entropy-coded data stuffs
+      // 0xFF as FF 00, so FF D9 near the end is the real end marker.
+      std::string_view tail = bytes.substr(bytes.size() - std::min<size_t>(bytes.size(), 4096));
+      return tail.find("\xff\xd9") != std::string_view::npos;
+    }
+    case ImageFormat::kPng: {
+      std::string_view tail = bytes.substr(bytes.size() - std::min<size_t>(bytes.size(), 64));
+      return tail.find("IEND") != std::string_view::npos;
+    }
+    case ImageFormat::kGif: {
+      std::string_view tail = bytes.substr(bytes.size() - std::min<size_t>(bytes.size(), 16));
+      return tail.find('\x3b') != std::string_view::npos;
+    }
+    case ImageFormat::kWebp:
+      return bytes.size() >= 12 && uint64_t(Le32(bytes, 4)) + 8 <= bytes.size();
+    case ImageFormat::kAvif:
+    case ImageFormat::kHeic:
+      return BmffComplete(bytes);
+  }
+  return false;
+}
+
+void InitVips() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (VIPS_INIT("imgstore") != 0) vips_error_clear();
+    // Header probes are one-shot; caching their operations only holds memory.
+    vips_cache_set_max(0);
+    vips_concurrency_set(1);
+  });
+}
+
+}  // namespace
+
+std::optional<ImageFormat> SniffFormat(std::string_view bytes) {
+  if (StartsWith(bytes, "\xff\xd8\xff")) return ImageFormat::kJpeg;
+  if (StartsWith(bytes, "\x89PNG\r\n\x1a\n")) return ImageFormat::kPng;
+  if (StartsWith(bytes, "GIF87a") || StartsWith(bytes, "GIF89a")) {
+    return ImageFormat::kGif;
+  }
+  if (bytes.size() >= 12 && StartsWith(bytes, "RIFF") &&
+      bytes.substr(8, 4) == "WEBP") {
+    return ImageFormat::kWebp;
+  }
+  return SniffBmff(bytes);
+}
+
+Result<ImageInfo> ProbeImage(std::string_view bytes, int64_t max_pixels) {
+  auto format = SniffFormat(bytes);
+  if (!format) {
+    if (LooksLikeSvg(bytes)) {
+      return Fail(ErrorCode::kUnsupportedMedia,
+                  "SVG is not accepted: it can carry scripts");
+    }
+    return Fail(ErrorCode::kUnsupportedMedia,
+                "not an image: expected JPEG, PNG, GIF, WebP, AVIF or HEIC");
+  }
+  if (!Complete(*format, bytes)) {
+    return Fail(ErrorCode::kUndecodable, "image is truncated or corrupt");
+  }
+  InitVips();
+  VipsImage* image = vips_image_new_from_buffer(bytes.data(), bytes.size(), "", nullptr);
+  if (image == nullptr) {
+    std::string why = vips_error_buffer();
+    vips_error_clear();
+    while (!why.empty() && std::isspace(static_cast<unsigned char>(why.back()))) {
+      why.pop_back();
+    }
+    return Fail(ErrorCode::kUndecodable, "image header does not decode: " + why);
+  }
+  ImageInfo info{*format, vips_image_get_width(image), vips_image_get_height(image)};
+  g_object_unref(image);
+  if (info.width <= 0 || info.height <= 0) {
+    return Fail(ErrorCode::kUndecodable, "image has no pixels");
+  }
+  if (info.width * info.height > max_pixels) {
+    return Fail(ErrorCode::kUndecodable,
+                fmt::format("image is {}x{}, over the limit of {} pixels",
+                            info.width, info.height, max_pixels));
+  }
+  return info;
+}
+
+}  // namespace imgstore

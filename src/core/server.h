@@ -1,0 +1,37 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace imgstore {
+
+// Operator-set state of a server. Only `active` servers take new uploads;
+// `draining` ones keep serving while their images are moved away; `disabled`
+// ones take nothing; `removed` rows are kept for history.
+enum class ServerState { kActive, kDraining, kDisabled, kRemoved };
+
+std::string_view ServerStateName(ServerState state);
+std::optional<ServerState> ParseServerState(std::string_view name);
+
+// One row of the server table (the founding design's columns, kept by name,
+// plus what operations need).
+struct ServerRow {
+  int64_t server_id = 0;
+  std::string server_name;
+  std::string server_url;  // root URL browsers use, no trailing slash
+  std::string pic_root_path;
+  int64_t max_pic_amount = 0;
+  int64_t cur_pic_amount = 0;
+  bool flg_usable = false;  // heartbeat says it is alive and accepting
+  ServerState state = ServerState::kActive;
+  int64_t last_heartbeat_at = 0;  // Unix seconds; 0 = never
+  int64_t disk_free_bytes = 0;
+  int64_t bytes_used = 0;
+};
+
+using ServerView = std::vector<ServerRow>;
+
+}  // namespace imgstore

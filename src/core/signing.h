@@ -1,0 +1,64 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+
+#include "core/clock.h"
+#include "core/error.h"
+
+namespace imgstore {
+
+// The one tracker <-> node authentication protocol. A signed request carries
+//   X-Imgstore-Time:      Unix seconds when it was signed
+//   X-Imgstore-Nonce:     32 random hex digits, unique per request
+//   X-Imgstore-Signature: hex HMAC-SHA256(secret, canonical)
+// where canonical = METHOD \n PATH \n TIME \n NONCE \n hex(SHA-256(body)).
+// Why each part: the method and path stop a signed GET being replayed as a
+// DELETE or on another file; the body hash binds the bytes; time bounds how
+// long a captured request stays usable; the nonce, remembered by the
+// verifier for that window, refuses a replay inside it.
+inline constexpr std::string_view kTimeHeader = "X-Imgstore-Time";
+inline constexpr std::string_view kNonceHeader = "X-Imgstore-Nonce";
+inline constexpr std::string_view kSignatureHeader = "X-Imgstore-Signature";
+
+struct Signature {
+  std::string time;
+  std::string nonce;
+  std::string mac;
+};
+
+Signature Sign(std::string_view secret, std::string_view method,
+               std::string_view path, std::string_view body,
+               const Clock& clock);
+
+// Checks signatures and remembers nonces it accepted. Thread-safe (mutex_
+// guards the nonce memory).
+class SignatureVerifier {
+ public:
+  // Signatures more than this far from now, either way, are stale. Wide
+  // enough for ordinary clock skew between machines.
+  static constexpr int64_t kWindowSeconds = 60;
+
+  SignatureVerifier(std::string secret, const Clock& clock)
+      : secret_(std::move(secret)), clock_(clock) {}
+
+  // Ok when `signature` is a fresh, unreplayed, valid signature of the
+  // request. kUnauthenticated otherwise; the nonce is remembered only when
+  // everything else checked out.
+  Result<void> Verify(std::string_view method, std::string_view path,
+                      std::string_view body, const Signature& signature);
+
+ private:
+  const std::string secret_;
+  const Clock& clock_;
+
+  std::mutex mutex_;  // guards the two below
+  std::unordered_set<std::string> seen_;
+  std::deque<std::pair<int64_t, std::string>> seen_order_;  // (time, nonce)
+};
+
+}  // namespace imgstore

@@ -1,0 +1,70 @@
+#include "core/wire.h"
+
+namespace imgstore {
+
+using nlohmann::json;
+
+json ToJson(const NodeStatus& s) {
+  return json{{"name", s.name},
+              {"url", s.url},
+              {"root", s.root},
+              {"images", s.images},
+              {"bytes_used", s.bytes_used},
+              {"disk_free_bytes", s.disk_free_bytes},
+              {"max_pics", s.max_pics},
+              {"uptime_s", s.uptime_s},
+              {"version", s.version}};
+}
+
+Result<json> ParseJsonObject(std::string_view body) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Fail(ErrorCode::kInvalidArgument, "body is not a JSON object");
+  }
+  return j;
+}
+
+Result<NodeStatus> ParseNodeStatus(std::string_view body) {
+  auto j = ParseJsonObject(body);
+  if (!j) return Fail(j.error());
+  NodeStatus s;
+  auto str = [&](const char* key, std::string& out) {
+    auto it = j->find(key);
+    if (it == j->end() || !it->is_string()) return false;
+    out = it->get<std::string>();
+    return true;
+  };
+  auto num = [&](const char* key, int64_t& out) {
+    auto it = j->find(key);
+    if (it == j->end() || !it->is_number_integer()) return false;
+    out = it->get<int64_t>();
+    return true;
+  };
+  if (!str("name", s.name) || !str("url", s.url) || !str("root", s.root) ||
+      !num("images", s.images) || !num("bytes_used", s.bytes_used) ||
+      !num("disk_free_bytes", s.disk_free_bytes) || !num("max_pics", s.max_pics) ||
+      !num("uptime_s", s.uptime_s) || !str("version", s.version)) {
+    return Fail(ErrorCode::kInvalidArgument, "node status: missing or mistyped field");
+  }
+  if (s.name.empty() || s.url.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "node status: empty name or url");
+  }
+  return s;
+}
+
+std::string ErrorBody(const Error& error) {
+  return json{{"error", {{"code", ErrorCodeName(error.code)}, {"message", error.message}}}}
+      .dump();
+}
+
+Error ParseErrorBody(std::string_view body, ErrorCode fallback) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_object() && j.contains("error") && j["error"].is_object() &&
+      j["error"].contains("message") && j["error"]["message"].is_string()) {
+    return Error{fallback, j["error"]["message"].get<std::string>()};
+  }
+  std::string text(body.substr(0, 200));
+  return Error{fallback, text.empty() ? std::string(ErrorCodeName(fallback)) : text};
+}
+
+}  // namespace imgstore

@@ -1,0 +1,43 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+
+namespace imgstore::http {
+
+// "http://host:port/base" split into parts; only plain http.
+struct Url {
+  std::string host;
+  std::string port;  // "80" when absent
+  std::string path;  // starts with '/', may be "/"
+};
+Result<Url> ParseUrl(std::string_view url);
+
+struct ClientRequest {
+  std::string method = "GET";
+  std::string url;  // absolute http:// URL
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::chrono::milliseconds timeout{10'000};  // whole exchange
+};
+
+struct ClientResponse {
+  unsigned status = 0;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string Header(std::string_view name) const;
+};
+
+// One blocking HTTP/1.1 exchange with its own short-lived io_context, so any
+// thread may call it. Network failures (refused, reset, timeout) are
+// kUnavailable "METHOD URL: why"; any HTTP status is a success here, for the
+// caller to judge. Thread-safe.
+Result<ClientResponse> Fetch(const ClientRequest& request);
+
+}  // namespace imgstore::http

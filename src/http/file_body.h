@@ -1,0 +1,51 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace imgstore::http {
+
+// An open, immutable file ready to be sent: its descriptor and what the
+// response headers need, computed once when opened. Owns fd (closed on
+// destruction). Shared (shared_ptr) between the open-file cache and the
+// responses in flight, so a file deleted meanwhile is still sent whole.
+struct OpenFile {
+  OpenFile(int fd_in, uint64_t size_in, int64_t mtime_ns);
+  ~OpenFile();
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+
+  const int fd;
+  const uint64_t size;
+  const int64_t mtime_s;
+  const std::string etag;           // strong: "<size hex>-<mtime ns hex>"
+  const std::string last_modified;  // IMF-fixdate
+};
+
+// An HTTP date (IMF-fixdate, RFC 9110 §5.6.7) for Unix seconds.
+std::string HttpDate(int64_t unix_seconds);
+// Parses an IMF-fixdate; nullopt when malformed.
+std::optional<int64_t> ParseHttpDate(std::string_view text);
+
+// A satisfiable byte range [first, first + length).
+struct ByteRange {
+  uint64_t first = 0;
+  uint64_t length = 0;
+};
+
+// What a Range header asks of a file of `size` bytes.
+enum class RangeKind { kWhole, kPartial, kUnsatisfiable };
+struct RangeRequest {
+  RangeKind kind = RangeKind::kWhole;
+  ByteRange range;
+};
+
+// Parses a Range header value for one range ("bytes=a-b", "bytes=a-",
+// "bytes=-n"). Several ranges, other units or malformed values are ignored
+// (kWhole: RFC 9110 lets a server ignore Range); a syntactically valid range
+// wholly past the end is kUnsatisfiable (416).
+RangeRequest ParseRange(std::string_view header, uint64_t size);
+
+}  // namespace imgstore::http

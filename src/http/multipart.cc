@@ -1,0 +1,76 @@
+#include "http/multipart.h"
+
+#include <boost/beast/core/string.hpp>
+
+namespace imgstore::http {
+
+namespace {
+
+// The value of `key=` in a header's parameters, unquoted.
+std::string_view Parameter(std::string_view header, std::string_view key) {
+  size_t at = 0;
+  while ((at = header.find(key, at)) != std::string_view::npos) {
+    bool boundary_ok = at == 0 || header[at - 1] == ';' || header[at - 1] == ' ';
+    size_t eq = at + key.size();
+    if (boundary_ok && eq < header.size() && header[eq] == '=') {
+      std::string_view v = header.substr(eq + 1);
+      if (!v.empty() && v[0] == '"') {
+        v.remove_prefix(1);
+        return v.substr(0, v.find('"'));
+      }
+      return v.substr(0, v.find(';'));
+    }
+    at = eq;
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<MultipartPart> FindFormField(std::string_view content_type, std::string_view body,
+                                    std::string_view field) {
+  std::string_view boundary = Parameter(content_type, "boundary");
+  if (boundary.empty() || boundary.size() > 200) {
+    return Fail(ErrorCode::kInvalidArgument, "multipart body without a boundary");
+  }
+  const std::string delimiter = "--" + std::string(boundary);
+  size_t at = body.find(delimiter);
+  while (at != std::string_view::npos) {
+    at += delimiter.size();
+    if (body.substr(at, 2) == "--") break;  // closing delimiter
+    if (body.substr(at, 2) != "\r\n") break;
+    at += 2;
+    size_t head_end = body.find("\r\n\r\n", at);
+    if (head_end == std::string_view::npos) break;
+    std::string_view head = body.substr(at, head_end - at);
+    size_t content = head_end + 4;
+    size_t next = body.find("\r\n" + delimiter, content);
+    if (next == std::string_view::npos) break;
+    MultipartPart part;
+    std::string_view disposition;
+    while (!head.empty()) {
+      size_t eol = head.find("\r\n");
+      std::string_view line = head.substr(0, eol);
+      size_t colon = line.find(':');
+      if (colon != std::string_view::npos) {
+        std::string_view name = line.substr(0, colon);
+        std::string_view value = line.substr(colon + 1);
+        while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+        if (boost::beast::iequals(name, "Content-Disposition")) disposition = value;
+        if (boost::beast::iequals(name, "Content-Type")) part.content_type = value;
+      }
+      if (eol == std::string_view::npos) break;
+      head.remove_prefix(eol + 2);
+    }
+    if (Parameter(disposition, "name") == field) {
+      part.filename = Parameter(disposition, "filename");
+      part.body = body.substr(content, next - content);
+      return part;
+    }
+    at = next + 2;
+  }
+  return Fail(ErrorCode::kInvalidArgument,
+              "multipart body has no field \"" + std::string(field) + "\"");
+}
+
+}  // namespace imgstore::http

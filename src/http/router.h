@@ -1,0 +1,53 @@
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/message.h"
+
+namespace imgstore::http {
+
+using Handler = std::function<Response(const Request&)>;
+
+// Where a handler runs. kInline: on the I/O thread, for handlers that never
+// block (a cached file open, a memory lookup). kBlocking: on the worker
+// pool, for anything touching a disk write, a database, libvips or another
+// server.
+enum class Dispatch { kInline, kBlocking };
+
+// One row of a daemon's route table. Pattern segments are literals or "{}",
+// which matches one non-empty segment and is passed in Request::params.
+struct Route {
+  beast_http::verb method;
+  std::string pattern;
+  Dispatch dispatch;
+  Handler handler;
+};
+
+// {method, path pattern} -> route. 404 and 405 are decided here and nowhere
+// else. Immutable after construction, so safe to share between threads.
+class Router {
+ public:
+  explicit Router(std::vector<Route> routes);
+
+  struct Match {
+    const Route* route = nullptr;  // null: see status
+    beast_http::status status = beast_http::status::ok;  // 404 or 405 on miss
+    std::string allow;  // for 405
+    std::vector<std::string_view> params;
+  };
+
+  // HEAD matches GET routes (the server drops the body).
+  Match Find(beast_http::verb method, std::string_view path) const;
+
+ private:
+  struct Compiled {
+    Route route;
+    std::vector<std::string> segments;
+  };
+  std::vector<Compiled> routes_;
+};
+
+}  // namespace imgstore::http

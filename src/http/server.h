@@ -1,0 +1,88 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include "core/error.h"
+#include "http/metrics.h"
+#include "http/router.h"
+
+namespace imgstore::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;  // 0: any free port (see Server::port())
+  int io_threads = 1;
+  int worker_threads = 8;  // for Dispatch::kBlocking handlers
+  // Whole request head, request line included: an over-long line gets 431.
+  uint64_t max_header_bytes = 16 * 1024;
+  uint64_t max_body_bytes = 32 * 1024 * 1024;  // larger bodies get 413
+  // A connection idle or sending its head slower than this is closed, so a
+  // client trickling a byte a second holds one connection, briefly.
+  std::chrono::seconds header_timeout{15};
+  std::chrono::seconds body_timeout{120};
+  std::chrono::seconds write_timeout{60};
+  // On Stop(), requests in flight get this long to finish.
+  std::chrono::seconds drain_timeout{10};
+  std::string server_header = "imgstore";
+};
+
+// The HTTP/1.1 server: the only code that reads or writes sockets. Owns an
+// acceptor, one io_context run on io_threads threads and a worker pool for
+// blocking handlers. Each connection is one coroutine on its own strand:
+// read head (limits, timeouts, 100-continue), read body, route, run the
+// handler, write (file bodies with sendfile), repeat while keep-alive.
+// Created by Listen(); Run() serves until Stop(). Thread-safe: Stop().
+class Server {
+ public:
+  static Result<std::unique_ptr<Server>> Listen(const ServerOptions& options,
+                                                const Router& router,
+                                                Metrics& metrics);
+  ~Server();
+
+  uint16_t port() const { return port_; }
+  boost::asio::io_context& io_context() { return ioc_; }
+
+  // Serves until Stop() (or SIGINT/SIGTERM) has drained; the calling
+  // thread is one of the I/O threads.
+  void Run();
+  // Stops accepting; lets requests in flight finish (up to drain_timeout),
+  // then ends Run(). Idle keep-alive connections are closed.
+  void Stop();
+
+ private:
+  Server(const ServerOptions& options, const Router& router, Metrics& metrics);
+
+  boost::asio::awaitable<void> Accept();
+  boost::asio::awaitable<void> Session(boost::beast::tcp_stream stream);
+  boost::asio::awaitable<Response> Dispatch(RequestMessage& message,
+                                            std::string_view remote);
+  boost::asio::awaitable<boost::system::error_code> Write(
+      boost::beast::tcp_stream& stream, const RequestMessage& request,
+      Response& response, bool keep_alive);
+  boost::asio::awaitable<void> Drain();
+
+  const ServerOptions options_;
+  const Router& router_;
+  Metrics& metrics_;
+
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::thread_pool workers_;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> in_flight_{0};  // requests read and not yet answered
+};
+
+}  // namespace imgstore::http

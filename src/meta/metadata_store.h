@@ -1,0 +1,111 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/image_record.h"
+#include "core/server.h"
+
+namespace imgstore {
+
+// What a heartbeat or an operator tells the store about a server.
+struct ServerUpdate {
+  std::optional<ServerState> state;
+  std::optional<int64_t> max_pic_amount;
+};
+
+// Totals for `imgstore stats` and /metrics.
+struct StoreStats {
+  int64_t images = 0;
+  int64_t placements = 0;
+  int64_t bytes = 0;  // sum of image sizes (one copy each)
+};
+
+// The tracker's metadata: the server table, the image table and its
+// placements, in domain words. Callers never see SQL. Implementations
+// (SQLite, PostgreSQL) are thread-safe, block on I/O (call them from worker
+// threads, never I/O threads), and on any error leave the store unchanged.
+class MetadataStore {
+ public:
+  virtual ~MetadataStore() = default;
+
+  // ---- servers ----
+
+  // Every server that is not `removed`, ordered by server_id.
+  virtual Result<std::vector<ServerRow>> ListServers() = 0;
+
+  // Adds a server by URL (operator, ahead of its first heartbeat), or
+  // returns the existing row with that URL unchanged. New rows start
+  // active, not usable, with max_pic_amount as given.
+  virtual Result<ServerRow> AddServer(const std::string& name,
+                                      const std::string& url,
+                                      int64_t max_pic_amount) = 0;
+
+  // Records a heartbeat: finds the server by URL, else by name, else creates
+  // it (a node joins by its first valid heartbeat). Updates name, url, root,
+  // disk_free_bytes, bytes_used, last_heartbeat_at = now, flg_usable = true,
+  // and max_pic_amount from the node's --max-pics. A removed server that
+  // beats again becomes active. Returns the row after the update.
+  virtual Result<ServerRow> RecordHeartbeat(const std::string& name,
+                                            const std::string& url,
+                                            const std::string& root,
+                                            int64_t max_pic_amount,
+                                            int64_t disk_free_bytes,
+                                            int64_t bytes_used,
+                                            int64_t now) = 0;
+
+  // Sets flg_usable (heartbeat timeout noticed or cleared).
+  virtual Result<void> SetUsable(int64_t server_id, bool usable) = 0;
+
+  // Operator change of state or capacity. kNotFound for an unknown id;
+  // kConflict for max_pic_amount below cur_pic_amount is NOT raised: the
+  // server simply takes no more until it falls below.
+  virtual Result<ServerRow> UpdateServer(int64_t server_id,
+                                         const ServerUpdate& update) = 0;
+
+  // Marks a server removed. kNotFound for unknown; kConflict while any
+  // placement still names it.
+  virtual Result<void> RemoveServer(int64_t server_id) = 0;
+
+  // ---- images ----
+
+  // Records an image and its placements in one transaction, bumping
+  // cur_pic_amount of every placement's server by one — but only while it
+  // is below max_pic_amount: when any server is full, nothing is written and
+  // the error is kInsufficientStorage naming that server (so the caller can
+  // delete its copy and try another). kConflict if the id exists.
+  virtual Result<void> AddImage(const ImageRecord& image) = 0;
+
+  // The image with its placements; kNotFound when unknown.
+  virtual Result<ImageRecord> GetImage(const ImageId& id) = 0;
+
+  // The known images among `ids`, with placements, in one query; unknown
+  // ids are simply absent. Order unspecified.
+  virtual Result<std::vector<ImageRecord>> GetImages(
+      const std::vector<ImageId>& ids) = 0;
+
+  // Ids of images whose bytes have this sha256 (lower-case hex).
+  virtual Result<std::vector<ImageId>> FindBySha256(const std::string& sha256) = 0;
+
+  // Deletes the image and its placements, decrementing each server's
+  // cur_pic_amount, in one transaction; returns what was deleted so the
+  // caller can delete the files. kNotFound when unknown.
+  virtual Result<ImageRecord> DeleteImage(const ImageId& id) = 0;
+
+  // Newest first, skipping `offset`, up to `limit` images with their
+  // placements; for the gallery and its pages.
+  virtual Result<std::vector<ImageRecord>> RecentImages(int64_t limit,
+                                                        int64_t offset) = 0;
+
+  virtual Result<StoreStats> Stats() = 0;
+};
+
+// Opens "sqlite:PATH" (creating the file and applying migrations) or
+// "postgresql://..." (when built in). kInvalidArgument for other URLs.
+Result<std::unique_ptr<MetadataStore>> OpenMetadataStore(const std::string& url);
+
+}  // namespace imgstore

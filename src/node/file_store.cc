@@ -1,0 +1,306 @@
+#include "node/file_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "core/hex.h"
+
+namespace imgstore {
+
+namespace {
+
+constexpr std::string_view kTempPrefix = ".tmp.";
+
+// errno -> Error, once, with what we were doing.
+Error PosixError(const std::string& context, int err) {
+  ErrorCode code = ErrorCode::kIo;
+  if (err == ENOENT) code = ErrorCode::kNotFound;
+  if (err == ENOSPC || err == EDQUOT) code = ErrorCode::kInsufficientStorage;
+  return Error{code, fmt::format("{}: {}", context, std::strerror(err))};
+}
+
+// openat2 beneath `dir`, refusing symlinks and escapes, whatever the path.
+int OpenBeneath(int dir, const char* path, uint64_t flags, uint64_t mode = 0) {
+  struct open_how how = {};
+  how.flags = flags | O_CLOEXEC;
+  how.mode = mode;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  int fd;
+  do {
+    fd = int(::syscall(SYS_openat2, dir, path, &how, sizeof how));
+  } while (fd < 0 && errno == EAGAIN);
+  return fd;
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::string FileName(const ImagePath& path) {
+  return path.relative.substr(6);  // after "aa/bb/"
+}
+
+Result<void> WriteAll(int fd, std::string_view bytes, const std::string& context) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Fail(PosixError(context, errno));
+    }
+    bytes.remove_prefix(size_t(n));
+  }
+  return {};
+}
+
+Result<std::string> ReadAll(int fd, const std::string& context) {
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Fail(PosixError(context, errno));
+    }
+    if (n == 0) return out;
+    out.append(buf, size_t(n));
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FileStore>> FileStore::Open(const std::string& root, int64_t max_pics,
+                                                   int64_t disk_reserve_bytes) {
+  if (::mkdir(root.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Fail(PosixError("create root " + root, errno));
+  }
+  int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Fail(PosixError("open root " + root, errno));
+  std::unique_ptr<FileStore> store(new FileStore(root, fd, max_pics, disk_reserve_bytes));
+  if (auto scanned = store->Scan(); !scanned) return Fail(scanned.error());
+  return store;
+}
+
+FileStore::FileStore(std::string root, int root_fd, int64_t max_pics, int64_t disk_reserve_bytes)
+    : root_(std::move(root)),
+      root_fd_(root_fd),
+      max_pics_(max_pics),
+      disk_reserve_bytes_(disk_reserve_bytes) {}
+
+FileStore::~FileStore() { ::close(root_fd_); }
+
+Result<void> FileStore::Scan() {
+  // Walks only the aa/bb directories the layout makes; anything else in
+  // the root is not ours and is left alone.
+  int64_t images = 0, bytes = 0;
+  for (int a = 0; a < 256; ++a) {
+    std::string aa = fmt::format("{:02x}", a);
+    int afd = OpenBeneath(root_fd_, aa.c_str(), O_RDONLY | O_DIRECTORY);
+    if (afd < 0) continue;
+    Fd adir(afd);
+    for (int b = 0; b < 256; ++b) {
+      std::string bb = fmt::format("{:02x}", b);
+      int bfd = OpenBeneath(adir.get(), bb.c_str(), O_RDONLY | O_DIRECTORY);
+      if (bfd < 0) continue;
+      DIR* dir = ::fdopendir(bfd);
+      if (dir == nullptr) {
+        ::close(bfd);
+        continue;
+      }
+      while (struct dirent* e = ::readdir(dir)) {
+        std::string_view name = e->d_name;
+        if (name == "." || name == "..") continue;
+        if (name.substr(0, kTempPrefix.size()) == kTempPrefix) {
+          // A write a crash interrupted: never acknowledged, safe to drop.
+          ::unlinkat(::dirfd(dir), e->d_name, 0);
+          continue;
+        }
+        struct stat st;
+        if (::fstatat(::dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode)) {
+          ++images;
+          bytes += st.st_size;
+        }
+      }
+      ::closedir(dir);
+    }
+  }
+  images_ = images;
+  bytes_used_ = bytes;
+  return {};
+}
+
+int64_t FileStore::DiskFreeBytes() const {
+  struct statvfs vfs;
+  if (::fstatvfs(root_fd_, &vfs) != 0) return 0;
+  return int64_t(vfs.f_bavail) * int64_t(vfs.f_frsize);
+}
+
+Result<int> FileStore::OpenShardDir(const ImagePath& path, bool create) {
+  const std::string aa = path.relative.substr(0, 2);
+  const std::string aabb = path.relative.substr(0, 5);
+  int fd = OpenBeneath(root_fd_, aabb.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd >= 0 || !create || errno != ENOENT) {
+    if (fd < 0) return Fail(PosixError("open " + aabb, errno));
+    return fd;
+  }
+  // Create each missing level and fsync its parent, so the directory entry
+  // of a file acknowledged later cannot vanish with its directory.
+  if (::mkdirat(root_fd_, aa.c_str(), 0755) == 0) {
+    ::fsync(root_fd_);
+  } else if (errno != EEXIST) {
+    return Fail(PosixError("mkdir " + aa, errno));
+  }
+  int afd = OpenBeneath(root_fd_, aa.c_str(), O_RDONLY | O_DIRECTORY);
+  if (afd < 0) return Fail(PosixError("open " + aa, errno));
+  Fd adir(afd);
+  const std::string bb = path.relative.substr(3, 2);
+  if (::mkdirat(adir.get(), bb.c_str(), 0755) == 0) {
+    if (::fsync(adir.get()) != 0) return Fail(PosixError("fsync " + aa, errno));
+  } else if (errno != EEXIST) {
+    return Fail(PosixError("mkdir " + aabb, errno));
+  }
+  fd = OpenBeneath(adir.get(), bb.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return Fail(PosixError("open " + aabb, errno));
+  return fd;
+}
+
+Result<FileStore::PutOutcome> FileStore::Put(const ImagePath& path, std::string_view bytes) {
+  const std::string& rel = path.relative;
+  if (images_.load() >= max_pics_) {
+    return Fail(ErrorCode::kInsufficientStorage,
+                fmt::format("store {}: node holds {} images, its maximum", rel, max_pics_));
+  }
+  if (DiskFreeBytes() < int64_t(bytes.size()) + disk_reserve_bytes_) {
+    return Fail(ErrorCode::kInsufficientStorage,
+                fmt::format("store {}: disk free is below the reserve", rel));
+  }
+  auto dir_fd = OpenShardDir(path, /*create=*/true);
+  if (!dir_fd) return Fail(dir_fd.error());
+  Fd dir(*dir_fd);
+
+  // 1. A temporary name in the target directory: the rename below is then
+  //    within one directory, hence atomic, and a crash leaves only a
+  //    ".tmp." file, which Scan() removes and GET never serves.
+  const std::string name = FileName(path);
+  std::mt19937_64 rng(std::random_device{}());
+  const std::string temp = fmt::format("{}{}.{:016x}", kTempPrefix, name, rng());
+  int fd = OpenBeneath(dir.get(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (fd < 0) return Fail(PosixError("create temporary for " + rel, errno));
+  auto discard = [&](Error e) {
+    ::unlinkat(dir.get(), temp.c_str(), 0);
+    return Fail(std::move(e));
+  };
+  {
+    Fd file(fd);
+    // 2. Write, then 3. fsync: the bytes are on disk before any name
+    //    points at them.
+    if (auto w = WriteAll(file.get(), bytes, "write " + rel); !w) return discard(w.error());
+    if (::fsync(file.get()) != 0) return discard(PosixError("fsync " + rel, errno));
+  }
+  // 4. Rename without replacing: of concurrent PUTs of one id exactly one
+  //    wins; the others compare bytes (idempotent PUT, or 409).
+  if (::renameat2(dir.get(), temp.c_str(), dir.get(), name.c_str(), RENAME_NOREPLACE) != 0) {
+    int err = errno;
+    if (err != EEXIST) return discard(PosixError("rename " + rel, err));
+    ::unlinkat(dir.get(), temp.c_str(), 0);
+    int existing = OpenBeneath(dir.get(), name.c_str(), O_RDONLY);
+    if (existing < 0) return Fail(PosixError("open existing " + rel, errno));
+    Fd ex(existing);
+    auto current = ReadAll(ex.get(), "read existing " + rel);
+    if (!current) return Fail(current.error());
+    if (*current != bytes) {
+      return Fail(ErrorCode::kConflict, rel + ": already stored with different bytes");
+    }
+    // The winner may not have synced its directory yet: do it here too, so
+    // our acknowledgement is as durable as theirs.
+    ::fsync(dir.get());
+    return PutOutcome::kAlreadyPresent;
+  }
+  // 5. fsync the directory: the new name itself is now durable.
+  if (::fsync(dir.get()) != 0) return Fail(PosixError("fsync directory of " + rel, errno));
+  images_.fetch_add(1);
+  bytes_used_.fetch_add(int64_t(bytes.size()));
+  return PutOutcome::kCreated;
+}
+
+Result<void> FileStore::Delete(const ImagePath& path) {
+  auto dir_fd = OpenShardDir(path, /*create=*/false);
+  if (!dir_fd) return Fail(dir_fd.error());
+  Fd dir(*dir_fd);
+  const std::string name = FileName(path);
+  struct stat st;
+  if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return Fail(PosixError("delete " + path.relative, errno));
+  }
+  if (::unlinkat(dir.get(), name.c_str(), 0) != 0) {
+    return Fail(PosixError("delete " + path.relative, errno));
+  }
+  Evict(path.relative);
+  if (::fsync(dir.get()) != 0) return Fail(PosixError("fsync directory of " + path.relative, errno));
+  images_.fetch_sub(1);
+  bytes_used_.fetch_sub(st.st_size);
+  return {};
+}
+
+void FileStore::Evict(const std::string& relative) {
+  std::lock_guard lock(mutex_);
+  cache_.erase(relative);
+}
+
+Result<std::shared_ptr<const http::OpenFile>> FileStore::OpenForRead(const ImagePath& path) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mutex_);
+    auto it = cache_.find(path.relative);
+    if (it != cache_.end()) {
+      if (now - it->second.opened < kOpenFileMaxAge) return it->second.file;
+      cache_.erase(it);
+    }
+  }
+  int fd = OpenBeneath(root_fd_, path.relative.c_str(), O_RDONLY);
+  if (fd < 0) return Fail(PosixError("open " + path.relative, errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Fail(ErrorCode::kNotFound, "open " + path.relative + ": not a regular file");
+  }
+  auto file = std::make_shared<const http::OpenFile>(
+      fd, uint64_t(st.st_size), int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec);
+  std::lock_guard lock(mutex_);
+  if (cache_.size() >= kOpenFileCacheSize) {
+    // Drop an arbitrary entry: cheap, and a hot file comes straight back.
+    cache_.erase(cache_.begin());
+  }
+  cache_[path.relative] = Cached{file, now};
+  return file;
+}
+
+Result<std::string> FileStore::Read(const ImagePath& path) {
+  int fd = OpenBeneath(root_fd_, path.relative.c_str(), O_RDONLY);
+  if (fd < 0) return Fail(PosixError("open " + path.relative, errno));
+  Fd file(fd);
+  return ReadAll(file.get(), "read " + path.relative);
+}
+
+}  // namespace imgstore

@@ -1,0 +1,88 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "core/layout.h"
+#include "http/file_body.h"
+
+namespace imgstore {
+
+// The only code that opens, writes, renames, deletes or fsyncs under a
+// node's root (PicRootPath). Every path comes from an ImagePath (already
+// validated by core/layout) and is resolved beneath the root with
+// openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), so a symlink planted in the
+// root cannot lead outside it. errno becomes Error here and nowhere else.
+//
+// Thread-safe: counters are atomics; mutex_ guards the open-file cache.
+// Put and Delete block on fsync: call them from worker threads.
+class FileStore {
+ public:
+  // Opens (creating if needed) the root, counts the images in it and removes
+  // temporary files a crash left behind. kIo when the root is unusable.
+  static Result<std::unique_ptr<FileStore>> Open(const std::string& root,
+                                                 int64_t max_pics,
+                                                 int64_t disk_reserve_bytes);
+  ~FileStore();
+
+  enum class PutOutcome { kCreated, kAlreadyPresent };
+
+  // Durable, atomic write of an image (see docs/STORAGE.md): temporary
+  // file beside the target, write, fsync, rename without replacing, fsync
+  // of the directory. Identical bytes already present: kAlreadyPresent.
+  // Errors: kConflict (different bytes under that name),
+  // kInsufficientStorage (max_pics reached, disk below the reserve, ENOSPC),
+  // kIo. On error nothing is left under the root.
+  Result<PutOutcome> Put(const ImagePath& path, std::string_view bytes);
+
+  // Removes an image durably. kNotFound when absent.
+  Result<void> Delete(const ImagePath& path);
+
+  // An open descriptor for serving, from a bounded cache of open files
+  // (images never change, so a cached descriptor stays right until Delete
+  // evicts it). kNotFound when absent.
+  Result<std::shared_ptr<const http::OpenFile>> OpenForRead(const ImagePath& path);
+
+  // Whole bytes of a stored image (for tests and repair reads).
+  Result<std::string> Read(const ImagePath& path);
+
+  const std::string& root() const { return root_; }
+  int64_t images() const { return images_.load(); }
+  int64_t bytes_used() const { return bytes_used_.load(); }
+  int64_t max_pics() const { return max_pics_; }
+  int64_t DiskFreeBytes() const;
+
+ private:
+  FileStore(std::string root, int root_fd, int64_t max_pics, int64_t disk_reserve_bytes);
+  Result<void> Scan();
+  // Opens (creating when `create`) the directory "aa/bb" of `path`.
+  Result<int> OpenShardDir(const ImagePath& path, bool create);
+  void Evict(const std::string& relative);
+
+  const std::string root_;
+  const int root_fd_;
+  const int64_t max_pics_;
+  const int64_t disk_reserve_bytes_;
+  std::atomic<int64_t> images_{0};
+  std::atomic<int64_t> bytes_used_{0};
+
+  // Why a cap: each entry holds a descriptor. Why an age: a file removed
+  // behind our back (by an operator) stops being served within a minute.
+  static constexpr size_t kOpenFileCacheSize = 10'000;
+  static constexpr std::chrono::seconds kOpenFileMaxAge{60};
+  struct Cached {
+    std::shared_ptr<const http::OpenFile> file;
+    std::chrono::steady_clock::time_point opened;
+  };
+  std::mutex mutex_;  // guards cache_
+  std::unordered_map<std::string, Cached> cache_;
+};
+
+}  // namespace imgstore

@@ -1,0 +1,82 @@
+#include "node/node.h"
+
+#include <spdlog/spdlog.h>
+
+namespace imgstore {
+
+Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
+  if (options.root.empty()) return Fail(ErrorCode::kInvalidArgument, "--root is required");
+  if (options.secret.empty()) return Fail(ErrorCode::kInvalidArgument, "--secret is required");
+  std::unique_ptr<Node> node(new Node(options));
+  auto store = FileStore::Open(options.root, options.max_pics, options.disk_reserve_bytes);
+  if (!store) return Fail(store.error());
+  node->store_ = std::move(*store);
+  node->router_ = std::make_unique<http::Router>(node->MakeRouter());
+
+  http::ServerOptions server;
+  server.host = options.host;
+  server.port = options.port;
+  server.io_threads = options.io_threads;
+  server.worker_threads = options.worker_threads;
+  server.max_body_bytes = options.max_body_bytes;
+  auto listening = http::Server::Listen(server, *node->router_, node->metrics_);
+  if (!listening) return Fail(listening.error());
+  node->server_ = std::move(*listening);
+
+  auto& o = node->options_;
+  if (o.name.empty()) o.name = "node-" + std::to_string(node->server_->port());
+  if (o.public_url.empty()) {
+    o.public_url = "http://" + o.host + ":" + std::to_string(node->server_->port());
+  }
+  while (!o.public_url.empty() && o.public_url.back() == '/') o.public_url.pop_back();
+
+  auto* raw = node.get();
+  node->metrics_.AddGauge("images", "Images stored.", [raw] { return double(raw->store_->images()); });
+  node->metrics_.AddGauge("bytes_used", "Bytes of stored images.",
+                          [raw] { return double(raw->store_->bytes_used()); });
+  node->metrics_.AddGauge("disk_free_bytes", "Free bytes on the root's file system.",
+                          [raw] { return double(raw->store_->DiskFreeBytes()); });
+  return node;
+}
+
+Node::Node(const NodeOptions& options)
+    : options_(options), verifier_(options.secret, SystemClock::Get()) {}
+
+Node::~Node() { Stop(); }
+
+NodeStatus Node::Status() const {
+  NodeStatus s;
+  s.name = options_.name;
+  s.url = options_.public_url;
+  s.root = store_->root();
+  s.images = store_->images();
+  s.bytes_used = store_->bytes_used();
+  s.disk_free_bytes = store_->DiskFreeBytes();
+  s.max_pics = store_->max_pics();
+  s.uptime_s = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::steady_clock::now() - started_)
+                   .count();
+  s.version = IMGSTORE_VERSION;
+  return s;
+}
+
+void Node::Run() {
+  spdlog::info("node {}: serving {} at {} ({} images)", options_.name, store_->root(),
+               options_.public_url, store_->images());
+  if (!options_.tracker_url.empty()) heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+  server_->Run();
+  Stop();
+  spdlog::info("node {}: stopped", options_.name);
+}
+
+void Node::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (server_) server_->Stop();
+  if (heartbeat_.joinable() && heartbeat_.get_id() != std::this_thread::get_id()) heartbeat_.join();
+}
+
+}  // namespace imgstore

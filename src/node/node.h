@@ -1,0 +1,78 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/signing.h"
+#include "core/wire.h"
+#include "http/metrics.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "node/file_store.h"
+
+namespace imgstore {
+
+// Everything `imgstore node` is configured by (app/config.cc fills it).
+struct NodeOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 9001;
+  std::string root;         // PicRootPath, required
+  std::string tracker_url;  // where heartbeats go, required
+  std::string secret;       // cluster secret, required
+  std::string name;         // default "node-<port>"
+  std::string public_url;   // default "http://<host>:<port>"
+  int64_t max_pics = 10'000'000;
+  std::chrono::seconds heartbeat_interval{2};
+  int io_threads = 1;
+  int worker_threads = 4;  // PUT/DELETE: fsync-bound
+  uint64_t max_body_bytes = 64 * 1024 * 1024;
+  // Writes stop while less than this is free, so the disk never fills.
+  int64_t disk_reserve_bytes = 64 * 1024 * 1024;
+};
+
+// An image server: owns its FileStore, HTTP server and heartbeat thread.
+// Start() binds and opens the root; Run() serves until SIGINT/SIGTERM or
+// Stop(), finishing requests in flight.
+class Node {
+ public:
+  static Result<std::unique_ptr<Node>> Start(const NodeOptions& options);
+  ~Node();
+
+  void Run();
+  void Stop();
+  uint16_t port() const { return server_->port(); }
+  NodeStatus Status() const;
+
+ private:
+  explicit Node(const NodeOptions& options);
+  http::Router MakeRouter();
+  void HeartbeatLoop();
+
+  NodeOptions options_;
+  const Clock& clock_ = SystemClock::Get();
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::unique_ptr<FileStore> store_;
+  SignatureVerifier verifier_;
+  http::Metrics metrics_{"imgstore_node"};
+  std::unique_ptr<http::Router> router_;
+  std::unique_ptr<http::Server> server_;
+
+  std::mutex mutex_;  // guards stopping_ for the heartbeat thread
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread heartbeat_;
+};
+
+// Route handlers, exposed for unit tests (node/routes.cc).
+namespace node_routes {
+http::Response GetImage(FileStore& store, const http::Request& request);
+}
+
+}  // namespace imgstore

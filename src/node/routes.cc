@@ -1,0 +1,167 @@
+// The node's route table and handlers: parse and check at the edge, then
+// call FileStore. Image GETs run inline on the I/O thread (a cached open and
+// sendfile, as nginx does); PUT and DELETE run on workers (fsync).
+#include <fmt/format.h>
+
+#include "core/image_probe.h"
+#include "core/layout.h"
+#include "http/respond.h"
+#include "node/node.h"
+
+namespace imgstore {
+
+namespace bhttp = boost::beast::http;
+using http::Request;
+using http::Response;
+
+namespace {
+
+constexpr std::string_view kImmutable = "public, max-age=31536000, immutable";
+
+bool EtagMatches(std::string_view header, std::string_view etag) {
+  // If-None-Match: "*" or a comma-separated list; weak comparison (RFC 9110
+  // §13.1.2), so W/"x" matches "x".
+  while (!header.empty()) {
+    size_t comma = header.find(',');
+    std::string_view item = header.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item.substr(0, 2) == "W/") item.remove_prefix(2);
+    if (item == "*" || item == etag) return true;
+    if (comma == std::string_view::npos) break;
+    header.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+Result<Signature> SignatureOf(const Request& request) {
+  Signature s{std::string(request.Header(kTimeHeader)), std::string(request.Header(kNonceHeader)),
+              std::string(request.Header(kSignatureHeader))};
+  if (s.mac.empty()) return Fail(ErrorCode::kUnauthenticated, "request is not signed");
+  return s;
+}
+
+Response Verified(SignatureVerifier& verifier, const Request& request,
+                  const std::function<Response()>& then) {
+  auto signature = SignatureOf(request);
+  if (!signature) return http::ErrorResponse(signature.error());
+  auto ok = verifier.Verify(std::string_view(request.message.method_string()), request.path,
+                            request.body(), *signature);
+  if (!ok) return http::ErrorResponse(ok.error());
+  return then();
+}
+
+}  // namespace
+
+namespace node_routes {
+
+Response GetImage(FileStore& store, const Request& request) {
+  auto path = ParseImagePath(request.path);
+  if (!path) return http::ErrorResponse(path.error());
+  auto file = store.OpenForRead(*path);
+  if (!file) {
+    return http::ErrorResponse(file.error().code == ErrorCode::kNotFound
+                                   ? Error{ErrorCode::kNotFound, "no such image"}
+                                   : file.error());
+  }
+  const http::OpenFile& f = **file;
+  Response r;
+  auto& m = r.message;
+  m.set(bhttp::field::etag, f.etag);
+  m.set(bhttp::field::last_modified, f.last_modified);
+  m.set(bhttp::field::cache_control, kImmutable);
+  m.set(bhttp::field::accept_ranges, "bytes");
+  m.set("X-Content-Type-Options", "nosniff");
+
+  std::string_view inm = request.Header("If-None-Match");
+  bool not_modified = false;
+  if (!inm.empty()) {
+    not_modified = EtagMatches(inm, f.etag);
+  } else if (auto ims = request.Header("If-Modified-Since"); !ims.empty()) {
+    auto since = http::ParseHttpDate(ims);
+    not_modified = since && f.mtime_s <= *since;
+  }
+  if (not_modified) {
+    m.result(bhttp::status::not_modified);
+    return r;
+  }
+  m.set(bhttp::field::content_type, FormatContentType(path->format));
+  http::RangeRequest range;
+  if (auto header = request.Header("Range"); !header.empty()) {
+    auto if_range = request.Header("If-Range");
+    if (if_range.empty() || if_range == f.etag) range = http::ParseRange(header, f.size);
+  }
+  switch (range.kind) {
+    case http::RangeKind::kUnsatisfiable:
+      r = http::ErrorResponse(ErrorCode::kInvalidArgument, "range not satisfiable");
+      r.message.result(bhttp::status::range_not_satisfiable);
+      r.message.set(bhttp::field::content_range, fmt::format("bytes */{}", f.size));
+      return r;
+    case http::RangeKind::kPartial:
+      m.result(bhttp::status::partial_content);
+      m.set(bhttp::field::content_range,
+            fmt::format("bytes {}-{}/{}", range.range.first,
+                        range.range.first + range.range.length - 1, f.size));
+      r.file_offset = range.range.first;
+      r.file_length = range.range.length;
+      break;
+    case http::RangeKind::kWhole:
+      m.result(bhttp::status::ok);
+      r.file_length = f.size;
+      break;
+  }
+  m.content_length(r.file_length);
+  r.file = std::move(*file);
+  return r;
+}
+
+}  // namespace node_routes
+
+http::Router Node::MakeRouter() {
+  using bhttp::verb;
+  using http::Dispatch;
+  constexpr auto kImage = "/{}/{}/{}";
+  std::vector<http::Route> routes = {
+      {verb::get, kImage, Dispatch::kInline,
+       [this](const Request& r) { return node_routes::GetImage(*store_, r); }},
+      {verb::put, kImage, Dispatch::kBlocking,
+       [this](const Request& r) {
+         return Verified(verifier_, r, [&]() -> Response {
+           auto path = ParseImagePath(r.path);
+           if (!path) return http::ErrorResponse(ErrorCode::kInvalidArgument, path.error().message);
+           auto sniffed = SniffFormat(r.body());
+           if (!sniffed) return http::ErrorResponse(ErrorCode::kUnsupportedMedia, "body is not an image");
+           if (*sniffed != path->format) {
+             return http::ErrorResponse(ErrorCode::kUnsupportedMedia,
+                                        fmt::format("body is {}, path says {}",
+                                                    FormatExtension(*sniffed),
+                                                    FormatExtension(path->format)));
+           }
+           auto put = store_->Put(*path, r.body());
+           if (!put) return http::ErrorResponse(put.error());
+           return http::Json(*put == FileStore::PutOutcome::kCreated ? bhttp::status::created
+                                                                     : bhttp::status::ok,
+                             {{"path", path->relative}, {"bytes", r.body().size()}});
+         });
+       }},
+      {verb::delete_, kImage, Dispatch::kBlocking,
+       [this](const Request& r) {
+         return Verified(verifier_, r, [&]() -> Response {
+           auto path = ParseImagePath(r.path);
+           if (!path) return http::ErrorResponse(path.error());
+           auto deleted = store_->Delete(*path);
+           if (!deleted) return http::ErrorResponse(deleted.error());
+           return http::Empty(bhttp::status::no_content);
+         });
+       }},
+      {verb::get, "/status", Dispatch::kInline,
+       [this](const Request&) { return http::Json(bhttp::status::ok, ToJson(Status())); }},
+      {verb::get, "/metrics", Dispatch::kInline,
+       [this](const Request&) {
+         return http::Text(bhttp::status::ok, metrics_.Render(), "text/plain; version=0.0.4");
+       }},
+  };
+  return http::Router(std::move(routes));
+}
+
+}  // namespace imgstore

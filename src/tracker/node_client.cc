@@ -1,0 +1,52 @@
+#include "tracker/node_client.h"
+
+#include <fmt/format.h>
+
+#include "core/signing.h"
+#include "core/wire.h"
+#include "http/client.h"
+
+namespace imgstore {
+
+Result<void> HttpNodeClient::Put(const ServerRow& server, const ImagePath& path,
+                                 std::string_view bytes) {
+  return Call("PUT", server, path, bytes);
+}
+
+Result<void> HttpNodeClient::Delete(const ServerRow& server, const ImagePath& path) {
+  auto r = Call("DELETE", server, path, "");
+  if (!r && r.error().code == ErrorCode::kNotFound) return {};
+  return r;
+}
+
+Result<void> HttpNodeClient::Call(const std::string& method, const ServerRow& server,
+                                  const ImagePath& path, std::string_view bytes) {
+  const std::string url = server.server_url + "/" + path.relative;
+  auto parsed = http::ParseUrl(url);
+  if (!parsed) return Fail(parsed.error());
+  Signature s = Sign(secret_, method, parsed->path, bytes, clock_);
+  http::ClientRequest request;
+  request.method = method;
+  request.url = url;
+  request.body = std::string(bytes);
+  request.timeout = std::chrono::milliseconds(30'000);
+  request.headers = {{std::string(kTimeHeader), s.time},
+                     {std::string(kNonceHeader), s.nonce},
+                     {std::string(kSignatureHeader), s.mac}};
+  if (method == "PUT") {
+    request.headers.emplace_back("Content-Type", std::string(FormatContentType(path.format)));
+  }
+  auto response = http::Fetch(request);
+  if (!response) return Fail(response.error());
+  const unsigned status = response->status;
+  if (status >= 200 && status < 300) return {};
+  ErrorCode code = ErrorCode::kUnavailable;
+  if (status == 404) code = ErrorCode::kNotFound;
+  if (status == 409) code = ErrorCode::kConflict;
+  if (status == 507) code = ErrorCode::kInsufficientStorage;
+  Error e = ParseErrorBody(response->body, code);
+  e.message = fmt::format("{} on server {}: {} ({})", method, server.server_id, e.message, status);
+  return Fail(std::move(e));
+}
+
+}  // namespace imgstore

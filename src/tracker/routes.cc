@@ -1,0 +1,419 @@
+// The tracker's route table (SPEC §4) and its handlers: parse and check at
+// the edge, then call the uploader, resolver, registry or store. Every
+// handler that touches the database or a node runs on the worker pool.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <openssl/crypto.h>
+
+#include <atomic>
+#include <charconv>
+
+#include "core/hex.h"
+#include "core/image_probe.h"
+#include "core/wire.h"
+#include "http/client.h"
+#include "http/multipart.h"
+#include "http/respond.h"
+#include "tracker/pages.h"
+#include "tracker/resolver.h"
+#include "tracker/server_registry.h"
+#include "tracker/tracker.h"
+#include "tracker/uploader.h"
+
+namespace imgstore {
+
+namespace bhttp = boost::beast::http;
+using http::Dispatch;
+using http::Request;
+using http::Response;
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxResolveIds = 1000;
+constexpr int64_t kGalleryPageSize = 24;
+// /i/{id} redirects may be cached briefly: long enough to absorb a page's
+// repeated loads, short enough that a dead server's images switch soon.
+constexpr int kRedirectMaxAge = 10;
+
+std::string_view QueryValue(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == key) {
+      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+int64_t QueryInt(std::string_view query, std::string_view key, int64_t fallback) {
+  std::string_view v = QueryValue(query, key);
+  int64_t out = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size()) return fallback;
+  return out;
+}
+
+json ServerJson(const ServerRow& s, const ServerRegistry& registry) {
+  return json{{"server_id", s.server_id},
+              {"server_name", s.server_name},
+              {"server_url", s.server_url},
+              {"pic_root_path", s.pic_root_path},
+              {"max_pic_amount", s.max_pic_amount},
+              {"cur_pic_amount", s.cur_pic_amount},
+              {"flg_usable", s.flg_usable},
+              {"state", ServerStateName(s.state)},
+              {"last_heartbeat_at", s.last_heartbeat_at},
+              {"heartbeat_age_s", registry.HeartbeatAgeSeconds(s)},
+              {"disk_free_bytes", s.disk_free_bytes},
+              {"bytes_used", s.bytes_used}};
+}
+
+json ImageJson(const ImageRecord& image, const Resolver& resolver, const ServerView& servers) {
+  Resolved now = resolver.Choose(image, servers);
+  json replicas = json::array();
+  for (const Placement& p : image.placements) {
+    for (const ServerRow& s : servers) {
+      if (s.server_id != p.server_id) continue;
+      replicas.push_back({{"server_id", s.server_id},
+                          {"url", Resolver::CopyUrl(s, p)},
+                          {"usable", s.flg_usable}});
+    }
+  }
+  return json{{"id", image.id.str()},
+              {"url", now.url},
+              {"available", now.available},
+              {"content_type", FormatContentType(image.format)},
+              {"bytes", image.bytes},
+              {"width", image.width},
+              {"height", image.height},
+              {"sha256", image.sha256},
+              {"created_at", image.created_at},
+              {"replicas", replicas}};
+}
+
+pages::GalleryImage GalleryItem(const ImageRecord& image, const Resolver& resolver,
+                                const ServerView& servers) {
+  Resolved now = resolver.Choose(image, servers);
+  return pages::GalleryImage{image.id.str(),  now.url,      now.available,
+                             std::string(FormatContentType(image.format)),
+                             image.width,     image.height, image.bytes,
+                             image.created_at};
+}
+
+}  // namespace
+
+http::Router Tracker::MakeRouter() {
+  using bhttp::verb;
+
+  // Admin endpoints need `Authorization: Bearer <token>` when a token is set.
+  auto admin = [this](http::Handler handler) -> http::Handler {
+    return [this, handler = std::move(handler)](const Request& r) -> Response {
+      if (!options_.admin_token.empty()) {
+        std::string_view auth = r.Header("Authorization");
+        constexpr std::string_view kBearer = "Bearer ";
+        if (auth.substr(0, kBearer.size()) != kBearer) {
+          return http::ErrorResponse(ErrorCode::kUnauthenticated, "admin token required");
+        }
+        std::string_view token = auth.substr(kBearer.size());
+        if (token.size() != options_.admin_token.size() ||
+            CRYPTO_memcmp(token.data(), options_.admin_token.data(), token.size()) != 0) {
+          return http::ErrorResponse(ErrorCode::kForbidden, "wrong admin token");
+        }
+      }
+      return handler(r);
+    };
+  };
+
+  auto upload = [this](const Request& r) -> Response {
+    std::string_view type = r.Header("Content-Type");
+    std::string_view bytes = r.body();
+    if (type.substr(0, 19) == "multipart/form-data") {
+      auto part = http::FindFormField(type, r.body(), "file");
+      if (!part) return http::ErrorResponse(part.error());
+      bytes = part->body;
+    } else if (type.substr(0, 6) != "image/" && type != "application/octet-stream") {
+      return http::ErrorResponse(ErrorCode::kUnsupportedMedia,
+                                 "send an image Content-Type or multipart/form-data with field \"file\"");
+    }
+    if (bytes.empty()) return http::ErrorResponse(ErrorCode::kInvalidArgument, "empty body");
+    auto record = uploader_->Upload(bytes);
+    if (!record) return http::ErrorResponse(record.error());
+    return http::Json(bhttp::status::created, ImageJson(*record, *resolver_, registry_->Snapshot()));
+  };
+
+  auto get_image = [this](const Request& r) -> Response {
+    auto id = ImageId::Parse(r.params[0]);
+    if (!id) return http::ErrorResponse(ErrorCode::kNotFound, "no such image");
+    auto image = store_->GetImage(*id);
+    if (!image) return http::ErrorResponse(image.error());
+    return http::Json(bhttp::status::ok, ImageJson(*image, *resolver_, registry_->Snapshot()));
+  };
+
+  auto list_images = [this](const Request& r) -> Response {
+    std::string_view sha = QueryValue(r.query, "sha256");
+    if (!sha.empty()) {
+      if (!IsLowerHex(sha, 64)) {
+        return http::ErrorResponse(ErrorCode::kInvalidArgument, "sha256 must be 64 lower-case hex digits");
+      }
+      auto ids = store_->FindBySha256(std::string(sha));
+      if (!ids) return http::ErrorResponse(ids.error());
+      json out = json::array();
+      for (const ImageId& id : *ids) out.push_back(id.str());
+      return http::Json(bhttp::status::ok, {{"ids", out}});
+    }
+    const int64_t limit = std::clamp<int64_t>(QueryInt(r.query, "limit", 50), 1, 500);
+    const int64_t offset = std::max<int64_t>(0, QueryInt(r.query, "offset", 0));
+    auto images = store_->RecentImages(limit, offset);
+    if (!images) return http::ErrorResponse(images.error());
+    const ServerView servers = registry_->Snapshot();
+    json out = json::array();
+    for (const ImageRecord& image : *images) out.push_back(ImageJson(image, *resolver_, servers));
+    return http::Json(bhttp::status::ok, {{"images", out}});
+  };
+
+  auto delete_image = [this](const Request& r) -> Response {
+    auto id = ImageId::Parse(r.params[0]);
+    if (!id) return http::ErrorResponse(ErrorCode::kNotFound, "no such image");
+    auto deleted = store_->DeleteImage(*id);
+    if (!deleted) return http::ErrorResponse(deleted.error());
+    const ImagePath path = MakeImagePath(deleted->id, deleted->format);
+    for (const Placement& p : deleted->placements) {
+      registry_->AdjustCount(p.server_id, -1);
+      auto server = registry_->Find(p.server_id);
+      if (!server) continue;
+      if (auto gone = node_client_->Delete(*server, path); !gone) {
+        // The record is gone, so the image is gone for every reader; the
+        // file is an orphan for fsck, not a failure of the delete.
+        spdlog::warn("delete {}: copy on server {} not removed: {}", id->str(), p.server_id,
+                     gone.error().message);
+      }
+    }
+    return http::Empty(bhttp::status::no_content);
+  };
+
+  auto resolve = [this](const Request& r) -> Response {
+    auto body = ParseJsonObject(r.body());
+    if (!body) return http::ErrorResponse(body.error());
+    auto ids = body->find("ids");
+    if (ids == body->end() || !ids->is_array()) {
+      return http::ErrorResponse(ErrorCode::kInvalidArgument, "expected {\"ids\": [...]}");
+    }
+    if (ids->size() > kMaxResolveIds) {
+      return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                 fmt::format("at most {} ids per call", kMaxResolveIds));
+    }
+    std::vector<std::string> wanted;
+    for (const json& id : *ids) {
+      if (!id.is_string()) return http::ErrorResponse(ErrorCode::kInvalidArgument, "ids must be strings");
+      wanted.push_back(id.get<std::string>());
+    }
+    auto batch = resolver_->ResolveMany(wanted);
+    if (!batch) return http::ErrorResponse(batch.error());
+    json images = json::object();
+    for (const auto& [id, res] : batch->images) {
+      images[id] = {{"url", res.url}, {"available", res.available}};
+    }
+    return http::Json(bhttp::status::ok, {{"images", images}, {"missing", batch->missing}});
+  };
+
+  auto redirect = [this](const Request& r) -> Response {
+    auto batch = resolver_->ResolveMany({std::string(r.params[0])});
+    if (!batch) return http::ErrorResponse(batch.error());
+    if (batch->images.empty()) return http::ErrorResponse(ErrorCode::kNotFound, "no such image");
+    return http::Redirect(batch->images.begin()->second.url, kRedirectMaxAge);
+  };
+
+  auto list_servers = [this](const Request&) -> Response {
+    auto refreshed = registry_->Refresh();
+    if (!refreshed) return http::ErrorResponse(refreshed.error());
+    json servers = json::array();
+    int64_t usable = 0, images = 0, capacity = 0, bytes = 0;
+    for (const ServerRow& s : registry_->Snapshot()) {
+      servers.push_back(ServerJson(s, *registry_));
+      usable += s.flg_usable;
+      images += s.cur_pic_amount;
+      capacity += s.max_pic_amount;
+      bytes += s.bytes_used;
+    }
+    json totals = {{"servers", servers.size()}, {"usable", usable}, {"images", images},
+                   {"capacity", capacity},      {"bytes", bytes}};
+    return http::Json(bhttp::status::ok, {{"servers", servers}, {"totals", totals}});
+  };
+
+  auto add_server = [this](const Request& r) -> Response {
+    auto body = ParseJsonObject(r.body());
+    if (!body) return http::ErrorResponse(body.error());
+    std::string url = body->value("url", "");
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    if (!http::ParseUrl(url)) {
+      return http::ErrorResponse(ErrorCode::kInvalidArgument, "expected {\"url\": \"http://host:port\"}");
+    }
+    std::string name = body->value("name", "");
+    if (name.empty()) name = url.substr(7);
+    int64_t max = body->value("max_pic_amount", int64_t(10'000'000));
+    if (max <= 0) return http::ErrorResponse(ErrorCode::kInvalidArgument, "max_pic_amount must be positive");
+    auto row = store_->AddServer(name, url, max);
+    if (!row) return http::ErrorResponse(row.error());
+    (void)registry_->Refresh();
+    return http::Json(bhttp::status::created, ServerJson(*row, *registry_));
+  };
+
+  auto server_id = [](const Request& r) -> std::optional<int64_t> {
+    int64_t id = 0;
+    std::string_view s = r.params[0];
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
+    if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+    return id;
+  };
+
+  auto patch_server = [this, server_id](const Request& r) -> Response {
+    auto id = server_id(r);
+    if (!id) return http::ErrorResponse(ErrorCode::kNotFound, "no such server");
+    auto body = ParseJsonObject(r.body());
+    if (!body) return http::ErrorResponse(body.error());
+    ServerUpdate update;
+    if (auto it = body->find("state"); it != body->end()) {
+      auto state = it->is_string() ? ParseServerState(it->get<std::string>()) : std::nullopt;
+      if (!state || *state == ServerState::kRemoved) {
+        return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                   "state must be active, draining or disabled");
+      }
+      update.state = state;
+    }
+    if (auto it = body->find("max_pic_amount"); it != body->end()) {
+      if (!it->is_number_integer() || it->get<int64_t>() <= 0) {
+        return http::ErrorResponse(ErrorCode::kInvalidArgument, "max_pic_amount must be a positive integer");
+      }
+      update.max_pic_amount = it->get<int64_t>();
+    }
+    if (!update.state && !update.max_pic_amount) {
+      return http::ErrorResponse(ErrorCode::kInvalidArgument, "expected state and/or max_pic_amount");
+    }
+    auto row = store_->UpdateServer(*id, update);
+    if (!row) return http::ErrorResponse(row.error());
+    spdlog::info("server {} ({}): operator set state {} max {}", row->server_id, row->server_name,
+                 ServerStateName(row->state), row->max_pic_amount);
+    (void)registry_->Refresh();
+    auto live = registry_->Find(*id);
+    return http::Json(bhttp::status::ok, ServerJson(live ? *live : *row, *registry_));
+  };
+
+  auto remove_server = [this, server_id](const Request& r) -> Response {
+    auto id = server_id(r);
+    if (!id) return http::ErrorResponse(ErrorCode::kNotFound, "no such server");
+    auto removed = store_->RemoveServer(*id);
+    if (!removed) return http::ErrorResponse(removed.error());
+    spdlog::info("server {}: removed by operator", *id);
+    (void)registry_->Refresh();
+    return http::Empty(bhttp::status::no_content);
+  };
+
+  auto heartbeat = [this](const Request& r) -> Response {
+    Signature s{std::string(r.Header(kTimeHeader)), std::string(r.Header(kNonceHeader)),
+                std::string(r.Header(kSignatureHeader))};
+    auto ok = verifier_.Verify("POST", r.path, r.body(), s);
+    if (!ok) {
+      // Once per 10 s at most: a misconfigured node beats every 2 s.
+      static std::atomic<int64_t> last_logged{0};
+      const int64_t now = clock_.NowSeconds();
+      if (now - last_logged.exchange(now) >= 10) {
+        spdlog::warn("heartbeat from {} refused: {}", r.remote, ok.error().message);
+      }
+      return http::ErrorResponse(ok.error());
+    }
+    auto status = ParseNodeStatus(r.body());
+    if (!status) return http::ErrorResponse(status.error());
+    if (!http::ParseUrl(status->url)) {
+      return http::ErrorResponse(ErrorCode::kInvalidArgument, "heartbeat url must be http://");
+    }
+    auto row = registry_->Heartbeat(*status);
+    if (!row) return http::ErrorResponse(row.error());
+    return http::Json(bhttp::status::ok, {{"server_id", row->server_id}});
+  };
+
+  auto healthz = [](const Request&) { return http::Json(bhttp::status::ok, {{"status", "ok"}}); };
+  auto metrics = [this](const Request&) {
+    return http::Text(bhttp::status::ok, metrics_.Render(), "text/plain; version=0.0.4");
+  };
+
+  auto html = [](std::string body) {
+    return http::Text(bhttp::status::ok, std::move(body), "text/html; charset=utf-8");
+  };
+
+  auto gallery = [this, html](const Request& r) -> Response {
+    const int64_t page = std::max<int64_t>(1, QueryInt(r.query, "page", 1));
+    auto images = store_->RecentImages(kGalleryPageSize + 1, (page - 1) * kGalleryPageSize);
+    if (!images) return http::ErrorResponse(images.error());
+    auto stats = store_->Stats();
+    const bool has_next = int64_t(images->size()) > kGalleryPageSize;
+    if (has_next) images->pop_back();
+    const ServerView servers = registry_->Snapshot();
+    std::vector<pages::GalleryImage> items;
+    for (const ImageRecord& image : *images) items.push_back(GalleryItem(image, *resolver_, servers));
+    return html(pages::Gallery(items, page, has_next, stats ? stats->images : 0));
+  };
+
+  auto image_page = [this, html](const Request& r) -> Response {
+    auto id = ImageId::Parse(r.params[0]);
+    if (!id) return http::ErrorResponse(ErrorCode::kNotFound, "no such image");
+    auto image = store_->GetImage(*id);
+    if (!image) return http::ErrorResponse(image.error());
+    const ServerView servers = registry_->Snapshot();
+    pages::ImageDetail detail{GalleryItem(*image, *resolver_, servers), image->sha256, {}};
+    for (const Placement& p : image->placements) {
+      for (const ServerRow& s : servers) {
+        if (s.server_id == p.server_id) {
+          detail.replicas.push_back({s.server_id, s.server_name, Resolver::CopyUrl(s, p), s.flg_usable});
+        }
+      }
+    }
+    return html(pages::ImagePage(detail));
+  };
+
+  auto static_asset = [](const Request& r) -> Response {
+    auto asset = pages::Static(r.params[0]);
+    if (!asset) return http::ErrorResponse(ErrorCode::kNotFound, "no such asset");
+    Response res = http::Text(bhttp::status::ok, std::string(asset->bytes), asset->content_type);
+    res.message.set(bhttp::field::cache_control, "public, max-age=300");
+    return res;
+  };
+
+  auto default_image = [this](const Request&) -> Response {
+    auto format = SniffFormat(default_image_);
+    Response res = http::Text(bhttp::status::ok, default_image_,
+                              format ? FormatContentType(*format) : "image/png");
+    res.message.set(bhttp::field::cache_control, "public, max-age=3600");
+    res.message.set("X-Content-Type-Options", "nosniff");
+    return res;
+  };
+
+  std::vector<http::Route> routes = {
+      {verb::post, "/v1/images", Dispatch::kBlocking, upload},
+      {verb::get, "/v1/images", Dispatch::kBlocking, list_images},
+      {verb::get, "/v1/images/{}", Dispatch::kBlocking, get_image},
+      {verb::delete_, "/v1/images/{}", Dispatch::kBlocking, admin(delete_image)},
+      {verb::post, "/v1/resolve", Dispatch::kBlocking, resolve},
+      {verb::get, "/i/{}", Dispatch::kBlocking, redirect},
+      {verb::get, "/v1/servers", Dispatch::kBlocking, admin(list_servers)},
+      {verb::post, "/v1/servers", Dispatch::kBlocking, admin(add_server)},
+      {verb::patch, "/v1/servers/{}", Dispatch::kBlocking, admin(patch_server)},
+      {verb::delete_, "/v1/servers/{}", Dispatch::kBlocking, admin(remove_server)},
+      {verb::post, "/v1/heartbeat", Dispatch::kBlocking, heartbeat},
+      {verb::get, "/healthz", Dispatch::kInline, healthz},
+      {verb::get, "/metrics", Dispatch::kInline, metrics},
+      {verb::get, "/", Dispatch::kBlocking, gallery},
+      {verb::get, "/images/{}", Dispatch::kBlocking, image_page},
+      {verb::get, "/admin", Dispatch::kInline, [html](const Request&) { return html(pages::Admin()); }},
+      {verb::get, "/static/{}", Dispatch::kInline, static_asset},
+      {verb::get, "/default-image", Dispatch::kInline, default_image},
+  };
+  return http::Router(std::move(routes));
+}
+
+}  // namespace imgstore

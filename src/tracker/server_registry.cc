@@ -1,0 +1,105 @@
+#include "tracker/server_registry.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+namespace imgstore {
+
+ServerRegistry::ServerRegistry(MetadataStore& store, const Clock& clock,
+                               std::chrono::seconds heartbeat_timeout)
+    : store_(store), clock_(clock), timeout_(heartbeat_timeout) {}
+
+bool ServerRegistry::Alive(const ServerRow& row) const {
+  return row.last_heartbeat_at > 0 &&
+         clock_.NowSeconds() - row.last_heartbeat_at < int64_t(timeout_.count());
+}
+
+int64_t ServerRegistry::HeartbeatAgeSeconds(const ServerRow& row) const {
+  return row.last_heartbeat_at > 0 ? clock_.NowSeconds() - row.last_heartbeat_at : -1;
+}
+
+Result<void> ServerRegistry::Refresh() {
+  auto rows = store_.ListServers();
+  if (!rows) return Fail(rows.error());
+  Apply(std::move(*rows));
+  return {};
+}
+
+void ServerRegistry::Apply(std::vector<ServerRow> rows) {
+  std::vector<std::pair<int64_t, bool>> changed;
+  {
+    std::lock_guard lock(mutex_);
+    std::unordered_map<int64_t, ServerRow> next;
+    for (ServerRow& row : rows) {
+      const bool alive = Alive(row);
+      auto old = servers_.find(row.server_id);
+      const bool was = old != servers_.end() ? old->second.flg_usable : row.flg_usable;
+      if (alive != was) {
+        if (alive) {
+          spdlog::info("server {} ({}): usable again", row.server_id, row.server_name);
+        } else {
+          spdlog::warn("server {} ({}): unusable, no heartbeat for {} s", row.server_id,
+                       row.server_name, HeartbeatAgeSeconds(row));
+        }
+      }
+      if (alive != row.flg_usable) changed.emplace_back(row.server_id, alive);
+      row.flg_usable = alive;
+      next.emplace(row.server_id, std::move(row));
+    }
+    servers_ = std::move(next);
+  }
+  // Persist the derived flag (outside the lock: the store blocks). Several
+  // trackers may write the same value; that is harmless.
+  for (auto [id, usable] : changed) {
+    if (auto r = store_.SetUsable(id, usable); !r) {
+      spdlog::warn("server {}: could not record usability: {}", id, r.error().message);
+    }
+  }
+}
+
+Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
+  auto row = store_.RecordHeartbeat(s.name, s.url, s.root, s.max_pics, s.disk_free_bytes,
+                                    s.bytes_used, clock_.NowSeconds());
+  if (!row) return Fail(row.error());
+  std::lock_guard lock(mutex_);
+  auto it = servers_.find(row->server_id);
+  if (it == servers_.end()) {
+    spdlog::info("server {} ({}): joined at {}", row->server_id, row->server_name, row->server_url);
+  } else if (!it->second.flg_usable) {
+    spdlog::info("server {} ({}): usable again", row->server_id, row->server_name);
+  }
+  row->flg_usable = true;
+  servers_[row->server_id] = *row;
+  return *row;
+}
+
+ServerView ServerRegistry::Snapshot() const {
+  ServerView out;
+  {
+    std::lock_guard lock(mutex_);
+    out.reserve(servers_.size());
+    for (const auto& [id, row] : servers_) out.push_back(row);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const ServerRow& a, const ServerRow& b) { return a.server_id < b.server_id; });
+  for (ServerRow& row : out) row.flg_usable = row.flg_usable && Alive(row);
+  return out;
+}
+
+std::optional<ServerRow> ServerRegistry::Find(int64_t server_id) const {
+  std::lock_guard lock(mutex_);
+  auto it = servers_.find(server_id);
+  if (it == servers_.end()) return std::nullopt;
+  ServerRow row = it->second;
+  row.flg_usable = row.flg_usable && Alive(row);
+  return row;
+}
+
+void ServerRegistry::AdjustCount(int64_t server_id, int64_t delta) {
+  std::lock_guard lock(mutex_);
+  auto it = servers_.find(server_id);
+  if (it != servers_.end()) it->second.cur_pic_amount += delta;
+}
+
+}  // namespace imgstore

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/server.h"
+#include "core/wire.h"
+#include "meta/metadata_store.h"
+
+namespace imgstore {
+
+// Live health of the server table, held in memory so placement and resolve
+// never scan the database. The store stays the authority: Refresh() reloads
+// every row (cheap: one row per server), so trackers sharing one PostgreSQL
+// see a heartbeat recorded by any of them within a refresh. flg_usable is
+// derived from last_heartbeat_at and the timeout, and persisted when it
+// changes (logged once per change).
+//
+// Thread-safe: mutex_ guards servers_. Methods that touch the store block.
+class ServerRegistry {
+ public:
+  ServerRegistry(MetadataStore& store, const Clock& clock, std::chrono::seconds heartbeat_timeout);
+
+  // Reloads rows from the store and re-derives usability.
+  Result<void> Refresh();
+
+  // A signed heartbeat's status: recorded in the store, usable at once.
+  Result<ServerRow> Heartbeat(const NodeStatus& status);
+
+  // Every server not removed, with live flg_usable. A copy.
+  ServerView Snapshot() const;
+  std::optional<ServerRow> Find(int64_t server_id) const;
+
+  // After an upload or delete, so placement sees counts before the next
+  // Refresh().
+  void AdjustCount(int64_t server_id, int64_t delta);
+
+  int64_t HeartbeatAgeSeconds(const ServerRow& row) const;
+
+ private:
+  bool Alive(const ServerRow& row) const;
+  void Apply(std::vector<ServerRow> rows);
+
+  MetadataStore& store_;
+  const Clock& clock_;
+  const std::chrono::seconds timeout_;
+
+  mutable std::mutex mutex_;  // guards servers_
+  std::unordered_map<int64_t, ServerRow> servers_;
+};
+
+}  // namespace imgstore

@@ -1,0 +1,119 @@
+#include "tracker/tracker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/image_probe.h"
+#include "tracker/node_client.h"
+#include "tracker/pages.h"
+#include "tracker/resolver.h"
+#include "tracker/server_registry.h"
+#include "tracker/uploader.h"
+
+namespace imgstore {
+
+Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
+  if (options.secret.empty()) return Fail(ErrorCode::kInvalidArgument, "--secret is required");
+  std::unique_ptr<Tracker> t(new Tracker(options));
+  auto& o = t->options_;
+
+  if (o.default_image_path.empty()) {
+    t->default_image_ = std::string(pages::BuiltinDefaultImage());
+  } else {
+    std::ifstream in(o.default_image_path, std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    t->default_image_ = bytes.str();
+    if (!in || !SniffFormat(t->default_image_)) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "--default-image " + o.default_image_path + ": not a readable image");
+    }
+  }
+
+  auto store = OpenMetadataStore(o.db_url);
+  if (!store) return Fail(store.error());
+  t->store_ = std::move(*store);
+  t->registry_ = std::make_unique<ServerRegistry>(*t->store_, t->clock_, o.heartbeat_timeout);
+  if (auto r = t->registry_->Refresh(); !r) return Fail(r.error());
+  t->node_client_ = std::make_unique<HttpNodeClient>(o.secret, t->clock_);
+
+  http::ServerOptions server;
+  server.host = o.host;
+  server.port = o.port;
+  server.io_threads = o.io_threads;
+  server.worker_threads = o.worker_threads;
+  server.max_body_bytes = o.max_upload_bytes;
+  t->router_ = std::make_unique<http::Router>(std::vector<http::Route>{});
+  auto listening = http::Server::Listen(server, *t->router_, t->metrics_);
+  if (!listening) return Fail(listening.error());
+  t->server_ = std::move(*listening);
+  if (o.public_url.empty()) {
+    o.public_url = "http://" + o.host + ":" + std::to_string(t->server_->port());
+  }
+  while (!o.public_url.empty() && o.public_url.back() == '/') o.public_url.pop_back();
+
+  UploaderOptions uploads;
+  uploads.placement = o.placement;
+  uploads.replicas = o.replicas;
+  uploads.max_pixels = o.max_pixels;
+  uploads.disk_reserve_bytes = o.disk_reserve_bytes;
+  t->uploader_ = std::make_unique<Uploader>(*t->store_, *t->registry_, *t->node_client_,
+                                            t->clock_, uploads);
+  t->resolver_ = std::make_unique<Resolver>(*t->store_, *t->registry_,
+                                            o.public_url + "/default-image");
+  // The routes need the public URL, known only once bound (port 0); the
+  // server reads its router only once Run() starts.
+  *t->router_ = t->MakeRouter();
+
+  auto* raw = t.get();
+  t->metrics_.AddGauge("upload_retries", "Stores retried on another server.",
+                       [raw] { return double(raw->uploader_->retries()); });
+  t->metrics_.AddGauge("servers_usable", "Servers whose heartbeat is current.", [raw] {
+    double n = 0;
+    for (const ServerRow& s : raw->registry_->Snapshot()) n += s.flg_usable;
+    return n;
+  });
+  return t;
+}
+
+Tracker::Tracker(const TrackerOptions& options)
+    : options_(options), verifier_(options.secret, SystemClock::Get()) {}
+
+Tracker::~Tracker() { Stop(); }
+
+void Tracker::WatchLoop() {
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      if (wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) return;
+    }
+    if (auto r = registry_->Refresh(); !r) {
+      spdlog::warn("tracker: could not refresh the server table: {}", r.error().message);
+    }
+  }
+}
+
+void Tracker::Run() {
+  spdlog::info("tracker: serving {} with {} ({} placement, {} copies)", options_.public_url,
+               options_.db_url,
+               options_.placement == PlacementPolicy::kRandom ? "random" : "weighted",
+               options_.replicas);
+  watcher_ = std::thread([this] { WatchLoop(); });
+  server_->Run();
+  Stop();
+  spdlog::info("tracker: stopped");
+}
+
+void Tracker::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (server_) server_->Stop();
+  if (watcher_.joinable() && watcher_.get_id() != std::this_thread::get_id()) watcher_.join();
+}
+
+}  // namespace imgstore

@@ -1,0 +1,87 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/placement.h"
+#include "core/signing.h"
+#include "http/metrics.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "meta/metadata_store.h"
+
+namespace imgstore {
+
+// Everything `imgstore tracker` is configured by (app/config.cc fills it).
+struct TrackerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;
+  std::string db_url = "sqlite:imgstore.db";
+  std::string secret;      // cluster secret, required
+  std::string public_url;  // default "http://<host>:<port>"
+  PlacementPolicy placement = PlacementPolicy::kWeighted;
+  int replicas = 1;
+  std::chrono::seconds repair_grace{600};
+  std::string default_image_path;  // empty: the built-in one
+  std::string admin_token;         // empty: admin endpoints open
+  std::chrono::seconds heartbeat_timeout{6};
+  uint64_t max_upload_bytes = 32 * 1024 * 1024;
+  int64_t max_pixels = 100'000'000;
+  // A server with less free disk than this takes no new uploads.
+  int64_t disk_reserve_bytes = 64 * 1024 * 1024;
+  int io_threads = 1;
+  // Uploads block on a node's fsync and the database: enough threads to
+  // keep many in flight.
+  int worker_threads = 64;
+};
+
+class NodeClient;
+class ServerRegistry;
+class Uploader;
+class Resolver;
+
+// The tracker: owns the metadata store, the server registry (live health),
+// the uploader and resolver, and the HTTP server. Start() opens the store
+// and binds; Run() serves until SIGINT/SIGTERM or Stop().
+class Tracker {
+ public:
+  static Result<std::unique_ptr<Tracker>> Start(const TrackerOptions& options);
+  ~Tracker();
+
+  void Run();
+  void Stop();
+  uint16_t port() const { return server_->port(); }
+
+ private:
+  explicit Tracker(const TrackerOptions& options);
+  http::Router MakeRouter();
+  // Refreshes server health from the store every second until Stop().
+  void WatchLoop();
+
+  TrackerOptions options_;
+  const Clock& clock_ = SystemClock::Get();
+  std::unique_ptr<MetadataStore> store_;
+  std::unique_ptr<ServerRegistry> registry_;
+  std::unique_ptr<NodeClient> node_client_;
+  std::unique_ptr<Uploader> uploader_;
+  std::unique_ptr<Resolver> resolver_;
+  std::string default_image_;  // bytes
+  SignatureVerifier verifier_;
+  http::Metrics metrics_{"imgstore_tracker"};
+  std::unique_ptr<http::Router> router_;
+  std::unique_ptr<http::Server> server_;
+
+  std::mutex mutex_;  // guards stopping_ for the watch thread
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread watcher_;
+};
+
+}  // namespace imgstore

@@ -1,0 +1,140 @@
+#include "testing/testing.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+namespace imgstore::testing {
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = std::string(base ? base : "/tmp") + "/imgstore-test-XXXXXX";
+  char* made = ::mkdtemp(pattern.data());
+  if (made == nullptr) std::abort();
+  path_ = made;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+ChildProcess::ChildProcess(std::vector<std::string> argv, std::string log_path)
+    : log_path_(std::move(log_path)) {
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0 && Signal(SIGTERM, std::chrono::seconds(5)) == -1) Signal(SIGKILL);
+}
+
+bool ChildProcess::running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+int ChildProcess::Signal(int signal, std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return 0;
+  ::kill(pid_, signal);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      return status;
+    }
+    ::usleep(10'000);
+  }
+  return -1;
+}
+
+std::string ChildProcess::Log() const { return ReadFile(log_path_); }
+
+uint16_t FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool WaitForStatus(const std::string& url, unsigned status, std::chrono::milliseconds timeout) {
+  return Eventually(
+      [&] {
+        http::ClientRequest r;
+        r.url = url;
+        r.timeout = std::chrono::milliseconds(1000);
+        auto res = http::Fetch(r);
+        return res && res->status == status;
+      },
+      timeout);
+}
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string TestData(const std::string& name) {
+  return ReadFile(std::filesystem::path(IMGSTORE_TEST_DATA) / name);
+}
+
+http::ClientResponse Send(const std::string& method, const std::string& url, std::string body,
+                          std::vector<std::pair<std::string, std::string>> headers) {
+  http::ClientRequest r;
+  r.method = method;
+  r.url = url;
+  r.body = std::move(body);
+  r.headers = std::move(headers);
+  r.timeout = std::chrono::milliseconds(30'000);
+  auto res = http::Fetch(r);
+  if (!res) {
+    ADD_FAILURE() << res.error().message;
+    return {};
+  }
+  return *res;
+}
+
+http::ClientResponse Get(const std::string& url,
+                         std::vector<std::pair<std::string, std::string>> headers) {
+  return Send("GET", url, "", std::move(headers));
+}
+
+}  // namespace imgstore::testing
