@@ -1,21 +1,22 @@
 #include "app/config.h"
 
-#include <toml++/toml.h>
-
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 namespace imgstore {
 
 namespace {
 
 // "HOST:PORT" -> host, port, checked by CLI11 at parse time.
-void AddListen(CLI::App& app, std::string& host, uint16_t& port, const std::string& fallback) {
+void AddListen(CLI::App& app, std::string& host, uint16_t& port,
+               const std::string& fallback) {
   app.add_option_function<std::string>(
          "--listen",
          [&host, &port](const std::string& value) {
            size_t colon = value.rfind(':');
            if (colon == std::string::npos || colon + 1 == value.size()) {
-             throw CLI::ValidationError("--listen", "expected HOST:PORT, got " + value);
+             throw CLI::ValidationError("--listen",
+                                        "expected HOST:PORT, got " + value);
            }
            int p = 0;
            try {
@@ -23,7 +24,8 @@ void AddListen(CLI::App& app, std::string& host, uint16_t& port, const std::stri
            } catch (...) {
              p = -1;
            }
-           if (p < 0 || p > 65535) throw CLI::ValidationError("--listen", "bad port in " + value);
+           if (p < 0 || p > 65535)
+             throw CLI::ValidationError("--listen", "bad port in " + value);
            host = value.substr(0, colon);
            if (host.empty()) host = "0.0.0.0";
            port = uint16_t(p);
@@ -33,8 +35,8 @@ void AddListen(CLI::App& app, std::string& host, uint16_t& port, const std::stri
 }
 
 template <typename Rep>
-void AddSeconds(CLI::App& app, const std::string& name, std::chrono::duration<Rep>& value,
-                const std::string& help) {
+void AddSeconds(CLI::App& app, const std::string& name,
+                std::chrono::duration<Rep>& value, const std::string& help) {
   app.add_option_function<double>(
          name,
          [&value, name](double s) {
@@ -49,7 +51,8 @@ void AddSeconds(CLI::App& app, const std::string& name, std::chrono::duration<Re
 
 void AddNodeFlags(CLI::App& app, NodeOptions& o) {
   AddListen(app, o.host, o.port, "127.0.0.1:9001");
-  app.add_option("--root", o.root, "directory of image files (PicRootPath)")->required();
+  app.add_option("--root", o.root, "directory of image files (PicRootPath)")
+      ->required();
   app.add_option("--tracker", o.tracker_url, "tracker URL heartbeats go to")
       ->envname("IMGSTORE_TRACKER")
       ->required();
@@ -57,11 +60,13 @@ void AddNodeFlags(CLI::App& app, NodeOptions& o) {
       ->envname("IMGSTORE_SECRET")
       ->required();
   app.add_option("--name", o.name, "server name (default node-PORT)");
-  app.add_option("--public-url", o.public_url, "root URL browsers use (default http://LISTEN)");
+  app.add_option("--public-url", o.public_url,
+                 "root URL browsers use (default http://LISTEN)");
   app.add_option("--max-pics", o.max_pics, "most images this node holds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  AddSeconds(app, "--heartbeat", o.heartbeat_interval, "seconds between heartbeats");
+  AddSeconds(app, "--heartbeat", o.heartbeat_interval,
+             "seconds between heartbeats");
   app.add_option("--io-threads", o.io_threads, "threads serving sockets")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
@@ -69,39 +74,49 @@ void AddNodeFlags(CLI::App& app, NodeOptions& o) {
 
 void AddTrackerFlags(CLI::App& app, TrackerOptions& o) {
   AddListen(app, o.host, o.port, "127.0.0.1:8080");
-  app.add_option("--db", o.db_url, "metadata store: sqlite:PATH or postgresql://USER@HOST:PORT/DB")
+  app.add_option(
+         "--db", o.db_url,
+         "metadata store: sqlite:PATH or postgresql://USER@HOST:PORT/DB")
       ->capture_default_str();
   app.add_option("--secret", o.secret, "cluster secret shared with nodes")
       ->envname("IMGSTORE_SECRET")
       ->required();
-  app.add_option("--public-url", o.public_url, "root URL of this tracker (default http://LISTEN)");
+  app.add_option("--public-url", o.public_url,
+                 "root URL of this tracker (default http://LISTEN)");
   app.add_option_function<std::string>(
          "--placement",
          [&o](const std::string& v) {
-           o.placement = v == "random" ? PlacementPolicy::kRandom : PlacementPolicy::kWeighted;
+           o.placement = v == "random" ? PlacementPolicy::kRandom
+                                       : PlacementPolicy::kWeighted;
          },
          "server choice for uploads: weighted or random")
       ->check(CLI::IsMember({"weighted", "random"}))
       ->default_str("weighted");
-  app.add_option("--replicas", o.replicas, "copies of each image on distinct servers")
+  app.add_option("--replicas", o.replicas,
+                 "copies of each image on distinct servers")
       ->capture_default_str()
       ->check(CLI::Range(1, 16));
   AddSeconds(app, "--repair-grace", o.repair_grace,
-             "seconds a server may be unusable before its images are copied elsewhere");
+             "seconds a server may be unusable before its images are copied "
+             "elsewhere");
   app.add_option("--default-image", o.default_image_path,
-                 "image served for images whose servers are all down (default built in)")
+                 "image served for images whose servers are all down (default "
+                 "built in)")
       ->check(CLI::ExistingFile);
-  app.add_option("--admin-token", o.admin_token, "token for admin endpoints (none: open)")
+  app.add_option("--admin-token", o.admin_token,
+                 "token for admin endpoints (none: open)")
       ->envname("IMGSTORE_ADMIN_TOKEN");
   AddSeconds(app, "--heartbeat-timeout", o.heartbeat_timeout,
              "seconds without a heartbeat before a server is unusable");
-  app.add_option("--max-upload-bytes", o.max_upload_bytes, "largest upload body")
+  app.add_option("--max-upload-bytes", o.max_upload_bytes,
+                 "largest upload body")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--max-pixels", o.max_pixels, "largest image, width x height")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  app.add_option("--workers", o.worker_threads, "threads for uploads and queries")
+  app.add_option("--workers", o.worker_threads,
+                 "threads for uploads and queries")
       ->capture_default_str()
       ->check(CLI::Range(1, 512));
 }
@@ -110,7 +125,8 @@ void AddClientFlags(CLI::App& app, ClientOptions& o) {
   app.add_option("--tracker", o.tracker_url, "tracker URL")
       ->envname("IMGSTORE_TRACKER")
       ->capture_default_str();
-  app.add_option("--admin-token", o.admin_token, "admin token")->envname("IMGSTORE_ADMIN_TOKEN");
+  app.add_option("--admin-token", o.admin_token, "admin token")
+      ->envname("IMGSTORE_ADMIN_TOKEN");
 }
 
 Result<std::vector<std::string>> ExpandConfig(int argc, char** argv) {
@@ -155,9 +171,10 @@ Result<std::vector<std::string>> ExpandConfig(int argc, char** argv) {
     } else if (auto b = value.value<bool>()) {
       text = *b ? "true" : "false";
     } else {
-      return Fail(ErrorCode::kInvalidArgument,
-                  fmt::format("config {}: {} must be a string, number or boolean", file,
-                              key.str()));
+      return Fail(
+          ErrorCode::kInvalidArgument,
+          fmt::format("config {}: {} must be a string, number or boolean", file,
+                      key.str()));
     }
     flags.push_back(fmt::format("--{}={}", key.str(), text));
   }

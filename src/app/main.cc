@@ -1,12 +1,11 @@
 // imgstore: one binary, one table of subcommands (SPEC §1). Each row adds
 // its flags and returns what to run once they are parsed.
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <functional>
 #include <iostream>
-
-#include <spdlog/spdlog.h>
 
 #include "app/config.h"
 #include "app/demo.h"
@@ -54,11 +53,13 @@ Run TrackerCommand(CLI::App& app) {
 }
 
 Run DemoCommand(CLI::App& app) {
-  app.add_option("--port", demo_options.port, "tracker port")->capture_default_str();
+  app.add_option("--port", demo_options.port, "tracker port")
+      ->capture_default_str();
   app.add_option("--nodes", demo_options.nodes, "number of nodes")
       ->capture_default_str()
       ->check(CLI::Range(1, 32));
-  app.add_option("--dir", demo_options.dir, "state directory")->capture_default_str();
+  app.add_option("--dir", demo_options.dir, "state directory")
+      ->capture_default_str();
   return [] { return RunDemo(demo_options); };
 }
 
@@ -75,8 +76,12 @@ Run ImportCommand(CLI::App& app) {
   AddClientFlags(app, client_options);
   static std::string dir;
   static int jobs = 8;
-  app.add_option("dir", dir, "directory tree of images")->required()->check(CLI::ExistingDirectory);
-  app.add_option("-j,--jobs", jobs, "uploads in parallel")->capture_default_str()->check(CLI::Range(1, 256));
+  app.add_option("dir", dir, "directory tree of images")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  app.add_option("-j,--jobs", jobs, "uploads in parallel")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   return [] { return RunImport(client_options, dir, jobs); };
 }
 
@@ -103,19 +108,24 @@ Run StatsCommand(CLI::App& app) {
 Run ServersCommand(CLI::App& app) {
   AddClientFlags(app, client_options);
   static std::string verb = "list", arg;
-  app.add_option("verb", verb, "list | add URL | drain ID | disable ID | enable ID | remove ID")
-      ->check(CLI::IsMember({"list", "add", "drain", "disable", "enable", "remove"}));
+  app.add_option(
+         "verb", verb,
+         "list | add URL | drain ID | disable ID | enable ID | remove ID")
+      ->check(CLI::IsMember(
+          {"list", "add", "drain", "disable", "enable", "remove"}));
   app.add_option("arg", arg, "URL (add) or server id");
   return [] { return RunServers(client_options, verb, arg); };
 }
 
 const Command kCommands[] = {
     {"node", "run an image server", NodeCommand},
-    {"tracker", "run a tracker (metadata, placement, upload and resolve API, pages)",
+    {"tracker",
+     "run a tracker (metadata, placement, upload and resolve API, pages)",
      TrackerCommand},
     {"demo", "run a tracker and 3 nodes on 127.0.0.1 with SQLite", DemoCommand},
     {"upload", "upload image files; prints ID URL per file", UploadCommand},
-    {"import", "upload a directory tree, skipping what is already stored", ImportCommand},
+    {"import", "upload a directory tree, skipping what is already stored",
+     ImportCommand},
     {"get", "download an image", GetCommand},
     {"rm", "delete images", RmCommand},
     {"stats", "cluster totals", StatsCommand},
@@ -130,15 +140,18 @@ int main(int argc, char** argv) {
   auto args = ExpandConfig(argc, argv);
   if (!args) return Report(args.error());
 
-  CLI::App app{"imgstore: distributed image storage and load balancing for web sites"};
+  CLI::App app{
+      "imgstore: distributed image storage and load balancing for web sites"};
   app.set_version_flag("--version", "imgstore " IMGSTORE_VERSION);
   app.require_subcommand(1);
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  app.add_option("--config", "TOML file of flags (keys are flag names without dashes)");
+  app.add_option("--config",
+                 "TOML file of flags (keys are flag names without dashes)");
   Run run;
   for (const Command& c : kCommands) {
     CLI::App* sub = app.add_subcommand(c.name, c.help);
-    sub->add_option("--config", "TOML file of flags (keys are flag names without dashes)");
+    sub->add_option("--config",
+                    "TOML file of flags (keys are flag names without dashes)");
     Run r = c.add(*sub);
     sub->callback([r, &run] { run = r; });
   }

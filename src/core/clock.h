@@ -32,7 +32,8 @@ class SystemClock final : public Clock {
 
 class FakeClock final : public Clock {
  public:
-  explicit FakeClock(int64_t seconds = 1'700'000'000) : millis_(seconds * 1000) {}
+  explicit FakeClock(int64_t seconds = 1'700'000'000)
+      : millis_(seconds * 1000) {}
   int64_t NowSeconds() const override { return millis_.load() / 1000; }
   int64_t NowMillis() const override { return millis_.load(); }
   void Advance(std::chrono::milliseconds by) { millis_ += by.count(); }

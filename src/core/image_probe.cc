@@ -1,13 +1,12 @@
 #include "core/image_probe.h"
 
+#include <fmt/format.h>
 #include <vips/vips.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <mutex>
-
-#include <fmt/format.h>
 
 namespace imgstore {
 
@@ -18,12 +17,14 @@ bool StartsWith(std::string_view bytes, std::string_view prefix) {
 }
 
 uint32_t Be32(std::string_view b, size_t at) {
-  return (uint32_t(uint8_t(b[at])) << 24) | (uint32_t(uint8_t(b[at + 1])) << 16) |
+  return (uint32_t(uint8_t(b[at])) << 24) |
+         (uint32_t(uint8_t(b[at + 1])) << 16) |
          (uint32_t(uint8_t(b[at + 2])) << 8) | uint32_t(uint8_t(b[at + 3]));
 }
 
 uint32_t Le32(std::string_view b, size_t at) {
-  return (uint32_t(uint8_t(b[at + 3])) << 24) | (uint32_t(uint8_t(b[at + 2])) << 16) |
+  return (uint32_t(uint8_t(b[at + 3])) << 24) |
+         (uint32_t(uint8_t(b[at + 2])) << 16) |
          (uint32_t(uint8_t(b[at + 1])) << 8) | uint32_t(uint8_t(b[at]));
 }
 
@@ -79,15 +80,18 @@ bool Complete(ImageFormat format, std::string_view bytes) {
     case ImageFormat::kJpeg: {
       // Cameras may append a few bytes after EOI; entropy-coded data stuffs
       // 0xFF as FF 00, so FF D9 near the end is the real end marker.
-      std::string_view tail = bytes.substr(bytes.size() - std::min<size_t>(bytes.size(), 4096));
+      std::string_view tail =
+          bytes.substr(bytes.size() - std::min<size_t>(bytes.size(), 4096));
       return tail.find("\xff\xd9") != std::string_view::npos;
     }
     case ImageFormat::kPng: {
-      std::string_view tail = bytes.substr(bytes.size() - std::min<size_t>(bytes.size(), 64));
+      std::string_view tail =
+          bytes.substr(bytes.size() - std::min<size_t>(bytes.size(), 64));
       return tail.find("IEND") != std::string_view::npos;
     }
     case ImageFormat::kGif: {
-      std::string_view tail = bytes.substr(bytes.size() - std::min<size_t>(bytes.size(), 16));
+      std::string_view tail =
+          bytes.substr(bytes.size() - std::min<size_t>(bytes.size(), 16));
       return tail.find('\x3b') != std::string_view::npos;
     }
     case ImageFormat::kWebp:
@@ -138,16 +142,20 @@ Result<ImageInfo> ProbeImage(std::string_view bytes, int64_t max_pixels) {
     return Fail(ErrorCode::kUndecodable, "image is truncated or corrupt");
   }
   InitVips();
-  VipsImage* image = vips_image_new_from_buffer(bytes.data(), bytes.size(), "", nullptr);
+  VipsImage* image =
+      vips_image_new_from_buffer(bytes.data(), bytes.size(), "", nullptr);
   if (image == nullptr) {
     std::string why = vips_error_buffer();
     vips_error_clear();
-    while (!why.empty() && std::isspace(static_cast<unsigned char>(why.back()))) {
+    while (!why.empty() &&
+           std::isspace(static_cast<unsigned char>(why.back()))) {
       why.pop_back();
     }
-    return Fail(ErrorCode::kUndecodable, "image header does not decode: " + why);
+    return Fail(ErrorCode::kUndecodable,
+                "image header does not decode: " + why);
   }
-  ImageInfo info{*format, vips_image_get_width(image), vips_image_get_height(image)};
+  ImageInfo info{*format, vips_image_get_width(image),
+                 vips_image_get_height(image)};
   g_object_unref(image);
   if (info.width <= 0 || info.height <= 0) {
     return Fail(ErrorCode::kUndecodable, "image has no pixels");

@@ -18,11 +18,18 @@ TEST(ImageIdTest, NewIsUrlSafeAndUnique) {
 }
 
 TEST(ImageIdTest, ParseRefusesBadIds) {
-  const char* bad[] = {"", "short", "abc/def/ghijklmnopq", "../../../../etc/passwd",
-                       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" /* 33 */, "aaaaaaaaaaaaaaaa.jpg",
-                       "aaaaaaaaaaaaaaa%2e", "aaaaaaaaaaaaaaa\n", "aaaaaaaaaaaaaaa=="};
+  const char* bad[] = {"",
+                       "short",
+                       "abc/def/ghijklmnopq",
+                       "../../../../etc/passwd",
+                       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" /* 33 */,
+                       "aaaaaaaaaaaaaaaa.jpg",
+                       "aaaaaaaaaaaaaaa%2e",
+                       "aaaaaaaaaaaaaaa\n",
+                       "aaaaaaaaaaaaaaa=="};
   for (const char* s : bad) EXPECT_FALSE(ImageId::Parse(s).has_value()) << s;
-  EXPECT_FALSE(ImageId::Parse(std::string("aaaaaaaaaaaaaaaa\0b", 18)).has_value());
+  EXPECT_FALSE(
+      ImageId::Parse(std::string("aaaaaaaaaaaaaaaa\0b", 18)).has_value());
   EXPECT_TRUE(ImageId::Parse("abcdefghijklmnop").has_value());
   EXPECT_TRUE(ImageId::Parse("ABC-_0123456789abcdefghijklmnopq").has_value());
 }
@@ -30,10 +37,12 @@ TEST(ImageIdTest, ParseRefusesBadIds) {
 TEST(LayoutTest, PathRoundTrips) {
   for (int i = 0; i < 200; ++i) {
     ImageId id = ImageId::New();
-    for (auto format : {ImageFormat::kJpeg, ImageFormat::kPng, ImageFormat::kGif,
-                        ImageFormat::kWebp, ImageFormat::kAvif, ImageFormat::kHeic}) {
+    for (auto format :
+         {ImageFormat::kJpeg, ImageFormat::kPng, ImageFormat::kGif,
+          ImageFormat::kWebp, ImageFormat::kAvif, ImageFormat::kHeic}) {
       ImagePath p = MakeImagePath(id, format);
-      ASSERT_EQ(p.relative.size(), 6 + id.str().size() + 1 + FormatExtension(format).size());
+      ASSERT_EQ(p.relative.size(),
+                6 + id.str().size() + 1 + FormatExtension(format).size());
       auto parsed = ParseImagePath("/" + p.relative);
       ASSERT_TRUE(parsed.has_value()) << p.relative;
       EXPECT_EQ(parsed->id, id);
@@ -46,15 +55,16 @@ TEST(LayoutTest, PathRoundTrips) {
 TEST(LayoutTest, ShardsSpreadOverDirectories) {
   std::set<std::string> dirs;
   for (int i = 0; i < 20000; ++i) {
-    dirs.insert(MakeImagePath(ImageId::New(), ImageFormat::kJpeg).relative.substr(0, 5));
+    dirs.insert(MakeImagePath(ImageId::New(), ImageFormat::kJpeg)
+                    .relative.substr(0, 5));
   }
   // 20,000 ids over 65,536 directories: expect ~17,000 distinct.
   EXPECT_GT(dirs.size(), 15000u);
 }
 
 TEST(LayoutTest, ParseRefusesHostilePaths) {
-  ImagePath good = MakeImagePath(ImageId::Parse("abcdefghijklmnopqrstuv").value(),
-                                 ImageFormat::kJpeg);
+  ImagePath good = MakeImagePath(
+      ImageId::Parse("abcdefghijklmnopqrstuv").value(), ImageFormat::kJpeg);
   const std::string ok = "/" + good.relative;
   ASSERT_TRUE(ParseImagePath(ok).has_value());
   std::string wrong_shard = ok;
@@ -62,13 +72,13 @@ TEST(LayoutTest, ParseRefusesHostilePaths) {
   const std::string bad[] = {
       "",
       "/",
-      ok.substr(1),                          // relative
-      "/" + ok,                              // doubled slash
-      ok + "/",                              // trailing slash
-      "/../" + ok.substr(4),                 // dot-dot
-      "/%2e%2e/" + ok.substr(4),             // percent-encoded dots
+      ok.substr(1),               // relative
+      "/" + ok,                   // doubled slash
+      ok + "/",                   // trailing slash
+      "/../" + ok.substr(4),      // dot-dot
+      "/%2e%2e/" + ok.substr(4),  // percent-encoded dots
       ok.substr(0, 7) + "..%2f..%2fetc%2fpasswd",
-      ok + std::string("\0", 1),             // NUL
+      ok + std::string("\0", 1),  // NUL
       std::string("/ab/cd/\0", 8) + good.relative.substr(6),
       wrong_shard,                           // shard not the id's hash
       ok.substr(0, ok.size() - 3) + "svg",   // unsupported extension
@@ -76,14 +86,15 @@ TEST(LayoutTest, ParseRefusesHostilePaths) {
       ok.substr(0, ok.size() - 3) + "jpeg",  // one spelling only
       ok + ".jpg",                           // double extension
       "/etc/passwd",
-      "/AB/CD/" + good.relative.substr(6),   // upper-case hex
+      "/AB/CD/" + good.relative.substr(6),  // upper-case hex
   };
   for (const auto& p : bad) EXPECT_FALSE(ParseImagePath(p).has_value()) << p;
 }
 
 TEST(LayoutTest, FormatsFromContentType) {
   EXPECT_EQ(FormatFromContentType("image/jpeg"), ImageFormat::kJpeg);
-  EXPECT_EQ(FormatFromContentType("image/png; charset=binary"), ImageFormat::kPng);
+  EXPECT_EQ(FormatFromContentType("image/png; charset=binary"),
+            ImageFormat::kPng);
   EXPECT_EQ(FormatFromContentType("image/heif"), ImageFormat::kHeic);
   EXPECT_FALSE(FormatFromContentType("image/svg+xml").has_value());
   EXPECT_FALSE(FormatFromContentType("text/plain").has_value());

@@ -6,10 +6,14 @@ namespace imgstore {
 
 std::string_view ServerStateName(ServerState state) {
   switch (state) {
-    case ServerState::kActive: return "active";
-    case ServerState::kDraining: return "draining";
-    case ServerState::kDisabled: return "disabled";
-    case ServerState::kRemoved: return "removed";
+    case ServerState::kActive:
+      return "active";
+    case ServerState::kDraining:
+      return "draining";
+    case ServerState::kDisabled:
+      return "disabled";
+    case ServerState::kRemoved:
+      return "removed";
   }
   return "active";
 }
@@ -41,7 +45,8 @@ const ServerRow* PickRandom(const std::vector<const ServerRow*>& candidates,
   return candidates[r % candidates.size()];
 }
 
-std::vector<double> WeightedShares(const std::vector<const ServerRow*>& candidates) {
+std::vector<double> WeightedShares(
+    const std::vector<const ServerRow*>& candidates) {
   const size_t n = candidates.size();
   std::vector<double> share(n, 0.0);
   if (n == 0) return share;

@@ -23,7 +23,8 @@ const ServerRow* PickRandom(const std::vector<const ServerRow*>& candidates,
 // proportional to remaining capacity (max - cur), then capped at twice the
 // uniform share (2/N) with the excess spread over the others, so a freshly
 // added empty server does not take every new (and most-read) image.
-std::vector<double> WeightedShares(const std::vector<const ServerRow*>& candidates);
+std::vector<double> WeightedShares(
+    const std::vector<const ServerRow*>& candidates);
 
 // Picks up to `count` distinct servers by `policy`. Pure apart from `rng`.
 std::vector<const ServerRow*> PickServers(

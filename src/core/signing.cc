@@ -17,7 +17,8 @@ std::string Mac(std::string_view secret, std::string_view method,
                 std::string_view path, std::string_view time,
                 std::string_view nonce, std::string_view body) {
   std::string canonical;
-  canonical.reserve(method.size() + path.size() + time.size() + nonce.size() + 70);
+  canonical.reserve(method.size() + path.size() + time.size() + nonce.size() +
+                    70);
   canonical.append(method).append("\n").append(path).append("\n");
   canonical.append(time).append("\n").append(nonce).append("\n");
   canonical.append(Sha256Hex(body));
@@ -50,7 +51,8 @@ Result<void> SignatureVerifier::Verify(std::string_view method,
   int64_t t = 0;
   auto [end, ec] = std::from_chars(
       signature.time.data(), signature.time.data() + signature.time.size(), t);
-  if (ec != std::errc() || end != signature.time.data() + signature.time.size()) {
+  if (ec != std::errc() ||
+      end != signature.time.data() + signature.time.size()) {
     return Fail(ErrorCode::kUnauthenticated, "signature: missing or bad time");
   }
   if (!IsLowerHex(signature.nonce, 32) || !IsLowerHex(signature.mac, 64)) {
@@ -62,7 +64,8 @@ Result<void> SignatureVerifier::Verify(std::string_view method,
   }
   const std::string expected =
       Mac(secret_, method, path, signature.time, signature.nonce, body);
-  if (CRYPTO_memcmp(expected.data(), signature.mac.data(), expected.size()) != 0) {
+  if (CRYPTO_memcmp(expected.data(), signature.mac.data(), expected.size()) !=
+      0) {
     return Fail(ErrorCode::kUnauthenticated, "signature: does not match");
   }
   std::lock_guard lock(mutex_);

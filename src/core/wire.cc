@@ -42,9 +42,11 @@ Result<NodeStatus> ParseNodeStatus(std::string_view body) {
   };
   if (!str("name", s.name) || !str("url", s.url) || !str("root", s.root) ||
       !num("images", s.images) || !num("bytes_used", s.bytes_used) ||
-      !num("disk_free_bytes", s.disk_free_bytes) || !num("max_pics", s.max_pics) ||
-      !num("uptime_s", s.uptime_s) || !str("version", s.version)) {
-    return Fail(ErrorCode::kInvalidArgument, "node status: missing or mistyped field");
+      !num("disk_free_bytes", s.disk_free_bytes) ||
+      !num("max_pics", s.max_pics) || !num("uptime_s", s.uptime_s) ||
+      !str("version", s.version)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "node status: missing or mistyped field");
   }
   if (s.name.empty() || s.url.empty()) {
     return Fail(ErrorCode::kInvalidArgument, "node status: empty name or url");
@@ -53,7 +55,9 @@ Result<NodeStatus> ParseNodeStatus(std::string_view body) {
 }
 
 std::string ErrorBody(const Error& error) {
-  return json{{"error", {{"code", ErrorCodeName(error.code)}, {"message", error.message}}}}
+  return json{
+      {"error",
+       {{"code", ErrorCodeName(error.code)}, {"message", error.message}}}}
       .dump();
 }
 
@@ -64,7 +68,8 @@ Error ParseErrorBody(std::string_view body, ErrorCode fallback) {
     return Error{fallback, j["error"]["message"].get<std::string>()};
   }
   std::string text(body.substr(0, 200));
-  return Error{fallback, text.empty() ? std::string(ErrorCodeName(fallback)) : text};
+  return Error{fallback,
+               text.empty() ? std::string(ErrorCodeName(fallback)) : text};
 }
 
 }  // namespace imgstore

@@ -1,16 +1,16 @@
 #include "http/file_body.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <charconv>
 #include <ctime>
 
-#include <fmt/format.h>
-
 namespace imgstore::http {
 
 namespace {
-constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed",
+                                 "Thu", "Fri", "Sat"};
 constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
@@ -36,16 +36,18 @@ std::string HttpDate(int64_t unix_seconds) {
   time_t t = static_cast<time_t>(unix_seconds);
   struct tm tm;
   gmtime_r(&t, &tm);
-  return fmt::format("{}, {:02d} {} {:04d} {:02d}:{:02d}:{:02d} GMT", kDays[tm.tm_wday],
-                     tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec);
+  return fmt::format("{}, {:02d} {} {:04d} {:02d}:{:02d}:{:02d} GMT",
+                     kDays[tm.tm_wday], tm.tm_mday, kMonths[tm.tm_mon],
+                     tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 std::optional<int64_t> ParseHttpDate(std::string_view text) {
   // "Sun, 06 Nov 1994 08:49:37 GMT"
   if (text.size() != 29 || text.substr(25) != " GMT") return std::nullopt;
   struct tm tm = {};
-  auto num = [&](size_t at, size_t n) { return ParseNumber(text.substr(at, n)); };
+  auto num = [&](size_t at, size_t n) {
+    return ParseNumber(text.substr(at, n));
+  };
   auto day = num(5, 2), year = num(12, 4), hh = num(17, 2), mm = num(20, 2),
        ss = num(23, 2);
   if (!day || !year || !hh || !mm || !ss) return std::nullopt;

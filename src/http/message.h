@@ -1,11 +1,10 @@
 #pragma once
 
+#include <boost/beast/http.hpp>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/beast/http.hpp>
 
 #include "http/file_body.h"
 
@@ -22,7 +21,7 @@ struct Request {
   std::string_view path;   // target without the query, not decoded
   std::string_view query;  // after '?', may be empty
   std::vector<std::string_view> params;  // "{}" segments of the route pattern
-  std::string_view remote;  // peer address, for logs
+  std::string_view remote;               // peer address, for logs
 
   std::string_view Header(std::string_view name) const {
     auto it = message.find(name);

@@ -21,10 +21,12 @@ class Metrics {
   void RecordRequest(unsigned status, uint64_t bytes_sent, double seconds);
 
   // A gauge computed at scrape time: `read` returns its value. Thread-safe.
-  void AddGauge(std::string name, std::string help, std::function<double()> read);
+  void AddGauge(std::string name, std::string help,
+                std::function<double()> read);
 
   // Counters a component increments itself (e.g. upload retries).
-  std::atomic<uint64_t>& Counter(const std::string& name, const std::string& help);
+  std::atomic<uint64_t>& Counter(const std::string& name,
+                                 const std::string& help);
 
   std::string Render() const;
 

@@ -10,7 +10,8 @@ namespace {
 std::string_view Parameter(std::string_view header, std::string_view key) {
   size_t at = 0;
   while ((at = header.find(key, at)) != std::string_view::npos) {
-    bool boundary_ok = at == 0 || header[at - 1] == ';' || header[at - 1] == ' ';
+    bool boundary_ok =
+        at == 0 || header[at - 1] == ';' || header[at - 1] == ' ';
     size_t eq = at + key.size();
     if (boundary_ok && eq < header.size() && header[eq] == '=') {
       std::string_view v = header.substr(eq + 1);
@@ -27,11 +28,13 @@ std::string_view Parameter(std::string_view header, std::string_view key) {
 
 }  // namespace
 
-Result<MultipartPart> FindFormField(std::string_view content_type, std::string_view body,
+Result<MultipartPart> FindFormField(std::string_view content_type,
+                                    std::string_view body,
                                     std::string_view field) {
   std::string_view boundary = Parameter(content_type, "boundary");
   if (boundary.empty() || boundary.size() > 200) {
-    return Fail(ErrorCode::kInvalidArgument, "multipart body without a boundary");
+    return Fail(ErrorCode::kInvalidArgument,
+                "multipart body without a boundary");
   }
   const std::string delimiter = "--" + std::string(boundary);
   size_t at = body.find(delimiter);
@@ -56,8 +59,10 @@ Result<MultipartPart> FindFormField(std::string_view content_type, std::string_v
         std::string_view name = line.substr(0, colon);
         std::string_view value = line.substr(colon + 1);
         while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-        if (boost::beast::iequals(name, "Content-Disposition")) disposition = value;
-        if (boost::beast::iequals(name, "Content-Type")) part.content_type = value;
+        if (boost::beast::iequals(name, "Content-Disposition"))
+          disposition = value;
+        if (boost::beast::iequals(name, "Content-Type"))
+          part.content_type = value;
       }
       if (eol == std::string_view::npos) break;
       head.remove_prefix(eol + 2);

@@ -10,13 +10,14 @@ namespace imgstore::http {
 struct MultipartPart {
   std::string_view content_type;  // of the part; may be empty
   std::string_view filename;
-  std::string_view body;          // borrowed from the request body
+  std::string_view body;  // borrowed from the request body
 };
 
 // Finds the part named `field` in a multipart/form-data body (RFC 7578).
 // kInvalidArgument when the content type has no boundary, the body is
 // malformed, or no such field exists.
-Result<MultipartPart> FindFormField(std::string_view content_type, std::string_view body,
+Result<MultipartPart> FindFormField(std::string_view content_type,
+                                    std::string_view body,
                                     std::string_view field);
 
 }  // namespace imgstore::http

@@ -8,24 +8,37 @@ using beast_http::status;
 
 status StatusFor(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return status::bad_request;
-    case ErrorCode::kUnauthenticated: return status::unauthorized;
-    case ErrorCode::kForbidden: return status::forbidden;
-    case ErrorCode::kNotFound: return status::not_found;
-    case ErrorCode::kConflict: return status::conflict;
-    case ErrorCode::kTooLarge: return status::payload_too_large;
-    case ErrorCode::kUnsupportedMedia: return status::unsupported_media_type;
-    case ErrorCode::kUndecodable: return status::unprocessable_entity;
-    case ErrorCode::kUnavailable: return status::service_unavailable;
-    case ErrorCode::kInsufficientStorage: return status::insufficient_storage;
-    case ErrorCode::kIo: return status::internal_server_error;
-    case ErrorCode::kInternal: return status::internal_server_error;
+    case ErrorCode::kInvalidArgument:
+      return status::bad_request;
+    case ErrorCode::kUnauthenticated:
+      return status::unauthorized;
+    case ErrorCode::kForbidden:
+      return status::forbidden;
+    case ErrorCode::kNotFound:
+      return status::not_found;
+    case ErrorCode::kConflict:
+      return status::conflict;
+    case ErrorCode::kTooLarge:
+      return status::payload_too_large;
+    case ErrorCode::kUnsupportedMedia:
+      return status::unsupported_media_type;
+    case ErrorCode::kUndecodable:
+      return status::unprocessable_entity;
+    case ErrorCode::kUnavailable:
+      return status::service_unavailable;
+    case ErrorCode::kInsufficientStorage:
+      return status::insufficient_storage;
+    case ErrorCode::kIo:
+      return status::internal_server_error;
+    case ErrorCode::kInternal:
+      return status::internal_server_error;
   }
   return status::internal_server_error;
 }
 
 Response ErrorResponse(const Error& error) {
-  Response r = Text(StatusFor(error.code), ErrorBody(error), "application/json");
+  Response r =
+      Text(StatusFor(error.code), ErrorBody(error), "application/json");
   if (error.code == ErrorCode::kUnauthenticated) {
     r.message.set(beast_http::field::www_authenticate, "Bearer");
   }

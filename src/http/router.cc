@@ -27,7 +27,8 @@ Router::Router(std::vector<Route> routes) {
   }
 }
 
-Router::Match Router::Find(beast_http::verb method, std::string_view path) const {
+Router::Match Router::Find(beast_http::verb method,
+                           std::string_view path) const {
   Match match;
   match.status = beast_http::status::not_found;
   if (path.empty() || path[0] != '/') return match;

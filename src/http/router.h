@@ -33,9 +33,9 @@ class Router {
   explicit Router(std::vector<Route> routes);
 
   struct Match {
-    const Route* route = nullptr;  // null: see status
+    const Route* route = nullptr;                        // null: see status
     beast_http::status status = beast_http::status::ok;  // 404 or 405 on miss
-    std::string allow;  // for 405
+    std::string allow;                                   // for 405
     std::vector<std::string_view> params;
   };
 

@@ -1,5 +1,6 @@
 #include "http/server.h"
 
+#include <fmt/format.h>
 #include <sys/sendfile.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -13,7 +14,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
 
 #include "core/wire.h"
 #include "http/respond.h"
@@ -35,15 +35,18 @@ asio::awaitable<std::invoke_result_t<F>> Offload(asio::thread_pool& pool, F f) {
   using R = std::invoke_result_t<F>;
   auto initiate = [&pool, f = std::move(f)](auto handler) mutable {
     auto ex = asio::get_associated_executor(handler);
-    asio::post(pool, [f = std::move(f), handler = std::move(handler), ex]() mutable {
-      R result = f();
-      asio::post(ex, [handler = std::move(handler), result = std::move(result)]() mutable {
-        std::move(handler)(std::move(result));
-      });
-    });
+    asio::post(pool,
+               [f = std::move(f), handler = std::move(handler), ex]() mutable {
+                 R result = f();
+                 asio::post(ex, [handler = std::move(handler),
+                                 result = std::move(result)]() mutable {
+                   std::move(handler)(std::move(result));
+                 });
+               });
   };
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
-      std::move(initiate), asio::use_awaitable);
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable),
+                                          void(R)>(std::move(initiate),
+                                                   asio::use_awaitable);
 }
 
 // The Date header, formatted once a second per thread.
@@ -59,8 +62,11 @@ const std::string& CachedDate() {
 }
 
 bool IsParseError(const error_code& ec) {
-  return ec.category() == beast_http::make_error_code(beast_http::error::bad_target).category() &&
-         ec != beast_http::error::end_of_stream && ec != beast_http::error::partial_message;
+  return ec.category() ==
+             beast_http::make_error_code(beast_http::error::bad_target)
+                 .category() &&
+         ec != beast_http::error::end_of_stream &&
+         ec != beast_http::error::partial_message;
 }
 
 Response PlainError(ErrorCode code, std::string message) {
@@ -72,12 +78,14 @@ Response PlainError(ErrorCode code, std::string message) {
 }  // namespace
 
 Result<std::unique_ptr<Server>> Server::Listen(const ServerOptions& options,
-                                               const Router& router, Metrics& metrics) {
+                                               const Router& router,
+                                               Metrics& metrics) {
   std::unique_ptr<Server> server(new Server(options, router, metrics));
   error_code ec;
   auto address = asio::ip::make_address(options.host, ec);
   if (ec) {
-    return Fail(ErrorCode::kInvalidArgument, "listen address " + options.host + ": " + ec.message());
+    return Fail(ErrorCode::kInvalidArgument,
+                "listen address " + options.host + ": " + ec.message());
   }
   tcp::endpoint endpoint(address, options.port);
   auto& a = server->acceptor_;
@@ -86,14 +94,16 @@ Result<std::unique_ptr<Server>> Server::Listen(const ServerOptions& options,
   if (!ec) a.bind(endpoint, ec);
   if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return Fail(ErrorCode::kUnavailable, fmt::format("listen on {}:{}: {}", options.host,
-                                                     options.port, ec.message()));
+    return Fail(ErrorCode::kUnavailable,
+                fmt::format("listen on {}:{}: {}", options.host, options.port,
+                            ec.message()));
   }
   server->port_ = a.local_endpoint().port();
   return server;
 }
 
-Server::Server(const ServerOptions& options, const Router& router, Metrics& metrics)
+Server::Server(const ServerOptions& options, const Router& router,
+               Metrics& metrics)
     : options_(options),
       router_(router),
       metrics_(metrics),
@@ -101,9 +111,7 @@ Server::Server(const ServerOptions& options, const Router& router, Metrics& metr
       acceptor_(ioc_),
       workers_(size_t(std::max(1, options.worker_threads))) {}
 
-Server::~Server() {
-  workers_.join();
-}
+Server::~Server() { workers_.join(); }
 
 void Server::Run() {
   asio::co_spawn(ioc_, Accept(), asio::detached);
@@ -113,7 +121,8 @@ void Server::Run() {
     if (!ec) Stop();
   });
   std::vector<std::thread> extra;
-  for (int i = 1; i < options_.io_threads; ++i) extra.emplace_back([this] { ioc_.run(); });
+  for (int i = 1; i < options_.io_threads; ++i)
+    extra.emplace_back([this] { ioc_.run(); });
   ioc_.run();
   for (auto& t : extra) t.join();
 }
@@ -140,7 +149,8 @@ asio::awaitable<void> Server::Drain() {
 asio::awaitable<void> Server::Accept() {
   asio::steady_timer backoff(ioc_);
   while (!stopping_) {
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), kUseTuple);
+    auto [ec, socket] =
+        co_await acceptor_.async_accept(asio::make_strand(ioc_), kUseTuple);
     if (ec) {
       if (stopping_ || ec == asio::error::operation_aborted) break;
       // Out of descriptors and the like: wait a little instead of spinning.
@@ -151,7 +161,8 @@ asio::awaitable<void> Server::Accept() {
     error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     auto executor = socket.get_executor();
-    asio::co_spawn(executor, Session(beast::tcp_stream(std::move(socket))), asio::detached);
+    asio::co_spawn(executor, Session(beast::tcp_stream(std::move(socket))),
+                   asio::detached);
   }
 }
 
@@ -165,14 +176,24 @@ asio::awaitable<void> Server::Session(beast::tcp_stream stream) {
     parser.header_limit(uint32_t(options_.max_header_bytes));
     parser.body_limit(options_.max_body_bytes);
     stream.expires_after(options_.header_timeout);
-    auto [read_ec, read_n] = co_await beast_http::async_read_header(stream, buffer, parser, kUseTuple);
+    auto [read_ec, read_n] = co_await beast_http::async_read_header(
+        stream, buffer, parser, kUseTuple);
     if (read_ec) {
       Response refusal;
-      if (read_ec == beast_http::error::header_limit) {
-        refusal = PlainError(ErrorCode::kInvalidArgument, "request head too large");
-        refusal.message.result(beast_http::status::request_header_fields_too_large);
+      if (read_ec == beast_http::error::body_limit) {
+        // Beast checks Content-Length against the limit with the head.
+        refusal =
+            PlainError(ErrorCode::kTooLarge,
+                       "body is over the limit of " +
+                           std::to_string(options_.max_body_bytes) + " bytes");
+      } else if (read_ec == beast_http::error::header_limit) {
+        refusal =
+            PlainError(ErrorCode::kInvalidArgument, "request head too large");
+        refusal.message.result(
+            beast_http::status::request_header_fields_too_large);
       } else if (IsParseError(read_ec)) {
-        refusal = PlainError(ErrorCode::kInvalidArgument, "malformed request: " + read_ec.message());
+        refusal = PlainError(ErrorCode::kInvalidArgument,
+                             "malformed request: " + read_ec.message());
       } else {
         break;  // closed, timed out or reset: nothing to answer
       }
@@ -189,25 +210,31 @@ asio::awaitable<void> Server::Session(beast::tcp_stream stream) {
     } done{in_flight_};
 
     auto& head = parser.get();
-    if (auto length = parser.content_length(); length && *length > options_.max_body_bytes) {
-      Response refusal = PlainError(
-          ErrorCode::kTooLarge,
-          fmt::format("body of {} bytes is over the limit of {}", *length, options_.max_body_bytes));
+    if (auto length = parser.content_length();
+        length && *length > options_.max_body_bytes) {
+      Response refusal =
+          PlainError(ErrorCode::kTooLarge,
+                     fmt::format("body of {} bytes is over the limit of {}",
+                                 *length, options_.max_body_bytes));
       co_await Write(stream, head, refusal, false);
       metrics_.RecordRequest(refusal.message.result_int(), 0, 0);
       break;
     }
     if (beast::iequals(head[beast_http::field::expect], "100-continue")) {
-      beast_http::response<beast_http::empty_body> cont{beast_http::status::continue_, head.version()};
-      auto [cont_ec, cont_n] = co_await beast_http::async_write(stream, cont, kUseTuple);
+      beast_http::response<beast_http::empty_body> cont{
+          beast_http::status::continue_, head.version()};
+      auto [cont_ec, cont_n] =
+          co_await beast_http::async_write(stream, cont, kUseTuple);
       if (cont_ec) break;
     }
     if (!parser.is_done()) {
       stream.expires_after(options_.body_timeout);
-      auto [body_ec, body_n] = co_await beast_http::async_read(stream, buffer, parser, kUseTuple);
+      auto [body_ec, body_n] =
+          co_await beast_http::async_read(stream, buffer, parser, kUseTuple);
       if (body_ec) {
         if (body_ec == beast_http::error::body_limit) {
-          Response refusal = PlainError(ErrorCode::kTooLarge, "body is over the limit");
+          Response refusal =
+              PlainError(ErrorCode::kTooLarge, "body is over the limit");
           co_await Write(stream, head, refusal, false);
           metrics_.RecordRequest(refusal.message.result_int(), 0, 0);
         }
@@ -216,37 +243,44 @@ asio::awaitable<void> Server::Session(beast::tcp_stream stream) {
     }
     RequestMessage message = parser.release();
     Response response = co_await Dispatch(message, remote);
-    const bool keep_alive = message.keep_alive() && !stopping_ &&
-                            response.message.keep_alive();
+    const bool keep_alive =
+        message.keep_alive() && !stopping_ && response.message.keep_alive();
     error_code write_ec = co_await Write(stream, message, response, keep_alive);
     const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
     const bool head_only = message.method() == beast_http::verb::head;
-    metrics_.RecordRequest(response.message.result_int(),
-                           head_only ? 0 : (response.file ? response.file_length
-                                                          : response.message.body().size()),
-                           seconds);
+    metrics_.RecordRequest(
+        response.message.result_int(),
+        head_only ? 0
+                  : (response.file ? response.file_length
+                                   : response.message.body().size()),
+        seconds);
     if (write_ec || !keep_alive) break;
   }
   error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
-asio::awaitable<Response> Server::Dispatch(RequestMessage& message, std::string_view remote) {
+asio::awaitable<Response> Server::Dispatch(RequestMessage& message,
+                                           std::string_view remote) {
   std::string_view target = message.target();
   size_t q = target.find('?');
   std::string_view path = target.substr(0, q);
-  std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  std::string_view query =
+      q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
   Router::Match match = router_.Find(message.method(), path);
   if (!match.route) {
-    Response r = ErrorResponse(match.status == beast_http::status::method_not_allowed
-                                   ? ErrorCode::kInvalidArgument
-                                   : ErrorCode::kNotFound,
-                               match.status == beast_http::status::method_not_allowed
-                                   ? "method not allowed"
-                                   : "no such path");
+    Response r =
+        ErrorResponse(match.status == beast_http::status::method_not_allowed
+                          ? ErrorCode::kInvalidArgument
+                          : ErrorCode::kNotFound,
+                      match.status == beast_http::status::method_not_allowed
+                          ? "method not allowed"
+                          : "no such path");
     r.message.result(match.status);
-    if (!match.allow.empty()) r.message.set(beast_http::field::allow, match.allow);
+    if (!match.allow.empty())
+      r.message.set(beast_http::field::allow, match.allow);
     co_return r;
   }
   Request request{message, path, query, std::move(match.params), remote};
@@ -257,7 +291,8 @@ asio::awaitable<Response> Server::Dispatch(RequestMessage& message, std::string_
   co_return response;
 }
 
-asio::awaitable<error_code> Server::Write(beast::tcp_stream& stream, const RequestMessage& request,
+asio::awaitable<error_code> Server::Write(beast::tcp_stream& stream,
+                                          const RequestMessage& request,
                                           Response& response, bool keep_alive) {
   using namespace asio::experimental::awaitable_operators;
   auto& m = response.message;
@@ -272,7 +307,8 @@ asio::awaitable<error_code> Server::Write(beast::tcp_stream& stream, const Reque
     co_return ec;
   }
   beast_http::response_serializer<beast_http::string_body> serializer(m);
-  auto [ec, n] = co_await beast_http::async_write_header(stream, serializer, kUseTuple);
+  auto [ec, n] =
+      co_await beast_http::async_write_header(stream, serializer, kUseTuple);
   if (ec || head_only || !response.file) co_return ec;
 
   // The body: sendfile from the open file straight to the socket, no copy
@@ -284,18 +320,20 @@ asio::awaitable<error_code> Server::Write(beast::tcp_stream& stream, const Reque
   uint64_t left = response.file_length;
   asio::steady_timer timer(stream.get_executor());
   while (left > 0) {
-    ssize_t sent = ::sendfile(socket.native_handle(), response.file->fd, &offset,
-                              std::min<uint64_t>(left, 1 << 30));
+    ssize_t sent = ::sendfile(socket.native_handle(), response.file->fd,
+                              &offset, std::min<uint64_t>(left, 1 << 30));
     if (sent > 0) {
       left -= uint64_t(sent);
       continue;
     }
     if (sent == 0) co_return make_error_code(asio::error::eof);  // file shrank
     if (errno == EINTR) continue;
-    if (errno != EAGAIN) co_return error_code(errno, boost::system::system_category());
+    if (errno != EAGAIN)
+      co_return error_code(errno, boost::system::system_category());
     timer.expires_after(options_.write_timeout);
-    auto which = co_await (socket.async_wait(tcp::socket::wait_write, kUseTuple) ||
-                           timer.async_wait(kUseTuple));
+    auto which =
+        co_await (socket.async_wait(tcp::socket::wait_write, kUseTuple) ||
+                  timer.async_wait(kUseTuple));
     if (which.index() == 1) co_return make_error_code(asio::error::timed_out);
   }
   co_return error_code();

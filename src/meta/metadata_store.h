@@ -50,13 +50,10 @@ class MetadataStore {
   // disk_free_bytes, bytes_used, last_heartbeat_at = now, flg_usable = true,
   // and max_pic_amount from the node's --max-pics. A removed server that
   // beats again becomes active. Returns the row after the update.
-  virtual Result<ServerRow> RecordHeartbeat(const std::string& name,
-                                            const std::string& url,
-                                            const std::string& root,
-                                            int64_t max_pic_amount,
-                                            int64_t disk_free_bytes,
-                                            int64_t bytes_used,
-                                            int64_t now) = 0;
+  virtual Result<ServerRow> RecordHeartbeat(
+      const std::string& name, const std::string& url, const std::string& root,
+      int64_t max_pic_amount, int64_t disk_free_bytes, int64_t bytes_used,
+      int64_t now) = 0;
 
   // Sets flg_usable (heartbeat timeout noticed or cleared).
   virtual Result<void> SetUsable(int64_t server_id, bool usable) = 0;
@@ -89,7 +86,8 @@ class MetadataStore {
       const std::vector<ImageId>& ids) = 0;
 
   // Ids of images whose bytes have this sha256 (lower-case hex).
-  virtual Result<std::vector<ImageId>> FindBySha256(const std::string& sha256) = 0;
+  virtual Result<std::vector<ImageId>> FindBySha256(
+      const std::string& sha256) = 0;
 
   // Deletes the image and its placements, decrementing each server's
   // cur_pic_amount, in one transaction; returns what was deleted so the
@@ -106,6 +104,7 @@ class MetadataStore {
 
 // Opens "sqlite:PATH" (creating the file and applying migrations) or
 // "postgresql://..." (when built in). kInvalidArgument for other URLs.
-Result<std::unique_ptr<MetadataStore>> OpenMetadataStore(const std::string& url);
+Result<std::unique_ptr<MetadataStore>> OpenMetadataStore(
+    const std::string& url);
 
 }  // namespace imgstore

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -11,8 +12,6 @@
 #include <cerrno>
 #include <cstring>
 #include <random>
-
-#include <fmt/format.h>
 
 #include "core/hex.h"
 
@@ -61,7 +60,8 @@ std::string FileName(const ImagePath& path) {
   return path.relative.substr(6);  // after "aa/bb/"
 }
 
-Result<void> WriteAll(int fd, std::string_view bytes, const std::string& context) {
+Result<void> WriteAll(int fd, std::string_view bytes,
+                      const std::string& context) {
   while (!bytes.empty()) {
     ssize_t n = ::write(fd, bytes.data(), bytes.size());
     if (n < 0) {
@@ -89,19 +89,22 @@ Result<std::string> ReadAll(int fd, const std::string& context) {
 
 }  // namespace
 
-Result<std::unique_ptr<FileStore>> FileStore::Open(const std::string& root, int64_t max_pics,
+Result<std::unique_ptr<FileStore>> FileStore::Open(const std::string& root,
+                                                   int64_t max_pics,
                                                    int64_t disk_reserve_bytes) {
   if (::mkdir(root.c_str(), 0755) != 0 && errno != EEXIST) {
     return Fail(PosixError("create root " + root, errno));
   }
   int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Fail(PosixError("open root " + root, errno));
-  std::unique_ptr<FileStore> store(new FileStore(root, fd, max_pics, disk_reserve_bytes));
+  std::unique_ptr<FileStore> store(
+      new FileStore(root, fd, max_pics, disk_reserve_bytes));
   if (auto scanned = store->Scan(); !scanned) return Fail(scanned.error());
   return store;
 }
 
-FileStore::FileStore(std::string root, int root_fd, int64_t max_pics, int64_t disk_reserve_bytes)
+FileStore::FileStore(std::string root, int root_fd, int64_t max_pics,
+                     int64_t disk_reserve_bytes)
     : root_(std::move(root)),
       root_fd_(root_fd),
       max_pics_(max_pics),
@@ -185,11 +188,13 @@ Result<int> FileStore::OpenShardDir(const ImagePath& path, bool create) {
   return fd;
 }
 
-Result<FileStore::PutOutcome> FileStore::Put(const ImagePath& path, std::string_view bytes) {
+Result<FileStore::PutOutcome> FileStore::Put(const ImagePath& path,
+                                             std::string_view bytes) {
   const std::string& rel = path.relative;
   if (images_.load() >= max_pics_) {
     return Fail(ErrorCode::kInsufficientStorage,
-                fmt::format("store {}: node holds {} images, its maximum", rel, max_pics_));
+                fmt::format("store {}: node holds {} images, its maximum", rel,
+                            max_pics_));
   }
   if (DiskFreeBytes() < int64_t(bytes.size()) + disk_reserve_bytes_) {
     return Fail(ErrorCode::kInsufficientStorage,
@@ -204,8 +209,10 @@ Result<FileStore::PutOutcome> FileStore::Put(const ImagePath& path, std::string_
   //    ".tmp." file, which Scan() removes and GET never serves.
   const std::string name = FileName(path);
   std::mt19937_64 rng(std::random_device{}());
-  const std::string temp = fmt::format("{}{}.{:016x}", kTempPrefix, name, rng());
-  int fd = OpenBeneath(dir.get(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+  const std::string temp =
+      fmt::format("{}{}.{:016x}", kTempPrefix, name, rng());
+  int fd =
+      OpenBeneath(dir.get(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
   if (fd < 0) return Fail(PosixError("create temporary for " + rel, errno));
   auto discard = [&](Error e) {
     ::unlinkat(dir.get(), temp.c_str(), 0);
@@ -215,12 +222,15 @@ Result<FileStore::PutOutcome> FileStore::Put(const ImagePath& path, std::string_
     Fd file(fd);
     // 2. Write, then 3. fsync: the bytes are on disk before any name
     //    points at them.
-    if (auto w = WriteAll(file.get(), bytes, "write " + rel); !w) return discard(w.error());
-    if (::fsync(file.get()) != 0) return discard(PosixError("fsync " + rel, errno));
+    if (auto w = WriteAll(file.get(), bytes, "write " + rel); !w)
+      return discard(w.error());
+    if (::fsync(file.get()) != 0)
+      return discard(PosixError("fsync " + rel, errno));
   }
   // 4. Rename without replacing: of concurrent PUTs of one id exactly one
   //    wins; the others compare bytes (idempotent PUT, or 409).
-  if (::renameat2(dir.get(), temp.c_str(), dir.get(), name.c_str(), RENAME_NOREPLACE) != 0) {
+  if (::renameat2(dir.get(), temp.c_str(), dir.get(), name.c_str(),
+                  RENAME_NOREPLACE) != 0) {
     int err = errno;
     if (err != EEXIST) return discard(PosixError("rename " + rel, err));
     ::unlinkat(dir.get(), temp.c_str(), 0);
@@ -230,7 +240,8 @@ Result<FileStore::PutOutcome> FileStore::Put(const ImagePath& path, std::string_
     auto current = ReadAll(ex.get(), "read existing " + rel);
     if (!current) return Fail(current.error());
     if (*current != bytes) {
-      return Fail(ErrorCode::kConflict, rel + ": already stored with different bytes");
+      return Fail(ErrorCode::kConflict,
+                  rel + ": already stored with different bytes");
     }
     // The winner may not have synced its directory yet: do it here too, so
     // our acknowledgement is as durable as theirs.
@@ -238,7 +249,8 @@ Result<FileStore::PutOutcome> FileStore::Put(const ImagePath& path, std::string_
     return PutOutcome::kAlreadyPresent;
   }
   // 5. fsync the directory: the new name itself is now durable.
-  if (::fsync(dir.get()) != 0) return Fail(PosixError("fsync directory of " + rel, errno));
+  if (::fsync(dir.get()) != 0)
+    return Fail(PosixError("fsync directory of " + rel, errno));
   images_.fetch_add(1);
   bytes_used_.fetch_add(int64_t(bytes.size()));
   return PutOutcome::kCreated;
@@ -257,7 +269,8 @@ Result<void> FileStore::Delete(const ImagePath& path) {
     return Fail(PosixError("delete " + path.relative, errno));
   }
   Evict(path.relative);
-  if (::fsync(dir.get()) != 0) return Fail(PosixError("fsync directory of " + path.relative, errno));
+  if (::fsync(dir.get()) != 0)
+    return Fail(PosixError("fsync directory of " + path.relative, errno));
   images_.fetch_sub(1);
   bytes_used_.fetch_sub(st.st_size);
   return {};
@@ -268,7 +281,8 @@ void FileStore::Evict(const std::string& relative) {
   cache_.erase(relative);
 }
 
-Result<std::shared_ptr<const http::OpenFile>> FileStore::OpenForRead(const ImagePath& path) {
+Result<std::shared_ptr<const http::OpenFile>> FileStore::OpenForRead(
+    const ImagePath& path) {
   const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(mutex_);
@@ -279,14 +293,23 @@ Result<std::shared_ptr<const http::OpenFile>> FileStore::OpenForRead(const Image
     }
   }
   int fd = OpenBeneath(root_fd_, path.relative.c_str(), O_RDONLY);
-  if (fd < 0) return Fail(PosixError("open " + path.relative, errno));
+  if (fd < 0) {
+    // A symlink (ELOOP) or an escape (EXDEV) is not an image of ours.
+    if (errno == ELOOP || errno == EXDEV) {
+      return Fail(ErrorCode::kNotFound,
+                  "open " + path.relative + ": not a file in the root");
+    }
+    return Fail(PosixError("open " + path.relative, errno));
+  }
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
-    return Fail(ErrorCode::kNotFound, "open " + path.relative + ": not a regular file");
+    return Fail(ErrorCode::kNotFound,
+                "open " + path.relative + ": not a regular file");
   }
   auto file = std::make_shared<const http::OpenFile>(
-      fd, uint64_t(st.st_size), int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec);
+      fd, uint64_t(st.st_size),
+      int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec);
   std::lock_guard lock(mutex_);
   if (cache_.size() >= kOpenFileCacheSize) {
     // Drop an arbitrary entry: cheap, and a hot file comes straight back.

@@ -48,7 +48,8 @@ class FileStore {
   // An open descriptor for serving, from a bounded cache of open files
   // (images never change, so a cached descriptor stays right until Delete
   // evicts it). kNotFound when absent.
-  Result<std::shared_ptr<const http::OpenFile>> OpenForRead(const ImagePath& path);
+  Result<std::shared_ptr<const http::OpenFile>> OpenForRead(
+      const ImagePath& path);
 
   // Whole bytes of a stored image (for tests and repair reads).
   Result<std::string> Read(const ImagePath& path);
@@ -60,7 +61,8 @@ class FileStore {
   int64_t DiskFreeBytes() const;
 
  private:
-  FileStore(std::string root, int root_fd, int64_t max_pics, int64_t disk_reserve_bytes);
+  FileStore(std::string root, int root_fd, int64_t max_pics,
+            int64_t disk_reserve_bytes);
   Result<void> Scan();
   // Opens (creating when `create`) the directory "aa/bb" of `path`.
   Result<int> OpenShardDir(const ImagePath& path, bool create);

@@ -17,7 +17,8 @@ void Node::HeartbeatLoop() {
   std::string target = options_.tracker_url;
   while (!target.empty() && target.back() == '/') target.pop_back();
   auto url = http::ParseUrl(target);
-  const std::string path = (url && url->path != "/" ? url->path : "") + std::string(kHeartbeatPath);
+  const std::string path =
+      (url && url->path != "/" ? url->path : "") + std::string(kHeartbeatPath);
   for (;;) {
     const std::string body = ToJson(Status()).dump();
     Signature s = Sign(options_.secret, "POST", path, body, clock_);
@@ -45,14 +46,18 @@ void Node::HeartbeatLoop() {
     if (now != link) {
       switch (now) {
         case Link::kUp:
-          spdlog::info("node {}: tracker {} reachable, heartbeats accepted", options_.name, target);
+          spdlog::info("node {}: tracker {} reachable, heartbeats accepted",
+                       options_.name, target);
           break;
         case Link::kDown:
-          spdlog::warn("node {}: tracker {} unreachable ({}); still serving", options_.name, target, why);
+          spdlog::warn("node {}: tracker {} unreachable ({}); still serving",
+                       options_.name, target, why);
           break;
         case Link::kRefused:
-          spdlog::error("node {}: tracker {} refused the heartbeat signature: check --secret",
-                        options_.name, target);
+          spdlog::error(
+              "node {}: tracker {} refused the heartbeat signature: check "
+              "--secret",
+              options_.name, target);
           break;
         case Link::kUnknown:
           break;
@@ -60,7 +65,9 @@ void Node::HeartbeatLoop() {
       link = now;
     }
     std::unique_lock lock(mutex_);
-    if (wake_.wait_for(lock, options_.heartbeat_interval, [this] { return stopping_; })) return;
+    if (wake_.wait_for(lock, options_.heartbeat_interval,
+                       [this] { return stopping_; }))
+      return;
   }
 }
 

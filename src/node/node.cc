@@ -5,10 +5,13 @@
 namespace imgstore {
 
 Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
-  if (options.root.empty()) return Fail(ErrorCode::kInvalidArgument, "--root is required");
-  if (options.secret.empty()) return Fail(ErrorCode::kInvalidArgument, "--secret is required");
+  if (options.root.empty())
+    return Fail(ErrorCode::kInvalidArgument, "--root is required");
+  if (options.secret.empty())
+    return Fail(ErrorCode::kInvalidArgument, "--secret is required");
   std::unique_ptr<Node> node(new Node(options));
-  auto store = FileStore::Open(options.root, options.max_pics, options.disk_reserve_bytes);
+  auto store = FileStore::Open(options.root, options.max_pics,
+                               options.disk_reserve_bytes);
   if (!store) return Fail(store.error());
   node->store_ = std::move(*store);
   node->router_ = std::make_unique<http::Router>(node->MakeRouter());
@@ -26,16 +29,20 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   auto& o = node->options_;
   if (o.name.empty()) o.name = "node-" + std::to_string(node->server_->port());
   if (o.public_url.empty()) {
-    o.public_url = "http://" + o.host + ":" + std::to_string(node->server_->port());
+    o.public_url =
+        "http://" + o.host + ":" + std::to_string(node->server_->port());
   }
-  while (!o.public_url.empty() && o.public_url.back() == '/') o.public_url.pop_back();
+  while (!o.public_url.empty() && o.public_url.back() == '/')
+    o.public_url.pop_back();
 
   auto* raw = node.get();
-  node->metrics_.AddGauge("images", "Images stored.", [raw] { return double(raw->store_->images()); });
+  node->metrics_.AddGauge("images", "Images stored.",
+                          [raw] { return double(raw->store_->images()); });
   node->metrics_.AddGauge("bytes_used", "Bytes of stored images.",
                           [raw] { return double(raw->store_->bytes_used()); });
-  node->metrics_.AddGauge("disk_free_bytes", "Free bytes on the root's file system.",
-                          [raw] { return double(raw->store_->DiskFreeBytes()); });
+  node->metrics_.AddGauge(
+      "disk_free_bytes", "Free bytes on the root's file system.",
+      [raw] { return double(raw->store_->DiskFreeBytes()); });
   return node;
 }
 
@@ -61,9 +68,10 @@ NodeStatus Node::Status() const {
 }
 
 void Node::Run() {
-  spdlog::info("node {}: serving {} at {} ({} images)", options_.name, store_->root(),
-               options_.public_url, store_->images());
-  if (!options_.tracker_url.empty()) heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+  spdlog::info("node {}: serving {} at {} ({} images)", options_.name,
+               store_->root(), options_.public_url, store_->images());
+  if (!options_.tracker_url.empty())
+    heartbeat_ = std::thread([this] { HeartbeatLoop(); });
   server_->Run();
   Stop();
   spdlog::info("node {}: stopped", options_.name);
@@ -76,7 +84,9 @@ void Node::Stop() {
   }
   wake_.notify_all();
   if (server_) server_->Stop();
-  if (heartbeat_.joinable() && heartbeat_.get_id() != std::this_thread::get_id()) heartbeat_.join();
+  if (heartbeat_.joinable() &&
+      heartbeat_.get_id() != std::this_thread::get_id())
+    heartbeat_.join();
 }
 
 }  // namespace imgstore

@@ -57,7 +57,8 @@ class Node {
 
   NodeOptions options_;
   const Clock& clock_ = SystemClock::Get();
-  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  const std::chrono::steady_clock::time_point started_ =
+      std::chrono::steady_clock::now();
   std::unique_ptr<FileStore> store_;
   SignatureVerifier verifier_;
   http::Metrics metrics_{"imgstore_node"};

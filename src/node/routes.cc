@@ -35,9 +35,11 @@ bool EtagMatches(std::string_view header, std::string_view etag) {
 }
 
 Result<Signature> SignatureOf(const Request& request) {
-  Signature s{std::string(request.Header(kTimeHeader)), std::string(request.Header(kNonceHeader)),
+  Signature s{std::string(request.Header(kTimeHeader)),
+              std::string(request.Header(kNonceHeader)),
               std::string(request.Header(kSignatureHeader))};
-  if (s.mac.empty()) return Fail(ErrorCode::kUnauthenticated, "request is not signed");
+  if (s.mac.empty())
+    return Fail(ErrorCode::kUnauthenticated, "request is not signed");
   return s;
 }
 
@@ -45,8 +47,8 @@ Response Verified(SignatureVerifier& verifier, const Request& request,
                   const std::function<Response()>& then) {
   auto signature = SignatureOf(request);
   if (!signature) return http::ErrorResponse(signature.error());
-  auto ok = verifier.Verify(std::string_view(request.message.method_string()), request.path,
-                            request.body(), *signature);
+  auto ok = verifier.Verify(std::string_view(request.message.method_string()),
+                            request.path, request.body(), *signature);
   if (!ok) return http::ErrorResponse(ok.error());
   return then();
 }
@@ -60,9 +62,10 @@ Response GetImage(FileStore& store, const Request& request) {
   if (!path) return http::ErrorResponse(path.error());
   auto file = store.OpenForRead(*path);
   if (!file) {
-    return http::ErrorResponse(file.error().code == ErrorCode::kNotFound
-                                   ? Error{ErrorCode::kNotFound, "no such image"}
-                                   : file.error());
+    return http::ErrorResponse(
+        file.error().code == ErrorCode::kNotFound
+            ? Error{ErrorCode::kNotFound, "no such image"}
+            : file.error());
   }
   const http::OpenFile& f = **file;
   Response r;
@@ -89,13 +92,16 @@ Response GetImage(FileStore& store, const Request& request) {
   http::RangeRequest range;
   if (auto header = request.Header("Range"); !header.empty()) {
     auto if_range = request.Header("If-Range");
-    if (if_range.empty() || if_range == f.etag) range = http::ParseRange(header, f.size);
+    if (if_range.empty() || if_range == f.etag)
+      range = http::ParseRange(header, f.size);
   }
   switch (range.kind) {
     case http::RangeKind::kUnsatisfiable:
-      r = http::ErrorResponse(ErrorCode::kInvalidArgument, "range not satisfiable");
+      r = http::ErrorResponse(ErrorCode::kInvalidArgument,
+                              "range not satisfiable");
       r.message.result(bhttp::status::range_not_satisfiable);
-      r.message.set(bhttp::field::content_range, fmt::format("bytes */{}", f.size));
+      r.message.set(bhttp::field::content_range,
+                    fmt::format("bytes */{}", f.size));
       return r;
     case http::RangeKind::kPartial:
       m.result(bhttp::status::partial_content);
@@ -128,20 +134,26 @@ http::Router Node::MakeRouter() {
        [this](const Request& r) {
          return Verified(verifier_, r, [&]() -> Response {
            auto path = ParseImagePath(r.path);
-           if (!path) return http::ErrorResponse(ErrorCode::kInvalidArgument, path.error().message);
+           if (!path)
+             return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                        path.error().message);
            auto sniffed = SniffFormat(r.body());
-           if (!sniffed) return http::ErrorResponse(ErrorCode::kUnsupportedMedia, "body is not an image");
-           if (*sniffed != path->format) {
+           if (!sniffed)
              return http::ErrorResponse(ErrorCode::kUnsupportedMedia,
-                                        fmt::format("body is {}, path says {}",
-                                                    FormatExtension(*sniffed),
-                                                    FormatExtension(path->format)));
+                                        "body is not an image");
+           if (*sniffed != path->format) {
+             return http::ErrorResponse(
+                 ErrorCode::kUnsupportedMedia,
+                 fmt::format("body is {}, path says {}",
+                             FormatExtension(*sniffed),
+                             FormatExtension(path->format)));
            }
            auto put = store_->Put(*path, r.body());
            if (!put) return http::ErrorResponse(put.error());
-           return http::Json(*put == FileStore::PutOutcome::kCreated ? bhttp::status::created
-                                                                     : bhttp::status::ok,
-                             {{"path", path->relative}, {"bytes", r.body().size()}});
+           return http::Json(
+               *put == FileStore::PutOutcome::kCreated ? bhttp::status::created
+                                                       : bhttp::status::ok,
+               {{"path", path->relative}, {"bytes", r.body().size()}});
          });
        }},
       {verb::delete_, kImage, Dispatch::kBlocking,
@@ -155,10 +167,13 @@ http::Router Node::MakeRouter() {
          });
        }},
       {verb::get, "/status", Dispatch::kInline,
-       [this](const Request&) { return http::Json(bhttp::status::ok, ToJson(Status())); }},
+       [this](const Request&) {
+         return http::Json(bhttp::status::ok, ToJson(Status()));
+       }},
       {verb::get, "/metrics", Dispatch::kInline,
        [this](const Request&) {
-         return http::Text(bhttp::status::ok, metrics_.Render(), "text/plain; version=0.0.4");
+         return http::Text(bhttp::status::ok, metrics_.Render(),
+                           "text/plain; version=0.0.4");
        }},
   };
   return http::Router(std::move(routes));

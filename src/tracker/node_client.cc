@@ -13,14 +13,17 @@ Result<void> HttpNodeClient::Put(const ServerRow& server, const ImagePath& path,
   return Call("PUT", server, path, bytes);
 }
 
-Result<void> HttpNodeClient::Delete(const ServerRow& server, const ImagePath& path) {
+Result<void> HttpNodeClient::Delete(const ServerRow& server,
+                                    const ImagePath& path) {
   auto r = Call("DELETE", server, path, "");
   if (!r && r.error().code == ErrorCode::kNotFound) return {};
   return r;
 }
 
-Result<void> HttpNodeClient::Call(const std::string& method, const ServerRow& server,
-                                  const ImagePath& path, std::string_view bytes) {
+Result<void> HttpNodeClient::Call(const std::string& method,
+                                  const ServerRow& server,
+                                  const ImagePath& path,
+                                  std::string_view bytes) {
   const std::string url = server.server_url + "/" + path.relative;
   auto parsed = http::ParseUrl(url);
   if (!parsed) return Fail(parsed.error());
@@ -34,7 +37,8 @@ Result<void> HttpNodeClient::Call(const std::string& method, const ServerRow& se
                      {std::string(kNonceHeader), s.nonce},
                      {std::string(kSignatureHeader), s.mac}};
   if (method == "PUT") {
-    request.headers.emplace_back("Content-Type", std::string(FormatContentType(path.format)));
+    request.headers.emplace_back("Content-Type",
+                                 std::string(FormatContentType(path.format)));
   }
   auto response = http::Fetch(request);
   if (!response) return Fail(response.error());
@@ -45,7 +49,8 @@ Result<void> HttpNodeClient::Call(const std::string& method, const ServerRow& se
   if (status == 409) code = ErrorCode::kConflict;
   if (status == 507) code = ErrorCode::kInsufficientStorage;
   Error e = ParseErrorBody(response->body, code);
-  e.message = fmt::format("{} on server {}: {} ({})", method, server.server_id, e.message, status);
+  e.message = fmt::format("{} on server {}: {} ({})", method, server.server_id,
+                          e.message, status);
   return Fail(std::move(e));
 }
 

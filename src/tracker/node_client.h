@@ -21,7 +21,8 @@ class NodeClient {
   virtual Result<void> Put(const ServerRow& server, const ImagePath& path,
                            std::string_view bytes) = 0;
   // Ok also when the file was already gone.
-  virtual Result<void> Delete(const ServerRow& server, const ImagePath& path) = 0;
+  virtual Result<void> Delete(const ServerRow& server,
+                              const ImagePath& path) = 0;
 };
 
 class HttpNodeClient final : public NodeClient {
@@ -33,8 +34,8 @@ class HttpNodeClient final : public NodeClient {
   Result<void> Delete(const ServerRow& server, const ImagePath& path) override;
 
  private:
-  Result<void> Call(const std::string& method, const ServerRow& server, const ImagePath& path,
-                    std::string_view bytes);
+  Result<void> Call(const std::string& method, const ServerRow& server,
+                    const ImagePath& path, std::string_view bytes);
   const std::string secret_;
   const Clock& clock_;
 };

@@ -4,15 +4,18 @@
 
 namespace imgstore {
 
-std::string Resolver::CopyUrl(const ServerRow& server, const Placement& placement) {
+std::string Resolver::CopyUrl(const ServerRow& server,
+                              const Placement& placement) {
   return server.server_url + "/" + placement.relative_path;
 }
 
-Resolved Resolver::Choose(const ImageRecord& image, const ServerView& servers) const {
+Resolved Resolver::Choose(const ImageRecord& image,
+                          const ServerView& servers) const {
   std::vector<std::pair<const ServerRow*, const Placement*>> usable;
   for (const Placement& p : image.placements) {
     for (const ServerRow& s : servers) {
-      if (s.server_id == p.server_id && s.flg_usable) usable.emplace_back(&s, &p);
+      if (s.server_id == p.server_id && s.flg_usable)
+        usable.emplace_back(&s, &p);
     }
   }
   if (usable.empty()) return Resolved{default_image_url_, false};
@@ -21,7 +24,8 @@ Resolved Resolver::Choose(const ImageRecord& image, const ServerView& servers) c
   return Resolved{CopyUrl(*server, *placement), true};
 }
 
-Result<Resolver::Batch> Resolver::ResolveMany(const std::vector<std::string>& ids) const {
+Result<Resolver::Batch> Resolver::ResolveMany(
+    const std::vector<std::string>& ids) const {
   Batch batch;
   std::vector<ImageId> parsed;
   parsed.reserve(ids.size());

@@ -23,8 +23,11 @@ struct Resolved {
 // the registry's memory. Thread-safe; blocks on the store.
 class Resolver {
  public:
-  Resolver(MetadataStore& store, const ServerRegistry& registry, std::string default_image_url)
-      : store_(store), registry_(registry), default_image_url_(std::move(default_image_url)) {}
+  Resolver(MetadataStore& store, const ServerRegistry& registry,
+           std::string default_image_url)
+      : store_(store),
+        registry_(registry),
+        default_image_url_(std::move(default_image_url)) {}
 
   // Reads spread over usable copies, stably per image (the same id gets the
   // same copy while health is unchanged, so browser caches keep working).
@@ -32,12 +35,13 @@ class Resolver {
 
   struct Batch {
     std::unordered_map<std::string, Resolved> images;  // by id
-    std::vector<std::string> missing;                  // unknown or malformed ids
+    std::vector<std::string> missing;  // unknown or malformed ids
   };
   Result<Batch> ResolveMany(const std::vector<std::string>& ids) const;
 
   // The direct URL of a copy on a server.
-  static std::string CopyUrl(const ServerRow& server, const Placement& placement);
+  static std::string CopyUrl(const ServerRow& server,
+                             const Placement& placement);
 
   const std::string& default_image_url() const { return default_image_url_; }
 

@@ -2,9 +2,8 @@
 // the edge, then call the uploader, resolver, registry or store. Every
 // handler that touches the database or a node runs on the worker pool.
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <charconv>
@@ -43,7 +42,8 @@ std::string_view QueryValue(std::string_view query, std::string_view key) {
     std::string_view pair = query.substr(0, amp);
     size_t eq = pair.find('=');
     if (pair.substr(0, eq) == key) {
-      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+      return eq == std::string_view::npos ? std::string_view()
+                                          : pair.substr(eq + 1);
     }
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
@@ -51,11 +51,13 @@ std::string_view QueryValue(std::string_view query, std::string_view key) {
   return {};
 }
 
-int64_t QueryInt(std::string_view query, std::string_view key, int64_t fallback) {
+int64_t QueryInt(std::string_view query, std::string_view key,
+                 int64_t fallback) {
   std::string_view v = QueryValue(query, key);
   int64_t out = 0;
   auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-  if (v.empty() || ec != std::errc() || end != v.data() + v.size()) return fallback;
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size())
+    return fallback;
   return out;
 }
 
@@ -74,7 +76,8 @@ json ServerJson(const ServerRow& s, const ServerRegistry& registry) {
               {"bytes_used", s.bytes_used}};
 }
 
-json ImageJson(const ImageRecord& image, const Resolver& resolver, const ServerView& servers) {
+json ImageJson(const ImageRecord& image, const Resolver& resolver,
+               const ServerView& servers) {
   Resolved now = resolver.Choose(image, servers);
   json replicas = json::array();
   for (const Placement& p : image.placements) {
@@ -97,13 +100,15 @@ json ImageJson(const ImageRecord& image, const Resolver& resolver, const ServerV
               {"replicas", replicas}};
 }
 
-pages::GalleryImage GalleryItem(const ImageRecord& image, const Resolver& resolver,
+pages::GalleryImage GalleryItem(const ImageRecord& image,
+                                const Resolver& resolver,
                                 const ServerView& servers) {
   Resolved now = resolver.Choose(image, servers);
-  return pages::GalleryImage{image.id.str(),  now.url,      now.available,
-                             std::string(FormatContentType(image.format)),
-                             image.width,     image.height, image.bytes,
-                             image.created_at};
+  return pages::GalleryImage{
+      image.id.str(), now.url,
+      now.available,  std::string(FormatContentType(image.format)),
+      image.width,    image.height,
+      image.bytes,    image.created_at};
 }
 
 }  // namespace
@@ -118,12 +123,15 @@ http::Router Tracker::MakeRouter() {
         std::string_view auth = r.Header("Authorization");
         constexpr std::string_view kBearer = "Bearer ";
         if (auth.substr(0, kBearer.size()) != kBearer) {
-          return http::ErrorResponse(ErrorCode::kUnauthenticated, "admin token required");
+          return http::ErrorResponse(ErrorCode::kUnauthenticated,
+                                     "admin token required");
         }
         std::string_view token = auth.substr(kBearer.size());
         if (token.size() != options_.admin_token.size() ||
-            CRYPTO_memcmp(token.data(), options_.admin_token.data(), token.size()) != 0) {
-          return http::ErrorResponse(ErrorCode::kForbidden, "wrong admin token");
+            CRYPTO_memcmp(token.data(), options_.admin_token.data(),
+                          token.size()) != 0) {
+          return http::ErrorResponse(ErrorCode::kForbidden,
+                                     "wrong admin token");
         }
       }
       return handler(r);
@@ -137,14 +145,18 @@ http::Router Tracker::MakeRouter() {
       auto part = http::FindFormField(type, r.body(), "file");
       if (!part) return http::ErrorResponse(part.error());
       bytes = part->body;
-    } else if (type.substr(0, 6) != "image/" && type != "application/octet-stream") {
+    } else if (type.substr(0, 6) != "image/" &&
+               type != "application/octet-stream") {
       return http::ErrorResponse(ErrorCode::kUnsupportedMedia,
-                                 "send an image Content-Type or multipart/form-data with field \"file\"");
+                                 "send an image Content-Type or "
+                                 "multipart/form-data with field \"file\"");
     }
-    if (bytes.empty()) return http::ErrorResponse(ErrorCode::kInvalidArgument, "empty body");
+    if (bytes.empty())
+      return http::ErrorResponse(ErrorCode::kInvalidArgument, "empty body");
     auto record = uploader_->Upload(bytes);
     if (!record) return http::ErrorResponse(record.error());
-    return http::Json(bhttp::status::created, ImageJson(*record, *resolver_, registry_->Snapshot()));
+    return http::Json(bhttp::status::created,
+                      ImageJson(*record, *resolver_, registry_->Snapshot()));
   };
 
   auto get_image = [this](const Request& r) -> Response {
@@ -152,14 +164,16 @@ http::Router Tracker::MakeRouter() {
     if (!id) return http::ErrorResponse(ErrorCode::kNotFound, "no such image");
     auto image = store_->GetImage(*id);
     if (!image) return http::ErrorResponse(image.error());
-    return http::Json(bhttp::status::ok, ImageJson(*image, *resolver_, registry_->Snapshot()));
+    return http::Json(bhttp::status::ok,
+                      ImageJson(*image, *resolver_, registry_->Snapshot()));
   };
 
   auto list_images = [this](const Request& r) -> Response {
     std::string_view sha = QueryValue(r.query, "sha256");
     if (!sha.empty()) {
       if (!IsLowerHex(sha, 64)) {
-        return http::ErrorResponse(ErrorCode::kInvalidArgument, "sha256 must be 64 lower-case hex digits");
+        return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                   "sha256 must be 64 lower-case hex digits");
       }
       auto ids = store_->FindBySha256(std::string(sha));
       if (!ids) return http::ErrorResponse(ids.error());
@@ -167,13 +181,15 @@ http::Router Tracker::MakeRouter() {
       for (const ImageId& id : *ids) out.push_back(id.str());
       return http::Json(bhttp::status::ok, {{"ids", out}});
     }
-    const int64_t limit = std::clamp<int64_t>(QueryInt(r.query, "limit", 50), 1, 500);
+    const int64_t limit =
+        std::clamp<int64_t>(QueryInt(r.query, "limit", 50), 1, 500);
     const int64_t offset = std::max<int64_t>(0, QueryInt(r.query, "offset", 0));
     auto images = store_->RecentImages(limit, offset);
     if (!images) return http::ErrorResponse(images.error());
     const ServerView servers = registry_->Snapshot();
     json out = json::array();
-    for (const ImageRecord& image : *images) out.push_back(ImageJson(image, *resolver_, servers));
+    for (const ImageRecord& image : *images)
+      out.push_back(ImageJson(image, *resolver_, servers));
     return http::Json(bhttp::status::ok, {{"images", out}});
   };
 
@@ -190,8 +206,8 @@ http::Router Tracker::MakeRouter() {
       if (auto gone = node_client_->Delete(*server, path); !gone) {
         // The record is gone, so the image is gone for every reader; the
         // file is an orphan for fsck, not a failure of the delete.
-        spdlog::warn("delete {}: copy on server {} not removed: {}", id->str(), p.server_id,
-                     gone.error().message);
+        spdlog::warn("delete {}: copy on server {} not removed: {}", id->str(),
+                     p.server_id, gone.error().message);
       }
     }
     return http::Empty(bhttp::status::no_content);
@@ -202,15 +218,19 @@ http::Router Tracker::MakeRouter() {
     if (!body) return http::ErrorResponse(body.error());
     auto ids = body->find("ids");
     if (ids == body->end() || !ids->is_array()) {
-      return http::ErrorResponse(ErrorCode::kInvalidArgument, "expected {\"ids\": [...]}");
+      return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                 "expected {\"ids\": [...]}");
     }
     if (ids->size() > kMaxResolveIds) {
-      return http::ErrorResponse(ErrorCode::kInvalidArgument,
-                                 fmt::format("at most {} ids per call", kMaxResolveIds));
+      return http::ErrorResponse(
+          ErrorCode::kInvalidArgument,
+          fmt::format("at most {} ids per call", kMaxResolveIds));
     }
     std::vector<std::string> wanted;
     for (const json& id : *ids) {
-      if (!id.is_string()) return http::ErrorResponse(ErrorCode::kInvalidArgument, "ids must be strings");
+      if (!id.is_string())
+        return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                   "ids must be strings");
       wanted.push_back(id.get<std::string>());
     }
     auto batch = resolver_->ResolveMany(wanted);
@@ -219,13 +239,15 @@ http::Router Tracker::MakeRouter() {
     for (const auto& [id, res] : batch->images) {
       images[id] = {{"url", res.url}, {"available", res.available}};
     }
-    return http::Json(bhttp::status::ok, {{"images", images}, {"missing", batch->missing}});
+    return http::Json(bhttp::status::ok,
+                      {{"images", images}, {"missing", batch->missing}});
   };
 
   auto redirect = [this](const Request& r) -> Response {
     auto batch = resolver_->ResolveMany({std::string(r.params[0])});
     if (!batch) return http::ErrorResponse(batch.error());
-    if (batch->images.empty()) return http::ErrorResponse(ErrorCode::kNotFound, "no such image");
+    if (batch->images.empty())
+      return http::ErrorResponse(ErrorCode::kNotFound, "no such image");
     return http::Redirect(batch->images.begin()->second.url, kRedirectMaxAge);
   };
 
@@ -241,9 +263,13 @@ http::Router Tracker::MakeRouter() {
       capacity += s.max_pic_amount;
       bytes += s.bytes_used;
     }
-    json totals = {{"servers", servers.size()}, {"usable", usable}, {"images", images},
-                   {"capacity", capacity},      {"bytes", bytes}};
-    return http::Json(bhttp::status::ok, {{"servers", servers}, {"totals", totals}});
+    json totals = {{"servers", servers.size()},
+                   {"usable", usable},
+                   {"images", images},
+                   {"capacity", capacity},
+                   {"bytes", bytes}};
+    return http::Json(bhttp::status::ok,
+                      {{"servers", servers}, {"totals", totals}});
   };
 
   auto add_server = [this](const Request& r) -> Response {
@@ -252,12 +278,15 @@ http::Router Tracker::MakeRouter() {
     std::string url = body->value("url", "");
     while (!url.empty() && url.back() == '/') url.pop_back();
     if (!http::ParseUrl(url)) {
-      return http::ErrorResponse(ErrorCode::kInvalidArgument, "expected {\"url\": \"http://host:port\"}");
+      return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                 "expected {\"url\": \"http://host:port\"}");
     }
     std::string name = body->value("name", "");
     if (name.empty()) name = url.substr(7);
     int64_t max = body->value("max_pic_amount", int64_t(10'000'000));
-    if (max <= 0) return http::ErrorResponse(ErrorCode::kInvalidArgument, "max_pic_amount must be positive");
+    if (max <= 0)
+      return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                 "max_pic_amount must be positive");
     auto row = store_->AddServer(name, url, max);
     if (!row) return http::ErrorResponse(row.error());
     (void)registry_->Refresh();
@@ -279,29 +308,35 @@ http::Router Tracker::MakeRouter() {
     if (!body) return http::ErrorResponse(body.error());
     ServerUpdate update;
     if (auto it = body->find("state"); it != body->end()) {
-      auto state = it->is_string() ? ParseServerState(it->get<std::string>()) : std::nullopt;
+      auto state = it->is_string() ? ParseServerState(it->get<std::string>())
+                                   : std::nullopt;
       if (!state || *state == ServerState::kRemoved) {
-        return http::ErrorResponse(ErrorCode::kInvalidArgument,
-                                   "state must be active, draining or disabled");
+        return http::ErrorResponse(
+            ErrorCode::kInvalidArgument,
+            "state must be active, draining or disabled");
       }
       update.state = state;
     }
     if (auto it = body->find("max_pic_amount"); it != body->end()) {
       if (!it->is_number_integer() || it->get<int64_t>() <= 0) {
-        return http::ErrorResponse(ErrorCode::kInvalidArgument, "max_pic_amount must be a positive integer");
+        return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                   "max_pic_amount must be a positive integer");
       }
       update.max_pic_amount = it->get<int64_t>();
     }
     if (!update.state && !update.max_pic_amount) {
-      return http::ErrorResponse(ErrorCode::kInvalidArgument, "expected state and/or max_pic_amount");
+      return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                 "expected state and/or max_pic_amount");
     }
     auto row = store_->UpdateServer(*id, update);
     if (!row) return http::ErrorResponse(row.error());
-    spdlog::info("server {} ({}): operator set state {} max {}", row->server_id, row->server_name,
-                 ServerStateName(row->state), row->max_pic_amount);
+    spdlog::info("server {} ({}): operator set state {} max {}", row->server_id,
+                 row->server_name, ServerStateName(row->state),
+                 row->max_pic_amount);
     (void)registry_->Refresh();
     auto live = registry_->Find(*id);
-    return http::Json(bhttp::status::ok, ServerJson(live ? *live : *row, *registry_));
+    return http::Json(bhttp::status::ok,
+                      ServerJson(live ? *live : *row, *registry_));
   };
 
   auto remove_server = [this, server_id](const Request& r) -> Response {
@@ -315,7 +350,8 @@ http::Router Tracker::MakeRouter() {
   };
 
   auto heartbeat = [this](const Request& r) -> Response {
-    Signature s{std::string(r.Header(kTimeHeader)), std::string(r.Header(kNonceHeader)),
+    Signature s{std::string(r.Header(kTimeHeader)),
+                std::string(r.Header(kNonceHeader)),
                 std::string(r.Header(kSignatureHeader))};
     auto ok = verifier_.Verify("POST", r.path, r.body(), s);
     if (!ok) {
@@ -323,40 +359,49 @@ http::Router Tracker::MakeRouter() {
       static std::atomic<int64_t> last_logged{0};
       const int64_t now = clock_.NowSeconds();
       if (now - last_logged.exchange(now) >= 10) {
-        spdlog::warn("heartbeat from {} refused: {}", r.remote, ok.error().message);
+        spdlog::warn("heartbeat from {} refused: {}", r.remote,
+                     ok.error().message);
       }
       return http::ErrorResponse(ok.error());
     }
     auto status = ParseNodeStatus(r.body());
     if (!status) return http::ErrorResponse(status.error());
     if (!http::ParseUrl(status->url)) {
-      return http::ErrorResponse(ErrorCode::kInvalidArgument, "heartbeat url must be http://");
+      return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                 "heartbeat url must be http://");
     }
     auto row = registry_->Heartbeat(*status);
     if (!row) return http::ErrorResponse(row.error());
     return http::Json(bhttp::status::ok, {{"server_id", row->server_id}});
   };
 
-  auto healthz = [](const Request&) { return http::Json(bhttp::status::ok, {{"status", "ok"}}); };
+  auto healthz = [](const Request&) {
+    return http::Json(bhttp::status::ok, {{"status", "ok"}});
+  };
   auto metrics = [this](const Request&) {
-    return http::Text(bhttp::status::ok, metrics_.Render(), "text/plain; version=0.0.4");
+    return http::Text(bhttp::status::ok, metrics_.Render(),
+                      "text/plain; version=0.0.4");
   };
 
   auto html = [](std::string body) {
-    return http::Text(bhttp::status::ok, std::move(body), "text/html; charset=utf-8");
+    return http::Text(bhttp::status::ok, std::move(body),
+                      "text/html; charset=utf-8");
   };
 
   auto gallery = [this, html](const Request& r) -> Response {
     const int64_t page = std::max<int64_t>(1, QueryInt(r.query, "page", 1));
-    auto images = store_->RecentImages(kGalleryPageSize + 1, (page - 1) * kGalleryPageSize);
+    auto images = store_->RecentImages(kGalleryPageSize + 1,
+                                       (page - 1) * kGalleryPageSize);
     if (!images) return http::ErrorResponse(images.error());
     auto stats = store_->Stats();
     const bool has_next = int64_t(images->size()) > kGalleryPageSize;
     if (has_next) images->pop_back();
     const ServerView servers = registry_->Snapshot();
     std::vector<pages::GalleryImage> items;
-    for (const ImageRecord& image : *images) items.push_back(GalleryItem(image, *resolver_, servers));
-    return html(pages::Gallery(items, page, has_next, stats ? stats->images : 0));
+    for (const ImageRecord& image : *images)
+      items.push_back(GalleryItem(image, *resolver_, servers));
+    return html(
+        pages::Gallery(items, page, has_next, stats ? stats->images : 0));
   };
 
   auto image_page = [this, html](const Request& r) -> Response {
@@ -365,11 +410,13 @@ http::Router Tracker::MakeRouter() {
     auto image = store_->GetImage(*id);
     if (!image) return http::ErrorResponse(image.error());
     const ServerView servers = registry_->Snapshot();
-    pages::ImageDetail detail{GalleryItem(*image, *resolver_, servers), image->sha256, {}};
+    pages::ImageDetail detail{
+        GalleryItem(*image, *resolver_, servers), image->sha256, {}};
     for (const Placement& p : image->placements) {
       for (const ServerRow& s : servers) {
         if (s.server_id == p.server_id) {
-          detail.replicas.push_back({s.server_id, s.server_name, Resolver::CopyUrl(s, p), s.flg_usable});
+          detail.replicas.push_back({s.server_id, s.server_name,
+                                     Resolver::CopyUrl(s, p), s.flg_usable});
         }
       }
     }
@@ -378,16 +425,19 @@ http::Router Tracker::MakeRouter() {
 
   auto static_asset = [](const Request& r) -> Response {
     auto asset = pages::Static(r.params[0]);
-    if (!asset) return http::ErrorResponse(ErrorCode::kNotFound, "no such asset");
-    Response res = http::Text(bhttp::status::ok, std::string(asset->bytes), asset->content_type);
+    if (!asset)
+      return http::ErrorResponse(ErrorCode::kNotFound, "no such asset");
+    Response res = http::Text(bhttp::status::ok, std::string(asset->bytes),
+                              asset->content_type);
     res.message.set(bhttp::field::cache_control, "public, max-age=300");
     return res;
   };
 
   auto default_image = [this](const Request&) -> Response {
     auto format = SniffFormat(default_image_);
-    Response res = http::Text(bhttp::status::ok, default_image_,
-                              format ? FormatContentType(*format) : "image/png");
+    Response res =
+        http::Text(bhttp::status::ok, default_image_,
+                   format ? FormatContentType(*format) : "image/png");
     res.message.set(bhttp::field::cache_control, "public, max-age=3600");
     res.message.set("X-Content-Type-Options", "nosniff");
     return res;
@@ -397,19 +447,22 @@ http::Router Tracker::MakeRouter() {
       {verb::post, "/v1/images", Dispatch::kBlocking, upload},
       {verb::get, "/v1/images", Dispatch::kBlocking, list_images},
       {verb::get, "/v1/images/{}", Dispatch::kBlocking, get_image},
-      {verb::delete_, "/v1/images/{}", Dispatch::kBlocking, admin(delete_image)},
+      {verb::delete_, "/v1/images/{}", Dispatch::kBlocking,
+       admin(delete_image)},
       {verb::post, "/v1/resolve", Dispatch::kBlocking, resolve},
       {verb::get, "/i/{}", Dispatch::kBlocking, redirect},
       {verb::get, "/v1/servers", Dispatch::kBlocking, admin(list_servers)},
       {verb::post, "/v1/servers", Dispatch::kBlocking, admin(add_server)},
       {verb::patch, "/v1/servers/{}", Dispatch::kBlocking, admin(patch_server)},
-      {verb::delete_, "/v1/servers/{}", Dispatch::kBlocking, admin(remove_server)},
+      {verb::delete_, "/v1/servers/{}", Dispatch::kBlocking,
+       admin(remove_server)},
       {verb::post, "/v1/heartbeat", Dispatch::kBlocking, heartbeat},
       {verb::get, "/healthz", Dispatch::kInline, healthz},
       {verb::get, "/metrics", Dispatch::kInline, metrics},
       {verb::get, "/", Dispatch::kBlocking, gallery},
       {verb::get, "/images/{}", Dispatch::kBlocking, image_page},
-      {verb::get, "/admin", Dispatch::kInline, [html](const Request&) { return html(pages::Admin()); }},
+      {verb::get, "/admin", Dispatch::kInline,
+       [html](const Request&) { return html(pages::Admin()); }},
       {verb::get, "/static/{}", Dispatch::kInline, static_asset},
       {verb::get, "/default-image", Dispatch::kInline, default_image},
   };

@@ -1,8 +1,8 @@
 #include "tracker/server_registry.h"
 
-#include <algorithm>
-
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 namespace imgstore {
 
@@ -12,11 +12,13 @@ ServerRegistry::ServerRegistry(MetadataStore& store, const Clock& clock,
 
 bool ServerRegistry::Alive(const ServerRow& row) const {
   return row.last_heartbeat_at > 0 &&
-         clock_.NowSeconds() - row.last_heartbeat_at < int64_t(timeout_.count());
+         clock_.NowSeconds() - row.last_heartbeat_at <
+             int64_t(timeout_.count());
 }
 
 int64_t ServerRegistry::HeartbeatAgeSeconds(const ServerRow& row) const {
-  return row.last_heartbeat_at > 0 ? clock_.NowSeconds() - row.last_heartbeat_at : -1;
+  return row.last_heartbeat_at > 0 ? clock_.NowSeconds() - row.last_heartbeat_at
+                                   : -1;
 }
 
 Result<void> ServerRegistry::Refresh() {
@@ -34,13 +36,16 @@ void ServerRegistry::Apply(std::vector<ServerRow> rows) {
     for (ServerRow& row : rows) {
       const bool alive = Alive(row);
       auto old = servers_.find(row.server_id);
-      const bool was = old != servers_.end() ? old->second.flg_usable : row.flg_usable;
+      const bool was =
+          old != servers_.end() ? old->second.flg_usable : row.flg_usable;
       if (alive != was) {
         if (alive) {
-          spdlog::info("server {} ({}): usable again", row.server_id, row.server_name);
+          spdlog::info("server {} ({}): usable again", row.server_id,
+                       row.server_name);
         } else {
-          spdlog::warn("server {} ({}): unusable, no heartbeat for {} s", row.server_id,
-                       row.server_name, HeartbeatAgeSeconds(row));
+          spdlog::warn("server {} ({}): unusable, no heartbeat for {} s",
+                       row.server_id, row.server_name,
+                       HeartbeatAgeSeconds(row));
         }
       }
       if (alive != row.flg_usable) changed.emplace_back(row.server_id, alive);
@@ -53,21 +58,25 @@ void ServerRegistry::Apply(std::vector<ServerRow> rows) {
   // trackers may write the same value; that is harmless.
   for (auto [id, usable] : changed) {
     if (auto r = store_.SetUsable(id, usable); !r) {
-      spdlog::warn("server {}: could not record usability: {}", id, r.error().message);
+      spdlog::warn("server {}: could not record usability: {}", id,
+                   r.error().message);
     }
   }
 }
 
 Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
-  auto row = store_.RecordHeartbeat(s.name, s.url, s.root, s.max_pics, s.disk_free_bytes,
-                                    s.bytes_used, clock_.NowSeconds());
+  auto row = store_.RecordHeartbeat(s.name, s.url, s.root, s.max_pics,
+                                    s.disk_free_bytes, s.bytes_used,
+                                    clock_.NowSeconds());
   if (!row) return Fail(row.error());
   std::lock_guard lock(mutex_);
   auto it = servers_.find(row->server_id);
   if (it == servers_.end()) {
-    spdlog::info("server {} ({}): joined at {}", row->server_id, row->server_name, row->server_url);
+    spdlog::info("server {} ({}): joined at {}", row->server_id,
+                 row->server_name, row->server_url);
   } else if (!it->second.flg_usable) {
-    spdlog::info("server {} ({}): usable again", row->server_id, row->server_name);
+    spdlog::info("server {} ({}): usable again", row->server_id,
+                 row->server_name);
   }
   row->flg_usable = true;
   servers_[row->server_id] = *row;
@@ -81,8 +90,9 @@ ServerView ServerRegistry::Snapshot() const {
     out.reserve(servers_.size());
     for (const auto& [id, row] : servers_) out.push_back(row);
   }
-  std::sort(out.begin(), out.end(),
-            [](const ServerRow& a, const ServerRow& b) { return a.server_id < b.server_id; });
+  std::sort(out.begin(), out.end(), [](const ServerRow& a, const ServerRow& b) {
+    return a.server_id < b.server_id;
+  });
   for (ServerRow& row : out) row.flg_usable = row.flg_usable && Alive(row);
   return out;
 }

@@ -23,7 +23,8 @@ namespace imgstore {
 // Thread-safe: mutex_ guards servers_. Methods that touch the store block.
 class ServerRegistry {
  public:
-  ServerRegistry(MetadataStore& store, const Clock& clock, std::chrono::seconds heartbeat_timeout);
+  ServerRegistry(MetadataStore& store, const Clock& clock,
+                 std::chrono::seconds heartbeat_timeout);
 
   // Reloads rows from the store and re-derives usability.
   Result<void> Refresh();

@@ -15,7 +15,8 @@
 namespace imgstore {
 
 Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
-  if (options.secret.empty()) return Fail(ErrorCode::kInvalidArgument, "--secret is required");
+  if (options.secret.empty())
+    return Fail(ErrorCode::kInvalidArgument, "--secret is required");
   std::unique_ptr<Tracker> t(new Tracker(options));
   auto& o = t->options_;
 
@@ -27,15 +28,17 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
     bytes << in.rdbuf();
     t->default_image_ = bytes.str();
     if (!in || !SniffFormat(t->default_image_)) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  "--default-image " + o.default_image_path + ": not a readable image");
+      return Fail(
+          ErrorCode::kInvalidArgument,
+          "--default-image " + o.default_image_path + ": not a readable image");
     }
   }
 
   auto store = OpenMetadataStore(o.db_url);
   if (!store) return Fail(store.error());
   t->store_ = std::move(*store);
-  t->registry_ = std::make_unique<ServerRegistry>(*t->store_, t->clock_, o.heartbeat_timeout);
+  t->registry_ = std::make_unique<ServerRegistry>(*t->store_, t->clock_,
+                                                  o.heartbeat_timeout);
   if (auto r = t->registry_->Refresh(); !r) return Fail(r.error());
   t->node_client_ = std::make_unique<HttpNodeClient>(o.secret, t->clock_);
 
@@ -50,17 +53,19 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
   if (!listening) return Fail(listening.error());
   t->server_ = std::move(*listening);
   if (o.public_url.empty()) {
-    o.public_url = "http://" + o.host + ":" + std::to_string(t->server_->port());
+    o.public_url =
+        "http://" + o.host + ":" + std::to_string(t->server_->port());
   }
-  while (!o.public_url.empty() && o.public_url.back() == '/') o.public_url.pop_back();
+  while (!o.public_url.empty() && o.public_url.back() == '/')
+    o.public_url.pop_back();
 
   UploaderOptions uploads;
   uploads.placement = o.placement;
   uploads.replicas = o.replicas;
   uploads.max_pixels = o.max_pixels;
   uploads.disk_reserve_bytes = o.disk_reserve_bytes;
-  t->uploader_ = std::make_unique<Uploader>(*t->store_, *t->registry_, *t->node_client_,
-                                            t->clock_, uploads);
+  t->uploader_ = std::make_unique<Uploader>(
+      *t->store_, *t->registry_, *t->node_client_, t->clock_, uploads);
   t->resolver_ = std::make_unique<Resolver>(*t->store_, *t->registry_,
                                             o.public_url + "/default-image");
   // The routes need the public URL, known only once bound (port 0); the
@@ -70,11 +75,13 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
   auto* raw = t.get();
   t->metrics_.AddGauge("upload_retries", "Stores retried on another server.",
                        [raw] { return double(raw->uploader_->retries()); });
-  t->metrics_.AddGauge("servers_usable", "Servers whose heartbeat is current.", [raw] {
-    double n = 0;
-    for (const ServerRow& s : raw->registry_->Snapshot()) n += s.flg_usable;
-    return n;
-  });
+  t->metrics_.AddGauge("servers_usable", "Servers whose heartbeat is current.",
+                       [raw] {
+                         double n = 0;
+                         for (const ServerRow& s : raw->registry_->Snapshot())
+                           n += s.flg_usable;
+                         return n;
+                       });
   return t;
 }
 
@@ -87,19 +94,23 @@ void Tracker::WatchLoop() {
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      if (wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) return;
+      if (wake_.wait_for(lock, std::chrono::seconds(1),
+                         [this] { return stopping_; }))
+        return;
     }
     if (auto r = registry_->Refresh(); !r) {
-      spdlog::warn("tracker: could not refresh the server table: {}", r.error().message);
+      spdlog::warn("tracker: could not refresh the server table: {}",
+                   r.error().message);
     }
   }
 }
 
 void Tracker::Run() {
-  spdlog::info("tracker: serving {} with {} ({} placement, {} copies)", options_.public_url,
-               options_.db_url,
-               options_.placement == PlacementPolicy::kRandom ? "random" : "weighted",
-               options_.replicas);
+  spdlog::info(
+      "tracker: serving {} with {} ({} placement, {} copies)",
+      options_.public_url, options_.db_url,
+      options_.placement == PlacementPolicy::kRandom ? "random" : "weighted",
+      options_.replicas);
   watcher_ = std::thread([this] { WatchLoop(); });
   server_->Run();
   Stop();
@@ -113,7 +124,8 @@ void Tracker::Stop() {
   }
   wake_.notify_all();
   if (server_) server_->Stop();
-  if (watcher_.joinable() && watcher_.get_id() != std::this_thread::get_id()) watcher_.join();
+  if (watcher_.joinable() && watcher_.get_id() != std::this_thread::get_id())
+    watcher_.join();
 }
 
 }  // namespace imgstore

@@ -1,11 +1,11 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <string>
-#include <condition_variable>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "core/clock.h"

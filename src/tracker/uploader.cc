@@ -17,19 +17,21 @@ constexpr int kPlacementAttempts = 4;
 std::vector<const ServerRow*> Uploader::Order(const ServerView& servers) {
   // The whole candidate list in pick order: the first `replicas` are the
   // choice, the rest the fallbacks when a store fails.
-  std::vector<const ServerRow*> candidates = Candidates(servers, options_.disk_reserve_bytes);
+  std::vector<const ServerRow*> candidates =
+      Candidates(servers, options_.disk_reserve_bytes);
   const size_t n = candidates.size();
   std::lock_guard lock(mutex_);
   return PickServers(std::move(candidates), options_.placement, n, rng_);
 }
 
-void Uploader::Discard(const ImagePath& path, const std::vector<ServerRow>& holders) {
+void Uploader::Discard(const ImagePath& path,
+                       const std::vector<ServerRow>& holders) {
   for (const ServerRow& s : holders) {
     if (auto r = nodes_.Delete(s, path); !r) {
       // Left for fsck: a file with no record is harmless, a record with no
       // file would not be.
-      spdlog::warn("upload {}: could not remove copy on server {}: {}", path.id.str(),
-                   s.server_id, r.error().message);
+      spdlog::warn("upload {}: could not remove copy on server {}: {}",
+                   path.id.str(), s.server_id, r.error().message);
     }
   }
 }
@@ -62,27 +64,30 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
       // failure, the server's health is the heartbeat's business.
       retries_.fetch_add(1);
       last_error = put.error().message;
-      spdlog::warn("upload {}: store on server {} failed, trying another: {}", record.id.str(),
-                   s->server_id, put.error().message);
+      spdlog::warn("upload {}: store on server {} failed, trying another: {}",
+                   record.id.str(), s->server_id, put.error().message);
     }
     if (holders.empty()) break;
 
     record.created_at = clock_.NowSeconds();
     record.placements.clear();
-    for (const ServerRow& s : holders) record.placements.push_back({s.server_id, path.relative});
+    for (const ServerRow& s : holders)
+      record.placements.push_back({s.server_id, path.relative});
     auto added = store_.AddImage(record);
     if (added) {
       for (const ServerRow& s : holders) registry_.AdjustCount(s.server_id, 1);
       return record;
     }
     Discard(path, holders);
-    if (added.error().code != ErrorCode::kInsufficientStorage) return Fail(added.error());
+    if (added.error().code != ErrorCode::kInsufficientStorage)
+      return Fail(added.error());
     // Another tracker filled a server first: see the real counts, retry.
     last_error = added.error().message;
     retries_.fetch_add(1);
     if (auto r = registry_.Refresh(); !r) return Fail(r.error());
   }
-  return Fail(ErrorCode::kUnavailable, "no server can take the image: " + last_error);
+  return Fail(ErrorCode::kUnavailable,
+              "no server can take the image: " + last_error);
 }
 
 }  // namespace imgstore

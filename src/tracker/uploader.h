@@ -30,9 +30,13 @@ struct UploaderOptions {
 // on the tracker's worker threads.
 class Uploader {
  public:
-  Uploader(MetadataStore& store, ServerRegistry& registry, NodeClient& nodes, const Clock& clock,
-           const UploaderOptions& options)
-      : store_(store), registry_(registry), nodes_(nodes), clock_(clock), options_(options) {}
+  Uploader(MetadataStore& store, ServerRegistry& registry, NodeClient& nodes,
+           const Clock& clock, const UploaderOptions& options)
+      : store_(store),
+        registry_(registry),
+        nodes_(nodes),
+        clock_(clock),
+        options_(options) {}
 
   // Errors: kUnsupportedMedia, kUndecodable (from the probe); kUnavailable
   // when no server can take it (503); kInternal/kIo from the store.

@@ -1,6 +1,7 @@
 #include "testing/testing.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -11,13 +12,12 @@
 #include <fstream>
 #include <sstream>
 
-#include <gtest/gtest.h>
-
 namespace imgstore::testing {
 
 TempDir::TempDir() {
   const char* base = std::getenv("TMPDIR");
-  std::string pattern = std::string(base ? base : "/tmp") + "/imgstore-test-XXXXXX";
+  std::string pattern =
+      std::string(base ? base : "/tmp") + "/imgstore-test-XXXXXX";
   char* made = ::mkdtemp(pattern.data());
   if (made == nullptr) std::abort();
   path_ = made;
@@ -48,7 +48,8 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::string log_path)
 }
 
 ChildProcess::~ChildProcess() {
-  if (pid_ > 0 && Signal(SIGTERM, std::chrono::seconds(5)) == -1) Signal(SIGKILL);
+  if (pid_ > 0 && Signal(SIGTERM, std::chrono::seconds(5)) == -1)
+    Signal(SIGKILL);
 }
 
 bool ChildProcess::running() {
@@ -93,7 +94,8 @@ uint16_t FreePort() {
   return ntohs(addr.sin_port);
 }
 
-bool WaitForStatus(const std::string& url, unsigned status, std::chrono::milliseconds timeout) {
+bool WaitForStatus(const std::string& url, unsigned status,
+                   std::chrono::milliseconds timeout) {
   return Eventually(
       [&] {
         http::ClientRequest r;
@@ -116,8 +118,9 @@ std::string TestData(const std::string& name) {
   return ReadFile(std::filesystem::path(IMGSTORE_TEST_DATA) / name);
 }
 
-http::ClientResponse Send(const std::string& method, const std::string& url, std::string body,
-                          std::vector<std::pair<std::string, std::string>> headers) {
+http::ClientResponse Send(
+    const std::string& method, const std::string& url, std::string body,
+    std::vector<std::pair<std::string, std::string>> headers) {
   http::ClientRequest r;
   r.method = method;
   r.url = url;
@@ -132,8 +135,9 @@ http::ClientResponse Send(const std::string& method, const std::string& url, std
   return *res;
 }
 
-http::ClientResponse Get(const std::string& url,
-                         std::vector<std::pair<std::string, std::string>> headers) {
+http::ClientResponse Get(
+    const std::string& url,
+    std::vector<std::pair<std::string, std::string>> headers) {
   return Send("GET", url, "", std::move(headers));
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
@@ -41,7 +42,8 @@ class ChildProcess {
   bool running();
   // Sends `signal` and waits (up to `timeout`) for the exit; returns the raw
   // wait status, or -1 on timeout.
-  int Signal(int signal, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  int Signal(int signal,
+             std::chrono::milliseconds timeout = std::chrono::seconds(10));
   int Kill9() { return Signal(9); }
   std::string Log() const;
 
@@ -54,8 +56,9 @@ class ChildProcess {
 uint16_t FreePort();
 
 // Polls `url` with GET until it answers `status` or `timeout` passes.
-bool WaitForStatus(const std::string& url, unsigned status,
-                   std::chrono::milliseconds timeout = std::chrono::seconds(10));
+bool WaitForStatus(
+    const std::string& url, unsigned status,
+    std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // Polls `predicate` every 50 ms until true or `timeout`.
 template <typename F>
@@ -73,9 +76,11 @@ std::string ReadFile(const std::filesystem::path& path);
 std::string TestData(const std::string& name);
 
 // Convenience over http::Fetch; aborts the test on a network failure.
-http::ClientResponse Get(const std::string& url,
-                         std::vector<std::pair<std::string, std::string>> headers = {});
-http::ClientResponse Send(const std::string& method, const std::string& url, std::string body,
-                          std::vector<std::pair<std::string, std::string>> headers = {});
+http::ClientResponse Get(
+    const std::string& url,
+    std::vector<std::pair<std::string, std::string>> headers = {});
+http::ClientResponse Send(
+    const std::string& method, const std::string& url, std::string body,
+    std::vector<std::pair<std::string, std::string>> headers = {});
 
 }  // namespace imgstore::testing

@@ -1,0 +1,69 @@
+#include "core/signing.h"
+
+#include <gtest/gtest.h>
+
+namespace imgstore {
+namespace {
+
+TEST(SigningTest, SignedRequestVerifiesOnce) {
+  FakeClock clock;
+  SignatureVerifier verifier("secret", clock);
+  Signature s = Sign("secret", "PUT", "/ab/cd/x.jpg", "body", clock);
+  EXPECT_TRUE(verifier.Verify("PUT", "/ab/cd/x.jpg", "body", s).has_value());
+  auto replay = verifier.Verify("PUT", "/ab/cd/x.jpg", "body", s);
+  ASSERT_FALSE(replay.has_value());
+  EXPECT_EQ(replay.error().code, ErrorCode::kUnauthenticated);
+  EXPECT_NE(replay.error().message.find("replayed"), std::string::npos);
+}
+
+TEST(SigningTest, EveryPartIsBound) {
+  FakeClock clock;
+  struct Case {
+    const char* name;
+    std::string secret, method, path, body;
+  } cases[] = {
+      {"secret", "other", "PUT", "/p", "b"},
+      {"method", "s", "DELETE", "/p", "b"},
+      {"path", "s", "PUT", "/q", "b"},
+      {"body", "s", "PUT", "/p", "c"},
+  };
+  for (const Case& c : cases) {
+    SignatureVerifier verifier("s", clock);
+    Signature sig = Sign(c.secret, c.method, c.path, c.body, clock);
+    EXPECT_FALSE(verifier.Verify("PUT", "/p", "b", sig).has_value()) << c.name;
+  }
+}
+
+TEST(SigningTest, StaleAndFutureRefused) {
+  FakeClock clock;
+  SignatureVerifier verifier("s", clock);
+  Signature old = Sign("s", "PUT", "/p", "", clock);
+  clock.Advance(std::chrono::seconds(SignatureVerifier::kWindowSeconds + 1));
+  auto r = verifier.Verify("PUT", "/p", "", old);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message.find("stale"), std::string::npos);
+
+  FakeClock ahead(clock.NowSeconds() + SignatureVerifier::kWindowSeconds + 5);
+  Signature future = Sign("s", "PUT", "/p", "", ahead);
+  EXPECT_FALSE(verifier.Verify("PUT", "/p", "", future).has_value());
+}
+
+TEST(SigningTest, MalformedHeadersRefused) {
+  FakeClock clock;
+  SignatureVerifier verifier("s", clock);
+  Signature good = Sign("s", "PUT", "/p", "", clock);
+  Signature bad[] = {
+      {"", good.nonce, good.mac},
+      {"12x", good.nonce, good.mac},
+      {good.time, "", good.mac},
+      {good.time, good.nonce, ""},
+      {good.time, good.nonce, good.mac.substr(1)},
+      {good.time, good.nonce, std::string(64, 'Z')},
+  };
+  for (const Signature& s : bad)
+    EXPECT_FALSE(verifier.Verify("PUT", "/p", "", s).has_value());
+  EXPECT_TRUE(verifier.Verify("PUT", "/p", "", good).has_value());
+}
+
+}  // namespace
+}  // namespace imgstore

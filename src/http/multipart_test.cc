@@ -1,0 +1,40 @@
+#include "http/multipart.h"
+
+#include <gtest/gtest.h>
+
+namespace imgstore::http {
+namespace {
+
+TEST(MultipartTest, FindsTheField) {
+  const std::string body =
+      "--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nhello\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; "
+      "filename=\"a.png\"\r\n"
+      "Content-Type: image/png\r\n\r\n\x89PNG\r\n--not-it\r\n"
+      "--XyZ--\r\n";
+  auto part = FindFormField("multipart/form-data; boundary=XyZ", body, "file");
+  ASSERT_TRUE(part.has_value()) << part.error().message;
+  EXPECT_EQ(part->body, "\x89PNG\r\n--not-it");
+  EXPECT_EQ(part->filename, "a.png");
+  EXPECT_EQ(part->content_type, "image/png");
+  auto quoted =
+      FindFormField("multipart/form-data; boundary=\"XyZ\"", body, "title");
+  ASSERT_TRUE(quoted.has_value());
+  EXPECT_EQ(quoted->body, "hello");
+}
+
+TEST(MultipartTest, RefusesMalformed) {
+  const char* bodies[] = {
+      "", "--XyZ", "--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n",
+      "--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nno end"};
+  for (const char* b : bodies) {
+    EXPECT_FALSE(FindFormField("multipart/form-data; boundary=XyZ", b, "file")
+                     .has_value())
+        << b;
+  }
+  EXPECT_FALSE(
+      FindFormField("multipart/form-data", "--x\r\n", "file").has_value());
+}
+
+}  // namespace
+}  // namespace imgstore::http

@@ -1,0 +1,733 @@
+#include "meta/metadata_store.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/hex.h"
+#include "core/layout.h"
+
+namespace imgstore {
+namespace {
+
+// A fresh directory under the system's temp dir, removed with its contents.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string name =
+        (std::filesystem::temp_directory_path() / "imgstore-meta-XXXXXX")
+            .string();
+    if (mkdtemp(name.data()) == nullptr) {
+      throw std::runtime_error("mkdtemp " + name + " failed");
+    }
+    path_ = name;
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// One kind of store under test. `open` opens the store kept in `dir`;
+// called again with the same dir it re-opens that same store.
+struct StoreFactory {
+  std::string name;  // the test-name suffix: letters and digits only
+  std::function<Result<std::unique_ptr<MetadataStore>>(
+      const std::filesystem::path& dir)>
+      open;
+};
+
+void PrintTo(const StoreFactory& factory, std::ostream* os) {
+  *os << factory.name;
+}
+
+// The stores every test runs against. A PostgreSQL entry (a scratch
+// database per dir) joins this list when postgres_store lands.
+std::vector<StoreFactory> Factories() {
+  return {
+      {"Sqlite",
+       [](const std::filesystem::path& dir) {
+         return OpenMetadataStore("sqlite:" + (dir / "meta.db").string());
+       }},
+  };
+}
+
+// The value of a setup step that must succeed. A failure ends the test:
+// gtest reports the exception with the store's message.
+template <typename T>
+T Must(Result<T> result) {
+  if (!result) {
+    throw std::runtime_error(std::string(ErrorCodeName(result.error().code)) +
+                             ": " + result.error().message);
+  }
+  return *std::move(result);
+}
+void Must(Result<void> result) {
+  if (!result) {
+    throw std::runtime_error(std::string(ErrorCodeName(result.error().code)) +
+                             ": " + result.error().message);
+  }
+}
+
+template <typename T>
+testing::AssertionResult FailsWith(const Result<T>& result, ErrorCode code) {
+  if (result) {
+    return testing::AssertionFailure()
+           << "succeeded; expected " << ErrorCodeName(code);
+  }
+  if (result.error().code != code) {
+    return testing::AssertionFailure()
+           << "failed with " << ErrorCodeName(result.error().code) << " ("
+           << result.error().message << "); expected " << ErrorCodeName(code);
+  }
+  return testing::AssertionSuccess() << result.error().message;
+}
+
+void ExpectSameImage(const ImageRecord& got, const ImageRecord& want) {
+  EXPECT_EQ(got.id.str(), want.id.str());
+  EXPECT_EQ(FormatContentType(got.format), FormatContentType(want.format));
+  EXPECT_EQ(got.bytes, want.bytes);
+  EXPECT_EQ(got.width, want.width);
+  EXPECT_EQ(got.height, want.height);
+  EXPECT_EQ(got.sha256, want.sha256);
+  EXPECT_EQ(got.created_at, want.created_at);
+  auto key = [](const std::vector<Placement>& placements) {
+    std::vector<std::pair<int64_t, std::string>> out;
+    for (const Placement& p : placements) {
+      out.emplace_back(p.server_id, p.relative_path);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(key(got.placements), key(want.placements));
+}
+
+std::vector<std::string> Ids(const std::vector<ImageRecord>& images) {
+  std::vector<std::string> out;
+  for (const ImageRecord& image : images) out.push_back(image.id.str());
+  return out;
+}
+
+class MetadataStoreTest : public testing::TestWithParam<StoreFactory> {
+ protected:
+  void SetUp() override { Reopen(); }
+
+  void Reopen() {
+    store_.reset();
+    store_ = Must(GetParam().open(dir_.path()));
+  }
+
+  MetadataStore& store() { return *store_; }
+
+  ServerRow AddServer(const std::string& name, int64_t max_pic_amount) {
+    return Must(
+        store().AddServer(name, "http://" + name + ":8000", max_pic_amount));
+  }
+
+  // The server's current row, found through ListServers.
+  ServerRow Server(int64_t server_id) {
+    for (ServerRow& row : Must(store().ListServers())) {
+      if (row.server_id == server_id) return row;
+    }
+    throw std::runtime_error("server not listed");
+  }
+
+  // A new image (not yet stored) with one copy on each of `servers`.
+  static ImageRecord NewImage(const std::vector<int64_t>& servers,
+                              int64_t created_at = 1700000000,
+                              ImageFormat format = ImageFormat::kJpeg) {
+    ImageRecord image{.id = ImageId::New(),
+                      .format = format,
+                      .bytes = 12345,
+                      .width = 640,
+                      .height = 480,
+                      .sha256 = Sha256Hex("bytes"),
+                      .created_at = created_at};
+    for (int64_t server_id : servers) {
+      image.placements.push_back(
+          Placement{server_id, MakeImagePath(image.id, format).relative});
+    }
+    return image;
+  }
+
+  ScratchDir dir_;
+  std::unique_ptr<MetadataStore> store_;
+};
+
+// ---- opening ----
+
+TEST_P(MetadataStoreTest, ReopenKeepsDataAndAppliesNoMigrationTwice) {
+  ServerRow server = AddServer("n1", 10);
+  ImageRecord image = NewImage({server.server_id});
+  Must(store().AddImage(image));
+
+  // Re-applying 001 would fail on CREATE TABLE, so a clean re-open is the
+  // proof that applied migrations are skipped.
+  Reopen();
+  Reopen();
+
+  EXPECT_EQ(Server(server.server_id).cur_pic_amount, 1);
+  ExpectSameImage(Must(store().GetImage(image.id)), image);
+}
+
+// ---- servers ----
+
+TEST_P(MetadataStoreTest, AddServerStartsActiveAndNotUsable) {
+  auto row = store().AddServer("n1", "http://n1:8000", 100);
+  ASSERT_TRUE(row) << row.error().message;
+  EXPECT_GT(row->server_id, 0);
+  EXPECT_EQ(row->server_name, "n1");
+  EXPECT_EQ(row->server_url, "http://n1:8000");
+  EXPECT_EQ(row->max_pic_amount, 100);
+  EXPECT_EQ(row->cur_pic_amount, 0);
+  EXPECT_FALSE(row->flg_usable);
+  EXPECT_EQ(row->state, ServerState::kActive);
+  EXPECT_EQ(row->last_heartbeat_at, 0);
+}
+
+TEST_P(MetadataStoreTest, AddServerWithKnownUrlReturnsExistingRowUnchanged) {
+  ServerRow first = AddServer("n1", 100);
+  auto again = store().AddServer("other-name", first.server_url, 5);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->server_id, first.server_id);
+  EXPECT_EQ(again->server_name, "n1");
+  EXPECT_EQ(again->max_pic_amount, 100);
+  EXPECT_EQ(Must(store().ListServers()).size(), 1u);
+}
+
+TEST_P(MetadataStoreTest, AddServerRefusesBadArguments) {
+  EXPECT_TRUE(
+      FailsWith(store().AddServer("n1", "", 10), ErrorCode::kInvalidArgument));
+  EXPECT_TRUE(FailsWith(store().AddServer("n1", "http://n1", -1),
+                        ErrorCode::kInvalidArgument));
+  EXPECT_TRUE(Must(store().ListServers()).empty());
+}
+
+TEST_P(MetadataStoreTest, ListServersIsOrderedById) {
+  std::vector<int64_t> added;
+  for (const char* name : {"c", "a", "b"}) {
+    added.push_back(AddServer(name, 1).server_id);
+  }
+  std::vector<int64_t> listed;
+  for (const ServerRow& row : Must(store().ListServers())) {
+    listed.push_back(row.server_id);
+  }
+  std::sort(added.begin(), added.end());
+  EXPECT_EQ(listed, added);
+}
+
+TEST_P(MetadataStoreTest, RecordHeartbeatFindsByUrlThenNameElseCreates) {
+  enum class Want { kA, kB, kNew };
+  struct Case {
+    const char* what;
+    std::string name;  // the beat's; "-<case>" is appended to both
+    std::string url;
+    Want want;
+  };
+  const Case cases[] = {
+      {"known url, new name", "renamed", "http://a", Want::kA},
+      {"url wins over name", "b", "http://a", Want::kA},
+      {"new url, known name", "b", "http://b-moved", Want::kB},
+      {"unknown url and name", "c", "http://c", Want::kNew},
+  };
+  for (size_t i = 0; i < std::size(cases); ++i) {
+    const Case& c = cases[i];
+    SCOPED_TRACE(c.what);
+    const std::string sfx = "-" + std::to_string(i);
+    ServerRow a = Must(store().AddServer("a" + sfx, "http://a" + sfx, 10));
+    ServerRow b = Must(store().AddServer("b" + sfx, "http://b" + sfx, 10));
+    Must(store().AddImage(NewImage({a.server_id})));
+
+    auto row = store().RecordHeartbeat(c.name + sfx, c.url + sfx, "/srv/pics",
+                                       500, 1 << 30, 4096, 1700000123);
+    ASSERT_TRUE(row) << row.error().message;
+    switch (c.want) {
+      case Want::kA:
+        EXPECT_EQ(row->server_id, a.server_id);
+        EXPECT_EQ(row->cur_pic_amount, 1);  // a beat never touches the count
+        break;
+      case Want::kB:
+        EXPECT_EQ(row->server_id, b.server_id);
+        break;
+      case Want::kNew:
+        EXPECT_NE(row->server_id, a.server_id);
+        EXPECT_NE(row->server_id, b.server_id);
+        EXPECT_EQ(row->cur_pic_amount, 0);
+        break;
+    }
+    EXPECT_EQ(row->server_name, c.name + sfx);
+    EXPECT_EQ(row->server_url, c.url + sfx);
+    EXPECT_EQ(row->pic_root_path, "/srv/pics");
+    EXPECT_EQ(row->max_pic_amount, 500);
+    EXPECT_EQ(row->disk_free_bytes, 1 << 30);
+    EXPECT_EQ(row->bytes_used, 4096);
+    EXPECT_EQ(row->last_heartbeat_at, 1700000123);
+    EXPECT_TRUE(row->flg_usable);
+    EXPECT_EQ(row->state, ServerState::kActive);
+
+    // What the beat returned is what the table now holds.
+    ServerRow listed = Server(row->server_id);
+    EXPECT_EQ(listed.server_url, row->server_url);
+    EXPECT_EQ(listed.last_heartbeat_at, row->last_heartbeat_at);
+    EXPECT_TRUE(listed.flg_usable);
+  }
+}
+
+TEST_P(MetadataStoreTest, HeartbeatRevivesRemovedServerButKeepsDraining) {
+  ServerRow removed = AddServer("gone", 10);
+  Must(store().RemoveServer(removed.server_id));
+  ServerRow draining = AddServer("draining", 10);
+  Must(store().UpdateServer(draining.server_id,
+                            ServerUpdate{.state = ServerState::kDraining}));
+
+  auto revived = store().RecordHeartbeat(removed.server_name,
+                                         removed.server_url, "/r", 10, 1, 1, 5);
+  ASSERT_TRUE(revived) << revived.error().message;
+  EXPECT_EQ(revived->server_id, removed.server_id);
+  EXPECT_EQ(revived->state, ServerState::kActive);
+  EXPECT_EQ(Server(removed.server_id).state, ServerState::kActive);
+
+  auto still = store().RecordHeartbeat(draining.server_name,
+                                       draining.server_url, "/r", 10, 1, 1, 5);
+  ASSERT_TRUE(still) << still.error().message;
+  EXPECT_EQ(still->state, ServerState::kDraining);
+}
+
+TEST_P(MetadataStoreTest, SetUsable) {
+  ServerRow server = AddServer("n1", 10);
+  Must(store().SetUsable(server.server_id, true));
+  EXPECT_TRUE(Server(server.server_id).flg_usable);
+  Must(store().SetUsable(server.server_id, false));
+  EXPECT_FALSE(Server(server.server_id).flg_usable);
+  EXPECT_TRUE(FailsWith(store().SetUsable(server.server_id + 100, true),
+                        ErrorCode::kNotFound));
+}
+
+TEST_P(MetadataStoreTest, UpdateServerChangesOnlyWhatIsGiven) {
+  struct Case {
+    const char* what;
+    ServerUpdate update;
+    ServerState want_state;
+    int64_t want_max;
+  };
+  const Case cases[] = {
+      {"nothing", {}, ServerState::kActive, 10},
+      {"state", {.state = ServerState::kDraining}, ServerState::kDraining, 10},
+      {"capacity", {.max_pic_amount = 99}, ServerState::kActive, 99},
+      {"both",
+       {.state = ServerState::kDisabled, .max_pic_amount = 7},
+       ServerState::kDisabled,
+       7},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    ServerRow server = AddServer(c.what, 10);
+    auto row = store().UpdateServer(server.server_id, c.update);
+    ASSERT_TRUE(row) << row.error().message;
+    EXPECT_EQ(row->state, c.want_state);
+    EXPECT_EQ(row->max_pic_amount, c.want_max);
+    EXPECT_EQ(Server(server.server_id).state, c.want_state);
+    EXPECT_EQ(Server(server.server_id).max_pic_amount, c.want_max);
+  }
+}
+
+TEST_P(MetadataStoreTest, UpdateServerRefusesUnknownIdAndBadValues) {
+  ServerRow server = AddServer("n1", 10);
+  EXPECT_TRUE(FailsWith(
+      store().UpdateServer(server.server_id + 100,
+                           ServerUpdate{.state = ServerState::kDraining}),
+      ErrorCode::kNotFound));
+  EXPECT_TRUE(FailsWith(
+      store().UpdateServer(server.server_id,
+                           ServerUpdate{.state = ServerState::kRemoved}),
+      ErrorCode::kInvalidArgument));
+  EXPECT_TRUE(
+      FailsWith(store().UpdateServer(server.server_id,
+                                     ServerUpdate{.max_pic_amount = -1}),
+                ErrorCode::kInvalidArgument));
+  ServerRow now = Server(server.server_id);
+  EXPECT_EQ(now.state, ServerState::kActive);
+  EXPECT_EQ(now.max_pic_amount, 10);
+}
+
+TEST_P(MetadataStoreTest, CapacityBelowCountIsAllowedAndStopsNewImages) {
+  ServerRow server = AddServer("n1", 10);
+  Must(store().AddImage(NewImage({server.server_id})));
+  Must(store().AddImage(NewImage({server.server_id})));
+
+  auto row =
+      store().UpdateServer(server.server_id, ServerUpdate{.max_pic_amount = 1});
+  ASSERT_TRUE(row) << row.error().message;
+  EXPECT_EQ(row->max_pic_amount, 1);
+  EXPECT_EQ(row->cur_pic_amount, 2);
+  EXPECT_TRUE(FailsWith(store().AddImage(NewImage({server.server_id})),
+                        ErrorCode::kInsufficientStorage));
+}
+
+TEST_P(MetadataStoreTest, RemoveServerOnlyWhenEmpty) {
+  ServerRow keep = AddServer("keep", 10);
+  ServerRow server = AddServer("n1", 10);
+  ImageRecord image = NewImage({server.server_id});
+  Must(store().AddImage(image));
+
+  EXPECT_TRUE(
+      FailsWith(store().RemoveServer(server.server_id), ErrorCode::kConflict));
+  EXPECT_EQ(Server(server.server_id).state, ServerState::kActive);
+
+  Must(store().DeleteImage(image.id));
+  auto removed = store().RemoveServer(server.server_id);
+  ASSERT_TRUE(removed) << removed.error().message;
+  auto listed = Must(store().ListServers());
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].server_id, keep.server_id);
+
+  EXPECT_TRUE(FailsWith(store().RemoveServer(server.server_id + 100),
+                        ErrorCode::kNotFound));
+}
+
+// ---- images ----
+
+TEST_P(MetadataStoreTest, AddImageThenGetImageRoundTrips) {
+  ServerRow s1 = AddServer("n1", 10);
+  ServerRow s2 = AddServer("n2", 10);
+  // Given out of order: the store returns copies by server_id.
+  ImageRecord image = NewImage({s2.server_id, s1.server_id});
+  auto added = store().AddImage(image);
+  ASSERT_TRUE(added) << added.error().message;
+
+  auto got = store().GetImage(image.id);
+  ASSERT_TRUE(got) << got.error().message;
+  ExpectSameImage(*got, image);
+  ASSERT_EQ(got->placements.size(), 2u);
+  EXPECT_EQ(got->placements[0].server_id, s1.server_id);
+  EXPECT_EQ(Server(s1.server_id).cur_pic_amount, 1);
+  EXPECT_EQ(Server(s2.server_id).cur_pic_amount, 1);
+
+  EXPECT_TRUE(
+      FailsWith(store().GetImage(ImageId::New()), ErrorCode::kNotFound));
+}
+
+TEST_P(MetadataStoreTest, EveryFormatRoundTrips) {
+  ServerRow server = AddServer("n1", 100);
+  for (ImageFormat format :
+       {ImageFormat::kJpeg, ImageFormat::kPng, ImageFormat::kGif,
+        ImageFormat::kWebp, ImageFormat::kAvif, ImageFormat::kHeic}) {
+    SCOPED_TRACE(FormatContentType(format));
+    ImageRecord image = NewImage({server.server_id}, 1, format);
+    Must(store().AddImage(image));
+    ExpectSameImage(Must(store().GetImage(image.id)), image);
+  }
+}
+
+TEST_P(MetadataStoreTest, AddImageWithExistingIdConflictsAndChangesNothing) {
+  ServerRow s1 = AddServer("n1", 10);
+  ServerRow s2 = AddServer("n2", 10);
+  ImageRecord image = NewImage({s1.server_id});
+  Must(store().AddImage(image));
+
+  ImageRecord again = image;
+  again.bytes = 1;
+  again.placements = NewImage({s2.server_id}).placements;
+  EXPECT_TRUE(FailsWith(store().AddImage(again), ErrorCode::kConflict));
+
+  ExpectSameImage(Must(store().GetImage(image.id)), image);
+  EXPECT_EQ(Server(s1.server_id).cur_pic_amount, 1);
+  EXPECT_EQ(Server(s2.server_id).cur_pic_amount, 0);
+}
+
+TEST_P(MetadataStoreTest, AddImageToFullServerWritesNothing) {
+  ServerRow roomy = AddServer("roomy", 10);
+  ServerRow full = AddServer("full", 1);
+  Must(store().AddImage(NewImage({full.server_id})));
+  StoreStats before = Must(store().Stats());
+
+  // The roomy server comes first, so its increment has happened when the
+  // full one refuses: the rollback must undo it.
+  ImageRecord image = NewImage({roomy.server_id, full.server_id});
+  auto added = store().AddImage(image);
+  ASSERT_TRUE(FailsWith(added, ErrorCode::kInsufficientStorage));
+  EXPECT_NE(
+      added.error().message.find("server " + std::to_string(full.server_id)),
+      std::string::npos)
+      << added.error().message;
+
+  EXPECT_TRUE(FailsWith(store().GetImage(image.id), ErrorCode::kNotFound));
+  EXPECT_TRUE(Must(store().GetImages({image.id})).empty());
+  EXPECT_EQ(Server(roomy.server_id).cur_pic_amount, 0);
+  EXPECT_EQ(Server(full.server_id).cur_pic_amount, 1);
+  StoreStats after = Must(store().Stats());
+  EXPECT_EQ(after.images, before.images);
+  EXPECT_EQ(after.placements, before.placements);
+}
+
+TEST_P(MetadataStoreTest, AddImageRefusesBadPlacements) {
+  ServerRow server = AddServer("n1", 10);
+  ServerRow removed = AddServer("gone", 10);
+  Must(store().RemoveServer(removed.server_id));
+  struct Case {
+    const char* what;
+    std::vector<int64_t> servers;
+    ErrorCode want;
+  };
+  const Case cases[] = {
+      {"no copies", {}, ErrorCode::kInvalidArgument},
+      {"one server twice",
+       {server.server_id, server.server_id},
+       ErrorCode::kInvalidArgument},
+      {"unknown server", {server.server_id + 100}, ErrorCode::kNotFound},
+      {"removed server", {removed.server_id}, ErrorCode::kInsufficientStorage},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    ImageRecord image = NewImage(c.servers);
+    EXPECT_TRUE(FailsWith(store().AddImage(image), c.want));
+    EXPECT_TRUE(FailsWith(store().GetImage(image.id), ErrorCode::kNotFound));
+  }
+  EXPECT_EQ(Server(server.server_id).cur_pic_amount, 0);
+}
+
+TEST_P(MetadataStoreTest, GetImagesReturnsTheKnownOnes) {
+  ServerRow s1 = AddServer("n1", 10);
+  ServerRow s2 = AddServer("n2", 10);
+  ImageRecord a = NewImage({s1.server_id, s2.server_id});
+  ImageRecord b = NewImage({s2.server_id});
+  ImageRecord c = NewImage({s1.server_id});
+  for (const ImageRecord* image : {&a, &b, &c}) Must(store().AddImage(*image));
+
+  auto got = store().GetImages({a.id, ImageId::New(), c.id, a.id});
+  ASSERT_TRUE(got) << got.error().message;
+  ASSERT_EQ(got->size(), 2u);
+  for (const ImageRecord& image : *got) {
+    ExpectSameImage(image, image.id == a.id ? a : c);
+  }
+
+  EXPECT_TRUE(Must(store().GetImages({})).empty());
+  EXPECT_TRUE(Must(store().GetImages({ImageId::New()})).empty());
+}
+
+TEST_P(MetadataStoreTest, FindBySha256) {
+  ServerRow server = AddServer("n1", 10);
+  ImageRecord first = NewImage({server.server_id}, 100);
+  ImageRecord second = NewImage({server.server_id}, 200);
+  ImageRecord other = NewImage({server.server_id});
+  other.sha256 = Sha256Hex("other bytes");
+  for (const ImageRecord* image : {&second, &other, &first}) {
+    Must(store().AddImage(*image));
+  }
+
+  auto ids = store().FindBySha256(first.sha256);
+  ASSERT_TRUE(ids) << ids.error().message;
+  std::vector<std::string> got;
+  for (const ImageId& id : *ids) got.push_back(id.str());
+  std::sort(got.begin(), got.end());
+  std::vector<std::string> want = {first.id.str(), second.id.str()};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want);
+
+  EXPECT_TRUE(Must(store().FindBySha256(Sha256Hex("unknown"))).empty());
+}
+
+TEST_P(MetadataStoreTest, DeleteImageReturnsItAndDecrementsCounts) {
+  ServerRow s1 = AddServer("n1", 10);
+  ServerRow s2 = AddServer("n2", 10);
+  ImageRecord image = NewImage({s1.server_id, s2.server_id});
+  ImageRecord kept = NewImage({s1.server_id});
+  Must(store().AddImage(image));
+  Must(store().AddImage(kept));
+
+  auto deleted = store().DeleteImage(image.id);
+  ASSERT_TRUE(deleted) << deleted.error().message;
+  ExpectSameImage(*deleted, image);
+  EXPECT_EQ(Server(s1.server_id).cur_pic_amount, 1);
+  EXPECT_EQ(Server(s2.server_id).cur_pic_amount, 0);
+  EXPECT_TRUE(FailsWith(store().GetImage(image.id), ErrorCode::kNotFound));
+  ExpectSameImage(Must(store().GetImage(kept.id)), kept);
+
+  EXPECT_TRUE(FailsWith(store().DeleteImage(image.id), ErrorCode::kNotFound));
+  EXPECT_EQ(Server(s1.server_id).cur_pic_amount, 1);
+}
+
+TEST_P(MetadataStoreTest, RecentImagesNewestFirstWithLimitAndOffset) {
+  ServerRow s1 = AddServer("n1", 10);
+  ServerRow s2 = AddServer("n2", 10);
+  // created_at 100..104, each with two copies.
+  std::vector<ImageRecord> images;
+  for (int64_t t = 100; t < 105; ++t) {
+    images.push_back(NewImage({s1.server_id, s2.server_id}, t));
+  }
+  for (const ImageRecord& image : images) Must(store().AddImage(image));
+  auto newest = [&](std::initializer_list<int> ages) {
+    std::vector<std::string> out;
+    for (int i : ages) out.push_back(images[images.size() - 1 - i].id.str());
+    return out;
+  };
+  struct Case {
+    int64_t limit;
+    int64_t offset;
+    std::vector<std::string> want;
+  };
+  const Case cases[] = {
+      {2, 0, newest({0, 1})},
+      {2, 2, newest({2, 3})},
+      {10, 4, newest({4})},
+      {3, 10, {}},
+      {0, 0, {}},
+      {5, 0, newest({0, 1, 2, 3, 4})},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(testing::Message()
+                 << "limit " << c.limit << " offset " << c.offset);
+    auto got = store().RecentImages(c.limit, c.offset);
+    ASSERT_TRUE(got) << got.error().message;
+    EXPECT_EQ(Ids(*got), c.want);
+    for (const ImageRecord& image : *got) {
+      EXPECT_EQ(image.placements.size(), 2u);
+    }
+  }
+  EXPECT_TRUE(
+      FailsWith(store().RecentImages(-1, 0), ErrorCode::kInvalidArgument));
+}
+
+TEST_P(MetadataStoreTest, RecentImagesPagesDoNotRepeatWithinOneSecond) {
+  ServerRow server = AddServer("n1", 100);
+  std::vector<std::string> want;
+  for (int i = 0; i < 7; ++i) {
+    ImageRecord image = NewImage({server.server_id}, 42);
+    Must(store().AddImage(image));
+    want.push_back(image.id.str());
+  }
+  std::vector<std::string> paged;
+  for (int64_t offset = 0; offset < 7; offset += 3) {
+    for (const std::string& id : Ids(Must(store().RecentImages(3, offset)))) {
+      paged.push_back(id);
+    }
+  }
+  std::sort(paged.begin(), paged.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(paged, want);
+}
+
+TEST_P(MetadataStoreTest, Stats) {
+  StoreStats empty = Must(store().Stats());
+  EXPECT_EQ(empty.images, 0);
+  EXPECT_EQ(empty.placements, 0);
+  EXPECT_EQ(empty.bytes, 0);
+
+  ServerRow s1 = AddServer("n1", 10);
+  ServerRow s2 = AddServer("n2", 10);
+  ImageRecord a = NewImage({s1.server_id, s2.server_id});
+  a.bytes = 1000;
+  ImageRecord b = NewImage({s1.server_id});
+  b.bytes = 234;
+  Must(store().AddImage(a));
+  Must(store().AddImage(b));
+
+  StoreStats stats = Must(store().Stats());
+  EXPECT_EQ(stats.images, 2);
+  EXPECT_EQ(stats.placements, 3);
+  EXPECT_EQ(stats.bytes, 1234);  // one copy each
+}
+
+TEST_P(MetadataStoreTest, ConcurrentAddsNeverExceedCapacity) {
+  constexpr int kThreads = 16;
+  constexpr int kAttemptsPerThread = 10;
+  constexpr int64_t kCapacity = 50;
+  ServerRow server = AddServer("n1", kCapacity);
+
+  std::atomic<int> added = 0;
+  std::atomic<int> full = 0;
+  std::atomic<bool> writing = true;
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&] {
+      for (int i = 0; i < kAttemptsPerThread; ++i) {
+        auto result = store().AddImage(NewImage({server.server_id}));
+        if (result) {
+          ++added;
+        } else if (result.error().code == ErrorCode::kInsufficientStorage) {
+          ++full;
+        } else {
+          ADD_FAILURE() << result.error().message;
+        }
+      }
+    });
+  }
+  // Readers at the same time: the pool must hand out connections safely and
+  // never see more than the capacity.
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      while (writing) {
+        auto servers = store().ListServers();
+        ASSERT_TRUE(servers) << servers.error().message;
+        ASSERT_EQ(servers->size(), 1u);
+        EXPECT_LE((*servers)[0].cur_pic_amount, kCapacity);
+        auto recent = store().RecentImages(10, 0);
+        ASSERT_TRUE(recent) << recent.error().message;
+      }
+    });
+  }
+  for (std::thread& w : writers) w.join();
+  writing = false;
+  for (std::thread& r : readers) r.join();
+
+  EXPECT_EQ(added, kCapacity);
+  EXPECT_EQ(full, kThreads * kAttemptsPerThread - kCapacity);
+  EXPECT_EQ(Server(server.server_id).cur_pic_amount, kCapacity);
+  EXPECT_EQ(Must(store().Stats()).images, kCapacity);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllStores, MetadataStoreTest, testing::ValuesIn(Factories()),
+    [](const testing::TestParamInfo<StoreFactory>& param_info) {
+      return param_info.param.name;
+    });
+
+// ---- OpenMetadataStore ----
+
+TEST(OpenMetadataStoreTest, RefusesUrlsItCannotOpen) {
+  struct Case {
+    std::string url;
+    ErrorCode want;
+    std::string message_part;
+  };
+  const Case cases[] = {
+      {"", ErrorCode::kInvalidArgument, "expected sqlite:PATH"},
+      {"meta.db", ErrorCode::kInvalidArgument, "expected sqlite:PATH"},
+      {"mysql://u:secret@h/db", ErrorCode::kInvalidArgument, "'mysql'"},
+      {"sqlite:", ErrorCode::kInvalidArgument, "file path"},
+      {"sqlite::memory:", ErrorCode::kInvalidArgument, "not supported"},
+      {"postgresql://u@h:5432/db", ErrorCode::kInvalidArgument,
+       "postgresql support is not built yet"},
+      {"postgres://u@h/db", ErrorCode::kInvalidArgument, "not built yet"},
+      {"sqlite:/nonexistent-imgstore-dir/meta.db", ErrorCode::kIo,
+       "/nonexistent-imgstore-dir/meta.db"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.url);
+    auto store = OpenMetadataStore(c.url);
+    ASSERT_TRUE(FailsWith(store, c.want));
+    EXPECT_NE(store.error().message.find(c.message_part), std::string::npos)
+        << store.error().message;
+    EXPECT_EQ(store.error().message.find("secret"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace imgstore

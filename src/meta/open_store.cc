@@ -1,0 +1,44 @@
+// OpenMetadataStore: the one table from a --db URL to a store.
+#include <string_view>
+
+#include "meta/metadata_store.h"
+#include "meta/sqlite_store.h"
+
+namespace imgstore {
+
+Result<std::unique_ptr<MetadataStore>> OpenMetadataStore(
+    const std::string& url) {
+  constexpr std::string_view kSqlite = "sqlite:";
+  std::string_view text = url;
+  if (text.starts_with(kSqlite)) {
+    std::string path(text.substr(kSqlite.size()));
+    if (path.empty()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "metadata store URL sqlite: has no file path (want "
+                  "sqlite:PATH)");
+    }
+    // Every connection of the pool would get its own empty database.
+    if (path == ":memory:") {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "metadata store URL sqlite::memory: is not supported: give "
+                  "a file path");
+    }
+    auto store = SqliteStore::Open(path);
+    if (!store) return Fail(store.error());
+    return std::unique_ptr<MetadataStore>(*std::move(store));
+  }
+  if (text.starts_with("postgresql://") || text.starts_with("postgres://")) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "metadata store URL postgresql://...: postgresql support is "
+                "not built yet");
+  }
+  // Only the scheme is echoed: the rest of a mistyped PostgreSQL URL may
+  // hold a password, and this message ends up in logs.
+  std::string_view scheme = text.substr(0, text.find(':'));
+  return Fail(ErrorCode::kInvalidArgument,
+              "metadata store URL with scheme '" + std::string(scheme) +
+                  "': expected sqlite:PATH or "
+                  "postgresql://USER@HOST:PORT/DB");
+}
+
+}  // namespace imgstore

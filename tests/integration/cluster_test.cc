@@ -1,0 +1,431 @@
+// A tracker and nodes as real processes on 127.0.0.1 (SPEC §3, §4, §6).
+#include "testing/cluster.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "core/hex.h"
+
+namespace imgstore::testing {
+namespace {
+
+using nlohmann::json;
+
+json Parse(const std::string& body) {
+  return json::parse(body, nullptr, false);
+}
+
+int64_t TotalImages(Cluster& c) {
+  return c.Servers()["totals"]["images"].get<int64_t>();
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new Cluster(
+        {.nodes = 3, .tracker_args = {"--max-upload-bytes", "1048576"}});
+  }
+  static void TearDownTestSuite() { delete cluster_; }
+  static Cluster& c() { return *cluster_; }
+  static Cluster* cluster_;
+};
+Cluster* ClusterTest::cluster_ = nullptr;
+
+TEST_F(ClusterTest, UploadsEveryFormatAndServesIdenticalBytes) {
+  struct Case {
+    const char* file;
+    const char* type;
+  } cases[] = {{"small.jpg", "image/jpeg"},  {"small.png", "image/png"},
+               {"small.gif", "image/gif"},   {"small.webp", "image/webp"},
+               {"small.avif", "image/avif"}, {"small.heic", "image/heic"}};
+  for (const Case& k : cases) {
+    const std::string bytes = TestData(k.file);
+    auto r = c().Upload(bytes, k.type);
+    ASSERT_EQ(r.status, 201u) << k.file << r.body;
+    json j = Parse(r.body);
+    EXPECT_EQ(j["content_type"], k.type);
+    EXPECT_EQ(j["bytes"], bytes.size());
+    EXPECT_EQ(j["width"], 64);
+    EXPECT_EQ(j["height"], 48);
+    EXPECT_EQ(j["sha256"], Sha256Hex(bytes));
+    ASSERT_EQ(j["replicas"].size(), 1u);
+    const std::string id = j["id"];
+    EXPECT_LE(id.size(), 32u);
+    auto got = Get(j["url"].get<std::string>());
+    EXPECT_EQ(got.status, 200u);
+    EXPECT_EQ(got.body, bytes) << "byte-identical from the returned URL";
+  }
+}
+
+TEST_F(ClusterTest, MultipartUpload) {
+  const std::string bytes = TestData("small.png");
+  const std::string body =
+      "--b0undary\r\nContent-Disposition: form-data; name=\"file\"; "
+      "filename=\"x.png\"\r\n"
+      "Content-Type: image/png\r\n\r\n" +
+      bytes + "\r\n--b0undary--\r\n";
+  auto r = Send("POST", c().tracker_url() + "/v1/images", body,
+                {{"Content-Type", "multipart/form-data; boundary=b0undary"}});
+  ASSERT_EQ(r.status, 201u) << r.body;
+  EXPECT_EQ(Get(Parse(r.body)["url"].get<std::string>()).body, bytes);
+}
+
+TEST_F(ClusterTest, IdenticalBytesAreDistinctImages) {
+  const std::string bytes = TestData("small.webp");
+  json a = Parse(c().Upload(bytes, "image/webp").body);
+  json b = Parse(c().Upload(bytes, "image/webp").body);
+  ASSERT_NE(a["id"], b["id"]);
+  auto found = Parse(
+      Get(c().tracker_url() + "/v1/images?sha256=" + Sha256Hex(bytes)).body);
+  std::set<std::string> ids;
+  for (auto& id : found["ids"]) ids.insert(id);
+  EXPECT_TRUE(ids.count(a["id"]) && ids.count(b["id"]));
+  // Deleting one leaves the other.
+  auto del = Send(
+      "DELETE", c().tracker_url() + "/v1/images/" + a["id"].get<std::string>(),
+      "", c().AdminHeaders());
+  EXPECT_EQ(del.status, 204u);
+  EXPECT_EQ(Get(b["url"].get<std::string>()).body, bytes);
+}
+
+TEST_F(ClusterTest, ResolveAndRedirect) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(
+        Parse(c().Upload(TestData("small.jpg"), "image/jpeg").body)["id"]);
+  }
+  json req = {{"ids",
+               {ids[0], ids[1], ids[2], ids[3], ids[4],
+                "AAAAAAAAAAAAAAAAAAAAAA", "bad!"}}};
+  auto r = Send("POST", c().tracker_url() + "/v1/resolve", req.dump());
+  ASSERT_EQ(r.status, 200u) << r.body;
+  json j = Parse(r.body);
+  for (const auto& id : ids) {
+    ASSERT_TRUE(j["images"].contains(id));
+    EXPECT_TRUE(j["images"][id]["available"].get<bool>());
+    EXPECT_EQ(Get(j["images"][id]["url"].get<std::string>()).status, 200u);
+  }
+  EXPECT_EQ(j["missing"].size(), 2u);
+
+  auto redirect = Get(c().tracker_url() + "/i/" + ids[0]);
+  EXPECT_EQ(redirect.status, 302u);
+  EXPECT_EQ(redirect.Header("Location"), j["images"][ids[0]]["url"]);
+  EXPECT_NE(redirect.Header("Cache-Control").find("max-age"),
+            std::string::npos);
+  EXPECT_EQ(Get(c().tracker_url() + "/i/AAAAAAAAAAAAAAAAAAAAAA").status, 404u);
+
+  auto meta = Parse(Get(c().tracker_url() + "/v1/images/" + ids[1]).body);
+  EXPECT_EQ(meta["id"], ids[1]);
+  EXPECT_TRUE(meta["available"].get<bool>());
+  ASSERT_EQ(meta["replicas"].size(), 1u);
+  EXPECT_TRUE(meta["replicas"][0]["usable"].get<bool>());
+  EXPECT_EQ(Get(c().tracker_url() + "/v1/images/AAAAAAAAAAAAAAAAAAAAAA").status,
+            404u);
+}
+
+TEST_F(ClusterTest, DeleteRemovesEveryCopyAndNeedsTheToken) {
+  json j = Parse(c().Upload(TestData("small.gif"), "image/gif").body);
+  const std::string id = j["id"], url = j["url"];
+  const std::string target = c().tracker_url() + "/v1/images/" + id;
+  EXPECT_EQ(Send("DELETE", target, "").status, 401u);
+  EXPECT_EQ(
+      Send("DELETE", target, "", {{"Authorization", "Bearer nope"}}).status,
+      403u);
+  EXPECT_EQ(Get(url).status, 200u);
+  EXPECT_EQ(Send("DELETE", target, "", c().AdminHeaders()).status, 204u);
+  EXPECT_EQ(Get(url).status, 404u);
+  EXPECT_EQ(Get(target).status, 404u);
+  EXPECT_EQ(Send("DELETE", target, "", c().AdminHeaders()).status, 404u);
+}
+
+TEST_F(ClusterTest, BadInputIsRefusedAndChangesNothing) {
+  const int64_t before = TotalImages(c());
+  struct Case {
+    const char* what;
+    std::string body, type;
+    unsigned status;
+  } cases[] = {
+      {"text", TestData("text.txt"), "image/jpeg", 415},
+      {"svg", TestData("evil.svg"), "image/svg+xml", 415},
+      {"text type", TestData("small.jpg"), "text/plain", 415},
+      {"truncated jpeg", TestData("truncated.jpg"), "image/jpeg", 422},
+      {"png bomb", TestData("bomb.png"), "image/png", 422},
+      {"empty", "", "image/png", 400},
+      {"oversized", std::string(2 << 20, 'x'), "image/jpeg", 413},
+  };
+  for (const Case& k : cases) {
+    auto r = c().Upload(k.body, k.type);
+    EXPECT_EQ(r.status, k.status) << k.what << ": " << r.body;
+    json j = Parse(r.body);
+    ASSERT_TRUE(j.is_object() && j.contains("error"))
+        << k.what << ": " << r.body;
+    EXPECT_FALSE(j["error"]["message"].get<std::string>().empty());
+  }
+  EXPECT_EQ(Send("POST", c().tracker_url() + "/v1/resolve", "{not json").status,
+            400u);
+  EXPECT_EQ(
+      Send("POST", c().tracker_url() + "/v1/resolve", "{\"ids\": 5}").status,
+      400u);
+  EXPECT_EQ(Get(c().tracker_url() + "/v1/servers").status, 401u);
+  EXPECT_EQ(
+      Get(c().tracker_url() + "/v1/servers", {{"Authorization", "Bearer x"}})
+          .status,
+      403u);
+  EXPECT_EQ(Get(c().tracker_url() + "/v1/images?sha256=xyz").status, 400u);
+
+  // A heartbeat signed with a wrong secret is refused and logged.
+  json beat = {{"name", "intruder"}, {"url", "http://127.0.0.1:1"},
+               {"root", "/"},        {"images", 0},
+               {"bytes_used", 0},    {"disk_free_bytes", 1 << 30},
+               {"max_pics", 100},    {"uptime_s", 1},
+               {"version", "x"}};
+  auto hb = SignedSend("POST", c().tracker_url(), "/v1/heartbeat", beat.dump(),
+                       "wrong");
+  EXPECT_EQ(hb.status, 401u);
+  EXPECT_TRUE(Eventually(
+      [&] { return c().Logs().find("heartbeat from") != std::string::npos; },
+      std::chrono::seconds(3)));
+
+  // A 64 KB request line.
+  http::ClientRequest line;
+  line.url = c().tracker_url() + "/" + std::string(64 * 1024, 'a');
+  auto long_line = http::Fetch(line);
+  ASSERT_TRUE(long_line.has_value());
+  EXPECT_EQ(long_line->status, 431u);
+
+  EXPECT_EQ(TotalImages(c()), before);
+  EXPECT_EQ(c().Servers()["servers"].size(), 3u) << "no intruder row";
+  EXPECT_EQ(Get(c().tracker_url() + "/healthz").status, 200u);
+  auto ok = c().Upload(TestData("small.jpg"), "image/jpeg");
+  EXPECT_EQ(ok.status, 201u) << "still takes uploads";
+}
+
+TEST_F(ClusterTest, ConcurrentUploadersNeverOverfill) {
+  // Leave room for exactly 30 more images in the whole pool.
+  json servers = c().Servers()["servers"];
+  std::map<int64_t, int64_t> old_max;
+  for (auto& s : servers) {
+    old_max[s["server_id"]] = s["max_pic_amount"];
+    json patch = {{"max_pic_amount", s["cur_pic_amount"].get<int64_t>() + 10}};
+    auto r = Send("PATCH",
+                  c().tracker_url() + "/v1/servers/" +
+                      std::to_string(s["server_id"].get<int64_t>()),
+                  patch.dump(), c().AdminHeaders());
+    ASSERT_EQ(r.status, 200u) << r.body;
+  }
+  std::atomic<int> created{0}, full{0}, other{0};
+  std::vector<std::thread> uploaders;
+  const std::string bytes = TestData("small.jpg");
+  for (int t = 0; t < 16; ++t) {
+    uploaders.emplace_back([&] {
+      for (int i = 0; i < 3; ++i) {
+        auto r = c().Upload(bytes, "image/jpeg");
+        (r.status == 201 ? created : r.status == 503 ? full : other)++;
+      }
+    });
+  }
+  for (auto& t : uploaders) t.join();
+  EXPECT_EQ(created.load(), 30);
+  EXPECT_EQ(full.load(), 18);
+  EXPECT_EQ(other.load(), 0);
+  for (auto& s : c().Servers()["servers"]) {
+    EXPECT_EQ(s["cur_pic_amount"], s["max_pic_amount"]) << s.dump();
+  }
+  for (auto [id, max] : old_max) {
+    Send("PATCH", c().tracker_url() + "/v1/servers/" + std::to_string(id),
+         json{{"max_pic_amount", max}}.dump(), c().AdminHeaders());
+  }
+}
+
+TEST_F(ClusterTest, ServerAdministration) {
+  const std::string base = c().tracker_url() + "/v1/servers";
+  // Add a server ahead of its first heartbeat: listed, not usable.
+  auto added = Send("POST", base, json{{"url", "http://127.0.0.1:9"}}.dump(),
+                    c().AdminHeaders());
+  ASSERT_EQ(added.status, 201u) << added.body;
+  const int64_t new_id = Parse(added.body)["server_id"];
+  EXPECT_FALSE(Parse(added.body)["flg_usable"].get<bool>());
+  EXPECT_EQ(
+      Send("POST", base, json{{"url", "ftp://x"}}.dump(), c().AdminHeaders())
+          .status,
+      400u);
+
+  // Drain every real server but one: uploads all land on it.
+  json servers = c().Servers()["servers"];
+  std::vector<int64_t> real;
+  for (auto& s : servers) {
+    if (s["server_id"] != new_id) real.push_back(s["server_id"]);
+  }
+  ASSERT_EQ(real.size(), 3u);
+  auto patch = [&](int64_t id, const char* state) {
+    return Send("PATCH", base + "/" + std::to_string(id),
+                json{{"state", state}}.dump(), c().AdminHeaders());
+  };
+  ASSERT_EQ(patch(real[0], "draining").status, 200u);
+  ASSERT_EQ(patch(real[1], "disabled").status, 200u);
+  EXPECT_EQ(patch(real[2], "removed").status, 400u);
+  EXPECT_EQ(patch(999, "active").status, 404u);
+  for (int i = 0; i < 6; ++i) {
+    json j = Parse(c().Upload(TestData("small.png"), "image/png").body);
+    ASSERT_EQ(j["replicas"].size(), 1u);
+    EXPECT_EQ(j["replicas"][0]["server_id"], real[2]);
+  }
+  ASSERT_EQ(patch(real[0], "active").status, 200u);
+  ASSERT_EQ(patch(real[1], "active").status, 200u);
+
+  // Remove: refused while it holds images, fine when empty.
+  auto busy = Send("DELETE", base + "/" + std::to_string(real[2]), "",
+                   c().AdminHeaders());
+  EXPECT_EQ(busy.status, 409u);
+  EXPECT_EQ(Send("DELETE", base + "/" + std::to_string(new_id), "",
+                 c().AdminHeaders())
+                .status,
+            204u);
+  EXPECT_EQ(c().Servers()["servers"].size(), 3u);
+}
+
+TEST_F(ClusterTest, MetricsAndHealth) {
+  EXPECT_EQ(Get(c().tracker_url() + "/healthz").status, 200u);
+  std::string m = Get(c().tracker_url() + "/metrics").body;
+  EXPECT_NE(m.find("imgstore_tracker_http_requests_total"), std::string::npos);
+  EXPECT_NE(m.find("imgstore_tracker_servers_usable 3"), std::string::npos)
+      << m;
+  auto d = Get(c().tracker_url() + "/default-image");
+  EXPECT_EQ(d.status, 200u);
+  EXPECT_EQ(d.Header("Content-Type").substr(0, 6), "image/");
+}
+
+// Node death and a growing pool (SPEC §6), on a cluster of its own.
+TEST(PoolTest, DeadNodeGetsDefaultImageAndANewNodeJoins) {
+  Cluster c({.nodes = 3});
+  std::map<std::string, int64_t> where;  // id -> server
+  for (int i = 0; i < 30; ++i) {
+    json j = Parse(c.Upload(TestData("small.jpg"), "image/jpeg").body);
+    where[j["id"]] = j["replicas"][0]["server_id"];
+  }
+  std::set<int64_t> used;
+  for (auto& [id, s] : where) used.insert(s);
+  EXPECT_EQ(used.size(), 3u) << "spread over all three";
+
+  const int64_t dead = c.Servers()["servers"][0]["server_id"];
+  c.StopNode(0, SIGKILL);
+  const auto killed_at = std::chrono::steady_clock::now();
+  json ids = json::array();
+  for (auto& [id, s] : where) ids.push_back(id);
+  auto resolve = [&] {
+    return Parse(
+        Send("POST", c.tracker_url() + "/v1/resolve", json{{"ids", ids}}.dump())
+            .body);
+  };
+  for (int i = 0; i < 20; ++i) {
+    auto r = c.Upload(TestData("small.png"), "image/png");
+    EXPECT_EQ(r.status, 201u) << r.body;
+  }
+  ASSERT_TRUE(Eventually(
+      [&] {
+        json j = resolve();
+        for (auto& [id, s] : where) {
+          if (s == dead && j["images"][id]["available"].get<bool>())
+            return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(10)));
+  EXPECT_LT(std::chrono::steady_clock::now() - killed_at,
+            std::chrono::seconds(10));
+  json j = resolve();
+  for (auto& [id, s] : where) {
+    const bool dead_copy = s == dead;
+    EXPECT_EQ(j["images"][id]["available"].get<bool>(), !dead_copy);
+    if (dead_copy) {
+      EXPECT_EQ(j["images"][id]["url"], c.tracker_url() + "/default-image");
+      EXPECT_EQ(Get(j["images"][id]["url"].get<std::string>()).status, 200u);
+    }
+  }
+  // Uploads after the node was noticed dead never go there.
+  for (int i = 0; i < 10; ++i) {
+    json u = Parse(c.Upload(TestData("small.gif"), "image/gif").body);
+    EXPECT_NE(u["replicas"][0]["server_id"], dead);
+  }
+
+  // Restart: its URLs come back.
+  c.StartNode(0);
+  ASSERT_TRUE(c.WaitUsable(3, std::chrono::seconds(10)));
+  j = resolve();
+  for (auto& [id, s] : where)
+    EXPECT_TRUE(j["images"][id]["available"].get<bool>()) << id;
+
+  // A fourth node started later joins by heartbeat and gets uploads.
+  const size_t fourth = c.StartNode(3);
+  ASSERT_TRUE(c.WaitUsable(4, std::chrono::seconds(10))) << c.Logs();
+  int on_fourth = 0;
+  for (int i = 0; i < 40; ++i) {
+    json u = Parse(c.Upload(TestData("small.jpg"), "image/jpeg").body);
+    std::string url = u["url"];
+    on_fourth += url.rfind(c.NodeUrl(fourth), 0) == 0;
+  }
+  EXPECT_GT(on_fourth, 0);
+
+  // A server at max_pic_amount gets no more.
+  json servers = c.Servers()["servers"];
+  const int64_t full_id = servers[1]["server_id"];
+  Send("PATCH", c.tracker_url() + "/v1/servers/" + std::to_string(full_id),
+       json{{"max_pic_amount", servers[1]["cur_pic_amount"]}}.dump(),
+       c.AdminHeaders());
+  for (int i = 0; i < 20; ++i) {
+    json u = Parse(c.Upload(TestData("small.jpg"), "image/jpeg").body);
+    EXPECT_NE(u["replicas"][0]["server_id"], full_id);
+  }
+}
+
+// kill -9 of the tracker loses no acknowledged upload.
+TEST(TrackerCrashTest, AcknowledgedUploadsSurviveKill9) {
+  Cluster c({.nodes = 2});
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> acked;  // id, sha256
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> uploaders;
+  for (int t = 0; t < 8; ++t) {
+    uploaders.emplace_back([&] {
+      while (!stop) {
+        http::ClientRequest r{"POST",
+                              c.tracker_url() + "/v1/images",
+                              {{"Content-Type", "image/jpeg"}},
+                              TestData("small.jpg")};
+        auto res = http::Fetch(r);
+        if (res && res->status == 201) {
+          json j = Parse(res->body);
+          std::lock_guard lock(mu);
+          acked.emplace_back(j["id"], j["sha256"]);
+        }
+      }
+    });
+  }
+  ::usleep(1'500'000);
+  c.StopTracker(SIGKILL);
+  stop = true;
+  for (auto& t : uploaders) t.join();
+  ASSERT_GT(acked.size(), 10u);
+  c.StartTracker();
+  for (const auto& [id, sha] : acked) {
+    auto r = Get(c.tracker_url() + "/v1/images/" + id);
+    ASSERT_EQ(r.status, 200u) << id;
+    json j = Parse(r.body);
+    EXPECT_EQ(j["sha256"], sha);
+    ASSERT_TRUE(c.WaitUsable(2, std::chrono::seconds(10)));
+    auto bytes =
+        Get(Parse(Get(c.tracker_url() + "/v1/images/" + id).body)["url"]
+                .get<std::string>());
+    EXPECT_EQ(Sha256Hex(bytes.body), sha);
+  }
+}
+
+}  // namespace
+}  // namespace imgstore::testing

@@ -1,0 +1,418 @@
+// `imgstore node` as a real process on 127.0.0.1, with no tracker running
+// (it must keep serving): every endpoint of SPEC §5 and hostile input.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/image_id.h"
+#include "core/layout.h"
+#include "core/signing.h"
+#include "testing/cluster.h"
+
+namespace imgstore::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A raw exchange on a socket, for requests the client library will not
+// send (path-as-is, malformed, slow).
+std::string RawExchange(
+    uint16_t port, const std::string& bytes,
+    std::chrono::milliseconds wait = std::chrono::milliseconds(2000)) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return "";
+  }
+  timeval tv{long(wait.count() / 1000), long((wait.count() % 1000) * 1000)};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, size_t(n));
+  ::close(fd);
+  return out;
+}
+
+class NodeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    port_ = FreePort();
+    node_ = new ChildProcess(
+        {IMGSTORE_BINARY, "node", "--listen",
+         "127.0.0.1:" + std::to_string(port_), "--root", root(), "--tracker",
+         "http://127.0.0.1:1", "--secret", kSecret, "--heartbeat", "1"},
+        dir_->str() + "/node.log");
+    ASSERT_TRUE(WaitForStatus(url() + "/status", 200)) << node_->Log();
+  }
+  static void TearDownTestSuite() {
+    delete node_;
+    delete dir_;
+  }
+  static std::string root() { return dir_->str() + "/root"; }
+  static std::string url() {
+    return "http://127.0.0.1:" + std::to_string(port_);
+  }
+
+  static std::string NewPath(ImageFormat format) {
+    return "/" + MakeImagePath(ImageId::New(), format).relative;
+  }
+
+  static TempDir* dir_;
+  static uint16_t port_;
+  static ChildProcess* node_;
+};
+TempDir* NodeTest::dir_ = nullptr;
+uint16_t NodeTest::port_ = 0;
+ChildProcess* NodeTest::node_ = nullptr;
+
+TEST_F(NodeTest, StoresAndServesEveryFormat) {
+  struct Case {
+    const char* file;
+    ImageFormat format;
+    const char* type;
+  } cases[] = {{"small.jpg", ImageFormat::kJpeg, "image/jpeg"},
+               {"small.png", ImageFormat::kPng, "image/png"},
+               {"small.gif", ImageFormat::kGif, "image/gif"},
+               {"small.webp", ImageFormat::kWebp, "image/webp"},
+               {"small.avif", ImageFormat::kAvif, "image/avif"},
+               {"small.heic", ImageFormat::kHeic, "image/heic"}};
+  for (const Case& c : cases) {
+    const std::string bytes = TestData(c.file);
+    const std::string path = NewPath(c.format);
+    auto put = SignedSend("PUT", url(), path, bytes);
+    ASSERT_EQ(put.status, 201u) << c.file << put.body;
+    EXPECT_EQ(ReadFile(root() + path), bytes)
+        << "file on disk at its layout path";
+
+    auto get = Get(url() + path);
+    ASSERT_EQ(get.status, 200u) << c.file;
+    EXPECT_EQ(get.body, bytes);
+    EXPECT_EQ(get.Header("Content-Type"), c.type);
+    EXPECT_EQ(get.Header("Cache-Control"),
+              "public, max-age=31536000, immutable");
+    EXPECT_EQ(get.Header("Accept-Ranges"), "bytes");
+    EXPECT_EQ(get.Header("X-Content-Type-Options"), "nosniff");
+    EXPECT_FALSE(get.Header("Last-Modified").empty());
+    const std::string etag = get.Header("ETag");
+    ASSERT_GE(etag.size(), 3u);
+    EXPECT_EQ(etag.front(), '"') << "strong ETag";
+
+    auto head = Send("HEAD", url() + path, "");
+    EXPECT_EQ(head.status, 200u);
+    EXPECT_EQ(head.Header("Content-Length"), std::to_string(bytes.size()));
+    EXPECT_TRUE(head.body.empty());
+
+    EXPECT_EQ(Get(url() + path, {{"If-None-Match", etag}}).status, 304u);
+    EXPECT_EQ(Get(url() + path, {{"If-None-Match", "\"other\""}}).status, 200u);
+    EXPECT_EQ(
+        Get(url() + path, {{"If-Modified-Since", get.Header("Last-Modified")}})
+            .status,
+        304u);
+    EXPECT_EQ(Get(url() + path,
+                  {{"If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT"}})
+                  .status,
+              200u);
+  }
+}
+
+TEST_F(NodeTest, Ranges) {
+  const std::string bytes = TestData("small.png");
+  const std::string path = NewPath(ImageFormat::kPng);
+  ASSERT_EQ(SignedSend("PUT", url(), path, bytes).status, 201u);
+  auto part = Get(url() + path, {{"Range", "bytes=10-19"}});
+  EXPECT_EQ(part.status, 206u);
+  EXPECT_EQ(part.body, bytes.substr(10, 10));
+  EXPECT_EQ(part.Header("Content-Range"),
+            "bytes 10-19/" + std::to_string(bytes.size()));
+  auto suffix = Get(url() + path, {{"Range", "bytes=-5"}});
+  EXPECT_EQ(suffix.status, 206u);
+  EXPECT_EQ(suffix.body, bytes.substr(bytes.size() - 5));
+  auto beyond = Get(url() + path, {{"Range", "bytes=999999-"}});
+  EXPECT_EQ(beyond.status, 416u);
+  EXPECT_EQ(beyond.Header("Content-Range"),
+            "bytes */" + std::to_string(bytes.size()));
+  // If-Range with another validator: the whole file.
+  auto stale =
+      Get(url() + path, {{"Range", "bytes=0-1"}, {"If-Range", "\"old\""}});
+  EXPECT_EQ(stale.status, 200u);
+  EXPECT_EQ(stale.body, bytes);
+}
+
+TEST_F(NodeTest, PutIsIdempotentAndRefusesDifferentBytes) {
+  const std::string path = NewPath(ImageFormat::kJpeg);
+  const std::string bytes = TestData("small.jpg");
+  EXPECT_EQ(SignedSend("PUT", url(), path, bytes).status, 201u);
+  EXPECT_EQ(SignedSend("PUT", url(), path, bytes).status, 200u);
+  std::string other = bytes;
+  other.insert(other.size() - 2, "x");
+  EXPECT_EQ(SignedSend("PUT", url(), path, other).status, 409u);
+  EXPECT_EQ(Get(url() + path).body, bytes);
+}
+
+TEST_F(NodeTest, RefusesBadSignatures) {
+  const std::string path = NewPath(ImageFormat::kJpeg);
+  const std::string bytes = TestData("small.jpg");
+  EXPECT_EQ(Send("PUT", url() + path, bytes).status, 401u) << "unsigned";
+  EXPECT_EQ(SignedSend("PUT", url(), path, bytes, "wrong-secret").status, 401u);
+  // Stale: signed two minutes ago.
+  FakeClock past(SystemClock::Get().NowSeconds() - 120);
+  Signature old = Sign(kSecret, "PUT", path, bytes, past);
+  auto stale = Send("PUT", url() + path, bytes,
+                    {{"X-Imgstore-Time", old.time},
+                     {"X-Imgstore-Nonce", old.nonce},
+                     {"X-Imgstore-Signature", old.mac}});
+  EXPECT_EQ(stale.status, 401u);
+  // Replayed: the same signed request twice.
+  Signature once = Sign(kSecret, "PUT", path, bytes, SystemClock::Get());
+  std::vector<std::pair<std::string, std::string>> h = {
+      {"X-Imgstore-Time", once.time},
+      {"X-Imgstore-Nonce", once.nonce},
+      {"X-Imgstore-Signature", once.mac}};
+  EXPECT_EQ(Send("PUT", url() + path, bytes, h).status, 201u);
+  EXPECT_EQ(Send("DELETE", url() + path, "", h).status, 401u)
+      << "signature bound to method";
+  EXPECT_EQ(Send("PUT", url() + path, bytes, h).status, 401u) << "replay";
+  EXPECT_EQ(Get(url() + path).status, 200u);
+  EXPECT_EQ(Send("DELETE", url() + path, "").status, 401u);
+}
+
+TEST_F(NodeTest, RefusesNonImagesAndMismatchedTypes) {
+  EXPECT_EQ(SignedSend("PUT", url(), NewPath(ImageFormat::kJpeg),
+                       TestData("text.txt"))
+                .status,
+            415u);
+  EXPECT_EQ(SignedSend("PUT", url(), NewPath(ImageFormat::kJpeg),
+                       TestData("evil.svg"))
+                .status,
+            415u);
+  EXPECT_EQ(SignedSend("PUT", url(), NewPath(ImageFormat::kJpeg),
+                       TestData("small.png"))
+                .status,
+            415u);
+  EXPECT_EQ(
+      SignedSend("PUT", url(), "/00/00/notanid.jpg", TestData("small.jpg"))
+          .status,
+      400u);
+}
+
+TEST_F(NodeTest, DeleteRemovesTheFile) {
+  const std::string path = NewPath(ImageFormat::kGif);
+  ASSERT_EQ(SignedSend("PUT", url(), path, TestData("small.gif")).status, 201u);
+  ASSERT_EQ(Get(url() + path).status, 200u);  // now in the open-file cache
+  EXPECT_EQ(SignedSend("DELETE", url(), path, "").status, 204u);
+  EXPECT_EQ(Get(url() + path).status, 404u);
+  EXPECT_FALSE(fs::exists(root() + path));
+  EXPECT_EQ(SignedSend("DELETE", url(), path, "").status, 404u);
+}
+
+TEST_F(NodeTest, HostilePathsTouchNothingOutsideTheRoot) {
+  // A secret outside the root, and a symlink to it planted inside.
+  const std::string secret_file = dir_->str() + "/secret.jpg";
+  std::string secret = TestData("small.jpg");
+  { std::ofstream(secret_file, std::ios::binary) << secret; }
+  ImagePath planted = MakeImagePath(ImageId::New(), ImageFormat::kJpeg);
+  fs::create_directories(fs::path(root()) / planted.relative.substr(0, 5));
+  fs::create_symlink(secret_file, fs::path(root()) / planted.relative);
+  EXPECT_EQ(Get(url() + "/" + planted.relative).status, 404u)
+      << "symlink not followed";
+  ImagePath linked_dir = MakeImagePath(ImageId::New(), ImageFormat::kJpeg);
+  fs::create_directories(fs::path(root()) / linked_dir.relative.substr(0, 2));
+  fs::create_directory_symlink(
+      dir_->path(), fs::path(root()) / linked_dir.relative.substr(0, 5));
+  EXPECT_EQ(
+      SignedSend("PUT", url(), "/" + linked_dir.relative, secret).status / 100,
+      5u)
+      << "no write through a symlinked directory";
+
+  const char* targets[] = {"/../secret.jpg",   "/%2e%2e/secret.jpg",
+                           "/..%2fsecret.jpg", "//etc/passwd",
+                           "/etc/passwd",      "/ab/cd/../../../secret.jpg",
+                           "/ab/cd/%00.jpg",   "/status/../../secret.jpg"};
+  for (const char* t : targets) {
+    std::string reply = RawExchange(
+        port_, std::string("GET ") + t +
+                   " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(reply.substr(0, 12), "HTTP/1.1 404") << t << "\n"
+                                                   << reply.substr(0, 100);
+  }
+  std::string nul = RawExchange(
+      port_,
+      std::string("GET /ab/cd/x\0y.jpg HTTP/1.1\r\nHost: x\r\n\r\n", 40));
+  EXPECT_EQ(nul.substr(0, 12), "HTTP/1.1 400") << nul.substr(0, 100);
+  EXPECT_EQ(ReadFile(secret_file), secret);
+}
+
+TEST_F(NodeTest, MalformedAndOversizedRequests) {
+  EXPECT_EQ(RawExchange(port_, "BLAH\r\n\r\n").substr(0, 12), "HTTP/1.1 400");
+  std::string line =
+      "GET /" + std::string(64 * 1024, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  EXPECT_EQ(RawExchange(port_, line).substr(0, 12), "HTTP/1.1 431");
+  std::string huge =
+      "PUT " + NewPath(ImageFormat::kJpeg) +
+      " HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999\r\n\r\n";
+  EXPECT_EQ(RawExchange(port_, huge).substr(0, 12), "HTTP/1.1 413");
+  EXPECT_EQ(Get(url() + "/status").status, 200u) << "still healthy";
+}
+
+TEST_F(NodeTest, SlowClientHoldsOnlyItsConnection) {
+  // One client trickles its request a byte at a time; others are served.
+  std::thread slow([] {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr = {};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port_);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    const std::string req = "GET /status HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (size_t i = 0; i < 6 && i < req.size(); ++i) {
+      ::send(fd, req.data() + i, 1, MSG_NOSIGNAL);
+      ::usleep(500'000);
+    }
+    ::close(fd);
+  });
+  for (int i = 0; i < 20; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(Get(url() + "/status").status, 200u);
+    EXPECT_LT(std::chrono::steady_clock::now() - start,
+              std::chrono::seconds(1));
+    ::usleep(100'000);
+  }
+  slow.join();
+}
+
+TEST_F(NodeTest, ConcurrentPutsOfOneIdStoreOneFile) {
+  const std::string path = NewPath(ImageFormat::kWebp);
+  const std::string bytes = TestData("small.webp");
+  std::vector<std::thread> threads;
+  std::atomic<int> created{0}, same{0}, other{0};
+  for (int i = 0; i < 16; ++i) {
+    threads.emplace_back([&] {
+      auto r = SignedSend("PUT", url(), path, bytes);
+      (r.status == 201 ? created : r.status == 200 ? same : other)++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(created.load(), 1);
+  EXPECT_EQ(same.load(), 15);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(Get(url() + path).body, bytes);
+  size_t entries = 0;
+  for (auto& e :
+       fs::directory_iterator(fs::path(root() + path).parent_path())) {
+    (void)e;
+    ++entries;
+  }
+  EXPECT_GE(entries, 1u);
+  for (auto& e :
+       fs::directory_iterator(fs::path(root() + path).parent_path())) {
+    EXPECT_EQ(e.path().filename().string().rfind(".tmp.", 0), std::string::npos)
+        << "no temporary left: " << e.path();
+  }
+}
+
+TEST_F(NodeTest, StatusAndMetrics) {
+  auto status = nlohmann::json::parse(Get(url() + "/status").body);
+  for (const char* key :
+       {"name", "url", "root", "images", "bytes_used", "disk_free_bytes",
+        "max_pics", "uptime_s", "version"}) {
+    EXPECT_TRUE(status.contains(key)) << key;
+  }
+  EXPECT_EQ(status["url"], url());
+  EXPECT_GT(status["images"].get<int>(), 0);
+  std::string metrics = Get(url() + "/metrics").body;
+  EXPECT_NE(metrics.find("imgstore_node_http_requests_total{code=\"200\"}"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("imgstore_node_http_request_duration_seconds_bucket"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("imgstore_node_http_response_bytes_total"),
+            std::string::npos);
+  EXPECT_NE(node_->Log().find("unreachable"), std::string::npos)
+      << "logged once, kept serving";
+}
+
+// kill -9 in the middle of a stream of writes, then restart: every
+// acknowledged file is whole, no partial file is ever served.
+TEST(NodeCrashTest, KillDuringWritesLeavesNoPartialFile) {
+  TempDir dir;
+  const std::string root = dir.str() + "/root";
+  const uint16_t port = FreePort();
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  std::vector<std::string> argv = {
+      IMGSTORE_BINARY, "node", "--listen",  "127.0.0.1:" + std::to_string(port),
+      "--root",        root,   "--tracker", "http://127.0.0.1:1",
+      "--secret",      kSecret};
+  // A large body makes the write window wide.
+  std::string big = TestData("small.jpg");
+  big.insert(big.size() - 2, std::string(4 << 20, '\0'));
+  std::vector<std::pair<std::string, bool>> sent;  // path, acknowledged
+  std::mutex mu;
+  {
+    ChildProcess node(argv, dir.str() + "/node.log");
+    ASSERT_TRUE(WaitForStatus(url + "/status", 200));
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> writers;
+    for (int w = 0; w < 4; ++w) {
+      writers.emplace_back([&] {
+        for (int i = 0; i < 50 && !stop; ++i) {
+          const std::string path =
+              "/" + MakeImagePath(ImageId::New(), ImageFormat::kJpeg).relative;
+          Signature s = Sign(kSecret, "PUT", path, big, SystemClock::Get());
+          http::ClientRequest r{"PUT",
+                                url + path,
+                                {{"X-Imgstore-Time", s.time},
+                                 {"X-Imgstore-Nonce", s.nonce},
+                                 {"X-Imgstore-Signature", s.mac}},
+                                big};
+          auto res = http::Fetch(r);
+          std::lock_guard lock(mu);
+          sent.emplace_back(path, res && res->status == 201);
+        }
+      });
+    }
+    ::usleep(700'000);
+    node.Kill9();
+    stop = true;
+    for (auto& t : writers) t.join();
+  }
+  ChildProcess node(argv, dir.str() + "/node2.log");
+  ASSERT_TRUE(WaitForStatus(url + "/status", 200));
+  int acknowledged = 0;
+  for (const auto& [path, ok] : sent) {
+    auto get = Get(url + path);
+    if (ok) {
+      ++acknowledged;
+      EXPECT_EQ(get.status, 200u) << path;
+    }
+    if (get.status == 200)
+      EXPECT_EQ(get.body, big) << "partial file served: " << path;
+  }
+  EXPECT_GT(acknowledged, 0);
+  for (auto& e : fs::recursive_directory_iterator(root)) {
+    EXPECT_EQ(e.path().filename().string().rfind(".tmp.", 0), std::string::npos)
+        << e.path();
+  }
+  // Graceful stop: SIGTERM exits 0.
+  int status = node.Signal(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+}  // namespace
+}  // namespace imgstore::testing
