@@ -479,20 +479,64 @@ SqliteStore::~SqliteStore() = default;
 
 template <typename T, typename Fn>
 Result<T> SqliteStore::Write(Fn&& fn) {
-  std::lock_guard lock(write_mu_);
+  std::optional<Result<T>> result;
+  PendingWrite write;
+  write.run = [&](SqliteConnection& c) -> Result<void> {
+    result.emplace(fn(c));
+    if (*result) return {};
+    return Fail(result->error());
+  };
+  std::unique_lock lock(write_mu_);
+  queue_.push_back(&write);
+  while (!write.done) {
+    if (leader_active_) {
+      batch_done_.wait(lock);
+      continue;
+    }
+    // Lead: take everything queued (our own write included) as one batch.
+    leader_active_ = true;
+    std::vector<PendingWrite*> batch;
+    batch.swap(queue_);
+    lock.unlock();
+    RunBatch(batch);
+    lock.lock();
+    for (PendingWrite* w : batch) w->done = true;
+    leader_active_ = false;
+    batch_done_.notify_all();
+  }
+  if (!write.outcome) return Fail(write.outcome.error());
+  return std::move(*result);
+}
+
+void SqliteStore::RunBatch(const std::vector<PendingWrite*>& batch) {
   SqliteConnection& c = *writer_;
   // IMMEDIATE takes the write lock now, not at the first write: a deferred
   // transaction that read first could not upgrade if another process wrote
   // meanwhile, and would fail with SQLITE_BUSY at once, busy timeout or not.
   auto begun = c.Run("BEGIN IMMEDIATE");
-  if (!begun) return Fail(begun.error());
-  Result<T> result = fn(c);
-  if (result) {
-    auto committed = c.Run("COMMIT");
-    if (!committed) result = Fail(committed.error());
+  if (!begun) {
+    for (PendingWrite* w : batch) w->outcome = Fail(begun.error());
+    return;
   }
-  if (!result) c.Rollback();
-  return result;
+  for (PendingWrite* w : batch) {
+    // A savepoint per write: one that fails is undone alone, the batch
+    // goes on.
+    auto saved = c.Run("SAVEPOINT one_write");
+    if (!saved) {
+      w->outcome = Fail(saved.error());
+      continue;
+    }
+    w->outcome = w->run(c);
+    if (!w->outcome) (void)c.Run("ROLLBACK TO one_write");
+    (void)c.Run("RELEASE one_write");
+  }
+  auto committed = c.Run("COMMIT");
+  if (!committed) {
+    c.Rollback();
+    for (PendingWrite* w : batch) {
+      if (w->outcome) w->outcome = Fail(committed.error());
+    }
+  }
 }
 
 template <typename T, typename Fn>

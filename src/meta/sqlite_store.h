@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -81,16 +82,32 @@ class SqliteStore final : public MetadataStore {
   SqliteStore(std::unique_ptr<SqliteConnection> writer,
               std::vector<std::unique_ptr<SqliteConnection>> readers);
 
-  // Runs `fn(connection)` in one BEGIN IMMEDIATE transaction on the writer:
-  // commits when it succeeds, rolls back when it fails.
+  // Runs `fn(connection)` on the writer inside its own SAVEPOINT: released
+  // when it succeeds, rolled back (alone) when it fails. Group commit:
+  // writes that arrive while a transaction is being written wait, then run
+  // together in the next BEGIN IMMEDIATE ... COMMIT, so one fsync covers
+  // them all. Returns only once its transaction committed (or failed).
   template <typename T, typename Fn>
   Result<T> Write(Fn&& fn);
+
+  // One queued write; `run` stores its typed result itself.
+  struct PendingWrite {
+    std::function<Result<void>(SqliteConnection&)> run;
+    Result<void> outcome;
+    bool done = false;
+  };
+  // Runs a batch as one transaction on writer_; sets each outcome.
+  void RunBatch(const std::vector<PendingWrite*>& batch);
   // Runs `fn(connection)` on a free reader, waiting for one if need be.
   template <typename T, typename Fn>
   Result<T> Read(Fn&& fn);
 
-  std::mutex write_mu_;  // guards writer_ and every write transaction
+  // writer_ is used only by the current batch leader (leader_active_).
   const std::unique_ptr<SqliteConnection> writer_;
+  std::mutex write_mu_;  // guards queue_, leader_active_, PendingWrite::done
+  std::condition_variable batch_done_;
+  std::vector<PendingWrite*> queue_;
+  bool leader_active_ = false;
 
   std::mutex read_mu_;  // guards free_readers_
   std::condition_variable reader_freed_;
