@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <sys/sendfile.h>
 
+#include <csignal>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -80,6 +82,9 @@ Response PlainError(ErrorCode code, std::string message) {
 Result<std::unique_ptr<Server>> Server::Listen(const ServerOptions& options,
                                                const Router& router,
                                                Metrics& metrics) {
+  // sendfile(2) has no MSG_NOSIGNAL: a client closing mid-body would kill
+  // the process. A closed peer is an ordinary error here (EPIPE).
+  std::signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<Server> server(new Server(options, router, metrics));
   error_code ec;
   auto address = asio::ip::make_address(options.host, ec);
