@@ -1,9 +1,691 @@
+// The client verbs of SPEC §7, one function each, over TrackerClient.
+// Results go to stdout, one-line errors to stderr as "imgstore: ...".
 #include "client/commands.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "client/format.h"
+#include "client/tracker_client.h"
+#include "core/hex.h"
+#include "core/image_id.h"
+#include "core/image_probe.h"
+#include "core/layout.h"
+
 namespace imgstore {
-int RunUpload(const ClientOptions&, const std::vector<std::string>&, bool) { return 1; }
-int RunImport(const ClientOptions&, const std::string&, int) { return 1; }
-int RunGet(const ClientOptions&, const std::string&, const std::string&) { return 1; }
-int RunRm(const ClientOptions&, const std::vector<std::string>&) { return 1; }
-int RunStats(const ClientOptions&) { return 1; }
-int RunServers(const ClientOptions&, const std::string&, const std::string&) { return 1; }
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Enough of a file to recognise its format (an ISO-BMFF `ftyp` box lists
+// its brands within its first bytes), so a tree's videos and archives are
+// skipped without being read whole.
+constexpr size_t kSniffBytes = 64 * 1024;
+
+void PrintError(const std::string& text) {
+  std::fprintf(stderr, "imgstore: %s\n", text.c_str());
+}
+
+// The error's message, with a hint when the admin token is what is wrong.
+std::string Describe(const Error& error) {
+  if (error.code == ErrorCode::kUnauthenticated ||
+      error.code == ErrorCode::kForbidden) {
+    return error.message + " (pass --admin-token or set IMGSTORE_ADMIN_TOKEN)";
+  }
+  return error.message;
+}
+
+// "what: message", unless the message names `what` already (the tracker's
+// often do: "get image ID: no such image").
+std::string About(const std::string& what, const std::string& message) {
+  if (message.find(what) != std::string::npos) return message;
+  return what + ": " + message;
+}
+
+TrackerClient MakeClient(const ClientOptions& options) {
+  return TrackerClient(options.tracker_url, options.admin_token);
+}
+
+// Reads up to `limit` bytes of a file (all of it by default). Errors are
+// kIo with the reason alone ("No such file or directory"): callers name the
+// file.
+Result<std::string> ReadFile(const std::string& path, size_t limit = SIZE_MAX) {
+  auto fail = [&](int err) { return Fail(ErrorCode::kIo, std::strerror(err)); };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    return fail(err);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return fail(EISDIR);
+  }
+  std::string out;
+  if (S_ISREG(st.st_mode)) {
+    out.reserve(std::min<size_t>(size_t(st.st_size), limit));
+  }
+  char buf[64 * 1024];
+  while (out.size() < limit) {
+    const size_t want = std::min(sizeof buf, limit - out.size());
+    ssize_t n = ::read(fd, buf, want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return fail(err);
+    }
+    if (n == 0) break;
+    out.append(buf, size_t(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+constexpr std::string_view kNotAnImage =
+    "not an image: expected JPEG, PNG, GIF, WebP, AVIF or HEIC";
+
+// Reads an image file: its bytes and content type from its magic bytes.
+// kUnsupportedMedia when the head is no known image (read only that far).
+struct ImageFile {
+  std::string bytes;
+  std::string_view content_type;
+};
+
+Result<ImageFile> ReadImageFile(const std::string& path) {
+  auto head = ReadFile(path, kSniffBytes);
+  if (!head) return Fail(head.error());
+  auto format = SniffFormat(*head);
+  if (!format)
+    return Fail(ErrorCode::kUnsupportedMedia, std::string(kNotAnImage));
+  ImageFile file{std::move(*head), FormatContentType(*format)};
+  if (file.bytes.size() == kSniffBytes) {
+    auto all = ReadFile(path);
+    if (!all) return Fail(all.error());
+    file.bytes = std::move(*all);
+  }
+  return file;
+}
+
+// Writes bytes to `path` through a temporary file in the same directory,
+// renamed over `path` once complete and synced, so a reader never sees half
+// an image and a failed download leaves an existing file untouched.
+Result<void> WriteFileAtomically(const std::string& path,
+                                 std::string_view bytes) {
+  const fs::path target(path);
+  fs::path dir = target.parent_path();
+  if (dir.empty()) dir = ".";
+  std::string tmp =
+      (dir / ("." + target.filename().string() + ".imgstore-XXXXXX")).string();
+  auto fail = [&](const char* what, int err) {
+    return Fail(ErrorCode::kIo,
+                fmt::format("{} {}: {}", what, path, std::strerror(err)));
+  };
+  int fd = ::mkstemp(tmp.data());
+  if (fd < 0) return fail("create", errno);
+  auto abandon = [&](const char* what) {
+    int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return fail(what, err);
+  };
+  size_t at = 0;
+  while (at < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + at, bytes.size() - at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return abandon("write");
+    at += size_t(n);
+  }
+  // mkstemp makes the file 0600; give it what a plain create would.
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  if (::fchmod(fd, 0666 & ~mask) != 0) return abandon("chmod");
+  if (::fsync(fd) != 0) return abandon("sync");
+  if (::close(fd) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return fail("close", err);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return fail("rename to", err);
+  }
+  return {};
+}
+
+Result<void> WriteStdout(std::string_view bytes) {
+  if (std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size() ||
+      std::fflush(stdout) != 0) {
+    return Fail(ErrorCode::kIo,
+                fmt::format("write stdout: {}", std::strerror(errno)));
+  }
+  return {};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- upload
+
+int RunUpload(const ClientOptions& options,
+              const std::vector<std::string>& files, bool json) {
+  const TrackerClient tracker = MakeClient(options);
+  int failed = 0;
+  for (const std::string& path : files) {
+    auto file = ReadImageFile(path);
+    if (!file) {
+      PrintError(fmt::format("{}: {}", path, file.error().message));
+      ++failed;
+      continue;
+    }
+    auto meta = tracker.Upload(std::move(file->bytes), file->content_type);
+    if (!meta) {
+      PrintError(fmt::format("{}: {}", path, Describe(meta.error())));
+      ++failed;
+      continue;
+    }
+    if (json) {
+      std::printf("%s\n", meta->raw.dump().c_str());
+    } else {
+      std::printf("%s %s\n", meta->id.c_str(), meta->url.c_str());
+    }
+    std::fflush(stdout);
+  }
+  return failed == 0 ? 0 : 1;
+}
+
+// ---------------------------------------------------------------- import
+
+namespace {
+
+bool IsHidden(const fs::path& p) {
+  const std::string name = p.filename().string();
+  return !name.empty() && name[0] == '.';
+}
+
+}  // namespace
+
+std::vector<std::string> ListImportFiles(const std::string& dir,
+                                         std::vector<std::string>& errors) {
+  std::vector<std::string> files;
+  std::vector<fs::path> pending{fs::path(dir)};
+  while (!pending.empty()) {
+    fs::path at = std::move(pending.back());
+    pending.pop_back();
+    std::error_code ec;
+    fs::directory_iterator it(at, ec), end;
+    if (ec) {
+      errors.push_back(fmt::format("{}: {}", at.string(), ec.message()));
+      continue;
+    }
+    for (; it != end; it.increment(ec)) {
+      if (ec) break;
+      const fs::directory_entry& entry = *it;
+      if (IsHidden(entry.path())) continue;
+      std::error_code sec;
+      if (entry.is_symlink(sec)) {
+        if (entry.is_regular_file(sec)) files.push_back(entry.path().string());
+      } else if (entry.is_directory(sec)) {
+        pending.push_back(entry.path());
+      } else if (entry.is_regular_file(sec)) {
+        files.push_back(entry.path().string());
+      }
+    }
+    if (ec) errors.push_back(fmt::format("{}: {}", at.string(), ec.message()));
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+namespace {
+
+// The terminal's width in columns, 80 when it cannot be told.
+size_t TerminalColumns() {
+  struct winsize ws {};
+  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+    return ws.ws_col;
+  }
+  return 80;
+}
+
+// Counts and stderr for the workers of one import. Lines and the progress
+// bar share stderr, so both are written under `mutex_`: a line first erases
+// the bar, then the bar is drawn again below it.
+class ImportReport {
+ public:
+  ImportReport(int64_t total, bool bar) : bar_(bar) { counts_.total = total; }
+
+  void Imported(int64_t bytes) {
+    std::lock_guard lock(mutex_);
+    ++counts_.imported;
+    counts_.bytes += bytes;
+  }
+  void Already() {
+    std::lock_guard lock(mutex_);
+    ++counts_.already;
+  }
+  void Skipped(const std::string& path, const std::string& why) {
+    std::lock_guard lock(mutex_);
+    ++counts_.skipped;
+    LineLocked(fmt::format("skipped {}: {}", path, why));
+  }
+  void Failed(const std::string& text) {
+    std::lock_guard lock(mutex_);
+    ++counts_.failed;
+    LineLocked("imgstore: " + text);
+  }
+
+  // Redraws the bar (no-op without one).
+  void Draw() {
+    std::lock_guard lock(mutex_);
+    DrawLocked();
+  }
+  // Erases the bar for good and returns the final counts.
+  ImportCounts Finish() {
+    std::lock_guard lock(mutex_);
+    if (bar_) std::fputs("\r\x1b[K", stderr);
+    bar_ = false;
+    return counts_;
+  }
+
+ private:
+  void LineLocked(const std::string& text) {
+    if (bar_) std::fputs("\r\x1b[K", stderr);
+    std::fprintf(stderr, "%s\n", text.c_str());
+    DrawLocked();
+  }
+  void DrawLocked() {
+    if (!bar_) return;
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
+            .count();
+    std::string line = FormatProgress(counts_, elapsed);
+    // Longer than the terminal, the line would wrap and \r would redraw
+    // only its last part.
+    const size_t columns = TerminalColumns();
+    if (line.size() >= columns) line.resize(columns - 1);
+    std::fprintf(stderr, "\r%s\x1b[K", line.c_str());
+    std::fflush(stderr);
+  }
+
+  const std::chrono::steady_clock::time_point start_ =
+      std::chrono::steady_clock::now();
+  std::mutex mutex_;  // guards everything below and writes to stderr
+  bool bar_;
+  ImportCounts counts_;
+};
+
+// Bytes seen earlier in this run: a second file with the same bytes is
+// "already stored" without asking, and without racing its twin's upload.
+class SeenDigests {
+ public:
+  // True when `hex` was not seen before (and now is).
+  bool Claim(const std::string& hex) {
+    std::lock_guard lock(mutex_);
+    return seen_.insert(hex).second;
+  }
+
+ private:
+  std::mutex mutex_;  // guards seen_
+  std::set<std::string> seen_;
+};
+
+void ImportOne(const TrackerClient& tracker, const std::string& path,
+               SeenDigests& seen, ImportReport& report) {
+  auto file = ReadImageFile(path);
+  if (!file) {
+    if (file.error().code == ErrorCode::kUnsupportedMedia) {
+      report.Skipped(path, file.error().message);
+    } else {
+      report.Failed(fmt::format("{}: {}", path, file.error().message));
+    }
+    return;
+  }
+  const std::string hex = Sha256Hex(file->bytes);
+  if (!seen.Claim(hex)) {
+    report.Already();
+    return;
+  }
+  auto ids = tracker.FindBySha256(hex);
+  if (!ids) {
+    report.Failed(fmt::format("{}: {}", path, Describe(ids.error())));
+    return;
+  }
+  if (!ids->empty()) {
+    report.Already();
+    return;
+  }
+  const int64_t size = int64_t(file->bytes.size());
+  auto meta = tracker.Upload(std::move(file->bytes), file->content_type);
+  if (!meta) {
+    // The tracker's verdict on the file itself (not an image, truncated,
+    // a pixel bomb) is a skip with its reason; anything else is a failure.
+    const ErrorCode code = meta.error().code;
+    if (code == ErrorCode::kUnsupportedMedia ||
+        code == ErrorCode::kUndecodable) {
+      report.Skipped(path, meta.error().message);
+    } else {
+      report.Failed(fmt::format("{}: {}", path, Describe(meta.error())));
+    }
+    return;
+  }
+  report.Imported(size);
+}
+
+}  // namespace
+
+int RunImport(const ClientOptions& options, const std::string& dir, int jobs) {
+  const TrackerClient tracker = MakeClient(options);
+  // One clear line rather than one per file when the tracker is not there.
+  if (auto up = tracker.Healthz(); !up) {
+    PrintError(up.error().message);
+    return 1;
+  }
+  std::vector<std::string> walk_errors;
+  const std::vector<std::string> files = ListImportFiles(dir, walk_errors);
+  ImportReport report(int64_t(files.size()), ::isatty(STDERR_FILENO) == 1);
+  for (const std::string& e : walk_errors) report.Failed(e);
+  report.Draw();
+
+  SeenDigests seen;
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < files.size(); i = next++) {
+      ImportOne(tracker, files[i], seen, report);
+    }
+  };
+  const size_t workers = std::clamp<size_t>(size_t(std::max(jobs, 1)), 1,
+                                            std::max<size_t>(files.size(), 1));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < workers; ++i) threads.emplace_back(work);
+
+  // Redraw the bar a few times a second while the workers run.
+  std::mutex done_mutex;
+  std::condition_variable done_cv;
+  bool done = false;
+  std::thread ticker([&] {
+    std::unique_lock lock(done_mutex);
+    while (!done_cv.wait_for(lock, std::chrono::milliseconds(200),
+                             [&] { return done; })) {
+      report.Draw();
+    }
+  });
+  for (std::thread& t : threads) t.join();
+  {
+    std::lock_guard lock(done_mutex);
+    done = true;
+  }
+  done_cv.notify_one();
+  ticker.join();
+
+  const ImportCounts counts = report.Finish();
+  std::printf("%s\n", FormatSummary(counts).c_str());
+  return counts.failed == 0 ? 0 : 1;
+}
+
+// ---------------------------------------------------------------- get
+
+int RunGet(const ClientOptions& options, const std::string& id_text,
+           const std::string& out) {
+  const bool to_stdout = out.empty() || out == "-";
+  if (to_stdout && ::isatty(STDOUT_FILENO) == 1) {
+    PrintError("refusing to write an image to a terminal: use -o FILE");
+    return 1;
+  }
+  auto id = ImageId::Parse(id_text);
+  if (!id) {
+    PrintError(fmt::format("{}: not an image id", id_text));
+    return 1;
+  }
+  const TrackerClient tracker = MakeClient(options);
+  auto meta = tracker.GetImage(*id);
+  if (!meta) {
+    PrintError(About(id_text, Describe(meta.error())));
+    return 1;
+  }
+  if (!meta->available) {
+    PrintError(fmt::format(
+        "{}: image unavailable: every server holding it is down", id_text));
+    return 1;
+  }
+  // The URL to use now first, then any other usable copy.
+  std::vector<std::string> urls{meta->url};
+  for (const ImageReplica& r : meta->replicas) {
+    if (r.usable && std::find(urls.begin(), urls.end(), r.url) == urls.end()) {
+      urls.push_back(r.url);
+    }
+  }
+  std::optional<std::string> bytes;
+  std::string last_error, mismatch;
+  for (const std::string& url : urls) {
+    auto body = TrackerClient::Download(url);
+    if (!body) {
+      last_error = body.error().message;
+      continue;
+    }
+    const std::string got = Sha256Hex(*body);
+    if (got != meta->sha256) {
+      // Loudly: a copy that does not match what was stored is corruption.
+      mismatch = fmt::format(
+          "{}: copy at {} is corrupt: sha256 {} ({} bytes), expected {} ({} "
+          "bytes)",
+          id_text, url, got, body->size(), meta->sha256, meta->bytes);
+      PrintError(mismatch);
+      continue;
+    }
+    bytes = std::move(*body);
+    break;
+  }
+  if (!bytes) {
+    if (mismatch.empty()) {
+      PrintError(fmt::format("{}: download failed: {}", id_text, last_error));
+    } else {
+      PrintError(fmt::format("{}: no copy matches its sha256", id_text));
+    }
+    return 1;
+  }
+  auto written =
+      to_stdout ? WriteStdout(*bytes) : WriteFileAtomically(out, *bytes);
+  if (!written) {
+    PrintError(written.error().message);
+    return 1;
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------- rm
+
+int RunRm(const ClientOptions& options, const std::vector<std::string>& ids) {
+  const TrackerClient tracker = MakeClient(options);
+  int failed = 0;
+  for (const std::string& text : ids) {
+    auto id = ImageId::Parse(text);
+    if (!id) {
+      PrintError(fmt::format("{}: not an image id", text));
+      ++failed;
+      continue;
+    }
+    if (auto deleted = tracker.Delete(*id); !deleted) {
+      PrintError(About(text, Describe(deleted.error())));
+      ++failed;
+      continue;
+    }
+    std::printf("deleted %s\n", id->str().c_str());
+    std::fflush(stdout);
+  }
+  return failed == 0 ? 0 : 1;
+}
+
+// ---------------------------------------------------------------- stats
+
+int RunStats(const ClientOptions& options) {
+  auto totals = MakeClient(options).Stats();
+  if (!totals) {
+    PrintError(Describe(totals.error()));
+    return 1;
+  }
+  const ClusterTotals& t = *totals;
+  std::vector<std::vector<std::string>> rows = {
+      {"servers:", std::to_string(t.servers)},
+      {"usable:", std::to_string(t.usable)},
+      {"images:", std::to_string(t.images)},
+      {"bytes:", FormatBytes(t.bytes)},
+      {"capacity:", std::to_string(t.capacity) + " images"},
+      {"fill:", FormatPercent(t.images, t.capacity)},
+  };
+  std::fputs(FormatTable(rows, "l").c_str(), stdout);
+  return 0;
+}
+
+// ---------------------------------------------------------------- servers
+
+Result<ServersAction> ParseServersAction(const std::string& verb,
+                                         const std::string& arg) {
+  using Kind = ServersAction::Kind;
+  ServersAction action;
+  auto bad = [&](std::string why) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("servers {}: {}", verb, why));
+  };
+  if (verb == "list") {
+    if (!arg.empty()) return bad("unexpected argument " + arg);
+    return action;
+  }
+  if (verb == "add") {
+    if (arg.empty()) return bad("missing URL");
+    action.kind = Kind::kAdd;
+    action.url = arg;
+    return action;
+  }
+  if (verb == "drain") {
+    action.kind = Kind::kSetState;
+    action.state = ServerState::kDraining;
+  } else if (verb == "disable") {
+    action.kind = Kind::kSetState;
+    action.state = ServerState::kDisabled;
+  } else if (verb == "enable") {
+    action.kind = Kind::kSetState;
+    action.state = ServerState::kActive;
+  } else if (verb == "remove") {
+    action.kind = Kind::kRemove;
+  } else {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("servers: unknown verb {} (list, add, drain, "
+                            "disable, enable, remove)",
+                            verb));
+  }
+  if (arg.empty()) return bad("missing server ID");
+  int64_t id = 0;
+  auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), id);
+  if (ec != std::errc() || end != arg.data() + arg.size() || id <= 0) {
+    return bad("not a server id: " + arg);
+  }
+  action.server_id = id;
+  return action;
+}
+
+namespace {
+
+std::string ServerName(const ServerRow& row) {
+  return fmt::format("server {} ({})", row.server_id, row.server_name);
+}
+
+void PrintServerTable(const ServerList& list) {
+  std::vector<std::vector<std::string>> rows = {{"ID", "NAME", "URL", "STATE",
+                                                 "USABLE", "CUR/MAX", "FILL",
+                                                 "DISK FREE", "HEARTBEAT"}};
+  for (const ServerEntry& e : list.servers) {
+    const ServerRow& r = e.row;
+    rows.push_back(
+        {std::to_string(r.server_id), r.server_name, r.server_url,
+         std::string(ServerStateName(r.state)), r.flg_usable ? "yes" : "no",
+         fmt::format("{}/{}", r.cur_pic_amount, r.max_pic_amount),
+         FormatPercent(r.cur_pic_amount, r.max_pic_amount),
+         r.last_heartbeat_at > 0 ? FormatBytes(r.disk_free_bytes) : "-",
+         e.heartbeat_age_s < 0 ? "never"
+                               : FormatAge(e.heartbeat_age_s) + " ago"});
+  }
+  std::fputs(FormatTable(rows, "rlllllrrr").c_str(), stdout);
+  if (list.servers.empty()) {
+    std::printf("no servers yet: start `imgstore node --tracker URL ...`\n");
+  }
+}
+
+}  // namespace
+
+int RunServers(const ClientOptions& options, const std::string& verb,
+               const std::string& arg) {
+  using Kind = ServersAction::Kind;
+  auto action = ParseServersAction(verb, arg);
+  if (!action) {
+    PrintError(action.error().message);
+    return 2;
+  }
+  const TrackerClient tracker = MakeClient(options);
+  switch (action->kind) {
+    case Kind::kList: {
+      auto list = tracker.ListServers();
+      if (!list) {
+        PrintError(Describe(list.error()));
+        return 1;
+      }
+      PrintServerTable(*list);
+      return 0;
+    }
+    case Kind::kAdd: {
+      auto added = tracker.AddServer(action->url);
+      if (!added) {
+        PrintError(About(action->url, Describe(added.error())));
+        return 1;
+      }
+      std::printf("added %s %s\n", ServerName(added->row).c_str(),
+                  added->row.server_url.c_str());
+      return 0;
+    }
+    case Kind::kSetState: {
+      ServerPatch patch;
+      patch.state = action->state;
+      auto row = tracker.PatchServer(action->server_id, patch);
+      if (!row) {
+        PrintError(About(fmt::format("server {}", action->server_id),
+                         Describe(row.error())));
+        return 1;
+      }
+      std::printf("%s: %s\n", ServerName(row->row).c_str(),
+                  std::string(ServerStateName(row->row.state)).c_str());
+      return 0;
+    }
+    case Kind::kRemove: {
+      if (auto removed = tracker.RemoveServer(action->server_id); !removed) {
+        PrintError(About(fmt::format("server {}", action->server_id),
+                         Describe(removed.error())));
+        return 1;
+      }
+      std::printf("removed server %lld\n",
+                  static_cast<long long>(action->server_id));
+      return 0;
+    }
+  }
+  return 1;
+}
+
 }  // namespace imgstore

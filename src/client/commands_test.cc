@@ -1,0 +1,97 @@
+#include "client/commands.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "testing/testing.h"
+
+namespace imgstore {
+namespace {
+
+using Kind = ServersAction::Kind;
+
+TEST(ServersActionTest, Good) {
+  auto list = ParseServersAction("list", "");
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->kind, Kind::kList);
+
+  auto add = ParseServersAction("add", "http://10.0.0.5:9001");
+  ASSERT_TRUE(add);
+  EXPECT_EQ(add->kind, Kind::kAdd);
+  EXPECT_EQ(add->url, "http://10.0.0.5:9001");
+
+  const std::pair<const char*, ServerState> states[] = {
+      {"drain", ServerState::kDraining},
+      {"disable", ServerState::kDisabled},
+      {"enable", ServerState::kActive}};
+  for (const auto& [verb, state] : states) {
+    auto a = ParseServersAction(verb, "42");
+    ASSERT_TRUE(a) << verb;
+    EXPECT_EQ(a->kind, Kind::kSetState);
+    EXPECT_EQ(a->state, state);
+    EXPECT_EQ(a->server_id, 42);
+  }
+
+  auto remove = ParseServersAction("remove", "7");
+  ASSERT_TRUE(remove);
+  EXPECT_EQ(remove->kind, Kind::kRemove);
+  EXPECT_EQ(remove->server_id, 7);
+}
+
+TEST(ServersActionTest, MustRefuse) {
+  const std::pair<const char*, const char*> bad[] = {
+      {"list", "extra"}, {"add", ""},      {"drain", ""},
+      {"disable", "x"},  {"enable", "-1"}, {"remove", "0"},
+      {"remove", "3a"},  {"remove", " 3"}, {"drain", "99999999999999999999"},
+      {"explode", "1"},
+  };
+  for (const auto& [verb, arg] : bad) {
+    auto a = ParseServersAction(verb, arg);
+    EXPECT_FALSE(a) << verb << " " << arg;
+    if (!a) {
+      EXPECT_EQ(a.error().code, ErrorCode::kInvalidArgument);
+    }
+  }
+  EXPECT_EQ(ParseServersAction("drain", "").error().message,
+            "servers drain: missing server ID");
+  EXPECT_EQ(ParseServersAction("add", "").error().message,
+            "servers add: missing URL");
+}
+
+TEST(ListImportFilesTest, SkipsHiddenAndDirectoryLinks) {
+  testing::TempDir tmp;
+  namespace fs = std::filesystem;
+  const fs::path root = tmp.path();
+  fs::create_directories(root / "a" / "b");
+  fs::create_directories(root / ".hidden");
+  auto touch = [](const fs::path& p) { std::ofstream(p) << "x"; };
+  touch(root / "z.png");
+  touch(root / "a" / "one.jpg");
+  touch(root / "a" / "b" / "two.txt");
+  touch(root / ".dot.png");
+  touch(root / ".hidden" / "in.png");
+  fs::create_directory_symlink("..", root / "a" / "loop");
+  fs::create_symlink(root / "z.png", root / "a" / "link.png");
+
+  std::vector<std::string> errors;
+  auto files = ListImportFiles(root.string(), errors);
+  EXPECT_TRUE(errors.empty());
+  std::vector<std::string> want = {(root / "a" / "b" / "two.txt").string(),
+                                   (root / "a" / "link.png").string(),
+                                   (root / "a" / "one.jpg").string(),
+                                   (root / "z.png").string()};
+  EXPECT_EQ(files, want);
+}
+
+TEST(ListImportFilesTest, ReportsAMissingDirectory) {
+  std::vector<std::string> errors;
+  auto files = ListImportFiles("/nonexistent/imgstore-test", errors);
+  EXPECT_TRUE(files.empty());
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("/nonexistent/imgstore-test"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace imgstore
