@@ -23,12 +23,16 @@ std::optional<uint64_t> ParseNumber(std::string_view s) {
 }
 }  // namespace
 
-OpenFile::OpenFile(int fd_in, uint64_t size_in, int64_t mtime_ns)
+OpenFile::OpenFile(int fd_in, uint64_t size_in, int64_t mtime_ns,
+                   std::string_view content_type)
     : fd(fd_in),
       size(size_in),
       mtime_s(mtime_ns / 1'000'000'000),
       etag(fmt::format("\"{:x}-{:x}\"", size_in, mtime_ns)),
-      last_modified(HttpDate(mtime_ns / 1'000'000'000)) {}
+      last_modified(HttpDate(mtime_ns / 1'000'000'000)),
+      head(fmt::format("Content-Type: {}\r\nContent-Length: {}\r\nETag: "
+                       "{}\r\nLast-Modified: {}\r\n",
+                       content_type, size_in, etag, last_modified)) {}
 
 OpenFile::~OpenFile() { ::close(fd); }
 

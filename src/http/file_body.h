@@ -12,7 +12,8 @@ namespace imgstore::http {
 // destruction). Shared (shared_ptr) between the open-file cache and the
 // responses in flight, so a file deleted meanwhile is still sent whole.
 struct OpenFile {
-  OpenFile(int fd_in, uint64_t size_in, int64_t mtime_ns);
+  OpenFile(int fd_in, uint64_t size_in, int64_t mtime_ns,
+           std::string_view content_type);
   ~OpenFile();
   OpenFile(const OpenFile&) = delete;
   OpenFile& operator=(const OpenFile&) = delete;
@@ -22,6 +23,9 @@ struct OpenFile {
   const int64_t mtime_s;
   const std::string etag;           // strong: "<size hex>-<mtime ns hex>"
   const std::string last_modified;  // IMF-fixdate
+  // "Content-Type, Content-Length, ETag, Last-Modified" header lines of a
+  // whole-file 200, rendered once (see Response::raw_head).
+  const std::string head;
 };
 
 // An HTTP date (IMF-fixdate, RFC 9110 §5.6.7) for Unix seconds.

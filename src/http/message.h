@@ -1,6 +1,8 @@
 #pragma once
 
+#include <array>
 #include <boost/beast/http.hpp>
+#include <boost/container/small_vector.hpp>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,8 +22,8 @@ struct Request {
   const RequestMessage& message;
   std::string_view path;   // target without the query, not decoded
   std::string_view query;  // after '?', may be empty
-  std::vector<std::string_view> params;  // "{}" segments of the route pattern
-  std::string_view remote;               // peer address, for logs
+  boost::container::small_vector<std::string_view, 4> params;  // "{}" segments
+  std::string_view remote;  // peer address, for logs
 
   std::string_view Header(std::string_view name) const {
     auto it = message.find(name);
@@ -36,6 +38,11 @@ struct Request {
 // message then carries only headers, Content-Length already set).
 struct Response {
   ResponseMessage message;
+  // Hot path: when raw_head[0] is set, the server writes the status line,
+  // Server, Date and Connection itself, then these ready-made header lines
+  // ("Name: value\r\n" each) instead of serialising `message`'s fields.
+  // Borrowed: they must live in `file` or in static storage.
+  std::array<std::string_view, 2> raw_head{};
   std::shared_ptr<const OpenFile> file;
   uint64_t file_offset = 0;
   uint64_t file_length = 0;

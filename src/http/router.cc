@@ -4,11 +4,15 @@ namespace imgstore::http {
 
 namespace {
 
-std::vector<std::string_view> Split(std::string_view path) {
-  std::vector<std::string_view> out;
+// Path segments after the leading '/'; more than kMaxSegments is no route.
+constexpr size_t kMaxSegments = 8;
+using Segments = boost::container::small_vector<std::string_view, kMaxSegments>;
+
+Segments Split(std::string_view path) {
+  Segments out;
   if (path.empty() || path[0] != '/') return out;
   path.remove_prefix(1);
-  while (true) {
+  while (out.size() <= kMaxSegments) {
     size_t slash = path.find('/');
     out.push_back(path.substr(0, slash));
     if (slash == std::string_view::npos) break;
@@ -22,7 +26,7 @@ std::vector<std::string_view> Split(std::string_view path) {
 Router::Router(std::vector<Route> routes) {
   for (Route& r : routes) {
     std::vector<std::string> segments;
-    for (std::string_view s : Split(r.pattern)) segments.emplace_back(s);
+    for (std::string_view seg : Split(r.pattern)) segments.emplace_back(seg);
     routes_.push_back(Compiled{std::move(r), std::move(segments)});
   }
 }
@@ -32,12 +36,12 @@ Router::Match Router::Find(beast_http::verb method,
   Match match;
   match.status = beast_http::status::not_found;
   if (path.empty() || path[0] != '/') return match;
-  std::vector<std::string_view> parts = Split(path);
+  const Segments parts = Split(path);
   const beast_http::verb wanted =
       method == beast_http::verb::head ? beast_http::verb::get : method;
   for (const Compiled& c : routes_) {
     if (c.segments.size() != parts.size()) continue;
-    std::vector<std::string_view> params;
+    boost::container::small_vector<std::string_view, 4> params;
     bool ok = true;
     for (size_t i = 0; i < parts.size() && ok; ++i) {
       if (c.segments[i] == "{}") {

@@ -36,7 +36,7 @@ class Router {
     const Route* route = nullptr;                        // null: see status
     beast_http::status status = beast_http::status::ok;  // 404 or 405 on miss
     std::string allow;                                   // for 405
-    std::vector<std::string_view> params;
+    boost::container::small_vector<std::string_view, 4> params;
   };
 
   // HEAD matches GET routes (the server drops the body).

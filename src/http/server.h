@@ -4,8 +4,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -63,13 +63,30 @@ class Server {
  private:
   Server(const ServerOptions& options, const Router& router, Metrics& metrics);
 
+  // One connection's state, shared by its session and its watchdog (both
+  // run on the connection's executor, never at once).
+  struct Connection {
+    explicit Connection(boost::asio::ip::tcp::socket s)
+        : socket(std::move(s)), timer(socket.get_executor()) {}
+    void ExpireAfter(std::chrono::steady_clock::duration d) {
+      deadline = std::chrono::steady_clock::now() + d;
+    }
+    boost::asio::ip::tcp::socket socket;
+    boost::asio::steady_timer timer;
+    std::chrono::steady_clock::time_point deadline =
+        std::chrono::steady_clock::time_point::max();
+    bool closed = false;
+    std::string head;  // reused buffer for hot-path response heads
+  };
+
   boost::asio::awaitable<void> Accept();
-  boost::asio::awaitable<void> Session(boost::beast::tcp_stream stream);
+  boost::asio::awaitable<void> Session(std::shared_ptr<Connection> connection);
+  boost::asio::awaitable<void> Watchdog(std::shared_ptr<Connection> connection);
   boost::asio::awaitable<Response> Dispatch(RequestMessage& message,
                                             std::string_view remote);
   boost::asio::awaitable<boost::system::error_code> Write(
-      boost::beast::tcp_stream& stream, const RequestMessage& request,
-      Response& response, bool keep_alive);
+      Connection& connection, const RequestMessage& request, Response& response,
+      bool keep_alive);
   boost::asio::awaitable<void> Drain();
 
   const ServerOptions options_;

@@ -309,7 +309,8 @@ Result<std::shared_ptr<const http::OpenFile>> FileStore::OpenForRead(
   }
   auto file = std::make_shared<const http::OpenFile>(
       fd, uint64_t(st.st_size),
-      int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec);
+      int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+      FormatContentType(path.format));
   std::lock_guard lock(mutex_);
   if (cache_.size() >= kOpenFileCacheSize) {
     // Drop an arbitrary entry: cheap, and a hot file comes straight back.
