@@ -6,10 +6,10 @@
 namespace imgstore {
 
 struct DemoOptions {
-  uint16_t port = 8080;       // the tracker's; nodes take the next ports
+  uint16_t port = 8080;  // the tracker's; nodes take the next ports
   int nodes = 3;
   std::string dir = "imgstore-demo";
-  std::string self;           // path of this binary, to start children
+  std::string self;  // path of this binary, to start children
 };
 
 // `imgstore demo`: a tracker and `nodes` nodes on 127.0.0.1 as child

@@ -15,13 +15,13 @@ namespace {
 
 std::string Mac(std::string_view secret, std::string_view method,
                 std::string_view path, std::string_view time,
-                std::string_view nonce, std::string_view body) {
+                std::string_view nonce, std::string_view body_sha256) {
   std::string canonical;
   canonical.reserve(method.size() + path.size() + time.size() + nonce.size() +
                     70);
   canonical.append(method).append("\n").append(path).append("\n");
   canonical.append(time).append("\n").append(nonce).append("\n");
-  canonical.append(Sha256Hex(body));
+  canonical.append(body_sha256);
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
@@ -35,12 +35,18 @@ std::string Mac(std::string_view secret, std::string_view method,
 Signature Sign(std::string_view secret, std::string_view method,
                std::string_view path, std::string_view body,
                const Clock& clock) {
+  return SignBodyHash(secret, method, path, Sha256Hex(body), clock);
+}
+
+Signature SignBodyHash(std::string_view secret, std::string_view method,
+                       std::string_view path, std::string_view body_sha256,
+                       const Clock& clock) {
   unsigned char nonce[16];
   if (RAND_bytes(nonce, sizeof nonce) != 1) std::abort();
   Signature s;
   s.time = std::to_string(clock.NowSeconds());
   s.nonce = HexEncode(std::span<const unsigned char>(nonce, sizeof nonce));
-  s.mac = Mac(secret, method, path, s.time, s.nonce, body);
+  s.mac = Mac(secret, method, path, s.time, s.nonce, body_sha256);
   return s;
 }
 
@@ -62,8 +68,8 @@ Result<void> SignatureVerifier::Verify(std::string_view method,
   if (t < now - kWindowSeconds || t > now + kWindowSeconds) {
     return Fail(ErrorCode::kUnauthenticated, "signature: stale");
   }
-  const std::string expected =
-      Mac(secret_, method, path, signature.time, signature.nonce, body);
+  const std::string expected = Mac(secret_, method, path, signature.time,
+                                   signature.nonce, Sha256Hex(body));
   if (CRYPTO_memcmp(expected.data(), signature.mac.data(), expected.size()) !=
       0) {
     return Fail(ErrorCode::kUnauthenticated, "signature: does not match");

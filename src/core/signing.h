@@ -34,6 +34,10 @@ struct Signature {
 Signature Sign(std::string_view secret, std::string_view method,
                std::string_view path, std::string_view body,
                const Clock& clock);
+// The same, for a caller that already has hex(SHA-256(body)).
+Signature SignBodyHash(std::string_view secret, std::string_view method,
+                       std::string_view path, std::string_view body_sha256,
+                       const Clock& clock);
 
 // Checks signatures and remembers nonces it accepted. Thread-safe (mutex_
 // guards the nonce memory).

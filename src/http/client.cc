@@ -7,6 +7,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/http/span_body.hpp>
+#include <memory>
+#include <unordered_map>
+#include <vector>
 
 namespace imgstore::http {
 
@@ -57,66 +61,109 @@ Result<ClientResponse> Fetch(const ClientRequest& request) {
         fmt::format("{} {}: {}", request.method, request.url, ec.message()));
   };
 
-  asio::io_context ioc;
-  beast::tcp_stream stream(ioc);
-  bhttp::request<bhttp::string_body> req;
+  bhttp::request<bhttp::span_body<const char>> req;
   req.method_string(request.method);
   req.target(url->path);
   req.version(11);
-  req.set(bhttp::field::host, url->host + ":" + url->port);
+  const std::string authority = url->host + ":" + url->port;
+  req.set(bhttp::field::host, authority);
   req.set(bhttp::field::user_agent, "imgstore/" IMGSTORE_VERSION);
   for (const auto& [k, v] : request.headers) req.set(k, v);
-  req.body() = request.body;
-  if (!request.body.empty() || request.method == "POST" ||
-      request.method == "PUT" || request.method == "PATCH") {
+  const std::string_view body = request.borrowed_body.empty()
+                                    ? std::string_view(request.body)
+                                    : request.borrowed_body;
+  req.body() = boost::span<const char>(body.data(), body.size());
+  if (!body.empty() || request.method == "POST" || request.method == "PUT" ||
+      request.method == "PATCH") {
     req.prepare_payload();
   }
-  req.keep_alive(false);
 
-  bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(1ull << 30);
-  parser.header_limit(64 * 1024);
-  // A response to HEAD announces a length but carries no body.
-  parser.skip(request.method == "HEAD");
-  beast::flat_buffer buffer;
-  boost::system::error_code result;
-  asio::ip::tcp::resolver resolver(ioc);
+  // Connections are kept per thread and per host:port, so a tracker's
+  // workers reuse their connections to each node instead of a TCP
+  // handshake per upload.
+  struct Pool {
+    asio::io_context ioc;
+    std::unordered_map<std::string,
+                       std::vector<std::unique_ptr<beast::tcp_stream>>>
+        idle;
+  };
+  thread_local Pool pool;
+  constexpr size_t kIdlePerHost = 4;
 
-  stream.expires_after(request.timeout);
-  resolver.async_resolve(url->host, url->port, [&](auto ec, auto endpoints) {
-    if (ec) {
-      result = ec;
-      return;
+  for (int attempt = 0;; ++attempt) {
+    auto& idle = pool.idle[authority];
+    std::unique_ptr<beast::tcp_stream> stream;
+    const bool reused = !idle.empty();
+    if (reused) {
+      stream = std::move(idle.back());
+      idle.pop_back();
+    } else {
+      stream = std::make_unique<beast::tcp_stream>(pool.ioc);
     }
-    stream.async_connect(endpoints, [&](auto ec2, auto) {
-      if (ec2) {
-        result = ec2;
-        return;
-      }
-      bhttp::async_write(stream, req, [&](auto ec3, size_t) {
-        if (ec3) {
-          result = ec3;
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(1ull << 30);
+    parser.header_limit(64 * 1024);
+    // A response to HEAD announces a length but carries no body.
+    parser.skip(request.method == "HEAD");
+    beast::flat_buffer buffer;
+    boost::system::error_code result;
+    asio::ip::tcp::resolver resolver(pool.ioc);
+
+    auto exchange = [&] {
+      bhttp::async_write(*stream, req, [&](auto ec, size_t) {
+        if (ec) {
+          result = ec;
           return;
         }
-        bhttp::async_read(stream, buffer, parser,
-                          [&](auto ec4, size_t) { result = ec4; });
+        bhttp::async_read(*stream, buffer, parser,
+                          [&](auto ec2, size_t) { result = ec2; });
       });
-    });
-  });
-  ioc.run();
-  if (result) return fail(result);
-
-  ClientResponse out;
-  auto& res = parser.get();
-  out.status = res.result_int();
-  out.body = std::move(res.body());
-  for (const auto& field : res) {
-    out.headers.emplace_back(std::string(field.name_string()),
-                             std::string(field.value()));
+    };
+    stream->expires_after(request.timeout);
+    if (reused) {
+      exchange();
+    } else {
+      resolver.async_resolve(
+          url->host, url->port, [&](auto ec, auto endpoints) {
+            if (ec) {
+              result = ec;
+              return;
+            }
+            stream->async_connect(endpoints, [&](auto ec2, auto) {
+              if (ec2) {
+                result = ec2;
+                return;
+              }
+              exchange();
+            });
+          });
+    }
+    pool.ioc.restart();
+    pool.ioc.run();
+    if (result) {
+      // A kept connection the server has since closed fails before any
+      // byte of an answer: that request was never processed, so once more
+      // on a fresh connection.
+      if (reused && attempt == 0 && !parser.got_some()) continue;
+      return fail(result);
+    }
+    ClientResponse out;
+    auto& res = parser.get();
+    out.status = res.result_int();
+    const bool keep = res.keep_alive();
+    out.body = std::move(res.body());
+    for (const auto& field : res) {
+      out.headers.emplace_back(std::string(field.name_string()),
+                               std::string(field.value()));
+    }
+    if (keep && idle.size() < kIdlePerHost) {
+      idle.push_back(std::move(stream));
+    } else {
+      boost::system::error_code ignored;
+      stream->socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    }
+    return out;
   }
-  boost::system::error_code ignored;
-  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  return out;
 }
 
 }  // namespace imgstore::http

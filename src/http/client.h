@@ -24,6 +24,8 @@ struct ClientRequest {
   std::string url;  // absolute http:// URL
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // When set, sent instead of `body` without a copy; must outlive the call.
+  std::string_view borrowed_body;
   std::chrono::milliseconds timeout{10'000};  // whole exchange
 };
 
@@ -34,10 +36,10 @@ struct ClientResponse {
   std::string Header(std::string_view name) const;
 };
 
-// One blocking HTTP/1.1 exchange with its own short-lived io_context, so any
-// thread may call it. Network failures (refused, reset, timeout) are
-// kUnavailable "METHOD URL: why"; any HTTP status is a success here, for the
-// caller to judge. Thread-safe.
+// One blocking HTTP/1.1 exchange on the calling thread; connections are kept
+// alive and reused per thread and host, so any thread may call it. Network
+// failures (refused, reset, timeout) are kUnavailable "METHOD URL: why"; any
+// HTTP status is a success here, for the caller to judge. Thread-safe.
 Result<ClientResponse> Fetch(const ClientRequest& request);
 
 }  // namespace imgstore::http

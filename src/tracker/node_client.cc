@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/hex.h"
 #include "core/signing.h"
 #include "core/wire.h"
 #include "http/client.h"
@@ -9,29 +10,30 @@
 namespace imgstore {
 
 Result<void> HttpNodeClient::Put(const ServerRow& server, const ImagePath& path,
-                                 std::string_view bytes) {
-  return Call("PUT", server, path, bytes);
+                                 std::string_view bytes,
+                                 std::string_view sha256) {
+  return Call("PUT", server, path, bytes, sha256);
 }
 
 Result<void> HttpNodeClient::Delete(const ServerRow& server,
                                     const ImagePath& path) {
-  auto r = Call("DELETE", server, path, "");
+  auto r = Call("DELETE", server, path, "", Sha256Hex(""));
   if (!r && r.error().code == ErrorCode::kNotFound) return {};
   return r;
 }
 
 Result<void> HttpNodeClient::Call(const std::string& method,
                                   const ServerRow& server,
-                                  const ImagePath& path,
-                                  std::string_view bytes) {
+                                  const ImagePath& path, std::string_view bytes,
+                                  std::string_view sha256) {
   const std::string url = server.server_url + "/" + path.relative;
   auto parsed = http::ParseUrl(url);
   if (!parsed) return Fail(parsed.error());
-  Signature s = Sign(secret_, method, parsed->path, bytes, clock_);
+  Signature s = SignBodyHash(secret_, method, parsed->path, sha256, clock_);
   http::ClientRequest request;
   request.method = method;
   request.url = url;
-  request.body = std::string(bytes);
+  request.borrowed_body = bytes;
   request.timeout = std::chrono::milliseconds(30'000);
   request.headers = {{std::string(kTimeHeader), s.time},
                      {std::string(kNonceHeader), s.nonce},

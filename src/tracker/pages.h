@@ -37,8 +37,8 @@ struct ImageDetail {
 };
 
 // GET / (and /?page=N): recent images, newest first, `page` counted from 1.
-std::string Gallery(const std::vector<GalleryImage>& images, int64_t page, bool has_next,
-                    int64_t total_images);
+std::string Gallery(const std::vector<GalleryImage>& images, int64_t page,
+                    bool has_next, int64_t total_images);
 // GET /images/{id}: one image with its metadata and copies.
 std::string ImagePage(const ImageDetail& detail);
 // GET /admin: the dashboard shell; its script reads /v1/servers.

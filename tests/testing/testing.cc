@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 namespace imgstore::testing {
@@ -82,16 +83,22 @@ int ChildProcess::Signal(int signal, std::chrono::milliseconds timeout) {
 std::string ChildProcess::Log() const { return ReadFile(log_path_); }
 
 uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  // Below the kernel's ephemeral range (32768+), so no outgoing connection
+  // takes the port between this check and the server's bind; random, so
+  // suites running in parallel rarely try the same one.
+  static std::mt19937 rng(std::random_device{}() ^ uint32_t(::getpid()));
+  for (;;) {
+    const uint16_t port = uint16_t(20000 + rng() % 12000);
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr = {};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    const bool free =
+        ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (free) return port;
+  }
 }
 
 bool WaitForStatus(const std::string& url, unsigned status,

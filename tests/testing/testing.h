@@ -52,7 +52,7 @@ class ChildProcess {
   std::string log_path_;
 };
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
+// A TCP port on 127.0.0.1 that was free a moment ago (not thread-safe).
 uint16_t FreePort();
 
 // Polls `url` with GET until it answers `status` or `timeout` passes.

@@ -142,6 +142,10 @@ describe('demo site', () => {
 
   test('is usable from the keyboard', async () => {
     await page.goto(`${tracker}/`);
+    await screenshot(page, 'gallery');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await screenshot(page, 'gallery-mobile');
+    await page.setViewportSize({ width: 1280, height: 860 });
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate(() => document.activeElement.className), 'skip-link');
     // The file input is reachable and its drop zone shows focus.
@@ -149,9 +153,12 @@ describe('demo site', () => {
     const outline = await page.locator('#upload-form').evaluate((f) => getComputedStyle(f).outlineStyle);
     assert.equal(outline, 'solid');
     for (const img of await page.locator('img').all()) assert.ok((await img.getAttribute('alt')) !== null);
-    await screenshot(page, 'gallery');
-    await page.setViewportSize({ width: 390, height: 844 });
-    await screenshot(page, 'gallery-mobile');
-    await page.setViewportSize({ width: 1280, height: 860 });
+    // Tab order reaches the first image card after the upload form.
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.className), 'card-link');
+    const ring = await page.locator('#gallery .card').first().evaluate((c) => getComputedStyle(c).outlineStyle);
+    assert.equal(ring, 'solid');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/images\/[A-Za-z0-9_-]+$/);
   });
 });

@@ -1,0 +1,142 @@
+#include "tracker/uploader.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "testing/testing.h"
+
+namespace imgstore {
+namespace {
+
+// Stores in memory; servers listed in `fail` answer with that error.
+class FakeNodes final : public NodeClient {
+ public:
+  Result<void> Put(const ServerRow& server, const ImagePath& path,
+                   std::string_view bytes, std::string_view) override {
+    std::lock_guard lock(mu);
+    puts.push_back(server.server_id);
+    if (auto it = fail.find(server.server_id); it != fail.end())
+      return Fail(it->second);
+    files[{server.server_id, path.relative}] = std::string(bytes);
+    return {};
+  }
+  Result<void> Delete(const ServerRow& server, const ImagePath& path) override {
+    std::lock_guard lock(mu);
+    files.erase({server.server_id, path.relative});
+    return {};
+  }
+  std::mutex mu;
+  std::map<int64_t, Error> fail;
+  std::vector<int64_t> puts;
+  std::map<std::pair<int64_t, std::string>, std::string> files;
+};
+
+class UploaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = OpenMetadataStore("sqlite:" + dir_.str() + "/meta.db");
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    store_ = std::move(*store);
+    for (int i = 1; i <= 3; ++i) {
+      ASSERT_TRUE(store_
+                      ->RecordHeartbeat(
+                          "n" + std::to_string(i),
+                          "http://127.0.0.1:" + std::to_string(9000 + i), "/r",
+                          1000, int64_t(1) << 40, 0, clock_.NowSeconds())
+                      .has_value());
+    }
+    registry_ = std::make_unique<ServerRegistry>(*store_, clock_,
+                                                 std::chrono::seconds(6));
+    ASSERT_TRUE(registry_->Refresh().has_value());
+  }
+
+  Uploader Make(int replicas = 1) {
+    UploaderOptions o;
+    o.replicas = replicas;
+    o.disk_reserve_bytes = 0;
+    return Uploader(*store_, *registry_, nodes_, clock_, o);
+  }
+
+  testing::TempDir dir_;
+  FakeClock clock_;
+  std::unique_ptr<MetadataStore> store_;
+  std::unique_ptr<ServerRegistry> registry_;
+  FakeNodes nodes_;
+  const std::string jpeg_ = testing::TestData("small.jpg");
+};
+
+TEST_F(UploaderTest, StoresAndRecords) {
+  auto record = Make().Upload(jpeg_);
+  ASSERT_TRUE(record.has_value()) << record.error().message;
+  ASSERT_EQ(record->placements.size(), 1u);
+  auto stored = store_->GetImage(record->id);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->sha256, record->sha256);
+  EXPECT_EQ(nodes_.files.size(), 1u);
+}
+
+TEST_F(UploaderTest, RetriesOnAnotherServer) {
+  nodes_.fail[1] = Error{ErrorCode::kUnavailable, "down"};
+  nodes_.fail[2] = Error{ErrorCode::kInsufficientStorage, "full"};
+  Uploader uploader = Make();
+  for (int i = 0; i < 20; ++i) {
+    auto record = uploader.Upload(jpeg_);
+    ASSERT_TRUE(record.has_value()) << record.error().message;
+    EXPECT_EQ(record->placements[0].server_id, 3);
+  }
+  EXPECT_GT(uploader.retries(), 0u)
+      << "failed servers were tried and passed over";
+}
+
+TEST_F(UploaderTest, NoServerLeavesNothing) {
+  for (int id = 1; id <= 3; ++id)
+    nodes_.fail[id] = Error{ErrorCode::kUnavailable, "down"};
+  auto record = Make().Upload(jpeg_);
+  ASSERT_FALSE(record.has_value());
+  EXPECT_EQ(record.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(store_->Stats()->images, 0);
+  EXPECT_TRUE(nodes_.files.empty());
+}
+
+TEST_F(UploaderTest, RefusedInputTouchesNoServer) {
+  EXPECT_EQ(Make().Upload("plain text").error().code,
+            ErrorCode::kUnsupportedMedia);
+  EXPECT_EQ(Make().Upload(testing::TestData("bomb.png")).error().code,
+            ErrorCode::kUndecodable);
+  EXPECT_TRUE(nodes_.puts.empty());
+}
+
+TEST_F(UploaderTest, CopiesOnDistinctServers) {
+  auto record = Make(2).Upload(jpeg_);
+  ASSERT_TRUE(record.has_value());
+  ASSERT_EQ(record->placements.size(), 2u);
+  EXPECT_NE(record->placements[0].server_id, record->placements[1].server_id);
+  EXPECT_EQ(nodes_.files.size(), 2u);
+}
+
+TEST_F(UploaderTest, FullInDatabaseDeletesTheCopyAndMovesOn) {
+  // The registry still thinks server 1 has room; the database knows better
+  // (another tracker filled it). Its copy must be removed again.
+  ASSERT_TRUE(
+      store_->UpdateServer(1, ServerUpdate{std::nullopt, 1}).has_value());
+  ImageRecord filler{ImageId::New()};
+  filler.sha256 = std::string(64, '0');
+  filler.placements = {{1, "aa/bb/x.jpg"}};
+  ASSERT_TRUE(store_->AddImage(filler).has_value());
+  nodes_.fail[2] = Error{ErrorCode::kUnavailable, "down"};
+  nodes_.fail[3] = Error{ErrorCode::kUnavailable, "down"};
+  auto record = Make().Upload(jpeg_);
+  ASSERT_FALSE(record.has_value());
+  EXPECT_TRUE(nodes_.files.empty()) << "copy on the full server removed";
+  nodes_.fail.erase(3);
+  auto again = Make().Upload(jpeg_);
+  ASSERT_TRUE(again.has_value()) << again.error().message;
+  EXPECT_EQ(again->placements[0].server_id, 3);
+  EXPECT_EQ(nodes_.files.size(), 1u);
+}
+
+}  // namespace
+}  // namespace imgstore
