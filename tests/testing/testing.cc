@@ -80,6 +80,39 @@ int ChildProcess::Signal(int signal, std::chrono::milliseconds timeout) {
   return -1;
 }
 
+int ChildProcess::Wait(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (pid_ > 0 && std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    ::usleep(10'000);
+  }
+  return -1;
+}
+
+CommandResult RunImgstore(const std::vector<std::string>& args,
+                          const std::string& tracker_url,
+                          const std::string& admin_token) {
+  TempDir dir;
+  std::vector<std::string> argv = {"/usr/bin/env"};
+  if (!tracker_url.empty()) argv.push_back("IMGSTORE_TRACKER=" + tracker_url);
+  if (!admin_token.empty())
+    argv.push_back("IMGSTORE_ADMIN_TOKEN=" + admin_token);
+  argv.push_back(IMGSTORE_BINARY);
+  argv.insert(argv.end(), args.begin(), args.end());
+  const std::string log = dir.str() + "/out.log";
+  CommandResult result;
+  {
+    ChildProcess child(argv, log);
+    result.exit_code = child.Wait();
+  }
+  result.output = ReadFile(log);
+  return result;
+}
+
 std::string ChildProcess::Log() const { return ReadFile(log_path_); }
 
 uint16_t FreePort() {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -45,12 +46,25 @@ class ChildProcess {
   int Signal(int signal,
              std::chrono::milliseconds timeout = std::chrono::seconds(10));
   int Kill9() { return Signal(9); }
+  // Waits (up to `timeout`) for the process to exit by itself; returns its
+  // exit code, or -1 on timeout or death by signal.
+  int Wait(std::chrono::milliseconds timeout = std::chrono::seconds(60));
   std::string Log() const;
 
  private:
   pid_t pid_ = -1;
   std::string log_path_;
 };
+
+// Runs IMGSTORE_BINARY with `args` to completion (60 s at most), with
+// IMGSTORE_TRACKER and IMGSTORE_ADMIN_TOKEN set as given.
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+CommandResult RunImgstore(const std::vector<std::string>& args,
+                          const std::string& tracker_url = "",
+                          const std::string& admin_token = "");
 
 // A TCP port on 127.0.0.1 that was free a moment ago (not thread-safe).
 uint16_t FreePort();

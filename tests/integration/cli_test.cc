@@ -1,0 +1,175 @@
+// The client commands and the demo, run as a user would: the real binary
+// against real processes on 127.0.0.1 (SPEC §1, §7).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/hex.h"
+#include "testing/cluster.h"
+
+namespace imgstore::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { cluster_ = new Cluster({.nodes = 2}); }
+  static void TearDownTestSuite() { delete cluster_; }
+  static CommandResult Run(const std::vector<std::string>& args) {
+    return RunImgstore(args, cluster_->tracker_url(), kAdminToken);
+  }
+  static Cluster* cluster_;
+};
+Cluster* CliTest::cluster_ = nullptr;
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.push_back(line);
+  }
+  return out;
+}
+
+TEST_F(CliTest, UploadGetRm) {
+  const std::string file = std::string(IMGSTORE_TEST_DATA) + "/small.png";
+  auto up = Run({"upload", file});
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  auto words = Lines(up.output);
+  ASSERT_EQ(words.size(), 1u) << up.output;
+  const std::string id = words[0].substr(0, words[0].find(' '));
+  const std::string url = words[0].substr(words[0].find(' ') + 1);
+  EXPECT_EQ(Get(url).body, TestData("small.png"));
+
+  TempDir out;
+  auto get = Run({"get", id, "-o", out.str() + "/x.png"});
+  ASSERT_EQ(get.exit_code, 0) << get.output;
+  EXPECT_EQ(ReadFile(out.path() / "x.png"), TestData("small.png"));
+
+  auto rm = Run({"rm", id});
+  EXPECT_EQ(rm.exit_code, 0) << rm.output;
+  EXPECT_EQ(Get(url).status, 404u);
+  EXPECT_NE(Run({"get", id, "-o", out.str() + "/y.png"}).exit_code, 0);
+}
+
+TEST_F(CliTest, UploadJsonAndRefusals) {
+  auto up =
+      Run({"upload", "--json", std::string(IMGSTORE_TEST_DATA) + "/small.gif"});
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  auto j = nlohmann::json::parse(Lines(up.output).at(0), nullptr, false);
+  ASSERT_TRUE(j.is_object()) << up.output;
+  EXPECT_EQ(j["content_type"], "image/gif");
+  auto bad = Run({"upload", std::string(IMGSTORE_TEST_DATA) + "/text.txt"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("text.txt"), std::string::npos) << bad.output;
+  EXPECT_EQ(Lines(bad.output).size(), 1u) << "one-line error: " << bad.output;
+}
+
+TEST_F(CliTest, ImportSkipsNonImagesAndDoesNotDuplicate) {
+  TempDir tree;
+  fs::create_directories(tree.path() / "a" / "b");
+  fs::copy_file(fs::path(IMGSTORE_TEST_DATA) / "small.jpg",
+                tree.path() / "a" / "one.jpg");
+  fs::copy_file(fs::path(IMGSTORE_TEST_DATA) / "small.webp",
+                tree.path() / "a" / "b" / "two.webp");
+  fs::copy_file(fs::path(IMGSTORE_TEST_DATA) / "text.txt",
+                tree.path() / "notes.txt");
+  // Distinct bytes per file, so the first import stores both.
+  {
+    std::ofstream(tree.path() / "a" / "one.jpg", std::ios::app) << "trailer-1";
+  }
+  const int64_t before = cluster_->Servers()["totals"]["images"];
+  auto first = Run({"import", tree.str(), "-j", "4"});
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("imported 2"), std::string::npos) << first.output;
+  EXPECT_NE(first.output.find("notes.txt"), std::string::npos)
+      << "skip reason shown";
+  EXPECT_EQ(cluster_->Servers()["totals"]["images"].get<int64_t>(), before + 2);
+  auto second = Run({"import", tree.str()});
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_NE(second.output.find("imported 0"), std::string::npos)
+      << second.output;
+  EXPECT_EQ(cluster_->Servers()["totals"]["images"].get<int64_t>(), before + 2);
+}
+
+TEST_F(CliTest, ServersAndStats) {
+  auto list = Run({"servers", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_NE(list.output.find(cluster_->NodeUrl(0)), std::string::npos)
+      << list.output;
+  const std::string id =
+      std::to_string(cluster_->Servers()["servers"][0]["server_id"].get<int>());
+  EXPECT_EQ(Run({"servers", "drain", id}).exit_code, 0);
+  EXPECT_EQ(cluster_->Servers()["servers"][0]["state"], "draining");
+  EXPECT_EQ(Run({"servers", "enable", id}).exit_code, 0);
+  EXPECT_EQ(cluster_->Servers()["servers"][0]["state"], "active");
+  EXPECT_NE(Run({"servers", "drain"}).exit_code, 0) << "missing id";
+  auto stats = Run({"stats"});
+  EXPECT_EQ(stats.exit_code, 0) << stats.output;
+  auto unauthorised =
+      RunImgstore({"servers", "list"}, cluster_->tracker_url(), "wrong");
+  EXPECT_NE(unauthorised.exit_code, 0);
+}
+
+TEST_F(CliTest, FlagsHelpVersionAndConfig) {
+  EXPECT_EQ(RunImgstore({"--version"}).exit_code, 0);
+  auto help = RunImgstore({"node", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.output.find("--max-pics"), std::string::npos);
+  auto bad = RunImgstore({"node", "--listen", "nope", "--root", "/tmp/x",
+                          "--tracker", "http://x", "--secret", "s"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_EQ(Lines(bad.output).size(), 1u) << bad.output;
+  EXPECT_NE(RunImgstore({"frobnicate"}).exit_code, 0);
+  // A TOML config supplies flags; the command line still wins.
+  TempDir dir;
+  {
+    std::ofstream(dir.path() / "c.toml")
+        << "tracker = \"http://127.0.0.1:1\"\n";
+  }
+  auto from_config = RunImgstore({"stats", "--config", dir.str() + "/c.toml"});
+  EXPECT_NE(from_config.exit_code, 0) << "the config's dead tracker was used";
+  auto overridden = RunImgstore({"stats", "--config", dir.str() + "/c.toml",
+                                 "--tracker", cluster_->tracker_url()},
+                                "", kAdminToken);
+  EXPECT_EQ(overridden.exit_code, 0) << overridden.output;
+}
+
+TEST(DemoTest, StartsServesAndStopsEverything) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  ChildProcess demo({IMGSTORE_BINARY, "demo", "--port", std::to_string(port),
+                     "--dir", dir.str() + "/d"},
+                    dir.str() + "/demo.log");
+  ASSERT_TRUE(WaitForStatus(url + "/healthz", 200, std::chrono::seconds(20)))
+      << demo.Log();
+  ASSERT_TRUE(Eventually(
+      [&] { return demo.Log().find("/admin#token=") != std::string::npos; },
+      std::chrono::seconds(20)))
+      << demo.Log();
+  auto up = Send("POST", url + "/v1/images", TestData("small.jpg"),
+                 {{"Content-Type", "image/jpeg"}});
+  ASSERT_EQ(up.status, 201u) << up.body;
+  auto j = nlohmann::json::parse(up.body);
+  EXPECT_EQ(Get(j["url"].get<std::string>()).body, TestData("small.jpg"));
+  EXPECT_EQ(Get(url + "/").status, 200u);
+
+  int status = demo.Signal(SIGTERM, std::chrono::seconds(15));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << status << demo.Log();
+  http::ClientRequest probe;
+  probe.url = url + "/healthz";
+  probe.timeout = std::chrono::milliseconds(500);
+  EXPECT_FALSE(http::Fetch(probe).has_value()) << "tracker stopped";
+  probe.url = j["url"].get<std::string>();
+  EXPECT_FALSE(http::Fetch(probe).has_value()) << "node stopped";
+}
+
+}  // namespace
+}  // namespace imgstore::testing
