@@ -401,8 +401,9 @@ TEST(NodeCrashTest, KillDuringWritesLeavesNoPartialFile) {
       ++acknowledged;
       EXPECT_EQ(get.status, 200u) << path;
     }
-    if (get.status == 200)
+    if (get.status == 200) {
       EXPECT_EQ(get.body, big) << "partial file served: " << path;
+    }
   }
   EXPECT_GT(acknowledged, 0);
   for (auto& e : fs::recursive_directory_iterator(root)) {
