@@ -1,5 +1,6 @@
 #include "meta/metadata_store.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -7,7 +8,10 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <ostream>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -15,6 +19,7 @@
 
 #include "core/hex.h"
 #include "core/layout.h"
+#include "meta/postgres_store.h"
 
 namespace imgstore {
 namespace {
@@ -45,26 +50,102 @@ class ScratchDir {
 };
 
 // One kind of store under test. `open` opens the store kept in `dir`;
-// called again with the same dir it re-opens that same store.
+// called again with the same dir it re-opens that same store. `close`, if
+// set, discards what `open` made for `dir` (after the store is destroyed).
+// A non-empty `skip` names why this store cannot run here: its cases are
+// reported as skipped, not passed.
 struct StoreFactory {
   std::string name;  // the test-name suffix: letters and digits only
   std::function<Result<std::unique_ptr<MetadataStore>>(
       const std::filesystem::path& dir)>
       open;
+  std::function<void(const std::filesystem::path& dir)> close;
+  std::string skip;
 };
 
 void PrintTo(const StoreFactory& factory, std::ostream* os) {
   *os << factory.name;
 }
 
-// The stores every test runs against. A PostgreSQL entry (a scratch
-// database per dir) joins this list when postgres_store lands.
+// PostgreSQL: a database of its own per test (per dir), created through the
+// server that IMGSTORE_TEST_POSTGRES_URL names and dropped after the test.
+// scripts/pg-scratch makes such a server; scripts/test exports the URL.
+class PostgresDatabases {
+ public:
+  static PostgresDatabases& Get() {
+    static PostgresDatabases instance;
+    return instance;
+  }
+
+  const std::string& url() const { return url_; }
+
+  Result<std::unique_ptr<MetadataStore>> Open(
+      const std::filesystem::path& dir) {
+    std::string name;
+    {
+      // Held while creating, so stores opening one dir at once share it.
+      std::lock_guard lock(mu_);
+      auto it = names_.find(dir.string());
+      if (it != names_.end()) {
+        name = it->second;
+      } else {
+        std::random_device random;
+        name = fmt::format("t_{:08x}{:08x}", random(), random());
+        if (auto ok = CreatePostgresDatabase(url_, name); !ok) {
+          return Fail(ok.error());
+        }
+        names_[dir.string()] = name;
+      }
+    }
+    return OpenMetadataStore(PostgresUrlWithDatabase(url_, name));
+  }
+
+  void Close(const std::filesystem::path& dir) {
+    std::string name;
+    {
+      std::lock_guard lock(mu_);
+      auto it = names_.find(dir.string());
+      if (it == names_.end()) return;
+      name = it->second;
+      names_.erase(it);
+    }
+    auto dropped = DropPostgresDatabase(url_, name);
+    if (!dropped) ADD_FAILURE() << dropped.error().message;
+  }
+
+ private:
+  PostgresDatabases() {
+    const char* url = getenv("IMGSTORE_TEST_POSTGRES_URL");
+    if (url != nullptr) url_ = url;
+  }
+
+  std::string url_;  // empty: no server to test against
+  std::mutex mu_;    // guards names_
+  std::map<std::string, std::string> names_;  // dir → database
+};
+
+// The stores every test runs against.
 std::vector<StoreFactory> Factories() {
+  StoreFactory postgres{"Postgres",
+                        [](const std::filesystem::path& dir) {
+                          return PostgresDatabases::Get().Open(dir);
+                        },
+                        [](const std::filesystem::path& dir) {
+                          PostgresDatabases::Get().Close(dir);
+                        },
+                        ""};
+  if (PostgresDatabases::Get().url().empty()) {
+    postgres.skip =
+        "IMGSTORE_TEST_POSTGRES_URL is not set (scripts/pg-scratch start DIR "
+        "prints one)";
+  }
   return {
       {"Sqlite",
        [](const std::filesystem::path& dir) {
          return OpenMetadataStore("sqlite:" + (dir / "meta.db").string());
-       }},
+       },
+       nullptr, ""},
+      postgres,
   };
 }
 
@@ -126,7 +207,14 @@ std::vector<std::string> Ids(const std::vector<ImageRecord>& images) {
 
 class MetadataStoreTest : public testing::TestWithParam<StoreFactory> {
  protected:
-  void SetUp() override { Reopen(); }
+  void SetUp() override {
+    if (!GetParam().skip.empty()) GTEST_SKIP() << GetParam().skip;
+    Reopen();
+  }
+  void TearDown() override {
+    store_.reset();
+    if (GetParam().close) GetParam().close(dir_.path());
+  }
 
   void Reopen() {
     store_.reset();
@@ -184,6 +272,36 @@ TEST_P(MetadataStoreTest, ReopenKeepsDataAndAppliesNoMigrationTwice) {
 
   EXPECT_EQ(Server(server.server_id).cur_pic_amount, 1);
   ExpectSameImage(Must(store().GetImage(image.id)), image);
+}
+
+TEST_P(MetadataStoreTest, StoresOpeningTogetherApplyEachMigrationOnce) {
+  // Trackers starting at once on a new database: every one must open (none
+  // fails on a table another just made) and they must share one schema.
+  const std::filesystem::path fresh = dir_.path() / "fresh";
+  std::filesystem::create_directories(fresh);
+  constexpr int kStores = 4;
+  std::vector<std::unique_ptr<MetadataStore>> stores(kStores);
+  std::vector<std::string> errors(kStores);
+  std::vector<std::thread> openers;
+  for (int i = 0; i < kStores; ++i) {
+    openers.emplace_back([&, i] {
+      auto store = GetParam().open(fresh);
+      if (store) {
+        stores[i] = *std::move(store);
+      } else {
+        errors[i] = store.error().message;
+      }
+    });
+  }
+  for (std::thread& t : openers) t.join();
+  for (int i = 0; i < kStores; ++i) {
+    ASSERT_TRUE(stores[i]) << errors[i];
+    Must(stores[i]->AddServer("n" + std::to_string(i),
+                              "http://n" + std::to_string(i) + ":8000", 1));
+  }
+  EXPECT_EQ(Must(stores[0]->ListServers()).size(), size_t{kStores});
+  stores.clear();
+  if (GetParam().close) GetParam().close(fresh);
 }
 
 // ---- servers ----
@@ -713,9 +831,11 @@ TEST(OpenMetadataStoreTest, RefusesUrlsItCannotOpen) {
       {"mysql://u:secret@h/db", ErrorCode::kInvalidArgument, "'mysql'"},
       {"sqlite:", ErrorCode::kInvalidArgument, "file path"},
       {"sqlite::memory:", ErrorCode::kInvalidArgument, "not supported"},
-      {"postgresql://u@h:5432/db", ErrorCode::kInvalidArgument,
-       "postgresql support is not built yet"},
-      {"postgres://u@h/db", ErrorCode::kInvalidArgument, "not built yet"},
+      // Port 1 on loopback: nothing listens, so the connection is refused.
+      {"postgresql://u:secret@127.0.0.1:1/db", ErrorCode::kUnavailable,
+       "postgresql://u@127.0.0.1:1/db"},
+      {"postgres://u@127.0.0.1:1/db?sslmode=disable", ErrorCode::kUnavailable,
+       "open postgresql database"},
       {"sqlite:/nonexistent-imgstore-dir/meta.db", ErrorCode::kIo,
        "/nonexistent-imgstore-dir/meta.db"},
   };

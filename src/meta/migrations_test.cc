@@ -61,6 +61,7 @@ TEST(DialectMigrationsTest, EveryEmbeddedDialectHasTheSameVersions) {
     dialects.insert(file.path.substr(0, file.path.find('/')));
   }
   ASSERT_TRUE(dialects.contains("sqlite"));
+  ASSERT_TRUE(dialects.contains("postgres"));
   auto sqlite = DialectMigrations(kMigrations, "sqlite");
   ASSERT_TRUE(sqlite) << sqlite.error().message;
   EXPECT_FALSE(sqlite->empty());

@@ -2,6 +2,7 @@
 #include <string_view>
 
 #include "meta/metadata_store.h"
+#include "meta/postgres_store.h"
 #include "meta/sqlite_store.h"
 
 namespace imgstore {
@@ -28,9 +29,10 @@ Result<std::unique_ptr<MetadataStore>> OpenMetadataStore(
     return std::unique_ptr<MetadataStore>(*std::move(store));
   }
   if (text.starts_with("postgresql://") || text.starts_with("postgres://")) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "metadata store URL postgresql://...: postgresql support is "
-                "not built yet");
+    // libpq takes both spellings of the URI as they are.
+    auto store = PostgresStore::Open(url);
+    if (!store) return Fail(store.error());
+    return std::unique_ptr<MetadataStore>(*std::move(store));
   }
   // Only the scheme is echoed: the rest of a mistyped PostgreSQL URL may
   // hold a password, and this message ends up in logs.

@@ -1,0 +1,370 @@
+// Two trackers on one PostgreSQL database behind HAProxy, three nodes
+// heartbeating through it (docs/DEPLOYMENT.md). Needs a PostgreSQL server
+// (IMGSTORE_TEST_POSTGRES_URL, e.g. from scripts/pg-scratch) and haproxy;
+// skipped, visibly, without them.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "core/hex.h"
+#include "meta/postgres_store.h"
+#include "testing/cluster.h"
+
+namespace imgstore::testing {
+namespace {
+
+using nlohmann::json;
+using std::chrono::steady_clock;
+
+constexpr const char* kHaproxy = "/usr/sbin/haproxy";
+
+json Parse(const std::string& body) {
+  return json::parse(body, nullptr, false);
+}
+
+// A database of its own on the test server, dropped on destruction (after
+// the processes using it: declare it first).
+class ScratchDatabase {
+ public:
+  explicit ScratchDatabase(std::string maintenance_url)
+      : maintenance_url_(std::move(maintenance_url)) {
+    std::random_device random;
+    name_ = "it_" + std::to_string(random()) + std::to_string(random());
+    auto made = CreatePostgresDatabase(maintenance_url_, name_);
+    if (!made) ADD_FAILURE() << made.error().message;
+  }
+  ~ScratchDatabase() {
+    auto dropped = DropPostgresDatabase(maintenance_url_, name_);
+    if (!dropped) ADD_FAILURE() << dropped.error().message;
+  }
+  std::string url() const {
+    return PostgresUrlWithDatabase(maintenance_url_, name_);
+  }
+
+ private:
+  std::string maintenance_url_;
+  std::string name_;
+};
+
+// Two `imgstore tracker`s on one database, HAProxy round-robin in front
+// (health-checked on /healthz), and nodes whose heartbeats go to HAProxy.
+// Everything is stopped by its own pid on destruction.
+class TwoTrackers {
+ public:
+  TwoTrackers(const std::string& db_url, int nodes, int64_t max_pics)
+      : db_url_(db_url), max_pics_(max_pics) {
+    for (int i = 0; i < 2; ++i) {
+      tracker_ports_[i] = FreePort();
+      StartTracker(i);
+    }
+    proxy_port_ = FreePort();
+    WriteProxyConfig();
+    proxy_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{kHaproxy, "-f", dir_.str() + "/haproxy.cfg",
+                                 "-db"},
+        dir_.str() + "/haproxy.log");
+    if (!WaitForStatus(url() + "/healthz", 200)) {
+      ADD_FAILURE() << "haproxy did not start\n" << Logs();
+    }
+    for (int i = 0; i < nodes; ++i) StartNode(i);
+  }
+  ~TwoTrackers() {
+    for (auto& n : nodes_) n.reset();
+    proxy_.reset();
+    for (auto& t : trackers_) t.reset();
+  }
+
+  // HAProxy's URL: what clients and nodes use.
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(proxy_port_);
+  }
+  std::string TrackerUrl(int i) const {
+    return "http://127.0.0.1:" + std::to_string(tracker_ports_[i]);
+  }
+  void KillTracker(int i) {
+    trackers_[i]->Kill9();
+    trackers_[i].reset();
+  }
+
+  json Servers(const std::string& tracker) {
+    auto r = Get(tracker + "/v1/servers",
+                 {{"Authorization", std::string("Bearer ") + kAdminToken}});
+    json j = Parse(r.body);
+    return j.is_discarded() ? json::object() : j;
+  }
+  // Until `tracker` lists `count` usable servers.
+  bool WaitUsable(const std::string& tracker, size_t count) {
+    return Eventually(
+        [&] {
+          json s = Servers(tracker);
+          return s.contains("totals") &&
+                 s["totals"]["usable"].get<size_t>() == count;
+        },
+        std::chrono::seconds(15));
+  }
+
+  std::string Logs() const {
+    std::string out;
+    for (const char* name :
+         {"tracker0", "tracker1", "haproxy", "node0", "node1", "node2"}) {
+      out += std::string("--- ") + name + ".log\n" +
+             ReadFile(dir_.path() / (std::string(name) + ".log"));
+    }
+    return out;
+  }
+
+ private:
+  void StartTracker(int i) {
+    std::vector<std::string> argv = {
+        IMGSTORE_BINARY,
+        "tracker",
+        "--listen",
+        "127.0.0.1:" + std::to_string(tracker_ports_[i]),
+        "--db",
+        db_url_,
+        "--secret",
+        kSecret,
+        "--admin-token",
+        kAdminToken,
+        "--heartbeat-timeout",
+        "3"};
+    trackers_[i] = std::make_unique<ChildProcess>(
+        argv, dir_.str() + "/tracker" + std::to_string(i) + ".log");
+    if (!WaitForStatus(TrackerUrl(i) + "/healthz", 200)) {
+      ADD_FAILURE() << "tracker " << i << " did not start\n" << Logs();
+    }
+  }
+
+  void StartNode(int i) {
+    uint16_t port = FreePort();
+    std::vector<std::string> argv = {
+        IMGSTORE_BINARY, "node",
+        "--listen",      "127.0.0.1:" + std::to_string(port),
+        "--root",        dir_.str() + "/root" + std::to_string(i),
+        "--tracker",     url(),
+        "--secret",      kSecret,
+        "--name",        "n" + std::to_string(i),
+        "--heartbeat",   "1",
+        "--max-pics",    std::to_string(max_pics_)};
+    nodes_.push_back(std::make_unique<ChildProcess>(
+        argv, dir_.str() + "/node" + std::to_string(i) + ".log"));
+    if (!WaitForStatus("http://127.0.0.1:" + std::to_string(port) + "/status",
+                       200)) {
+      ADD_FAILURE() << "node " << i << " did not start\n" << Logs();
+    }
+  }
+
+  // Short timeouts and a 200 ms health check, so a dead tracker leaves the
+  // rotation within about half a second; redispatch sends a request whose
+  // connection was refused to the other tracker.
+  void WriteProxyConfig() {
+    std::ofstream cfg(dir_.path() / "haproxy.cfg");
+    cfg << "global\n"
+           "  maxconn 512\n"
+           "defaults\n"
+           "  mode http\n"
+           "  timeout connect 1s\n"
+           "  timeout client 10s\n"
+           "  timeout server 10s\n"
+           "  retries 3\n"
+           "  option redispatch\n"
+           "frontend imgstore\n"
+           "  bind 127.0.0.1:"
+        << proxy_port_
+        << "\n"
+           "  default_backend trackers\n"
+           "backend trackers\n"
+           "  balance roundrobin\n"
+           "  option httpchk GET /healthz\n"
+           "  http-check expect status 200\n";
+    for (int i = 0; i < 2; ++i) {
+      cfg << "  server t" << i << " 127.0.0.1:" << tracker_ports_[i]
+          << " check inter 200ms fall 2 rise 2\n";
+    }
+  }
+
+  TempDir dir_;
+  const std::string db_url_;
+  const int64_t max_pics_;
+  uint16_t tracker_ports_[2] = {0, 0};
+  uint16_t proxy_port_ = 0;
+  std::unique_ptr<ChildProcess> trackers_[2];
+  std::unique_ptr<ChildProcess> proxy_;
+  std::vector<std::unique_ptr<ChildProcess>> nodes_;
+};
+
+class PostgresClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* url = getenv("IMGSTORE_TEST_POSTGRES_URL");
+    if (url == nullptr || *url == '\0') {
+      GTEST_SKIP() << "IMGSTORE_TEST_POSTGRES_URL is not set "
+                      "(scripts/pg-scratch start DIR prints one)";
+    }
+    if (access(kHaproxy, X_OK) != 0) {
+      GTEST_SKIP() << kHaproxy << " is not installed";
+    }
+    db_ = std::make_unique<ScratchDatabase>(url);
+  }
+  void TearDown() override {
+    cluster_.reset();
+    db_.reset();
+  }
+
+  TwoTrackers& Start(int64_t max_pics) {
+    cluster_ = std::make_unique<TwoTrackers>(db_->url(), 3, max_pics);
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_TRUE(cluster_->WaitUsable(cluster_->TrackerUrl(i), 3))
+          << "tracker " << i << " does not see the nodes\n"
+          << cluster_->Logs();
+    }
+    return *cluster_;
+  }
+
+  std::unique_ptr<ScratchDatabase> db_;  // outlives the processes
+  std::unique_ptr<TwoTrackers> cluster_;
+};
+
+TEST_F(PostgresClusterTest, ConcurrentUploadsThroughTwoTrackersNeverOverfill) {
+  constexpr int kMaxPics = 10;  // 3 nodes: room for 30 of the 48 uploads
+  TwoTrackers& c = Start(kMaxPics);
+  const std::string bytes = TestData("small.jpg");
+  std::mutex mu;
+  std::vector<std::string> ids;
+  std::atomic<int> created{0}, full{0}, other{0};
+  std::vector<std::thread> uploaders;
+  for (int t = 0; t < 16; ++t) {
+    uploaders.emplace_back([&] {
+      for (int i = 0; i < 3; ++i) {
+        auto r = Send("POST", c.url() + "/v1/images", bytes,
+                      {{"Content-Type", "image/jpeg"}});
+        if (r.status == 201) {
+          ++created;
+          std::lock_guard lock(mu);
+          ids.push_back(Parse(r.body)["id"]);
+        } else if (r.status == 503 || r.status == 507) {
+          ++full;
+        } else {
+          ++other;
+          ADD_FAILURE() << r.status << " " << r.body;
+        }
+      }
+    });
+  }
+  for (auto& t : uploaders) t.join();
+  EXPECT_EQ(created.load(), 3 * kMaxPics);
+  EXPECT_EQ(full.load(), 48 - 3 * kMaxPics);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), ids.size())
+      << "duplicate ids";
+
+  // Both trackers, from the database, agree: no server past its limit.
+  for (int i = 0; i < 2; ++i) {
+    SCOPED_TRACE("tracker " + std::to_string(i));
+    const std::string tracker = c.TrackerUrl(i);
+    EXPECT_TRUE(Eventually(
+        [&] {
+          int64_t sum = 0;
+          json servers = c.Servers(tracker);  // a temporary would die early
+          for (auto& s : servers["servers"]) {
+            EXPECT_LE(s["cur_pic_amount"], s["max_pic_amount"]) << s.dump();
+            sum += s["cur_pic_amount"].get<int64_t>();
+          }
+          return sum == created.load();
+        },
+        std::chrono::seconds(5)))
+        << c.Servers(tracker).dump();
+    for (const std::string& id : ids) {
+      auto r = Get(tracker + "/v1/images/" + id);
+      EXPECT_EQ(r.status, 200u) << id;
+    }
+  }
+}
+
+TEST_F(PostgresClusterTest, Kill9OfOneTrackerLosesNothingAndTheOtherCarriesOn) {
+  TwoTrackers& c = Start(100000);
+  const std::string bytes = TestData("small.jpg");
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> acked;  // id, sha256
+  std::vector<steady_clock::time_point> failures;
+  std::atomic<bool> stop{false};
+  std::atomic<int> after_kill{0};
+  steady_clock::time_point killed_at = steady_clock::time_point::max();
+  std::vector<std::thread> uploaders;
+  for (int t = 0; t < 16; ++t) {
+    uploaders.emplace_back([&] {
+      while (!stop) {
+        http::ClientRequest req{"POST",
+                                c.url() + "/v1/images",
+                                {{"Content-Type", "image/jpeg"}},
+                                bytes};
+        auto res = http::Fetch(req);
+        std::lock_guard lock(mu);
+        if (res && res->status == 201) {
+          json j = Parse(res->body);
+          acked.emplace_back(j["id"], j["sha256"]);
+          if (steady_clock::now() > killed_at) ++after_kill;
+        } else {
+          failures.push_back(steady_clock::now());
+        }
+      }
+    });
+  }
+  ::usleep(1'500'000);
+  {
+    std::lock_guard lock(mu);
+    killed_at = steady_clock::now();
+  }
+  c.KillTracker(0);
+  ::usleep(4'000'000);
+  stop = true;
+  for (auto& t : uploaders) t.join();
+
+  ASSERT_GT(acked.size(), 20u);
+  RecordProperty("acknowledged", static_cast<int>(acked.size()));
+  RecordProperty("failed", static_cast<int>(failures.size()));
+  EXPECT_GT(after_kill.load(), 10) << "no uploads after the kill\n" << c.Logs();
+  // Failures only in a brief window around the kill (requests in flight on
+  // the killed tracker, and those before HAProxy's check took it out).
+  for (auto when : failures) {
+    EXPECT_LT(when, killed_at + std::chrono::seconds(2))
+        << "an upload failed "
+        << std::chrono::duration_cast<std::chrono::milliseconds>(when -
+                                                                 killed_at)
+               .count()
+        << " ms after the kill";
+  }
+  std::set<std::string> unique;
+  for (const auto& [id, sha] : acked) unique.insert(id);
+  EXPECT_EQ(unique.size(), acked.size()) << "duplicate ids";
+
+  // Every acknowledged upload, from either side of the kill, is recorded,
+  // and its bytes are served (checked for every 10th: thousands of uploads
+  // are acknowledged, and the nodes' durability has its own crash tests).
+  const std::string survivor = c.TrackerUrl(1);
+  for (size_t i = 0; i < acked.size(); ++i) {
+    const auto& [id, sha] = acked[i];
+    auto r = Get(survivor + "/v1/images/" + id);
+    ASSERT_EQ(r.status, 200u) << id;
+    json j = Parse(r.body);
+    EXPECT_EQ(j["sha256"], sha);
+    if (i % 10 == 0) {
+      auto file = Get(j["url"].get<std::string>());
+      EXPECT_EQ(Sha256Hex(file.body), sha) << id;
+    }
+  }
+  EXPECT_EQ(Get(c.url() + "/healthz").status, 200u);
+}
+
+}  // namespace
+}  // namespace imgstore::testing
