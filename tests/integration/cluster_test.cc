@@ -429,3 +429,46 @@ TEST(TrackerCrashTest, AcknowledgedUploadsSurviveKill9) {
 
 }  // namespace
 }  // namespace imgstore::testing
+
+namespace imgstore::testing {
+namespace {
+
+// With --replicas 2 every image has copies on two servers, and resolve
+// hands out the surviving one while a server is down (SPEC §4).
+TEST(ReplicaTest, ReadsFailOverToTheOtherCopy) {
+  Cluster c({.nodes = 3, .tracker_args = {"--replicas", "2"}});
+  std::vector<std::string> ids;
+  for (int i = 0; i < 12; ++i) {
+    auto r = c.Upload(TestData("small.jpg"), "image/jpeg");
+    ASSERT_EQ(r.status, 201u) << r.body;
+    json j = Parse(r.body);
+    ASSERT_EQ(j["replicas"].size(), 2u);
+    EXPECT_NE(j["replicas"][0]["server_id"], j["replicas"][1]["server_id"]);
+    for (auto& copy : j["replicas"]) {
+      EXPECT_EQ(Get(copy["url"].get<std::string>()).body,
+                TestData("small.jpg"));
+    }
+    ids.push_back(j["id"]);
+  }
+  c.StopNode(0, SIGKILL);
+  ASSERT_TRUE(c.WaitUsable(2, std::chrono::seconds(10)));
+  const std::string dead = c.NodeUrl(0);
+  auto r =
+      Send("POST", c.tracker_url() + "/v1/resolve", json{{"ids", ids}}.dump());
+  json j = Parse(r.body);
+  for (const auto& id : ids) {
+    ASSERT_TRUE(j["images"][id]["available"].get<bool>()) << id;
+    const std::string url = j["images"][id]["url"];
+    EXPECT_NE(url.rfind(dead, 0), 0u) << "not the dead server";
+    EXPECT_EQ(Get(url).body, TestData("small.jpg"));
+  }
+  // With one server left, uploads still succeed, with the copies there are.
+  c.StopNode(1, SIGKILL);
+  ASSERT_TRUE(c.WaitUsable(1, std::chrono::seconds(10)));
+  auto under = c.Upload(TestData("small.png"), "image/png");
+  ASSERT_EQ(under.status, 201u) << under.body;
+  EXPECT_EQ(Parse(under.body)["replicas"].size(), 1u);
+}
+
+}  // namespace
+}  // namespace imgstore::testing
