@@ -20,34 +20,10 @@
 #include "core/hex.h"
 #include "core/layout.h"
 #include "meta/postgres_store.h"
+#include "testing/testing.h"
 
 namespace imgstore {
 namespace {
-
-// A fresh directory under the system's temp dir, removed with its contents.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string name =
-        (std::filesystem::temp_directory_path() / "imgstore-meta-XXXXXX")
-            .string();
-    if (mkdtemp(name.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp " + name + " failed");
-    }
-    path_ = name;
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // One kind of store under test. `open` opens the store kept in `dir`;
 // called again with the same dir it re-opens that same store. `close`, if
@@ -167,17 +143,17 @@ void Must(Result<void> result) {
 }
 
 template <typename T>
-testing::AssertionResult FailsWith(const Result<T>& result, ErrorCode code) {
+::testing::AssertionResult FailsWith(const Result<T>& result, ErrorCode code) {
   if (result) {
-    return testing::AssertionFailure()
+    return ::testing::AssertionFailure()
            << "succeeded; expected " << ErrorCodeName(code);
   }
   if (result.error().code != code) {
-    return testing::AssertionFailure()
+    return ::testing::AssertionFailure()
            << "failed with " << ErrorCodeName(result.error().code) << " ("
            << result.error().message << "); expected " << ErrorCodeName(code);
   }
-  return testing::AssertionSuccess() << result.error().message;
+  return ::testing::AssertionSuccess() << result.error().message;
 }
 
 void ExpectSameImage(const ImageRecord& got, const ImageRecord& want) {
@@ -205,7 +181,7 @@ std::vector<std::string> Ids(const std::vector<ImageRecord>& images) {
   return out;
 }
 
-class MetadataStoreTest : public testing::TestWithParam<StoreFactory> {
+class MetadataStoreTest : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override {
     if (!GetParam().skip.empty()) GTEST_SKIP() << GetParam().skip;
@@ -254,7 +230,7 @@ class MetadataStoreTest : public testing::TestWithParam<StoreFactory> {
     return image;
   }
 
-  ScratchDir dir_;
+  imgstore::testing::TempDir dir_;
   std::unique_ptr<MetadataStore> store_;
 };
 
@@ -709,7 +685,7 @@ TEST_P(MetadataStoreTest, RecentImagesNewestFirstWithLimitAndOffset) {
       {5, 0, newest({0, 1, 2, 3, 4})},
   };
   for (const Case& c : cases) {
-    SCOPED_TRACE(testing::Message()
+    SCOPED_TRACE(::testing::Message()
                  << "limit " << c.limit << " offset " << c.offset);
     auto got = store().RecentImages(c.limit, c.offset);
     ASSERT_TRUE(got) << got.error().message;
@@ -812,8 +788,8 @@ TEST_P(MetadataStoreTest, ConcurrentAddsNeverExceedCapacity) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    AllStores, MetadataStoreTest, testing::ValuesIn(Factories()),
-    [](const testing::TestParamInfo<StoreFactory>& param_info) {
+    AllStores, MetadataStoreTest, ::testing::ValuesIn(Factories()),
+    [](const ::testing::TestParamInfo<StoreFactory>& param_info) {
       return param_info.param.name;
     });
 
