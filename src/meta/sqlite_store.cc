@@ -800,27 +800,61 @@ Result<ImageRecord> SqliteStore::GetImage(const ImageId& id) {
 Result<std::vector<ImageRecord>> SqliteStore::GetImages(
     const std::vector<ImageId>& ids) {
   if (ids.empty()) return std::vector<ImageRecord>{};
+  // Each id once: the query below would return a repeated id's rows twice.
+  std::vector<const std::string*> unique;
+  unique.reserve(ids.size());
+  for (const ImageId& id : ids) unique.push_back(&id.str());
+  auto less = [](const std::string* a, const std::string* b) {
+    return *a < *b;
+  };
+  auto equal = [](const std::string* a, const std::string* b) {
+    return *a == *b;
+  };
+  std::sort(unique.begin(), unique.end(), less);
+  unique.erase(std::unique(unique.begin(), unique.end(), equal), unique.end());
   // The ids travel as one JSON array bound to one cached statement, so a
-  // batch of any size is one query with no SQL built per call. An ImageId
-  // is [A-Za-z0-9_-] only, so quoting needs no escapes.
-  std::string array = "[";
-  for (const ImageId& id : ids) {
+  // batch of any size is one query (one snapshot) with no SQL built per
+  // call. An ImageId is [A-Za-z0-9_-] only, so quoting needs no escapes.
+  std::string array;
+  array.reserve(2 + unique.size() * (ImageId::kMaxLength + 3));
+  array += '[';
+  for (const std::string* id : unique) {
     if (array.size() > 1) array += ',';
     array += '"';
-    array += id.str();
+    array += *id;
     array += '"';
   }
   array += ']';
   auto get = [&](SqliteConnection& c) -> Result<std::vector<ImageRecord>> {
+    // json_each drives the loop and each id is a primary-key descent into
+    // images and placements. CROSS JOIN pins that order (SQLite never
+    // reorders around it); `IN (SELECT value FROM json_each(?1))` instead
+    // built and searched an ephemeral index of the ids on every call. No
+    // ORDER BY, so no sorter: an image's rows come out adjacent (the
+    // placements loop is innermost) and its copies in primary-key order,
+    // by server_id, which is all ReadImages needs.
     auto s = c.Prepare(
         "SELECT i.image_id, i.content_type, i.bytes, i.width, i.height, "
         "i.sha256, i.created_at, p.server_id, p.relative_path "
-        "FROM images i LEFT JOIN placements p USING (image_id) "
-        "WHERE i.image_id IN (SELECT value FROM json_each(?1)) "
-        "ORDER BY i.image_id, p.server_id");
+        "FROM json_each(?1) AS j CROSS JOIN images AS i "
+        "ON i.image_id = j.value "
+        "LEFT JOIN placements AS p ON p.image_id = i.image_id");
     if (!s) return Fail(s.error());
     s->Bind(array);
-    return ReadImages(*s);
+    auto images = ReadImages(*s);
+    if (!images) return images;
+    // The order of copies is part of the record (Resolver::Choose picks by
+    // position): make it certain rather than a property of the plan.
+    auto by_server = [](const Placement& a, const Placement& b) {
+      return a.server_id < b.server_id;
+    };
+    for (ImageRecord& image : *images) {
+      if (!std::is_sorted(image.placements.begin(), image.placements.end(),
+                          by_server)) {
+        std::sort(image.placements.begin(), image.placements.end(), by_server);
+      }
+    }
+    return images;
   };
   return Context(Read<std::vector<ImageRecord>>(get), "get {} images",
                  ids.size());

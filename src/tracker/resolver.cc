@@ -2,51 +2,382 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <optional>
+
 namespace imgstore {
 
 std::string Resolver::CopyUrl(const ServerRow& server,
                               const Placement& placement) {
-  return server.server_url + "/" + placement.relative_path;
+  std::string url;
+  url.reserve(server.server_url.size() + 1 + placement.relative_path.size());
+  url += server.server_url;
+  url += '/';
+  url += placement.relative_path;
+  return url;
 }
 
 Resolved Resolver::Choose(const ImageRecord& image,
                           const ServerView& servers) const {
-  std::vector<std::pair<const ServerRow*, const Placement*>> usable;
-  for (const Placement& p : image.placements) {
-    for (const ServerRow& s : servers) {
-      if (s.server_id == p.server_id && s.flg_usable)
-        usable.emplace_back(&s, &p);
+  // The usable copies in placement order, counted and then indexed rather
+  // than collected: this runs for every id of every page.
+  auto for_each_usable = [&](auto&& fn) {
+    for (const Placement& p : image.placements) {
+      for (const ServerRow& s : servers) {
+        if (s.server_id == p.server_id && s.flg_usable) {
+          if (fn(s, p)) return;
+        }
+      }
     }
-  }
-  if (usable.empty()) return Resolved{default_image_url_, false};
+  };
+  size_t usable = 0;
+  for_each_usable([&](const ServerRow&, const Placement&) {
+    ++usable;
+    return false;
+  });
+  if (usable == 0) return Resolved{default_image_url_, false};
   const uint64_t h = XXH3_64bits(image.id.str().data(), image.id.str().size());
-  const auto& [server, placement] = usable[h % usable.size()];
-  return Resolved{CopyUrl(*server, *placement), true};
+  size_t pick = h % usable;
+  Resolved out;
+  for_each_usable([&](const ServerRow& s, const Placement& p) {
+    if (pick-- != 0) return false;
+    out = Resolved{CopyUrl(s, p), true};
+    return true;
+  });
+  return out;
 }
 
 Result<Resolver::Batch> Resolver::ResolveMany(
-    const std::vector<std::string>& ids) const {
+    const std::vector<std::string_view>& ids) const {
   Batch batch;
   std::vector<ImageId> parsed;
   parsed.reserve(ids.size());
-  for (const std::string& text : ids) {
+  for (std::string_view text : ids) {
     auto id = ImageId::Parse(text);
     if (id) {
-      parsed.push_back(std::move(*id));
+      parsed.push_back(*std::move(id));
     } else {
-      batch.missing.push_back(text);
+      batch.missing.emplace_back(text);
     }
   }
+  if (parsed.empty()) return batch;
   auto images = store_.GetImages(parsed);
   if (!images) return Fail(images.error());
+  // Sorted, so that each requested id is a binary search and a store that
+  // returned an image twice cannot list it twice.
+  auto by_id = [](const ImageRecord& a, const ImageRecord& b) {
+    return a.id < b.id;
+  };
+  if (!std::is_sorted(images->begin(), images->end(), by_id)) {
+    std::sort(images->begin(), images->end(), by_id);
+  }
+  auto same_id = [](const ImageRecord& a, const ImageRecord& b) {
+    return a.id == b.id;
+  };
+  images->erase(std::unique(images->begin(), images->end(), same_id),
+                images->end());
   const ServerView servers = registry_.Snapshot();
-  for (const ImageRecord& image : *images) {
-    batch.images.emplace(image.id.str(), Choose(image, servers));
+  batch.images.reserve(images->size());
+  for (ImageRecord& image : *images) {
+    Resolved now = Choose(image, servers);
+    batch.images.push_back(Found{std::move(image.id), std::move(now)});
   }
   for (const ImageId& id : parsed) {
-    if (!batch.images.count(id.str())) batch.missing.push_back(id.str());
+    auto it = std::lower_bound(
+        batch.images.begin(), batch.images.end(), id,
+        [](const Found& found, const ImageId& key) { return found.id < key; });
+    if (it == batch.images.end() || it->id != id) {
+      batch.missing.push_back(id.str());
+    }
   }
   return batch;
+}
+
+Result<Resolved> Resolver::ResolveOne(std::string_view text) const {
+  auto id = ImageId::Parse(text);
+  if (!id) return Fail(ErrorCode::kNotFound, "no such image");
+  auto image = store_.GetImage(*id);
+  if (!image) {
+    if (image.error().code == ErrorCode::kNotFound) {
+      return Fail(ErrorCode::kNotFound, "no such image");
+    }
+    return Fail(image.error());
+  }
+  return Choose(*image, registry_.Snapshot());
+}
+
+// ---- wire format ----
+
+std::vector<std::string_view> ResolveRequest::ids() const {
+  std::vector<std::string_view> out;
+  out.reserve(size());
+  for (size_t i = 0; i < size(); ++i) out.push_back(id(i));
+  return out;
+}
+
+namespace {
+
+using nlohmann::json;
+
+// The ids are shorter than the body (each takes at least 3 bytes of it):
+// room for them up front is one allocation, not a doubling series; capped,
+// so that a huge body costs only what it holds.
+constexpr size_t kReserveBytes = 64 * 1024;
+
+tl::unexpected<Error> TooManyIds() {
+  return Fail(ErrorCode::kInvalidArgument,
+              "at most " + std::to_string(kMaxResolveIds) + " ids per call");
+}
+
+// SAX events of one request body, keeping the top-level "ids" array's
+// strings. Every handler returns whether to go on; parse_error stops.
+// `depth_` counts the containers open around the current event: 1 inside
+// the top-level object, 2 directly inside the ids array.
+class ResolveRequestReader {
+ public:
+  enum class Ids { kAbsent, kNotArray, kArray };
+
+  explicit ResolveRequestReader(size_t body_size) : body_size_(body_size) {}
+
+  bool null() { return Scalar(nullptr); }
+  bool boolean(bool) { return Scalar(nullptr); }
+  bool number_integer(json::number_integer_t) { return Scalar(nullptr); }
+  bool number_unsigned(json::number_unsigned_t) { return Scalar(nullptr); }
+  bool number_float(json::number_float_t, const json::string_t&) {
+    return Scalar(nullptr);
+  }
+  bool string(json::string_t& value) { return Scalar(&value); }
+  bool binary(json::binary_t&) { return Scalar(nullptr); }
+
+  bool start_object(size_t) {
+    if (depth_ == 0) {
+      ++depth_;
+      return true;
+    }
+    return Open(/*array=*/false);
+  }
+  bool key(json::string_t& name) {
+    if (depth_ == 1) value_is_ids_ = name == "ids";
+    return true;
+  }
+  bool end_object() {
+    --depth_;
+    return true;
+  }
+  bool start_array(size_t) {
+    if (depth_ == 0) return false;  // not an object: nothing to read
+    return Open(/*array=*/true);
+  }
+  bool end_array() {
+    if (depth_ == 2 && in_ids_) in_ids_ = false;
+    --depth_;
+    return true;
+  }
+  bool parse_error(size_t, const std::string&,
+                   const nlohmann::detail::exception&) {
+    return false;
+  }
+
+  Ids ids() const { return ids_; }
+  size_t count() const { return count_; }
+  bool all_strings() const { return all_strings_; }
+  ResolveRequest& request() { return request_; }
+
+ private:
+  // A value that is no container; `text` when it is a string.
+  bool Scalar(const std::string* text) {
+    if (depth_ == 0) return false;  // a bare scalar is not an object
+    if (depth_ == 1) {
+      if (value_is_ids_) ids_ = Ids::kNotArray;
+      value_is_ids_ = false;
+    } else if (depth_ == 2 && in_ids_) {
+      Element(text);
+    }
+    return true;
+  }
+
+  bool Open(bool array) {
+    if (depth_ == 1) {
+      if (value_is_ids_) {
+        // A later "ids" replaces an earlier one, as in a parsed DOM.
+        ids_ = array ? Ids::kArray : Ids::kNotArray;
+        in_ids_ = array;
+        count_ = 0;
+        all_strings_ = true;
+        request_ = ResolveRequest();
+        request_.Reserve(std::min(body_size_, kReserveBytes),
+                         std::min(body_size_ / 3, kMaxResolveIds));
+      }
+      value_is_ids_ = false;
+    } else if (depth_ == 2 && in_ids_) {
+      Element(nullptr);
+    }
+    ++depth_;
+    return true;
+  }
+
+  void Element(const std::string* text) {
+    ++count_;
+    if (text == nullptr) {
+      all_strings_ = false;
+    } else if (count_ <= kMaxResolveIds) {
+      request_.Add(*text);
+    }
+  }
+
+  const size_t body_size_;
+  size_t depth_ = 0;
+  bool value_is_ids_ = false;  // the last top-level key was "ids"
+  bool in_ids_ = false;        // inside the ids array (at depth 2)
+  Ids ids_ = Ids::kAbsent;
+  size_t count_ = 0;  // elements of the ids array, of any type
+  bool all_strings_ = true;
+  ResolveRequest request_;  // the first kMaxResolveIds strings
+};
+
+bool IsJsonSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+bool IsIdChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+         (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+// The body every well-behaved client sends, {"ids":["<id>",...]} with ids
+// of [A-Za-z0-9_-] only (so no escapes) and JSON white space between
+// tokens, read in one pass: several times faster than the SAX reader. Such a
+// body is valid JSON meaning exactly that, so the answer is the one the full
+// parser would give; at any other byte this gives up (nullopt) and the full
+// parser decides.
+std::optional<Result<ResolveRequest>> ParsePlainRequest(std::string_view body) {
+  size_t i = 0;
+  auto space = [&] {
+    while (i < body.size() && IsJsonSpace(body[i])) ++i;
+  };
+  auto token = [&](std::string_view t) {
+    space();
+    if (body.substr(i, t.size()) != t) return false;
+    i += t.size();
+    return true;
+  };
+  if (!token("{") || !token("\"ids\"") || !token(":") || !token("[")) {
+    return std::nullopt;
+  }
+  ResolveRequest request;
+  request.Reserve(std::min(body.size(), kReserveBytes),
+                  std::min(body.size() / 3, kMaxResolveIds));
+  size_t count = 0;
+  if (!token("]")) {
+    for (;;) {
+      if (!token("\"")) return std::nullopt;
+      const size_t start = i;
+      while (i < body.size() && IsIdChar(body[i])) ++i;
+      if (i == body.size() || body[i] != '"') return std::nullopt;
+      if (++count <= kMaxResolveIds) {
+        request.Add(body.substr(start, i - start));
+      }
+      ++i;
+      if (token(",")) continue;
+      if (token("]")) break;
+      return std::nullopt;
+    }
+  }
+  if (!token("}")) return std::nullopt;
+  space();
+  if (i != body.size()) return std::nullopt;
+  if (count > kMaxResolveIds) return TooManyIds();
+  return request;
+}
+
+}  // namespace
+
+Result<ResolveRequest> ParseResolveRequest(std::string_view body) {
+  if (auto plain = ParsePlainRequest(body)) return *std::move(plain);
+  ResolveRequestReader reader(body.size());
+  if (!json::sax_parse(body, &reader)) {
+    return Fail(ErrorCode::kInvalidArgument, "body is not a JSON object");
+  }
+  if (reader.ids() != ResolveRequestReader::Ids::kArray) {
+    return Fail(ErrorCode::kInvalidArgument, "expected {\"ids\": [...]}");
+  }
+  if (reader.count() > kMaxResolveIds) return TooManyIds();
+  if (!reader.all_strings()) {
+    return Fail(ErrorCode::kInvalidArgument, "ids must be strings");
+  }
+  return std::move(reader.request());
+}
+
+void AppendJsonString(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  size_t plain = 0;  // start of the run not yet copied
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text, plain, i - plain);
+    plain = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xf];
+        break;
+    }
+  }
+  out.append(text, plain);
+  out += '"';
+}
+
+std::string FormatResolveReply(const Resolver::Batch& batch) {
+  // Keys in nlohmann::json's (sorted) order, so the bytes are those the
+  // DOM-built reply had.
+  size_t size = 32;
+  for (const Resolver::Found& f : batch.images) {
+    size += f.id.str().size() + f.now.url.size() + 40;
+  }
+  for (const std::string& m : batch.missing) size += m.size() + 3;
+  std::string out;
+  out.reserve(size);
+  out += "{\"images\":{";
+  for (size_t i = 0; i < batch.images.size(); ++i) {
+    const Resolver::Found& f = batch.images[i];
+    if (i > 0) out += ',';
+    AppendJsonString(out, f.id.str());
+    out += f.now.available ? ":{\"available\":true,\"url\":"
+                           : ":{\"available\":false,\"url\":";
+    AppendJsonString(out, f.now.url);
+    out += '}';
+  }
+  out += "},\"missing\":[";
+  for (size_t i = 0; i < batch.missing.size(); ++i) {
+    if (i > 0) out += ',';
+    AppendJsonString(out, batch.missing[i]);
+  }
+  out += "]}";
+  return out;
 }
 
 }  // namespace imgstore

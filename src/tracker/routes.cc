@@ -30,7 +30,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr size_t kMaxResolveIds = 1000;
 constexpr int64_t kGalleryPageSize = 24;
 // /i/{id} redirects may be cached briefly: long enough to absorb a page's
 // repeated loads, short enough that a dead server's images switch soon.
@@ -214,41 +213,18 @@ http::Router Tracker::MakeRouter() {
   };
 
   auto resolve = [this](const Request& r) -> Response {
-    auto body = ParseJsonObject(r.body());
-    if (!body) return http::ErrorResponse(body.error());
-    auto ids = body->find("ids");
-    if (ids == body->end() || !ids->is_array()) {
-      return http::ErrorResponse(ErrorCode::kInvalidArgument,
-                                 "expected {\"ids\": [...]}");
-    }
-    if (ids->size() > kMaxResolveIds) {
-      return http::ErrorResponse(
-          ErrorCode::kInvalidArgument,
-          fmt::format("at most {} ids per call", kMaxResolveIds));
-    }
-    std::vector<std::string> wanted;
-    for (const json& id : *ids) {
-      if (!id.is_string())
-        return http::ErrorResponse(ErrorCode::kInvalidArgument,
-                                   "ids must be strings");
-      wanted.push_back(id.get<std::string>());
-    }
-    auto batch = resolver_->ResolveMany(wanted);
+    auto request = ParseResolveRequest(r.body());
+    if (!request) return http::ErrorResponse(request.error());
+    auto batch = resolver_->ResolveMany(request->ids());
     if (!batch) return http::ErrorResponse(batch.error());
-    json images = json::object();
-    for (const auto& [id, res] : batch->images) {
-      images[id] = {{"url", res.url}, {"available", res.available}};
-    }
-    return http::Json(bhttp::status::ok,
-                      {{"images", images}, {"missing", batch->missing}});
+    return http::Text(bhttp::status::ok, FormatResolveReply(*batch),
+                      "application/json");
   };
 
   auto redirect = [this](const Request& r) -> Response {
-    auto batch = resolver_->ResolveMany({std::string(r.params[0])});
-    if (!batch) return http::ErrorResponse(batch.error());
-    if (batch->images.empty())
-      return http::ErrorResponse(ErrorCode::kNotFound, "no such image");
-    return http::Redirect(batch->images.begin()->second.url, kRedirectMaxAge);
+    auto now = resolver_->ResolveOne(r.params[0]);
+    if (!now) return http::ErrorResponse(now.error());
+    return http::Redirect(now->url, kRedirectMaxAge);
   };
 
   auto list_servers = [this](const Request&) -> Response {
