@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sys/sendfile.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -212,6 +213,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
   Connection& c = *connection;
   auto& socket = c.socket;
   beast::flat_buffer buffer;
+  bool linger = false;  // a refusal was sent while the client may still send
   error_code ec;
   auto peer = socket.remote_endpoint(ec);
   const std::string remote = ec ? std::string("?") : peer.address().to_string();
@@ -244,6 +246,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
       RequestMessage none;
       co_await Write(c, none, refusal, false);
       metrics_.RecordRequest(refusal.message.result_int(), 0, 0);
+      linger = true;
       break;
     }
     const auto start = std::chrono::steady_clock::now();
@@ -262,6 +265,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
                                  *length, options_.max_body_bytes));
       co_await Write(c, head, refusal, false);
       metrics_.RecordRequest(refusal.message.result_int(), 0, 0);
+      linger = true;
       break;
     }
     if (!parser.is_done()) {
@@ -283,6 +287,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
               PlainError(ErrorCode::kTooLarge, "body is over the limit");
           co_await Write(c, head, refusal, false);
           metrics_.RecordRequest(refusal.message.result_int(), 0, 0);
+          linger = true;
         }
         break;
       }
@@ -309,6 +314,20 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
   }
   error_code ignored;
   socket.shutdown(tcp::socket::shutdown_send, ignored);
+  if (linger) {
+    // A client still sending a refused body would get a reset, and lose
+    // our answer, if we closed with its bytes unread (nginx's lingering
+    // close): read and drop what it sends, for a bounded time and amount.
+    constexpr uint64_t kLingerBytes = 64 * 1024 * 1024;
+    c.ExpireAfter(std::chrono::seconds(2));
+    std::array<char, 16 * 1024> sink;
+    for (uint64_t drained = 0; drained < kLingerBytes;) {
+      auto [drain_ec, n] =
+          co_await socket.async_read_some(asio::buffer(sink), kUseTuple);
+      if (drain_ec) break;
+      drained += n;
+    }
+  }
   c.closed = true;
   c.timer.cancel();
 }
