@@ -93,12 +93,22 @@ void AddTrackerFlags(CLI::App& app, TrackerOptions& o) {
       ->check(CLI::IsMember({"weighted", "random"}))
       ->default_str("weighted");
   app.add_option("--replicas", o.replicas,
-                 "copies of each image on distinct servers")
+                 "copies of each image on distinct servers (with fewer usable "
+                 "servers, uploads store what they can; repair adds the rest)")
       ->capture_default_str()
       ->check(CLI::Range(1, 16));
   AddSeconds(app, "--repair-grace", o.repair_grace,
              "seconds a server may be unusable before its images are copied "
              "elsewhere");
+  app.add_option("--repair-concurrency", o.repair_concurrency,
+                 "images repaired, drained or moved at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  app.add_option("--repair-rate", o.repair_bytes_per_second,
+                 "bytes per second repair, drain and rebalance may copy (0: "
+                 "unlimited)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--default-image", o.default_image_path,
                  "image served for images whose servers are all down (default "
                  "built in)")

@@ -18,6 +18,12 @@ struct ServerUpdate {
   std::optional<int64_t> max_pic_amount;
 };
 
+// One copy as a server's listing names it.
+struct ServerCopy {
+  ImageId id;
+  std::string relative_path;
+};
+
 // Totals for `imgstore stats` and /metrics.
 struct StoreStats {
   int64_t images = 0;
@@ -100,6 +106,55 @@ class MetadataStore {
                                                         int64_t offset) = 0;
 
   virtual Result<StoreStats> Stats() = 0;
+
+  // ---- copies: repair, drain, rebalance, fsck ----
+
+  // Records one more copy of an existing image, bumping the server's
+  // cur_pic_amount only while it is below max_pic_amount (else
+  // kInsufficientStorage and nothing written). kNotFound when the image is
+  // gone (deleted meanwhile); kConflict when that server already holds it.
+  virtual Result<void> AddPlacement(const ImageId& id,
+                                    const Placement& placement) = 0;
+
+  // Forgets one copy, decrementing the server's count. kNotFound when that
+  // server holds no copy of the image; kConflict when it is the image's last
+  // copy: the store never forgets where the only copy of an image is.
+  virtual Result<void> RemovePlacement(const ImageId& id,
+                                       int64_t server_id) = 0;
+
+  // The copies one server holds, in byte order of relative path, after
+  // `after_path` (empty: from the first), at most `limit`.
+  virtual Result<std::vector<ServerCopy>> CopiesOnServer(
+      int64_t server_id, const std::string& after_path, int64_t limit) = 0;
+
+  // Images in id order after `after_id` (empty: from the first), at most
+  // `limit`, with their placements: the repairer's slow sweep.
+  virtual Result<std::vector<ImageRecord>> ImagesAfter(
+      const std::string& after_id, int64_t limit) = 0;
+
+  // The repair queue: images known to have fewer copies than wanted (an
+  // upload that found too few servers, a copy found corrupt or missing).
+  // Queueing a queued image is a no-op.
+  virtual Result<void> QueueRepair(const ImageId& id, int64_t now) = 0;
+  // Queued ids in id order after `after_id`, at most `limit`.
+  virtual Result<std::vector<ImageId>> RepairQueue(const std::string& after_id,
+                                                   int64_t limit) = 0;
+  virtual Result<void> DequeueRepair(const ImageId& id) = 0;
+  virtual Result<int64_t> RepairQueueLength() = 0;
+
+  // Takes or renews the lease `name` for `holder` until now + ttl; true when
+  // `holder` holds it afterwards. Another holder's lease is taken only once
+  // it has expired, so of several trackers one at a time runs repair.
+  virtual Result<bool> AcquireLease(const std::string& name,
+                                    const std::string& holder, int64_t now,
+                                    int64_t ttl_seconds) = 0;
+
+  // Cluster-wide run-time settings (the rebalance target); an empty value
+  // reads back as absent.
+  virtual Result<void> SetSetting(const std::string& name,
+                                  const std::string& value) = 0;
+  virtual Result<std::optional<std::string>> GetSetting(
+      const std::string& name) = 0;
 };
 
 // Opens "sqlite:PATH" (creating the file and applying migrations) or

@@ -738,6 +738,142 @@ TEST_P(MetadataStoreTest, Stats) {
   EXPECT_EQ(stats.bytes, 1234);  // one copy each
 }
 
+// ---- copies ----
+
+TEST_P(MetadataStoreTest, AddPlacementBumpsCountAndRefusesWhatItShould) {
+  ServerRow s1 = AddServer("n1", 10);
+  ServerRow s2 = AddServer("n2", 1);
+  ImageRecord image = NewImage({s1.server_id});
+  Must(store().AddImage(image));
+  const std::string path = image.placements[0].relative_path;
+
+  Must(store().AddPlacement(image.id, Placement{s2.server_id, path}));
+  auto got = Must(store().GetImage(image.id));
+  ASSERT_EQ(got.placements.size(), 2u);
+  EXPECT_EQ(got.placements[1].server_id, s2.server_id);
+  EXPECT_EQ(Server(s2.server_id).cur_pic_amount, 1);
+
+  EXPECT_TRUE(
+      FailsWith(store().AddPlacement(image.id, Placement{s2.server_id, path}),
+                ErrorCode::kConflict));
+  ImageRecord other = NewImage({s1.server_id});
+  Must(store().AddImage(other));
+  EXPECT_TRUE(
+      FailsWith(store().AddPlacement(other.id, Placement{s2.server_id, path}),
+                ErrorCode::kInsufficientStorage))
+      << "server 2 is full";
+  EXPECT_TRUE(FailsWith(
+      store().AddPlacement(ImageId::New(), Placement{s1.server_id, path}),
+      ErrorCode::kNotFound));
+  EXPECT_EQ(Server(s1.server_id).cur_pic_amount, 2);
+  EXPECT_EQ(Server(s2.server_id).cur_pic_amount, 1);
+}
+
+TEST_P(MetadataStoreTest, RemovePlacementNeverForgetsTheLastCopy) {
+  ServerRow s1 = AddServer("n1", 10);
+  ServerRow s2 = AddServer("n2", 10);
+  ImageRecord image = NewImage({s1.server_id, s2.server_id});
+  Must(store().AddImage(image));
+
+  Must(store().RemovePlacement(image.id, s1.server_id));
+  EXPECT_EQ(Server(s1.server_id).cur_pic_amount, 0);
+  EXPECT_TRUE(FailsWith(store().RemovePlacement(image.id, s1.server_id),
+                        ErrorCode::kNotFound));
+  EXPECT_TRUE(FailsWith(store().RemovePlacement(image.id, s2.server_id),
+                        ErrorCode::kConflict));
+  auto got = Must(store().GetImage(image.id));
+  ASSERT_EQ(got.placements.size(), 1u);
+  EXPECT_EQ(got.placements[0].server_id, s2.server_id);
+  EXPECT_EQ(Server(s2.server_id).cur_pic_amount, 1);
+}
+
+TEST_P(MetadataStoreTest, CopiesOnServerPagesInPathOrder) {
+  ServerRow s1 = AddServer("n1", 100);
+  ServerRow s2 = AddServer("n2", 100);
+  std::vector<std::string> paths;
+  for (int i = 0; i < 7; ++i) {
+    ImageRecord image = NewImage({s1.server_id});
+    Must(store().AddImage(image));
+    paths.push_back(image.placements[0].relative_path);
+  }
+  Must(store().AddImage(NewImage({s2.server_id})));
+  std::sort(paths.begin(), paths.end());
+
+  std::vector<std::string> seen;
+  std::string after;
+  for (;;) {
+    auto page = Must(store().CopiesOnServer(s1.server_id, after, 3));
+    for (const ServerCopy& c : page) {
+      seen.push_back(c.relative_path);
+      EXPECT_EQ(c.relative_path.substr(6, c.id.str().size()), c.id.str());
+    }
+    if (page.size() < 3) break;
+    after = page.back().relative_path;
+  }
+  EXPECT_EQ(seen, paths);
+}
+
+TEST_P(MetadataStoreTest, ImagesAfterWalksEveryImageInIdOrder) {
+  ServerRow s1 = AddServer("n1", 100);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ImageRecord image = NewImage({s1.server_id});
+    Must(store().AddImage(image));
+    ids.push_back(image.id.str());
+  }
+  std::sort(ids.begin(), ids.end());
+  auto first = Must(store().ImagesAfter("", 3));
+  ASSERT_EQ(first.size(), 3u);
+  auto rest = Must(store().ImagesAfter(first.back().id.str(), 3));
+  ASSERT_EQ(rest.size(), 2u);
+  std::vector<std::string> seen;
+  for (auto* page : {&first, &rest}) {
+    for (const ImageRecord& r : *page) {
+      seen.push_back(r.id.str());
+      EXPECT_EQ(r.placements.size(), 1u);
+    }
+  }
+  EXPECT_EQ(seen, ids);
+}
+
+TEST_P(MetadataStoreTest, RepairQueue) {
+  ServerRow s1 = AddServer("n1", 100);
+  ImageRecord a = NewImage({s1.server_id});
+  ImageRecord b = NewImage({s1.server_id});
+  Must(store().QueueRepair(a.id, 1));
+  Must(store().QueueRepair(b.id, 2));
+  Must(store().QueueRepair(a.id, 3));  // already queued: no-op
+  EXPECT_EQ(Must(store().RepairQueueLength()), 2);
+  auto queued = Must(store().RepairQueue("", 10));
+  ASSERT_EQ(queued.size(), 2u);
+  EXPECT_LT(queued[0].str(), queued[1].str());
+  EXPECT_EQ(Must(store().RepairQueue(queued[0].str(), 10)).size(), 1u);
+  Must(store().DequeueRepair(a.id));
+  auto left = Must(store().RepairQueue("", 10));
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].str(), b.id.str());
+}
+
+TEST_P(MetadataStoreTest, LeaseHasOneHolderUntilItExpires) {
+  EXPECT_TRUE(Must(store().AcquireLease("repair", "a", 100, 10)));
+  EXPECT_FALSE(Must(store().AcquireLease("repair", "b", 105, 10)));
+  EXPECT_TRUE(Must(store().AcquireLease("repair", "a", 108, 10)))
+      << "the holder renews";
+  EXPECT_FALSE(Must(store().AcquireLease("repair", "b", 117, 10)));
+  EXPECT_TRUE(Must(store().AcquireLease("repair", "b", 119, 10)))
+      << "expired at 118";
+  EXPECT_FALSE(Must(store().AcquireLease("repair", "a", 120, 10)));
+  EXPECT_TRUE(Must(store().AcquireLease("other", "a", 120, 10)));
+}
+
+TEST_P(MetadataStoreTest, Settings) {
+  EXPECT_FALSE(Must(store().GetSetting("rebalance_spread")).has_value());
+  Must(store().SetSetting("rebalance_spread", "0.1"));
+  EXPECT_EQ(Must(store().GetSetting("rebalance_spread")), "0.1");
+  Must(store().SetSetting("rebalance_spread", ""));
+  EXPECT_FALSE(Must(store().GetSetting("rebalance_spread")).has_value());
+}
+
 TEST_P(MetadataStoreTest, ConcurrentAddsNeverExceedCapacity) {
   constexpr int kThreads = 16;
   constexpr int kAttemptsPerThread = 10;

@@ -875,6 +875,231 @@ Result<StoreStats> PostgresStore::Stats() {
   return Context(Run<StoreStats>(Kind::kRead, stats), "read store stats");
 }
 
+// ---- copies ----
+
+namespace {
+
+Result<std::vector<ImageId>> ReadIds(const PgResult& r) {
+  std::vector<ImageId> out;
+  for (int i = 0; i < r.Rows(); ++i) {
+    auto id = ImageId::Parse(r.Text(i, 0));
+    if (!id) {
+      return Fail(
+          ErrorCode::kInternal,
+          fmt::format("invalid image id '{}' in the database", r.Text(i, 0)));
+    }
+    out.push_back(*std::move(id));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<void> PostgresStore::AddPlacement(const ImageId& id,
+                                         const Placement& placement) {
+  auto add = [&](PgConnection& c) -> Result<void> {
+    // The image row locked, so a concurrent DeleteImage either ran before
+    // (and this finds nothing) or waits until this copy is recorded.
+    auto locked = c.Exec("SELECT 1 FROM images WHERE image_id = $1 FOR UPDATE",
+                         {id.str()});
+    if (!locked) return Fail(locked.error());
+    if (locked->Rows() == 0) return Fail(ErrorCode::kNotFound, "no such image");
+    auto held = c.Exec(
+        "SELECT 1 FROM placements WHERE image_id = $1 AND server_id = $2",
+        {id.str(), Int(placement.server_id)});
+    if (!held) return Fail(held.error());
+    if (held->Rows() > 0) {
+      return Fail(
+          ErrorCode::kConflict,
+          fmt::format("server {} already holds it", placement.server_id));
+    }
+    auto bump = c.Exec(
+        "UPDATE servers SET cur_pic_amount = cur_pic_amount + 1 "
+        "WHERE server_id = $1 AND cur_pic_amount < max_pic_amount "
+        "AND state <> 'removed'",
+        {Int(placement.server_id)});
+    if (!bump) return Fail(bump.error());
+    if (bump->Changes() == 0) {
+      return Fail(
+          ErrorCode::kInsufficientStorage,
+          fmt::format("server {} is full or removed", placement.server_id));
+    }
+    auto place = c.Exec(
+        "INSERT INTO placements (image_id, server_id, relative_path) "
+        "VALUES ($1, $2, $3)",
+        {id.str(), Int(placement.server_id), placement.relative_path});
+    if (!place) return Fail(place.error());
+    return {};
+  };
+  return Context(Run<void>(Kind::kWrite, add), "add a copy of {} on server {}",
+                 id.str(), placement.server_id);
+}
+
+Result<void> PostgresStore::RemovePlacement(const ImageId& id,
+                                            int64_t server_id) {
+  auto remove = [&](PgConnection& c) -> Result<void> {
+    // The image row locked: two removals of its last two copies run one
+    // after the other, and the second sees it would remove the last.
+    auto locked = c.Exec("SELECT 1 FROM images WHERE image_id = $1 FOR UPDATE",
+                         {id.str()});
+    if (!locked) return Fail(locked.error());
+    if (locked->Rows() == 0) return Fail(ErrorCode::kNotFound, "no such image");
+    auto count = c.Exec("SELECT count(*) FROM placements WHERE image_id = $1",
+                        {id.str()});
+    if (!count) return Fail(count.error());
+    auto drop =
+        c.Exec("DELETE FROM placements WHERE image_id = $1 AND server_id = $2",
+               {id.str(), Int(server_id)});
+    if (!drop) return Fail(drop.error());
+    if (drop->Changes() == 0) {
+      return Fail(ErrorCode::kNotFound,
+                  fmt::format("server {} holds no copy", server_id));
+    }
+    if (count->Int(0, 0) <= 1) {
+      return Fail(ErrorCode::kConflict, "it is the image's last copy");
+    }
+    auto s = c.Exec(
+        "UPDATE servers SET cur_pic_amount = cur_pic_amount - 1 "
+        "WHERE server_id = $1 AND cur_pic_amount > 0",
+        {Int(server_id)});
+    if (!s) return Fail(s.error());
+    return {};
+  };
+  return Context(Run<void>(Kind::kWrite, remove),
+                 "remove the copy of {} on server {}", id.str(), server_id);
+}
+
+Result<std::vector<ServerCopy>> PostgresStore::CopiesOnServer(
+    int64_t server_id, const std::string& after_path, int64_t limit) {
+  auto list = [&](PgConnection& c) -> Result<std::vector<ServerCopy>> {
+    if (auto ok = CheckCount(limit, "limit"); !ok) return Fail(ok.error());
+    // COLLATE "C": byte order, a node's order, served by the index.
+    auto r = c.Exec(
+        "SELECT image_id, relative_path FROM placements "
+        "WHERE server_id = $1 AND relative_path COLLATE \"C\" > $2 "
+        "ORDER BY relative_path COLLATE \"C\" LIMIT $3",
+        {Int(server_id), after_path, Int(limit)});
+    if (!r) return Fail(r.error());
+    std::vector<ServerCopy> out;
+    auto ids = ReadIds(*r);
+    if (!ids) return Fail(ids.error());
+    for (int i = 0; i < r->Rows(); ++i) {
+      out.push_back(
+          ServerCopy{std::move((*ids)[i]), std::string(r->Text(i, 1))});
+    }
+    return out;
+  };
+  return Context(Run<std::vector<ServerCopy>>(Kind::kRead, list),
+                 "list the copies on server {}", server_id);
+}
+
+Result<std::vector<ImageRecord>> PostgresStore::ImagesAfter(
+    const std::string& after_id, int64_t limit) {
+  auto scan = [&](PgConnection& c) -> Result<std::vector<ImageRecord>> {
+    if (auto ok = CheckCount(limit, "limit"); !ok) return Fail(ok.error());
+    static const std::string sql = fmt::format(
+        "SELECT {} FROM (SELECT * FROM images WHERE image_id > $1 "
+        "ORDER BY image_id LIMIT $2) i "
+        "LEFT JOIN placements p USING (image_id) "
+        "ORDER BY i.image_id, p.server_id",
+        kImageColumns);
+    auto r = c.Exec(sql, {after_id, Int(limit)});
+    if (!r) return Fail(r.error());
+    return ReadImages(*r);
+  };
+  return Context(Run<std::vector<ImageRecord>>(Kind::kRead, scan),
+                 "scan images");
+}
+
+Result<void> PostgresStore::QueueRepair(const ImageId& id, int64_t now) {
+  auto queue = [&](PgConnection& c) -> Result<void> {
+    auto r = c.Exec(
+        "INSERT INTO repair_queue (image_id, queued_at) VALUES ($1, $2) "
+        "ON CONFLICT (image_id) DO NOTHING",
+        {id.str(), Int(now)});
+    if (!r) return Fail(r.error());
+    return {};
+  };
+  return Context(Run<void>(Kind::kWrite, queue), "queue {} for repair",
+                 id.str());
+}
+
+Result<std::vector<ImageId>> PostgresStore::RepairQueue(
+    const std::string& after_id, int64_t limit) {
+  auto list = [&](PgConnection& c) -> Result<std::vector<ImageId>> {
+    if (auto ok = CheckCount(limit, "limit"); !ok) return Fail(ok.error());
+    auto r = c.Exec(
+        "SELECT image_id FROM repair_queue WHERE image_id > $1 "
+        "ORDER BY image_id LIMIT $2",
+        {after_id, Int(limit)});
+    if (!r) return Fail(r.error());
+    return ReadIds(*r);
+  };
+  return Context(Run<std::vector<ImageId>>(Kind::kRead, list),
+                 "read the repair queue");
+}
+
+Result<void> PostgresStore::DequeueRepair(const ImageId& id) {
+  auto dequeue = [&](PgConnection& c) -> Result<void> {
+    auto r = c.Exec("DELETE FROM repair_queue WHERE image_id = $1", {id.str()});
+    if (!r) return Fail(r.error());
+    return {};
+  };
+  return Context(Run<void>(Kind::kWrite, dequeue), "dequeue {}", id.str());
+}
+
+Result<int64_t> PostgresStore::RepairQueueLength() {
+  auto count = [](PgConnection& c) -> Result<int64_t> {
+    auto r = c.Exec("SELECT count(*) FROM repair_queue");
+    if (!r) return Fail(r.error());
+    return r->Int(0, 0);
+  };
+  return Context(Run<int64_t>(Kind::kRead, count), "count the repair queue");
+}
+
+Result<bool> PostgresStore::AcquireLease(const std::string& name,
+                                         const std::string& holder, int64_t now,
+                                         int64_t ttl_seconds) {
+  auto acquire = [&](PgConnection& c) -> Result<bool> {
+    // One statement: the row lock of the conflicting row makes concurrent
+    // takers of an expired lease queue, and the second sees the first's.
+    auto r = c.Exec(
+        "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) "
+        "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+        "expires_at = excluded.expires_at "
+        "WHERE leases.holder = excluded.holder OR leases.expires_at < $4",
+        {name, holder, Int(now + ttl_seconds), Int(now)});
+    if (!r) return Fail(r.error());
+    return r->Changes() > 0;
+  };
+  return Context(Run<bool>(Kind::kWrite, acquire), "take the {} lease", name);
+}
+
+Result<void> PostgresStore::SetSetting(const std::string& name,
+                                       const std::string& value) {
+  auto set = [&](PgConnection& c) -> Result<void> {
+    auto r = c.Exec(
+        "INSERT INTO settings (name, value) VALUES ($1, $2) "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        {name, value});
+    if (!r) return Fail(r.error());
+    return {};
+  };
+  return Context(Run<void>(Kind::kWrite, set), "set {}", name);
+}
+
+Result<std::optional<std::string>> PostgresStore::GetSetting(
+    const std::string& name) {
+  auto get = [&](PgConnection& c) -> Result<std::optional<std::string>> {
+    auto r = c.Exec("SELECT value FROM settings WHERE name = $1", {name});
+    if (!r) return Fail(r.error());
+    if (r->Rows() == 0 || r->Text(0, 0).empty()) return std::nullopt;
+    return std::string(r->Text(0, 0));
+  };
+  return Context(Run<std::optional<std::string>>(Kind::kRead, get), "read {}",
+                 name);
+}
+
 // ---- administration ----
 
 namespace {

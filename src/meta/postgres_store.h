@@ -82,6 +82,26 @@ class PostgresStore final : public MetadataStore {
   // Counts by scanning the image table; cache it, never call it per request.
   Result<StoreStats> Stats() override;
 
+  Result<void> AddPlacement(const ImageId& id,
+                            const Placement& placement) override;
+  Result<void> RemovePlacement(const ImageId& id, int64_t server_id) override;
+  Result<std::vector<ServerCopy>> CopiesOnServer(int64_t server_id,
+                                                 const std::string& after_path,
+                                                 int64_t limit) override;
+  Result<std::vector<ImageRecord>> ImagesAfter(const std::string& after_id,
+                                               int64_t limit) override;
+  Result<void> QueueRepair(const ImageId& id, int64_t now) override;
+  Result<std::vector<ImageId>> RepairQueue(const std::string& after_id,
+                                           int64_t limit) override;
+  Result<void> DequeueRepair(const ImageId& id) override;
+  Result<int64_t> RepairQueueLength() override;
+  Result<bool> AcquireLease(const std::string& name, const std::string& holder,
+                            int64_t now, int64_t ttl_seconds) override;
+  Result<void> SetSetting(const std::string& name,
+                          const std::string& value) override;
+  Result<std::optional<std::string>> GetSetting(
+      const std::string& name) override;
+
  private:
   PostgresStore(std::string url, std::unique_ptr<PgConnection> first);
 

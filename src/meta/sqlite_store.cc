@@ -947,3 +947,244 @@ Result<StoreStats> SqliteStore::Stats() {
 }
 
 }  // namespace imgstore
+
+// ---- copies ----
+
+namespace imgstore {
+
+namespace {
+
+// Reads `SELECT image_id` rows into ids.
+Result<std::vector<ImageId>> ReadIds(Statement& s) {
+  std::vector<ImageId> out;
+  for (;;) {
+    auto row = s.Step();
+    if (!row) return Fail(row.error());
+    if (!*row) return out;
+    auto id = ImageId::Parse(s.Text(0));
+    if (!id) {
+      return Fail(
+          ErrorCode::kInternal,
+          fmt::format("invalid image id '{}' in the database", s.Text(0)));
+    }
+    out.push_back(*std::move(id));
+  }
+}
+
+}  // namespace
+
+Result<void> SqliteStore::AddPlacement(const ImageId& id,
+                                       const Placement& placement) {
+  auto add = [&](SqliteConnection& c) -> Result<void> {
+    auto exists =
+        SelectId(c, "SELECT 1 FROM images WHERE image_id = ?1", id.str());
+    if (!exists) return Fail(exists.error());
+    if (!*exists) return Fail(ErrorCode::kNotFound, "no such image");
+    auto held = c.Prepare(
+        "SELECT 1 FROM placements WHERE image_id = ?1 AND server_id = ?2");
+    if (!held) return Fail(held.error());
+    held->Bind(id.str()).Bind(placement.server_id);
+    auto row = held->Step();
+    if (!row) return Fail(row.error());
+    if (*row) {
+      return Fail(
+          ErrorCode::kConflict,
+          fmt::format("server {} already holds it", placement.server_id));
+    }
+    auto bump = c.Prepare(
+        "UPDATE servers SET cur_pic_amount = cur_pic_amount + 1 "
+        "WHERE server_id = ?1 AND cur_pic_amount < max_pic_amount "
+        "AND state <> 'removed'");
+    if (!bump) return Fail(bump.error());
+    bump->Bind(placement.server_id);
+    if (auto ok = bump->Run(); !ok) return ok;
+    if (c.Changes() == 0) {
+      return Fail(
+          ErrorCode::kInsufficientStorage,
+          fmt::format("server {} is full or removed", placement.server_id));
+    }
+    auto place = c.Prepare(
+        "INSERT INTO placements (image_id, server_id, relative_path) "
+        "VALUES (?1, ?2, ?3)");
+    if (!place) return Fail(place.error());
+    place->Bind(id.str())
+        .Bind(placement.server_id)
+        .Bind(placement.relative_path);
+    return place->Run();
+  };
+  return Context(Write<void>(add), "add a copy of {} on server {}", id.str(),
+                 placement.server_id);
+}
+
+Result<void> SqliteStore::RemovePlacement(const ImageId& id,
+                                          int64_t server_id) {
+  auto remove = [&](SqliteConnection& c) -> Result<void> {
+    auto count = SelectId(
+        c, "SELECT count(*) FROM placements WHERE image_id = ?1", id.str());
+    if (!count) return Fail(count.error());
+    auto drop = c.Prepare(
+        "DELETE FROM placements WHERE image_id = ?1 AND server_id = ?2");
+    if (!drop) return Fail(drop.error());
+    drop->Bind(id.str()).Bind(server_id);
+    if (auto ok = drop->Run(); !ok) return ok;
+    if (c.Changes() == 0) {
+      return Fail(ErrorCode::kNotFound,
+                  fmt::format("server {} holds no copy", server_id));
+    }
+    if (count->value_or(0) <= 1) {
+      return Fail(ErrorCode::kConflict, "it is the image's last copy");
+    }
+    auto s = c.Prepare(
+        "UPDATE servers SET cur_pic_amount = cur_pic_amount - 1 "
+        "WHERE server_id = ?1 AND cur_pic_amount > 0");
+    if (!s) return Fail(s.error());
+    s->Bind(server_id);
+    return s->Run();
+  };
+  return Context(Write<void>(remove), "remove the copy of {} on server {}",
+                 id.str(), server_id);
+}
+
+Result<std::vector<ServerCopy>> SqliteStore::CopiesOnServer(
+    int64_t server_id, const std::string& after_path, int64_t limit) {
+  auto list = [&](SqliteConnection& c) -> Result<std::vector<ServerCopy>> {
+    if (auto ok = CheckCount(limit, "limit"); !ok) return Fail(ok.error());
+    // SQLite compares TEXT bytewise (BINARY collation): a node's order.
+    auto s = c.Prepare(
+        "SELECT image_id, relative_path FROM placements "
+        "WHERE server_id = ?1 AND relative_path > ?2 "
+        "ORDER BY relative_path LIMIT ?3");
+    if (!s) return Fail(s.error());
+    s->Bind(server_id).Bind(after_path).Bind(limit);
+    std::vector<ServerCopy> out;
+    for (;;) {
+      auto row = s->Step();
+      if (!row) return Fail(row.error());
+      if (!*row) return out;
+      auto id = ImageId::Parse(s->Text(0));
+      if (!id) {
+        return Fail(
+            ErrorCode::kInternal,
+            fmt::format("invalid image id '{}' in the database", s->Text(0)));
+      }
+      out.push_back(ServerCopy{*std::move(id), std::string(s->Text(1))});
+    }
+  };
+  return Context(Read<std::vector<ServerCopy>>(list),
+                 "list the copies on server {}", server_id);
+}
+
+Result<std::vector<ImageRecord>> SqliteStore::ImagesAfter(
+    const std::string& after_id, int64_t limit) {
+  auto scan = [&](SqliteConnection& c) -> Result<std::vector<ImageRecord>> {
+    if (auto ok = CheckCount(limit, "limit"); !ok) return Fail(ok.error());
+    auto s = c.Prepare(
+        "SELECT i.image_id, i.content_type, i.bytes, i.width, i.height, "
+        "i.sha256, i.created_at, p.server_id, p.relative_path "
+        "FROM (SELECT * FROM images WHERE image_id > ?1 "
+        "ORDER BY image_id LIMIT ?2) i "
+        "LEFT JOIN placements p USING (image_id) "
+        "ORDER BY i.image_id, p.server_id");
+    if (!s) return Fail(s.error());
+    s->Bind(after_id).Bind(limit);
+    return ReadImages(*s);
+  };
+  return Context(Read<std::vector<ImageRecord>>(scan), "scan images");
+}
+
+Result<void> SqliteStore::QueueRepair(const ImageId& id, int64_t now) {
+  auto queue = [&](SqliteConnection& c) -> Result<void> {
+    auto s = c.Prepare(
+        "INSERT INTO repair_queue (image_id, queued_at) VALUES (?1, ?2) "
+        "ON CONFLICT (image_id) DO NOTHING");
+    if (!s) return Fail(s.error());
+    s->Bind(id.str()).Bind(now);
+    return s->Run();
+  };
+  return Context(Write<void>(queue), "queue {} for repair", id.str());
+}
+
+Result<std::vector<ImageId>> SqliteStore::RepairQueue(
+    const std::string& after_id, int64_t limit) {
+  auto list = [&](SqliteConnection& c) -> Result<std::vector<ImageId>> {
+    if (auto ok = CheckCount(limit, "limit"); !ok) return Fail(ok.error());
+    auto s = c.Prepare(
+        "SELECT image_id FROM repair_queue WHERE image_id > ?1 "
+        "ORDER BY image_id LIMIT ?2");
+    if (!s) return Fail(s.error());
+    s->Bind(after_id).Bind(limit);
+    return ReadIds(*s);
+  };
+  return Context(Read<std::vector<ImageId>>(list), "read the repair queue");
+}
+
+Result<void> SqliteStore::DequeueRepair(const ImageId& id) {
+  auto dequeue = [&](SqliteConnection& c) -> Result<void> {
+    auto s = c.Prepare("DELETE FROM repair_queue WHERE image_id = ?1");
+    if (!s) return Fail(s.error());
+    s->Bind(id.str());
+    return s->Run();
+  };
+  return Context(Write<void>(dequeue), "dequeue {}", id.str());
+}
+
+Result<int64_t> SqliteStore::RepairQueueLength() {
+  auto count = [](SqliteConnection& c) -> Result<int64_t> {
+    auto s = c.Prepare("SELECT count(*) FROM repair_queue");
+    if (!s) return Fail(s.error());
+    auto row = s->Step();
+    if (!row) return Fail(row.error());
+    return s->Int(0);
+  };
+  return Context(Read<int64_t>(count), "count the repair queue");
+}
+
+Result<bool> SqliteStore::AcquireLease(const std::string& name,
+                                       const std::string& holder, int64_t now,
+                                       int64_t ttl_seconds) {
+  auto acquire = [&](SqliteConnection& c) -> Result<bool> {
+    auto s = c.Prepare(
+        "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+        "expires_at = excluded.expires_at "
+        "WHERE leases.holder = excluded.holder OR leases.expires_at < ?4");
+    if (!s) return Fail(s.error());
+    s->Bind(name).Bind(holder).Bind(now + ttl_seconds).Bind(now);
+    if (auto ok = s->Run(); !ok) return Fail(ok.error());
+    return c.Changes() > 0;
+  };
+  return Context(Write<bool>(acquire), "take the {} lease", name);
+}
+
+}  // namespace imgstore
+
+namespace imgstore {
+
+Result<void> SqliteStore::SetSetting(const std::string& name,
+                                     const std::string& value) {
+  auto set = [&](SqliteConnection& c) -> Result<void> {
+    auto s = c.Prepare(
+        "INSERT INTO settings (name, value) VALUES (?1, ?2) "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+    if (!s) return Fail(s.error());
+    s->Bind(name).Bind(value);
+    return s->Run();
+  };
+  return Context(Write<void>(set), "set {}", name);
+}
+
+Result<std::optional<std::string>> SqliteStore::GetSetting(
+    const std::string& name) {
+  auto get = [&](SqliteConnection& c) -> Result<std::optional<std::string>> {
+    auto s = c.Prepare("SELECT value FROM settings WHERE name = ?1");
+    if (!s) return Fail(s.error());
+    s->Bind(name);
+    auto row = s->Step();
+    if (!row) return Fail(row.error());
+    if (!*row || s->Text(0).empty()) return std::nullopt;
+    return std::string(s->Text(0));
+  };
+  return Context(Read<std::optional<std::string>>(get), "read {}", name);
+}
+
+}  // namespace imgstore

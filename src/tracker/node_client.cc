@@ -22,6 +22,23 @@ Result<void> HttpNodeClient::Delete(const ServerRow& server,
   return r;
 }
 
+Result<std::string> HttpNodeClient::Read(const ServerRow& server,
+                                         const std::string& relative_path) {
+  http::ClientRequest request;
+  request.url = server.server_url + "/" + relative_path;
+  auto response = http::Fetch(request);
+  if (!response) return Fail(response.error());
+  if (response->status == 200) return std::move(response->body);
+  return Fail(
+      response->status == 404 ? ErrorCode::kNotFound : ErrorCode::kUnavailable,
+      fmt::format("GET {}: status {}", request.url, response->status));
+}
+
+Result<std::vector<NodeFile>> HttpNodeClient::List(const ServerRow&,
+                                                   const std::string&, int) {
+  return Fail(ErrorCode::kUnavailable, "listing not supported");
+}
+
 Result<void> HttpNodeClient::Call(const std::string& method,
                                   const ServerRow& server,
                                   const ImagePath& path, std::string_view bytes,

@@ -14,7 +14,9 @@
 #include "http/client.h"
 #include "http/multipart.h"
 #include "http/respond.h"
+#include "tracker/fsck.h"
 #include "tracker/pages.h"
+#include "tracker/repairer.h"
 #include "tracker/resolver.h"
 #include "tracker/server_registry.h"
 #include "tracker/tracker.h"
@@ -239,13 +241,24 @@ http::Router Tracker::MakeRouter() {
       capacity += s.max_pic_amount;
       bytes += s.bytes_used;
     }
+    const RepairStatus repair = repairer_->Status();
     json totals = {{"servers", servers.size()},
                    {"usable", usable},
                    {"images", images},
                    {"capacity", capacity},
-                   {"bytes", bytes}};
-    return http::Json(bhttp::status::ok,
-                      {{"servers", servers}, {"totals", totals}});
+                   {"bytes", bytes},
+                   {"replicas", options_.replicas},
+                   {"repair_backlog", repair.backlog}};
+    json repair_json = {{"leader", repair.leader},
+                        {"backlog", repair.backlog},
+                        {"copies_made", repair.copies_made},
+                        {"copies_retired", repair.copies_dropped},
+                        {"corrupt", repair.corrupt},
+                        {"failures", repair.failures},
+                        {"rebalance_moves", repair.moved}};
+    return http::Json(
+        bhttp::status::ok,
+        {{"servers", servers}, {"totals", totals}, {"repair", repair_json}});
   };
 
   auto add_server = [this](const Request& r) -> Response {
@@ -325,7 +338,9 @@ http::Router Tracker::MakeRouter() {
     return http::Empty(bhttp::status::no_content);
   };
 
-  auto heartbeat = [this](const Request& r) -> Response {
+  // Requests from nodes (heartbeats, scrub reports) carry the cluster
+  // secret's signature.
+  auto from_node = [this](const Request& r) -> Result<void> {
     Signature s{std::string(r.Header(kTimeHeader)),
                 std::string(r.Header(kNonceHeader)),
                 std::string(r.Header(kSignatureHeader))};
@@ -335,11 +350,15 @@ http::Router Tracker::MakeRouter() {
       static std::atomic<int64_t> last_logged{0};
       const int64_t now = clock_.NowSeconds();
       if (now - last_logged.exchange(now) >= 10) {
-        spdlog::warn("heartbeat from {} refused: {}", r.remote,
+        spdlog::warn("{} from {} refused: {}", r.path, r.remote,
                      ok.error().message);
       }
-      return http::ErrorResponse(ok.error());
     }
+    return ok;
+  };
+
+  auto heartbeat = [this, from_node](const Request& r) -> Response {
+    if (auto ok = from_node(r); !ok) return http::ErrorResponse(ok.error());
     auto status = ParseNodeStatus(r.body());
     if (!status) return http::ErrorResponse(status.error());
     if (!http::ParseUrl(status->url)) {
@@ -349,6 +368,134 @@ http::Router Tracker::MakeRouter() {
     auto row = registry_->Heartbeat(*status);
     if (!row) return http::ErrorResponse(row.error());
     return http::Json(bhttp::status::ok, {{"server_id", row->server_id}});
+  };
+
+  auto scrub = [this, from_node](const Request& r) -> Response {
+    if (auto ok = from_node(r); !ok) return http::ErrorResponse(ok.error());
+    auto body = ParseJsonObject(r.body());
+    if (!body) return http::ErrorResponse(body.error());
+    std::string url = body->value("url", "");
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    std::optional<ServerRow> server;
+    for (const ServerRow& s : registry_->Snapshot()) {
+      if (s.server_url == url) server = s;
+    }
+    if (!server) {
+      return http::ErrorResponse(ErrorCode::kNotFound,
+                                 "no server with url " + url);
+    }
+    std::vector<ScrubbedFile> files;
+    auto list = body->find("files");
+    if (list == body->end() || !list->is_array()) {
+      return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                 "expected \"files\": [...]");
+    }
+    for (const json& f : *list) {
+      if (!f.is_object() || !f.contains("path") || !f["path"].is_string() ||
+          !f.contains("sha256") || !f["sha256"].is_string()) {
+        return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                   "each file needs path and sha256");
+      }
+      files.push_back(ScrubbedFile{f["path"].get<std::string>(),
+                                   f["sha256"].get<std::string>(),
+                                   f.value("bytes", int64_t(0))});
+    }
+    auto bad = repairer_->CheckScrub(*server, files);
+    if (!bad) return http::ErrorResponse(bad.error());
+    return http::Json(bhttp::status::ok, {{"corrupt", *bad}});
+  };
+
+  auto rebalance_status = [this](const Request&) -> Response {
+    auto target = store_->GetSetting(std::string(Repairer::kRebalanceSetting));
+    if (!target) return http::ErrorResponse(target.error());
+    double lo = 1, hi = 0;
+    for (const ServerRow& s : registry_->Snapshot()) {
+      if (s.state != ServerState::kActive || !s.flg_usable ||
+          s.max_pic_amount <= 0)
+        continue;
+      const double fill = double(s.cur_pic_amount) / double(s.max_pic_amount);
+      lo = std::min(lo, fill);
+      hi = std::max(hi, fill);
+    }
+    json out = {{"running", target->has_value()},
+                {"target_spread", nullptr},
+                {"spread", hi >= lo ? hi - lo : 0.0},
+                {"moved", repairer_->Status().moved}};
+    if (*target)
+      out["target_spread"] = std::strtod((*target)->c_str(), nullptr);
+    return http::Json(bhttp::status::ok, out);
+  };
+
+  auto start_rebalance = [this,
+                          rebalance_status](const Request& r) -> Response {
+    double spread = 0.05;
+    if (!r.body().empty()) {
+      auto body = ParseJsonObject(r.body());
+      if (!body) return http::ErrorResponse(body.error());
+      if (auto it = body->find("spread"); it != body->end()) {
+        if (!it->is_number() || it->get<double>() < 0 ||
+            it->get<double>() >= 1) {
+          return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                     "spread must be a number in [0, 1)");
+        }
+        spread = it->get<double>();
+      }
+    }
+    // The lease holder (maybe another tracker) picks it up on its next round.
+    auto set = store_->SetSetting(std::string(Repairer::kRebalanceSetting),
+                                  fmt::format("{}", spread));
+    if (!set) return http::ErrorResponse(set.error());
+    spdlog::info("rebalance: requested, spread {:.3f}", spread);
+    Response res = rebalance_status(r);
+    res.message.result(bhttp::status::accepted);
+    return res;
+  };
+
+  auto stop_rebalance = [this](const Request&) -> Response {
+    auto set = store_->SetSetting(std::string(Repairer::kRebalanceSetting), "");
+    if (!set) return http::ErrorResponse(set.error());
+    spdlog::info("rebalance: stopped by operator");
+    return http::Empty(bhttp::status::no_content);
+  };
+
+  auto fsck = [this](const Request& r) -> Response {
+    FsckOptions o;
+    if (!r.body().empty()) {
+      auto body = ParseJsonObject(r.body());
+      if (!body) return http::ErrorResponse(body.error());
+      o.fix = body->value("fix", false);
+      int64_t age = body->value("min_age_s", int64_t(o.min_age.count()));
+      if (age < 0)
+        return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                   "min_age_s must not be negative");
+      o.min_age = std::chrono::seconds(age);
+    }
+    auto report = RunFsck(*store_, *registry_, *node_client_, clock_, o);
+    if (!report) return http::ErrorResponse(report.error());
+    json servers = json::array();
+    int64_t orphans = 0, missing = 0, fixed = 0, unchecked = 0;
+    for (const FsckServer& s : *report) {
+      servers.push_back({{"server_id", s.server_id},
+                         {"server_name", s.server_name},
+                         {"error", s.error},
+                         {"files", s.files},
+                         {"copies", s.copies},
+                         {"orphans", s.orphans},
+                         {"missing", s.missing},
+                         {"fixed", s.fixed},
+                         {"orphan_paths", s.orphan_paths},
+                         {"missing_paths", s.missing_paths}});
+      orphans += s.orphans;
+      missing += s.missing;
+      fixed += s.fixed;
+      unchecked += !s.error.empty();
+    }
+    return http::Json(bhttp::status::ok, {{"servers", servers},
+                                          {"orphans", orphans},
+                                          {"missing", missing},
+                                          {"fixed", fixed},
+                                          {"unchecked", unchecked},
+                                          {"fix", o.fix}});
   };
 
   auto healthz = [](const Request&) {
@@ -433,6 +580,14 @@ http::Router Tracker::MakeRouter() {
       {verb::delete_, "/v1/servers/{}", Dispatch::kBlocking,
        admin(remove_server)},
       {verb::post, "/v1/heartbeat", Dispatch::kBlocking, heartbeat},
+      {verb::post, "/v1/scrub", Dispatch::kBlocking, scrub},
+      {verb::get, "/v1/rebalance", Dispatch::kBlocking,
+       admin(rebalance_status)},
+      {verb::post, "/v1/rebalance", Dispatch::kBlocking,
+       admin(start_rebalance)},
+      {verb::delete_, "/v1/rebalance", Dispatch::kBlocking,
+       admin(stop_rebalance)},
+      {verb::post, "/v1/fsck", Dispatch::kBlocking, admin(fsck)},
       {verb::get, "/healthz", Dispatch::kInline, healthz},
       {verb::get, "/metrics", Dispatch::kInline, metrics},
       {verb::get, "/", Dispatch::kBlocking, gallery},

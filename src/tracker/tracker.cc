@@ -8,6 +8,7 @@
 #include "core/image_probe.h"
 #include "tracker/node_client.h"
 #include "tracker/pages.h"
+#include "tracker/repairer.h"
 #include "tracker/resolver.h"
 #include "tracker/server_registry.h"
 #include "tracker/uploader.h"
@@ -66,6 +67,18 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
   uploads.disk_reserve_bytes = o.disk_reserve_bytes;
   t->uploader_ = std::make_unique<Uploader>(
       *t->store_, *t->registry_, *t->node_client_, t->clock_, uploads);
+  RepairOptions repair;
+  repair.replicas = o.replicas;
+  repair.grace = o.repair_grace;
+  repair.placement = o.placement;
+  repair.disk_reserve_bytes = o.disk_reserve_bytes;
+  repair.concurrency = o.repair_concurrency;
+  repair.bytes_per_second = o.repair_bytes_per_second;
+  // Unique per process: a restarted tracker is a new holder, and waits out
+  // its predecessor's lease like anyone else.
+  repair.holder = o.public_url + "#" + ImageId::New().str();
+  t->repairer_ = std::make_unique<Repairer>(
+      *t->store_, *t->registry_, *t->node_client_, t->clock_, repair);
   t->resolver_ = std::make_unique<Resolver>(*t->store_, *t->registry_,
                                             o.public_url + "/default-image");
   // The routes need the public URL, known only once bound (port 0); the
@@ -82,6 +95,34 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
                            n += s.flg_usable;
                          return n;
                        });
+  struct RepairGauge {
+    const char* name;
+    const char* help;
+    int64_t RepairStatus::*field;
+  };
+  for (const RepairGauge& g : {
+           RepairGauge{"repair_backlog",
+                       "Copies known to be missing or to move away.",
+                       &RepairStatus::backlog},
+           RepairGauge{"repair_copies_made", "Copies added by repair.",
+                       &RepairStatus::copies_made},
+           RepairGauge{"repair_copies_retired",
+                       "Copies retired (drained, lost, corrupt, extra).",
+                       &RepairStatus::copies_dropped},
+           RepairGauge{"repair_corrupt", "Copies found not to match sha256.",
+                       &RepairStatus::corrupt},
+           RepairGauge{"repair_failures", "Copy attempts that failed.",
+                       &RepairStatus::failures},
+           RepairGauge{"rebalance_moves", "Copies moved by rebalance.",
+                       &RepairStatus::moved},
+       }) {
+    t->metrics_.AddGauge(g.name, g.help, [raw, field = g.field] {
+      return double(raw->repairer_->Status().*field);
+    });
+  }
+  t->metrics_.AddGauge(
+      "repair_leader", "1 while this tracker holds the repair lease.",
+      [raw] { return double(raw->repairer_->Status().leader); });
   return t;
 }
 
@@ -105,6 +146,23 @@ void Tracker::WatchLoop() {
   }
 }
 
+bool Tracker::Wait(std::chrono::milliseconds d) {
+  std::unique_lock lock(mutex_);
+  return !wake_.wait_for(lock, d, [this] { return stopping_; });
+}
+
+void Tracker::RepairLoop() {
+  bool failing = false;
+  for (auto pause = std::chrono::milliseconds(1000); Wait(pause);) {
+    auto changed = repairer_->RunOnce();
+    if (!changed && !failing) {
+      spdlog::warn("repair: round failed: {}", changed.error().message);
+    }
+    failing = !changed;
+    pause = std::chrono::milliseconds(changed && *changed > 0 ? 0 : 1000);
+  }
+}
+
 void Tracker::Run() {
   spdlog::info(
       "tracker: serving {} with {} ({} placement, {} copies)",
@@ -112,6 +170,7 @@ void Tracker::Run() {
       options_.placement == PlacementPolicy::kRandom ? "random" : "weighted",
       options_.replicas);
   watcher_ = std::thread([this] { WatchLoop(); });
+  repair_ = std::thread([this] { RepairLoop(); });
   server_->Run();
   Stop();
   spdlog::info("tracker: stopped");
@@ -124,8 +183,9 @@ void Tracker::Stop() {
   }
   wake_.notify_all();
   if (server_) server_->Stop();
-  if (watcher_.joinable() && watcher_.get_id() != std::this_thread::get_id())
-    watcher_.join();
+  for (std::thread* t : {&watcher_, &repair_}) {
+    if (t->joinable() && t->get_id() != std::this_thread::get_id()) t->join();
+  }
 }
 
 }  // namespace imgstore

@@ -27,8 +27,12 @@ struct TrackerOptions {
   std::string secret;      // cluster secret, required
   std::string public_url;  // default "http://<host>:<port>"
   PlacementPolicy placement = PlacementPolicy::kWeighted;
-  int replicas = 1;
+  // Copies of each image; with fewer usable servers an upload stores what
+  // it can and the repairer adds the rest later.
+  int replicas = 2;
   std::chrono::seconds repair_grace{600};
+  int repair_concurrency = 4;
+  int64_t repair_bytes_per_second = 64 * 1024 * 1024;
   std::string default_image_path;  // empty: the built-in one
   std::string admin_token;         // empty: admin endpoints open
   std::chrono::seconds heartbeat_timeout{6};
@@ -46,6 +50,7 @@ class NodeClient;
 class ServerRegistry;
 class Uploader;
 class Resolver;
+class Repairer;
 
 // The tracker: owns the metadata store, the server registry (live health),
 // the uploader and resolver, and the HTTP server. Start() opens the store
@@ -64,6 +69,11 @@ class Tracker {
   http::Router MakeRouter();
   // Refreshes server health from the store every second until Stop().
   void WatchLoop();
+  // Runs repair rounds until Stop(): back to back while there is work,
+  // once a second when idle.
+  void RepairLoop();
+  // Sleeps up to `d`; false once stopping.
+  bool Wait(std::chrono::milliseconds d);
 
   TrackerOptions options_;
   const Clock& clock_ = SystemClock::Get();
@@ -72,16 +82,18 @@ class Tracker {
   std::unique_ptr<NodeClient> node_client_;
   std::unique_ptr<Uploader> uploader_;
   std::unique_ptr<Resolver> resolver_;
+  std::unique_ptr<Repairer> repairer_;
   std::string default_image_;  // bytes
   SignatureVerifier verifier_;
   http::Metrics metrics_{"imgstore_tracker"};
   std::unique_ptr<http::Router> router_;
   std::unique_ptr<http::Server> server_;
 
-  std::mutex mutex_;  // guards stopping_ for the watch thread
+  std::mutex mutex_;  // guards stopping_ for the watch and repair threads
   std::condition_variable wake_;
   bool stopping_ = false;
   std::thread watcher_;
+  std::thread repair_;
 };
 
 }  // namespace imgstore

@@ -76,6 +76,13 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
     auto added = store_.AddImage(record);
     if (added) {
       for (const ServerRow& s : holders) registry_.AdjustCount(s.server_id, 1);
+      if (holders.size() < wanted) {
+        // Acknowledged with what exists; the repairer adds the rest. Should
+        // this fail, its sweep finds the image anyway.
+        if (auto q = store_.QueueRepair(record.id, record.created_at); !q) {
+          spdlog::warn("upload {}: {}", record.id.str(), q.error().message);
+        }
+      }
       return record;
     }
     Discard(path, holders);

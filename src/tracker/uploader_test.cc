@@ -2,37 +2,11 @@
 
 #include <gtest/gtest.h>
 
-#include <map>
-#include <mutex>
-#include <set>
-
 #include "testing/testing.h"
+#include "tracker/fake_nodes.h"
 
 namespace imgstore {
 namespace {
-
-// Stores in memory; servers listed in `fail` answer with that error.
-class FakeNodes final : public NodeClient {
- public:
-  Result<void> Put(const ServerRow& server, const ImagePath& path,
-                   std::string_view bytes, std::string_view) override {
-    std::lock_guard lock(mu);
-    puts.push_back(server.server_id);
-    if (auto it = fail.find(server.server_id); it != fail.end())
-      return Fail(it->second);
-    files[{server.server_id, path.relative}] = std::string(bytes);
-    return {};
-  }
-  Result<void> Delete(const ServerRow& server, const ImagePath& path) override {
-    std::lock_guard lock(mu);
-    files.erase({server.server_id, path.relative});
-    return {};
-  }
-  std::mutex mu;
-  std::map<int64_t, Error> fail;
-  std::vector<int64_t> puts;
-  std::map<std::pair<int64_t, std::string>, std::string> files;
-};
 
 class UploaderTest : public ::testing::Test {
  protected:

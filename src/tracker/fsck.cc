@@ -1,0 +1,160 @@
+#include "tracker/fsck.h"
+
+#include <spdlog/spdlog.h>
+
+#include "core/layout.h"
+
+namespace imgstore {
+
+namespace {
+
+constexpr int kPage = 1000;
+
+// Pages through a server's files or copies in path order.
+template <typename T, typename Load>
+class Pager {
+ public:
+  explicit Pager(Load load) : load_(std::move(load)) {}
+  // The current item, loading the next page when needed; nullptr at the end.
+  Result<const T*> Peek() {
+    if (i_ < page_.size()) return &page_[i_];
+    if (done_) return static_cast<const T*>(nullptr);
+    auto page = load_(after_);
+    if (!page) return Fail(page.error());
+    page_ = std::move(*page);
+    i_ = 0;
+    done_ = page_.size() < size_t(kPage);
+    if (page_.empty()) return static_cast<const T*>(nullptr);
+    after_ = page_.back().path_key();
+    return &page_[0];
+  }
+  void Next() { ++i_; }
+
+ private:
+  Load load_;
+  std::vector<T> page_;
+  size_t i_ = 0;
+  bool done_ = false;
+  std::string after_;
+};
+
+struct FileItem {
+  NodeFile file;
+  const std::string& path_key() const { return file.path; }
+};
+struct CopyItem {
+  ServerCopy copy;
+  const std::string& path_key() const { return copy.relative_path; }
+};
+
+Result<void> CheckServer(MetadataStore& store, NodeClient& nodes,
+                         const Clock& clock, const FsckOptions& options,
+                         const ServerRow& server, FsckServer& report) {
+  auto load_files =
+      [&](const std::string& after) -> Result<std::vector<FileItem>> {
+    auto files = nodes.List(server, after, kPage);
+    if (!files) return Fail(files.error());
+    std::vector<FileItem> out;
+    for (NodeFile& f : *files) out.push_back(FileItem{std::move(f)});
+    return out;
+  };
+  auto load_copies =
+      [&](const std::string& after) -> Result<std::vector<CopyItem>> {
+    auto copies = store.CopiesOnServer(server.server_id, after, kPage);
+    if (!copies) return Fail(copies.error());
+    std::vector<CopyItem> out;
+    for (ServerCopy& c : *copies) out.push_back(CopyItem{std::move(c)});
+    return out;
+  };
+  Pager<FileItem, decltype(load_files)> files(load_files);
+  Pager<CopyItem, decltype(load_copies)> copies(load_copies);
+  const int64_t now = clock.NowSeconds();
+
+  auto orphan = [&](const NodeFile& f) {
+    if (now - f.mtime < options.min_age.count()) return;
+    ++report.orphans;
+    if (report.orphan_paths.size() < options.max_listed)
+      report.orphan_paths.push_back(f.path);
+    if (!options.fix) return;
+    auto path = ParseImagePath("/" + f.path);
+    if (path && nodes.Delete(server, *path)) {
+      ++report.fixed;
+      spdlog::info("fsck: deleted orphan {} on server {}", f.path,
+                   server.server_id);
+    }
+  };
+  auto missing = [&](const ServerCopy& c) -> Result<void> {
+    // A second look: the file may have been stored since the listing.
+    auto bytes = nodes.Read(server, c.relative_path);
+    if (bytes || bytes.error().code != ErrorCode::kNotFound) return {};
+    ++report.missing;
+    if (report.missing_paths.size() < options.max_listed)
+      report.missing_paths.push_back(c.relative_path);
+    if (!options.fix) return {};
+    if (auto queued = store.QueueRepair(c.id, now); !queued)
+      return Fail(queued.error());
+    auto removed = store.RemovePlacement(c.id, server.server_id);
+    if (removed) {
+      ++report.fixed;
+      spdlog::warn(
+          "fsck: copy {} on server {} is missing: forgotten, image "
+          "queued for repair",
+          c.relative_path, server.server_id);
+    } else {
+      spdlog::error(
+          "fsck: copy {} on server {} is missing and cannot be "
+          "forgotten: {}",
+          c.relative_path, server.server_id, removed.error().message);
+    }
+    return {};
+  };
+
+  for (;;) {
+    auto f = files.Peek();
+    if (!f) return Fail(f.error());
+    auto c = copies.Peek();
+    if (!c) return Fail(c.error());
+    if (*f == nullptr && *c == nullptr) return {};
+    if (*c == nullptr ||
+        (*f != nullptr && (*f)->file.path < (*c)->copy.relative_path)) {
+      ++report.files;
+      orphan((*f)->file);
+      files.Next();
+    } else if (*f == nullptr || (*c)->copy.relative_path < (*f)->file.path) {
+      ++report.copies;
+      if (auto r = missing((*c)->copy); !r) return r;
+      copies.Next();
+    } else {
+      ++report.files;
+      ++report.copies;
+      files.Next();
+      copies.Next();
+    }
+  }
+}
+
+}  // namespace
+
+Result<std::vector<FsckServer>> RunFsck(MetadataStore& store,
+                                        ServerRegistry& registry,
+                                        NodeClient& nodes, const Clock& clock,
+                                        const FsckOptions& options) {
+  if (auto r = registry.Refresh(); !r) return Fail(r.error());
+  std::vector<FsckServer> out;
+  for (const ServerRow& server : registry.Snapshot()) {
+    FsckServer report;
+    report.server_id = server.server_id;
+    report.server_name = server.server_name;
+    if (!server.flg_usable) {
+      report.error = "not usable: skipped";
+    } else if (auto r =
+                   CheckServer(store, nodes, clock, options, server, report);
+               !r) {
+      report.error = r.error().message;
+    }
+    out.push_back(std::move(report));
+  }
+  return out;
+}
+
+}  // namespace imgstore

@@ -1,0 +1,481 @@
+#include "tracker/repairer.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+#include <thread>
+
+#include "core/hex.h"
+
+namespace imgstore {
+
+namespace {
+
+constexpr std::string_view kRepairLease = "repair";
+
+const ServerRow* FindServer(const ServerView& servers, int64_t id) {
+  for (const ServerRow& s : servers) {
+    if (s.server_id == id) return &s;
+  }
+  return nullptr;
+}
+
+double Fill(const ServerRow& s) {
+  return s.max_pic_amount > 0
+             ? double(s.cur_pic_amount) / double(s.max_pic_amount)
+             : 1.0;
+}
+
+bool Holds(const ImageRecord& image, int64_t server_id) {
+  return std::any_of(
+      image.placements.begin(), image.placements.end(),
+      [&](const Placement& p) { return p.server_id == server_id; });
+}
+
+// Advances a keyset cursor: back to the start once a page came back short.
+template <typename T, typename Key>
+void Advance(std::string& cursor, const std::vector<T>& page, int64_t limit,
+             Key key) {
+  cursor = int64_t(page.size()) < limit || page.empty()
+               ? std::string()
+               : std::string(key(page.back()));
+}
+
+}  // namespace
+
+Repairer::Repairer(MetadataStore& store, ServerRegistry& registry,
+                   NodeClient& nodes, const Clock& clock,
+                   const RepairOptions& options)
+    : store_(store),
+      registry_(registry),
+      nodes_(nodes),
+      clock_(clock),
+      options_(options) {}
+
+Repairer::Role Repairer::RoleOf(const ServerRow* server) const {
+  if (server == nullptr || server->state == ServerState::kRemoved)
+    return Role::kLost;
+  if (server->state == ServerState::kDraining) return Role::kLeaving;
+  if (server->flg_usable) return Role::kLive;
+  const int64_t silent = clock_.NowSeconds() - server->last_heartbeat_at;
+  return silent > options_.grace.count() ? Role::kLost : Role::kDown;
+}
+
+void Repairer::Throttle(int64_t bytes) {
+  if (options_.bytes_per_second <= 0 || bytes <= 0) return;
+  std::chrono::steady_clock::duration wait{};
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    const auto start = std::max(now, budget_at_);
+    budget_at_ =
+        start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                    std::chrono::duration<double>(
+                        double(bytes) / double(options_.bytes_per_second)));
+    wait = start - now;
+  }
+  if (wait > std::chrono::steady_clock::duration::zero())
+    std::this_thread::sleep_for(wait);
+}
+
+bool Repairer::Retire(const ImageRecord& image, int64_t server_id,
+                      const ServerView& servers, const char* why) {
+  auto removed = store_.RemovePlacement(image.id, server_id);
+  if (!removed) {
+    // kConflict: the last copy, kept; kNotFound: already gone.
+    if (removed.error().code != ErrorCode::kConflict &&
+        removed.error().code != ErrorCode::kNotFound) {
+      spdlog::warn("repair {}: {}", image.id.str(), removed.error().message);
+    }
+    return false;
+  }
+  registry_.AdjustCount(server_id, -1);
+  copies_dropped_.fetch_add(1);
+  spdlog::info("repair {}: copy on server {} retired ({})", image.id.str(),
+               server_id, why);
+  // A server that does not answer keeps the file; fsck finds it as an
+  // orphan if the server ever comes back.
+  const ServerRow* s = FindServer(servers, server_id);
+  if (s != nullptr && s->flg_usable) {
+    const ImagePath path = MakeImagePath(image.id, image.format);
+    if (auto r = nodes_.Delete(*s, path); !r) {
+      spdlog::warn("repair {}: could not delete the file on server {}: {}",
+                   image.id.str(), server_id, r.error().message);
+    }
+  }
+  return true;
+}
+
+Result<std::string> Repairer::ReadGood(
+    const ImageRecord& image, const std::vector<const ServerRow*>& sources,
+    const ServerView& servers, int& retired) {
+  const ImagePath path = MakeImagePath(image.id, image.format);
+  std::string why = "no readable copy";
+  for (const ServerRow* s : sources) {
+    Throttle(image.bytes);
+    auto bytes = nodes_.Read(*s, path.relative);
+    if (!bytes) {
+      failures_.fetch_add(1);
+      why = bytes.error().message;
+      continue;
+    }
+    if (Sha256Hex(*bytes) == image.sha256) return bytes;
+    // Never copy a corrupt copy: retire it instead (if it is not the last)
+    // and try the next.
+    corrupt_.fetch_add(1);
+    why = fmt::format("the copy on server {} does not match its sha256",
+                      s->server_id);
+    spdlog::error("repair {}: {}", image.id.str(), why);
+    if (Retire(image, s->server_id, servers, "corrupt")) ++retired;
+  }
+  return Fail(ErrorCode::kUnavailable, why);
+}
+
+int64_t Repairer::AddCopies(const ImageRecord& image, std::string_view bytes,
+                            size_t count,
+                            std::vector<const ServerRow*> candidates) {
+  if (count == 0 || candidates.empty()) return 0;
+  const size_t n = candidates.size();
+  std::vector<const ServerRow*> ordered;
+  {
+    std::lock_guard lock(mutex_);
+    ordered = PickServers(std::move(candidates), options_.placement, n, rng_);
+  }
+  const ImagePath path = MakeImagePath(image.id, image.format);
+  int64_t added = 0;
+  for (const ServerRow* s : ordered) {
+    if (size_t(added) == count) break;
+    if (auto put = nodes_.Put(*s, path, bytes, image.sha256); !put) {
+      failures_.fetch_add(1);
+      spdlog::warn("repair {}: store on server {} failed: {}", image.id.str(),
+                   s->server_id, put.error().message);
+      continue;
+    }
+    auto recorded =
+        store_.AddPlacement(image.id, Placement{s->server_id, path.relative});
+    if (!recorded) {
+      const ErrorCode code = recorded.error().code;
+      if (code == ErrorCode::kConflict) {  // recorded meanwhile: it is there
+        ++added;
+        continue;
+      }
+      (void)nodes_.Delete(*s, path);
+      if (code == ErrorCode::kNotFound) return added;  // image deleted
+      failures_.fetch_add(1);
+      continue;
+    }
+    registry_.AdjustCount(s->server_id, 1);
+    copies_made_.fetch_add(1);
+    ++added;
+    spdlog::info("repair {}: new copy on server {}", image.id.str(),
+                 s->server_id);
+  }
+  return added;
+}
+
+Result<bool> Repairer::Fix(const ImageRecord& image, const ServerView& servers,
+                           bool& done) {
+  std::vector<const ServerRow*> sources;
+  std::vector<std::pair<int64_t, Role>> retiring;
+  std::vector<const ServerRow*> live;
+  int counted = 0;
+  for (const Placement& p : image.placements) {
+    const ServerRow* s = FindServer(servers, p.server_id);
+    switch (RoleOf(s)) {
+      case Role::kLive:
+        ++counted;
+        sources.push_back(s);
+        live.push_back(s);
+        break;
+      case Role::kDown:
+        ++counted;
+        break;
+      case Role::kLeaving:
+        if (s->flg_usable) sources.push_back(s);
+        retiring.emplace_back(p.server_id, Role::kLeaving);
+        break;
+      case Role::kLost:
+        retiring.emplace_back(p.server_id, Role::kLost);
+        break;
+    }
+  }
+  std::vector<const ServerRow*> candidates;
+  for (const ServerRow* s : Candidates(servers, options_.disk_reserve_bytes)) {
+    if (!Holds(image, s->server_id)) candidates.push_back(s);
+  }
+
+  const bool no_room = candidates.empty();
+  bool changed = false;
+  const int wanted = std::max(1, options_.replicas);
+  if (counted < wanted && !sources.empty() && !candidates.empty()) {
+    int retired = 0;
+    auto bytes = ReadGood(image, sources, servers, retired);
+    counted -= retired;
+    changed |= retired > 0;
+    if (!bytes) {
+      done = false;
+      spdlog::warn("repair {}: {}", image.id.str(), bytes.error().message);
+      return changed;
+    }
+    const int64_t added =
+        AddCopies(image, *bytes, size_t(wanted - counted), candidates);
+    counted += int(added);
+    changed |= added > 0;
+  }
+
+  // Retire copies that no longer count once enough others do. A draining
+  // server's copy also goes when no server is left to take another: the
+  // operator asked for it, and a live copy remains.
+  done = counted >= wanted;
+  for (const auto& [server_id, role] : retiring) {
+    const bool enough = counted >= wanted ||
+                        (role == Role::kLeaving && counted >= 1 && no_room);
+    if (enough && Retire(image, server_id, servers,
+                         role == Role::kLeaving ? "drained" : "server lost")) {
+      changed = true;
+    } else {
+      done = false;
+    }
+  }
+
+  // More live copies than wanted (a move cut short): the fullest go.
+  if (retiring.empty() && int(live.size()) > wanted) {
+    std::sort(live.begin(), live.end(),
+              [](const ServerRow* a, const ServerRow* b) {
+                return Fill(*a) > Fill(*b);
+              });
+    for (size_t i = 0; i + size_t(wanted) < live.size(); ++i) {
+      changed |= Retire(image, live[i]->server_id, servers, "extra copy");
+    }
+  }
+  return changed;
+}
+
+std::vector<ImageId> Repairer::CollectWork(const ServerView& servers,
+                                           std::set<std::string>& queued) {
+  std::vector<ImageId> ids;
+  for (const ServerRow& s : servers) {
+    const Role role = RoleOf(&s);
+    if (role != Role::kLeaving && role != Role::kLost) continue;
+    std::string& cursor = server_cursor_[s.server_id];
+    auto copies = store_.CopiesOnServer(s.server_id, cursor, options_.batch);
+    if (!copies) {
+      spdlog::warn("repair: {}", copies.error().message);
+      continue;
+    }
+    Advance(cursor, *copies, options_.batch,
+            [](const ServerCopy& c) { return c.relative_path; });
+    for (ServerCopy& c : *copies) ids.push_back(std::move(c.id));
+  }
+  auto queue = store_.RepairQueue(queue_cursor_, options_.batch);
+  if (queue) {
+    Advance(queue_cursor_, *queue, options_.batch,
+            [](const ImageId& id) { return id.str(); });
+    for (ImageId& id : *queue) {
+      queued.insert(id.str());
+      ids.push_back(std::move(id));
+    }
+  } else {
+    spdlog::warn("repair: {}", queue.error().message);
+  }
+  return ids;
+}
+
+Result<int64_t> Repairer::RunOnce() {
+  auto lease =
+      store_.AcquireLease(std::string(kRepairLease), options_.holder,
+                          clock_.NowSeconds(), options_.lease_ttl.count());
+  if (!lease) return Fail(lease.error());
+  if (leader_.exchange(*lease) != *lease) {
+    spdlog::info("repair: this tracker {} the repair lease",
+                 *lease ? "holds" : "no longer holds");
+  }
+  if (!*lease) {
+    backlog_ = 0;
+    return 0;
+  }
+
+  const ServerView servers = registry_.Snapshot();
+  std::set<std::string> queued;
+  std::vector<ImageId> ids = CollectWork(servers, queued);
+  auto found = store_.GetImages(ids);
+  if (!found) return Fail(found.error());
+  std::vector<ImageRecord> images = std::move(*found);
+  // Queued images that are gone (deleted) leave the queue.
+  std::set<std::string> present;
+  for (const ImageRecord& image : images) present.insert(image.id.str());
+  for (const ImageId& id : ids) {
+    if (queued.count(id.str()) != 0 && present.count(id.str()) == 0)
+      (void)store_.DequeueRepair(id);
+  }
+  auto sweep = store_.ImagesAfter(sweep_cursor_, options_.batch);
+  if (!sweep) return Fail(sweep.error());
+  Advance(sweep_cursor_, *sweep, options_.batch,
+          [](const ImageRecord& r) { return r.id.str(); });
+  for (ImageRecord& image : *sweep) {
+    if (present.insert(image.id.str()).second)
+      images.push_back(std::move(image));
+  }
+
+  std::atomic<size_t> next{0};
+  std::atomic<int64_t> changed{0};
+  auto work = [&] {
+    for (size_t i = next++; i < images.size(); i = next++) {
+      bool done = false;
+      auto fixed = Fix(images[i], servers, done);
+      if (fixed && *fixed) changed.fetch_add(1);
+      if (done && queued.count(images[i].id.str()) != 0)
+        (void)store_.DequeueRepair(images[i].id);
+    }
+  };
+  std::vector<std::thread> workers;
+  const size_t threads =
+      std::min(images.size(), size_t(std::max(1, options_.concurrency)));
+  for (size_t i = 0; i < threads; ++i) workers.emplace_back(work);
+  for (std::thread& t : workers) t.join();
+
+  auto spread = store_.GetSetting(std::string(kRebalanceSetting));
+  if (!spread) return Fail(spread.error());
+  {
+    std::lock_guard lock(mutex_);
+    rebalance_.reset();
+    if (*spread) rebalance_ = std::strtod(spread->value().c_str(), nullptr);
+  }
+  if (*spread) {
+    auto moved = Rebalance(servers, std::strtod((*spread)->c_str(), nullptr));
+    if (!moved) return Fail(moved.error());
+    changed.fetch_add(*moved);
+  }
+
+  int64_t backlog = 0;
+  for (const ServerRow& s : servers) {
+    const Role role = RoleOf(&s);
+    if (role == Role::kLeaving || role == Role::kLost)
+      backlog += s.cur_pic_amount;
+  }
+  if (auto queue = store_.RepairQueueLength(); queue) backlog += *queue;
+  backlog_ = backlog;
+  return changed.load();
+}
+
+Result<int64_t> Repairer::Rebalance(const ServerView& servers, double spread) {
+  std::vector<const ServerRow*> eligible;
+  for (const ServerRow& s : servers) {
+    if (s.state == ServerState::kActive && s.flg_usable && s.max_pic_amount > 0)
+      eligible.push_back(&s);
+  }
+  auto by_fill = [](const ServerRow* a, const ServerRow* b) {
+    return Fill(*a) < Fill(*b);
+  };
+  std::sort(eligible.begin(), eligible.end(), by_fill);
+  if (eligible.size() < 2 ||
+      Fill(*eligible.back()) - Fill(*eligible.front()) <= spread) {
+    spdlog::info("rebalance: fill ratios within {:.3f}: done", spread);
+    if (auto r = store_.SetSetting(std::string(kRebalanceSetting), ""); !r)
+      return Fail(r.error());
+    std::lock_guard lock(mutex_);
+    rebalance_.reset();
+    return 0;
+  }
+  const ServerRow& from = *eligible.back();
+  double total_cur = 0, total_max = 0;
+  for (const ServerRow* s : eligible) {
+    total_cur += double(s->cur_pic_amount);
+    total_max += double(s->max_pic_amount);
+  }
+  const double mean = total_cur / total_max;
+  const int64_t surplus = std::max<int64_t>(
+      1, int64_t((Fill(from) - mean) * double(from.max_pic_amount)));
+  const int64_t limit = std::min(surplus, options_.batch);
+
+  auto copies = store_.CopiesOnServer(from.server_id, rebalance_cursor_, limit);
+  if (!copies) return Fail(copies.error());
+  Advance(rebalance_cursor_, *copies, limit,
+          [](const ServerCopy& c) { return c.relative_path; });
+  std::vector<ImageId> ids;
+  for (ServerCopy& c : *copies) ids.push_back(std::move(c.id));
+  auto images = store_.GetImages(ids);
+  if (!images) return Fail(images.error());
+
+  // Targets: the servers below the mean fill; the placement rules choose
+  // among them.
+  std::vector<const ServerRow*> targets;
+  for (const ServerRow* s : Candidates(servers, options_.disk_reserve_bytes)) {
+    if (s->state == ServerState::kActive && Fill(*s) < mean)
+      targets.push_back(s);
+  }
+  int64_t moved = 0;
+  for (const ImageRecord& image : *images) {
+    std::vector<const ServerRow*> free;
+    for (const ServerRow* s : targets) {
+      if (!Holds(image, s->server_id)) free.push_back(s);
+    }
+    if (free.empty()) continue;
+    int retired = 0;
+    auto bytes = ReadGood(image, {&from}, servers, retired);
+    if (!bytes) continue;
+    if (AddCopies(image, *bytes, 1, free) == 1 &&
+        Retire(image, from.server_id, servers, "rebalanced")) {
+      ++moved;
+      moved_.fetch_add(1);
+    }
+  }
+  return moved;
+}
+
+Result<std::vector<std::string>> Repairer::CheckScrub(
+    const ServerRow& server, const std::vector<ScrubbedFile>& files) {
+  std::vector<ImageId> ids;
+  for (const ScrubbedFile& f : files) {
+    auto path = ParseImagePath("/" + f.path);
+    if (path) ids.push_back(path->id);
+  }
+  auto images = store_.GetImages(ids);
+  if (!images) return Fail(images.error());
+  std::map<std::string, const ImageRecord*> by_id;
+  for (const ImageRecord& image : *images) by_id[image.id.str()] = &image;
+
+  const ServerView servers = registry_.Snapshot();
+  std::vector<std::string> bad;
+  for (const ScrubbedFile& f : files) {
+    auto path = ParseImagePath("/" + f.path);
+    if (!path) continue;
+    auto it = by_id.find(path->id.str());
+    // A file with no record is an orphan: fsck's business, not the scrub's.
+    if (it == by_id.end() || !Holds(*it->second, server.server_id)) continue;
+    const ImageRecord& image = *it->second;
+    if (f.sha256 == image.sha256) continue;
+    corrupt_.fetch_add(1);
+    bad.push_back(f.path);
+    spdlog::error("scrub: {} on server {} does not match its sha256", f.path,
+                  server.server_id);
+    if (!Retire(image, server.server_id, servers, "corrupt")) {
+      spdlog::error(
+          "scrub: {} has no other copy; the corrupt one is kept, the image "
+          "needs restoring from a backup",
+          image.id.str());
+    }
+    if (auto r = store_.QueueRepair(image.id, clock_.NowSeconds()); !r)
+      return Fail(r.error());
+  }
+  return bad;
+}
+
+RepairStatus Repairer::Status() const {
+  RepairStatus s;
+  s.leader = leader_.load();
+  s.backlog = backlog_.load();
+  s.copies_made = copies_made_.load();
+  s.copies_dropped = copies_dropped_.load();
+  s.corrupt = corrupt_.load();
+  s.failures = failures_.load();
+  s.moved = moved_.load();
+  std::lock_guard lock(mutex_);
+  s.rebalance_spread = rebalance_;
+  return s;
+}
+
+}  // namespace imgstore

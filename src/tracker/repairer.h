@@ -1,0 +1,162 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/image_record.h"
+#include "core/placement.h"
+#include "meta/metadata_store.h"
+#include "tracker/node_client.h"
+#include "tracker/server_registry.h"
+
+namespace imgstore {
+
+struct RepairOptions {
+  int replicas = 2;
+  // How long a server may be unusable before its copies stop counting.
+  std::chrono::seconds grace{600};
+  PlacementPolicy placement = PlacementPolicy::kWeighted;
+  int64_t disk_reserve_bytes = 64 * 1024 * 1024;
+  // Images worked on at once, and the bytes per second all of them may copy.
+  int concurrency = 4;
+  int64_t bytes_per_second = 64 * 1024 * 1024;
+  // Images looked at per round, from each source of work.
+  int64_t batch = 128;
+  // Who this tracker is in the lease table, and how long a lease lasts
+  // without renewal (a dead tracker's lease passes on after that).
+  std::string holder;
+  std::chrono::seconds lease_ttl{15};
+};
+
+// What /metrics, `imgstore stats` and the dashboard show.
+struct RepairStatus {
+  bool leader = false;         // this tracker holds the repair lease
+  int64_t backlog = 0;         // copies known to be missing or to move away
+  int64_t copies_made = 0;     // since start
+  int64_t copies_dropped = 0;  // placements retired (moved, lost, corrupt)
+  int64_t corrupt = 0;         // copies found not to match their sha256
+  int64_t failures = 0;        // copy attempts that failed
+  int64_t moved = 0;           // rebalance moves
+  std::optional<double> rebalance_spread;  // set while a rebalance runs
+};
+
+// A file a node's scrubber read, and the hash of what it read.
+struct ScrubbedFile {
+  std::string path;  // "aa/bb/<id>.<ext>"
+  std::string sha256;
+  int64_t bytes = 0;
+};
+
+// Keeps every image at `replicas` good copies, without anyone asking
+// (SPEC §6): copies on a server unusable for longer than the grace period,
+// on a draining server, or found corrupt stop counting; a surviving copy is
+// read (and checked against the recorded sha256), stored on a server chosen
+// by the placement rules and recorded; only then is the retired copy
+// forgotten and its file deleted. The store refuses to forget an image's
+// last copy, so a fault here can leave an extra copy, never none.
+//
+// Work comes from three places each round: the copies on draining and lost
+// servers (by index), the repair queue (uploads that found too few servers,
+// copies found corrupt), and a slow sweep over every image (a raised
+// --replicas, anything the others missed). One tracker at a time repairs:
+// the round starts by taking or renewing a lease in the database.
+//
+// The rebalancer rides on the same rounds: while a target spread is set (in
+// the database, by any tracker), copies move from the fullest server to
+// emptier ones until fill ratios are within the spread.
+//
+// Thread-safe; RunOnce() blocks on nodes and the store (its own thread).
+class Repairer {
+ public:
+  Repairer(MetadataStore& store, ServerRegistry& registry, NodeClient& nodes,
+           const Clock& clock, const RepairOptions& options);
+
+  // One round. Returns how many images it changed (0 when idle or when
+  // another tracker holds the lease).
+  Result<int64_t> RunOnce();
+
+  // A node's scrub report: copies whose bytes no longer match are retired
+  // (when another copy exists) and queued for repair. Returns their paths.
+  Result<std::vector<std::string>> CheckScrub(
+      const ServerRow& server, const std::vector<ScrubbedFile>& files);
+
+  RepairStatus Status() const;
+
+  // The setting that asks for a rebalance: the largest allowed difference
+  // between the fullest and the emptiest server's fill ratio.
+  static constexpr std::string_view kRebalanceSetting = "rebalance_spread";
+
+ private:
+  enum class Role {
+    kLive,     // usable, keeps its copies: counts, and can be read
+    kDown,     // unusable within the grace period: counts, cannot be read
+    kLeaving,  // draining: can be read, does not count, copies move away
+    kLost,     // unusable past the grace period: neither
+  };
+  Role RoleOf(const ServerRow* server) const;
+
+  // Brings one image to its copies; true when it changed anything. `done`
+  // says whether it now needs nothing more.
+  Result<bool> Fix(const ImageRecord& image, const ServerView& servers,
+                   bool& done);
+  // Bytes of a good copy from one of `sources`; copies that fail the
+  // sha256 check are retired on the way (while another copy exists) and
+  // counted in `retired`.
+  Result<std::string> ReadGood(const ImageRecord& image,
+                               const std::vector<const ServerRow*>& sources,
+                               const ServerView& servers, int& retired);
+  // Stores `bytes` on up to `count` of `candidates` (in placement order) and
+  // records each copy; returns how many it added.
+  int64_t AddCopies(const ImageRecord& image, std::string_view bytes,
+                    size_t count, std::vector<const ServerRow*> candidates);
+  // Forgets the copy on `server_id` and deletes its file (best effort).
+  bool Retire(const ImageRecord& image, int64_t server_id,
+              const ServerView& servers, const char* why);
+  // One page of moves from the fullest server to those below the mean fill.
+  Result<int64_t> Rebalance(const ServerView& servers, double spread);
+  // Waits until `bytes` fit the bandwidth budget.
+  void Throttle(int64_t bytes);
+
+  // Ids from the copies on leaving and lost servers and from the queue
+  // (those also land in `queued`), one page of each, cursors advanced.
+  std::vector<ImageId> CollectWork(const ServerView& servers,
+                                   std::set<std::string>& queued);
+
+  MetadataStore& store_;
+  ServerRegistry& registry_;
+  NodeClient& nodes_;
+  const Clock& clock_;
+  const RepairOptions options_;
+
+  // Used only by the thread in RunOnce() (one round at a time).
+  std::map<int64_t, std::string> server_cursor_;  // per leaving/lost server
+  std::string queue_cursor_;
+  std::string sweep_cursor_;
+  std::string rebalance_cursor_;
+
+  std::atomic<bool> leader_{false};
+  std::atomic<int64_t> backlog_{0};
+  std::atomic<int64_t> copies_made_{0};
+  std::atomic<int64_t> copies_dropped_{0};
+  std::atomic<int64_t> corrupt_{0};
+  std::atomic<int64_t> failures_{0};
+  std::atomic<int64_t> moved_{0};
+
+  mutable std::mutex mutex_;  // guards rng_, the budget and rebalance_
+  std::mt19937_64 rng_{std::random_device{}()};
+  std::chrono::steady_clock::time_point budget_at_ =
+      std::chrono::steady_clock::now();
+  std::optional<double> rebalance_;
+};
+
+}  // namespace imgstore

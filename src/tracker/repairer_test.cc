@@ -1,0 +1,291 @@
+#include "tracker/repairer.h"
+
+#include <gtest/gtest.h>
+
+#include "core/hex.h"
+#include "testing/testing.h"
+#include "tracker/fake_nodes.h"
+#include "tracker/uploader.h"
+
+namespace imgstore {
+namespace {
+
+using std::chrono::seconds;
+
+// Three servers (ids 1, 2, 3) in one SQLite store, image files in memory,
+// time under the test's control.
+class RepairerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = OpenMetadataStore("sqlite:" + dir_.str() + "/meta.db");
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    store_ = std::move(*store);
+    Beat({1, 2, 3});
+    registry_ = std::make_unique<ServerRegistry>(*store_, clock_, seconds(6));
+    ASSERT_TRUE(registry_->Refresh().has_value());
+  }
+
+  // Heartbeats from the given servers at the current time.
+  void Beat(const std::vector<int>& servers, int64_t max_pics = 1000) {
+    for (int i : servers) {
+      ASSERT_TRUE(store_
+                      ->RecordHeartbeat(
+                          "n" + std::to_string(i),
+                          "http://127.0.0.1:" + std::to_string(9000 + i), "/r",
+                          max_pics, int64_t(1) << 40, 0, clock_.NowSeconds())
+                      .has_value());
+    }
+    if (registry_) {
+      ASSERT_TRUE(registry_->Refresh().has_value());
+    }
+  }
+
+  // Lets `by` pass with only `alive` beating.
+  void Pass(seconds by, const std::vector<int>& alive) {
+    clock_.Advance(by);
+    Beat(alive);
+  }
+
+  Repairer Make(int replicas, std::string holder = "t1") {
+    RepairOptions o;
+    o.replicas = replicas;
+    o.grace = seconds(60);
+    o.disk_reserve_bytes = 0;
+    o.bytes_per_second = 0;
+    o.holder = std::move(holder);
+    return Repairer(*store_, *registry_, nodes_, clock_, o);
+  }
+
+  ImageRecord Upload(int replicas) {
+    UploaderOptions o;
+    o.replicas = replicas;
+    o.disk_reserve_bytes = 0;
+    Uploader uploader(*store_, *registry_, nodes_, clock_, o);
+    auto record = uploader.Upload(jpeg_);
+    EXPECT_TRUE(record.has_value()) << record.error().message;
+    return *record;
+  }
+
+  std::vector<int64_t> Holders(const ImageId& id) {
+    std::vector<int64_t> out;
+    auto image = store_->GetImage(id);
+    EXPECT_TRUE(image.has_value());
+    if (!image) return out;
+    for (const Placement& p : image->placements) out.push_back(p.server_id);
+    return out;
+  }
+
+  // Every recorded copy has a file with the recorded bytes.
+  void ExpectGoodCopies(const ImageRecord& image, size_t copies) {
+    auto now = store_->GetImage(image.id);
+    ASSERT_TRUE(now.has_value());
+    EXPECT_EQ(now->placements.size(), copies);
+    for (const Placement& p : now->placements) {
+      auto it = nodes_.files.find({p.server_id, p.relative_path});
+      ASSERT_NE(it, nodes_.files.end()) << "server " << p.server_id;
+      EXPECT_EQ(Sha256Hex(it->second), image.sha256);
+    }
+  }
+
+  void Rounds(Repairer& r, int n) {
+    for (int i = 0; i < n; ++i) {
+      auto round = r.RunOnce();
+      ASSERT_TRUE(round.has_value()) << round.error().message;
+    }
+  }
+
+  testing::TempDir dir_;
+  FakeClock clock_;
+  std::unique_ptr<MetadataStore> store_;
+  std::unique_ptr<ServerRegistry> registry_;
+  FakeNodes nodes_;
+  const std::string jpeg_ = testing::TestData("small.jpg");
+};
+
+TEST_F(RepairerTest, UploadWithTooFewServersIsCompletedLater) {
+  nodes_.fail[2] = Error{ErrorCode::kUnavailable, "down"};
+  nodes_.fail[3] = Error{ErrorCode::kUnavailable, "down"};
+  ImageRecord image = Upload(2);
+  EXPECT_EQ(Holders(image.id).size(), 1u) << "acknowledged with one copy";
+  EXPECT_EQ(*store_->RepairQueueLength(), 1);
+
+  Repairer repairer = Make(2);
+  Rounds(repairer, 1);
+  EXPECT_EQ(Holders(image.id).size(), 1u) << "nowhere to copy it yet";
+  nodes_.fail.clear();
+  Rounds(repairer, 1);
+  ExpectGoodCopies(image, 2);
+  EXPECT_EQ(*store_->RepairQueueLength(), 0);
+  EXPECT_EQ(repairer.Status().copies_made, 1);
+}
+
+TEST_F(RepairerTest, LostServerIsReplacedOnlyAfterTheGracePeriod) {
+  ImageRecord image = Upload(2);
+  const std::vector<int64_t> before = Holders(image.id);
+  const int dead = int(before[0]);
+  std::vector<int> alive;
+  for (int i : {1, 2, 3}) {
+    if (i != dead) alive.push_back(i);
+  }
+  nodes_.fail[dead] = Error{ErrorCode::kUnavailable, "down"};
+  Repairer repairer = Make(2);
+
+  Pass(seconds(30), alive);  // unusable, within the grace period
+  Rounds(repairer, 2);
+  EXPECT_EQ(Holders(image.id), before) << "a short outage changes nothing";
+
+  Pass(seconds(40), alive);  // 70 s without a heartbeat: lost
+  Rounds(repairer, 2);
+  std::vector<int64_t> after = Holders(image.id);
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(std::count(after.begin(), after.end(), dead), 0);
+  nodes_.fail.clear();
+  ExpectGoodCopies(image, 2);
+  EXPECT_EQ(registry_->Find(dead)->cur_pic_amount, 0)
+      << "the lost server now holds nothing and can be removed";
+}
+
+TEST_F(RepairerTest, DrainMovesEveryImageAwayThenTheServerIsEmpty) {
+  std::vector<ImageRecord> images;
+  for (int i = 0; i < 20; ++i) images.push_back(Upload(1));
+  ASSERT_TRUE(
+      store_
+          ->UpdateServer(1, ServerUpdate{ServerState::kDraining, std::nullopt})
+          .has_value());
+  ASSERT_TRUE(registry_->Refresh().has_value());
+  Repairer repairer = Make(1);
+  Rounds(repairer, 3);
+  ASSERT_TRUE(registry_->Refresh().has_value());
+  EXPECT_EQ(registry_->Find(1)->cur_pic_amount, 0);
+  EXPECT_EQ(nodes_.Count(1), 0u) << "its files deleted once copied";
+  for (const ImageRecord& image : images) ExpectGoodCopies(image, 1);
+  EXPECT_TRUE(store_->RemoveServer(1).has_value());
+}
+
+TEST_F(RepairerTest, DrainOfTheLastServerKeepsTheOnlyCopy) {
+  ImageRecord image = Upload(1);
+  const int64_t holder = Holders(image.id)[0];
+  for (int64_t id : {int64_t(1), int64_t(2), int64_t(3)}) {
+    ASSERT_TRUE(store_
+                    ->UpdateServer(
+                        id, ServerUpdate{ServerState::kDraining, std::nullopt})
+                    .has_value());
+  }
+  ASSERT_TRUE(registry_->Refresh().has_value());
+  Repairer repairer = Make(1);
+  Rounds(repairer, 2);
+  EXPECT_EQ(Holders(image.id), std::vector<int64_t>{holder});
+  ExpectGoodCopies(image, 1);
+}
+
+TEST_F(RepairerTest, CorruptCopyFromTheScrubberIsReplaced) {
+  ImageRecord image = Upload(2);
+  const int64_t bad = Holders(image.id)[0];
+  nodes_.files[{bad, image.placements[0].relative_path}][100] ^= 0x01;
+  Repairer repairer = Make(2);
+  auto server = registry_->Find(bad);
+  auto found = repairer.CheckScrub(
+      *server,
+      {{image.placements[0].relative_path,
+        Sha256Hex(nodes_.files[{bad, image.placements[0].relative_path}]),
+        image.bytes}});
+  ASSERT_TRUE(found.has_value()) << found.error().message;
+  EXPECT_EQ(found->size(), 1u);
+  EXPECT_EQ(Holders(image.id).size(), 1u) << "the corrupt copy retired";
+  Rounds(repairer, 1);
+  ExpectGoodCopies(image, 2);
+}
+
+TEST_F(RepairerTest, MatchingScrubReportChangesNothing) {
+  ImageRecord image = Upload(2);
+  Repairer repairer = Make(2);
+  const int64_t s = Holders(image.id)[0];
+  auto found = repairer.CheckScrub(
+      *registry_->Find(s),
+      {{image.placements[0].relative_path, image.sha256, image.bytes}});
+  ASSERT_TRUE(found.has_value());
+  EXPECT_TRUE(found->empty());
+  EXPECT_EQ(Holders(image.id).size(), 2u);
+}
+
+TEST_F(RepairerTest, NeverCopiesACorruptCopy) {
+  ImageRecord image = Upload(2);
+  const std::vector<int64_t> held = Holders(image.id);
+  // Both copies rot silently; a third is wanted.
+  for (int64_t s : held) {
+    nodes_.files[{s, image.placements[0].relative_path}][100] ^= 0x01;
+  }
+  Repairer repairer = Make(3);
+  Rounds(repairer, 2);
+  EXPECT_EQ(repairer.Status().copies_made, 0);
+  EXPECT_EQ(Holders(image.id).size(), 1u)
+      << "one corrupt copy retired, the last one kept";
+  for (const auto& [key, bytes] : nodes_.files) {
+    EXPECT_NE(Sha256Hex(bytes), image.sha256) << "no good copy was invented";
+  }
+}
+
+TEST_F(RepairerTest, OnlyTheLeaseHolderRepairs) {
+  nodes_.fail[2] = Error{ErrorCode::kUnavailable, "down"};
+  nodes_.fail[3] = Error{ErrorCode::kUnavailable, "down"};
+  ImageRecord image = Upload(2);
+  nodes_.fail.clear();
+  Repairer first = Make(2, "t1");
+  Repairer second = Make(2, "t2");
+  ASSERT_TRUE(store_->AcquireLease("repair", "t1", clock_.NowSeconds(), 15));
+  Rounds(second, 1);
+  EXPECT_FALSE(second.Status().leader);
+  EXPECT_EQ(Holders(image.id).size(), 1u);
+  clock_.Advance(seconds(20));  // t1 died: its lease runs out
+  Beat({1, 2, 3});
+  Rounds(second, 1);
+  EXPECT_TRUE(second.Status().leader);
+  ExpectGoodCopies(image, 2);
+  (void)first;
+}
+
+TEST_F(RepairerTest, ExtraCopiesAreTrimmed) {
+  ImageRecord image = Upload(3);
+  Repairer repairer = Make(2);
+  // The sweep finds it.
+  Rounds(repairer, 1);
+  ExpectGoodCopies(image, 2);
+}
+
+TEST_F(RepairerTest, RebalanceMovesFromTheFullestUntilWithinSpread) {
+  // Fill server 1 alone, then open the others.
+  for (int id : {2, 3}) {
+    ASSERT_TRUE(store_
+                    ->UpdateServer(
+                        id, ServerUpdate{ServerState::kDisabled, std::nullopt})
+                    .has_value());
+  }
+  ASSERT_TRUE(registry_->Refresh().has_value());
+  std::vector<ImageRecord> images;
+  for (int i = 0; i < 30; ++i) images.push_back(Upload(1));
+  for (int id : {2, 3}) {
+    ASSERT_TRUE(
+        store_
+            ->UpdateServer(id, ServerUpdate{ServerState::kActive, std::nullopt})
+            .has_value());
+  }
+  ASSERT_TRUE(store_->SetSetting("rebalance_spread", "0.005").has_value());
+  Beat({1, 2, 3}, 100);
+  Repairer repairer = Make(1);
+  for (int i = 0; i < 20 && store_->GetSetting("rebalance_spread")->has_value();
+       ++i) {
+    Rounds(repairer, 1);
+    ASSERT_TRUE(registry_->Refresh().has_value());
+  }
+  EXPECT_FALSE(store_->GetSetting("rebalance_spread")->has_value())
+      << "done: the setting is cleared";
+  for (int id : {1, 2, 3}) {
+    EXPECT_EQ(registry_->Find(id)->cur_pic_amount, 10) << "server " << id;
+    EXPECT_EQ(nodes_.Count(id), 10u) << "server " << id;
+  }
+  for (const ImageRecord& image : images) ExpectGoodCopies(image, 1);
+  EXPECT_GE(repairer.Status().moved, 20);
+}
+
+}  // namespace
+}  // namespace imgstore
