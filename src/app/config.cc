@@ -65,6 +65,10 @@ void AddNodeFlags(CLI::App& app, NodeOptions& o) {
   app.add_option("--max-pics", o.max_pics, "most images this node holds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--disk-reserve", o.disk_reserve_bytes,
+                 "bytes kept free: writes are refused (507) below it")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   AddSeconds(app, "--heartbeat", o.heartbeat_interval,
              "seconds between heartbeats");
   app.add_option("--io-threads", o.io_threads, "threads serving sockets")
@@ -125,6 +129,10 @@ void AddTrackerFlags(CLI::App& app, TrackerOptions& o) {
   app.add_option("--max-pixels", o.max_pixels, "largest image, width x height")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--disk-reserve", o.disk_reserve_bytes,
+                 "servers with less free disk than this get no new images")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--workers", o.worker_threads,
                  "threads for uploads and queries")
       ->capture_default_str()

@@ -416,7 +416,11 @@ Result<void> Demo::StartTracker() {
   auto pid = Spawn(options_.self,
                    {"imgstore", "tracker", "--listen",
                     fmt::format("127.0.0.1:{}", options_.port), "--db",
-                    "sqlite:" + (dir_ / "tracker.db").string()},
+                    "sqlite:" + (dir_ / "tracker.db").string(), "--replicas",
+                    std::to_string(std::min(2, options_.nodes)),
+                    // A node stopped for a minute is copied elsewhere, so
+                    // the demo shows repair without a long wait.
+                    "--repair-grace", "60"},
                    ChildEnv(secrets_, true), c.log);
   if (!pid) return Fail(pid.error());
   c.pid = c.started_pid = *pid;

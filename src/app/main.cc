@@ -114,7 +114,38 @@ Run ServersCommand(CLI::App& app) {
       ->check(CLI::IsMember(
           {"list", "add", "drain", "disable", "enable", "remove"}));
   app.add_option("arg", arg, "URL (add) or server id");
-  return [] { return RunServers(client_options, verb, arg); };
+  static bool wait = false;
+  app.add_flag("--wait", wait,
+               "drain: show progress until the server holds no images");
+  return [] { return RunServers(client_options, verb, arg, wait); };
+}
+
+Run RebalanceCommand(CLI::App& app) {
+  AddClientFlags(app, client_options);
+  static double spread = 0.05;
+  static bool wait = false, stop = false;
+  app.add_option("--spread", spread,
+                 "largest allowed difference between the fullest and the "
+                 "emptiest server's fill ratio")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.99));
+  app.add_flag("--wait", wait, "show progress until done");
+  app.add_flag("--stop", stop, "cancel a running rebalance");
+  return [] { return RunRebalance(client_options, spread, wait, stop); };
+}
+
+Run FsckCommand(CLI::App& app) {
+  AddClientFlags(app, client_options);
+  static bool fix = false;
+  static int64_t min_age = 3600;
+  app.add_flag("--fix", fix,
+               "delete orphan files and forget missing copies (their images "
+               "are repaired from other copies)");
+  app.add_option("--min-age", min_age,
+                 "seconds a file must exist before it counts as an orphan")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  return [] { return RunFsck(client_options, fix, min_age); };
 }
 
 const Command kCommands[] = {
@@ -130,6 +161,9 @@ const Command kCommands[] = {
     {"rm", "delete images", RmCommand},
     {"stats", "cluster totals", StatsCommand},
     {"servers", "list and manage image servers", ServersCommand},
+    {"rebalance", "move images from the fullest servers to the emptiest",
+     RebalanceCommand},
+    {"fsck", "find (and fix) orphan files and missing copies", FsckCommand},
 };
 
 }  // namespace

@@ -552,6 +552,13 @@ int RunStats(const ClientOptions& options) {
       {"capacity:", std::to_string(t.capacity) + " images"},
       {"fill:", FormatPercent(t.images, t.capacity)},
   };
+  if (t.replicas > 0) {
+    rows.push_back({"copies:", fmt::format("{} of each image", t.replicas)});
+    rows.push_back(
+        {"repair backlog:", t.repair_backlog == 0
+                                ? std::string("none")
+                                : fmt::format("{} copies", t.repair_backlog)});
+  }
   std::fputs(FormatTable(rows, "l").c_str(), stdout);
   return 0;
 }
@@ -632,8 +639,56 @@ void PrintServerTable(const ServerList& list) {
 
 }  // namespace
 
+namespace {
+
+// Polls the server table until server `id` holds no images; prints its
+// count as it falls (one line per change, or one updated line on a TTY).
+int WaitForDrain(const TrackerClient& tracker, int64_t id) {
+  const bool tty = ::isatty(STDOUT_FILENO) == 1;
+  int64_t last = -1;
+  for (;;) {
+    auto list = tracker.ListServers();
+    if (!list) {
+      PrintError(Describe(list.error()));
+      return 1;
+    }
+    const ServerEntry* entry = nullptr;
+    for (const ServerEntry& e : list->servers) {
+      if (e.row.server_id == id) entry = &e;
+    }
+    if (entry == nullptr) {
+      PrintError(fmt::format("server {} is gone", id));
+      return 1;
+    }
+    const int64_t left = entry->row.cur_pic_amount;
+    if (left != last) {
+      std::printf(tty ? "\r%s: %lld images left   " : "%s: %lld images left\n",
+                  ServerName(entry->row).c_str(), static_cast<long long>(left));
+      std::fflush(stdout);
+      last = left;
+    }
+    if (left == 0) {
+      std::printf(
+          "%s%s is drained; `imgstore servers remove %lld` removes "
+          "it\n",
+          tty ? "\n" : "", ServerName(entry->row).c_str(),
+          static_cast<long long>(id));
+      return 0;
+    }
+    if (entry->row.state != ServerState::kDraining) {
+      PrintError(fmt::format("{} is {} again: drain stopped",
+                             ServerName(entry->row),
+                             ServerStateName(entry->row.state)));
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
+}  // namespace
+
 int RunServers(const ClientOptions& options, const std::string& verb,
-               const std::string& arg) {
+               const std::string& arg, bool wait) {
   using Kind = ServersAction::Kind;
   auto action = ParseServersAction(verb, arg);
   if (!action) {
@@ -672,6 +727,8 @@ int RunServers(const ClientOptions& options, const std::string& verb,
       }
       std::printf("%s: %s\n", ServerName(row->row).c_str(),
                   std::string(ServerStateName(row->row.state)).c_str());
+      if (wait && action->state == ServerState::kDraining)
+        return WaitForDrain(tracker, action->server_id);
       return 0;
     }
     case Kind::kRemove: {
@@ -686,6 +743,95 @@ int RunServers(const ClientOptions& options, const std::string& verb,
     }
   }
   return 1;
+}
+
+// ---------------------------------------------------------------- rebalance
+
+int RunRebalance(const ClientOptions& options, double spread, bool wait,
+                 bool stop) {
+  const TrackerClient tracker = MakeClient(options);
+  if (stop) {
+    auto stopped = tracker.AdminJson("DELETE", "/v1/rebalance", nullptr, 204);
+    if (!stopped) {
+      PrintError(Describe(stopped.error()));
+      return 1;
+    }
+    std::printf("rebalance stopped\n");
+    return 0;
+  }
+  auto started = tracker.AdminJson("POST", "/v1/rebalance",
+                                   nlohmann::json{{"spread", spread}}, 202);
+  if (!started) {
+    PrintError(Describe(started.error()));
+    return 1;
+  }
+  std::printf("rebalance to within %.1f%% fill: now %.1f%% apart\n",
+              spread * 100, started->value("spread", 0.0) * 100);
+  std::fflush(stdout);
+  if (!wait) return 0;
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    auto now = tracker.AdminJson("GET", "/v1/rebalance", nullptr, 200);
+    if (!now) {
+      PrintError(Describe(now.error()));
+      return 1;
+    }
+    std::printf("%.1f%% apart, %lld moved\n", now->value("spread", 0.0) * 100,
+                static_cast<long long>(now->value("moved", int64_t(0))));
+    std::fflush(stdout);
+    if (!now->value("running", false)) {
+      std::printf("rebalance done\n");
+      return 0;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- fsck
+
+int RunFsck(const ClientOptions& options, bool fix, int64_t min_age_s) {
+  const TrackerClient tracker = MakeClient(options);
+  // A walk over every server's files: minutes on big servers.
+  auto report =
+      tracker.AdminJson("POST", "/v1/fsck",
+                        nlohmann::json{{"fix", fix}, {"min_age_s", min_age_s}},
+                        200, std::chrono::hours(6));
+  if (!report) {
+    PrintError(Describe(report.error()));
+    return 1;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "NAME", "FILES", "COPIES", "ORPHANS", "MISSING", "FIXED", ""}};
+  for (const nlohmann::json& s : (*report)["servers"]) {
+    rows.push_back({std::to_string(s.value("server_id", int64_t(0))),
+                    s.value("server_name", ""),
+                    std::to_string(s.value("files", int64_t(0))),
+                    std::to_string(s.value("copies", int64_t(0))),
+                    std::to_string(s.value("orphans", int64_t(0))),
+                    std::to_string(s.value("missing", int64_t(0))),
+                    std::to_string(s.value("fixed", int64_t(0))),
+                    s.value("error", "")});
+  }
+  std::fputs(FormatTable(rows, "rlrrrrrl").c_str(), stdout);
+  for (const nlohmann::json& s : (*report)["servers"]) {
+    for (const char* kind : {"orphan_paths", "missing_paths"}) {
+      for (const nlohmann::json& p : s.value(kind, nlohmann::json::array())) {
+        std::printf("server %lld: %s %s\n",
+                    static_cast<long long>(s.value("server_id", int64_t(0))),
+                    kind[0] == 'o' ? "orphan " : "missing",
+                    p.get<std::string>().c_str());
+      }
+    }
+  }
+  const int64_t found = report->value("orphans", int64_t(0)) +
+                        report->value("missing", int64_t(0));
+  const int64_t fixed = report->value("fixed", int64_t(0));
+  const int64_t unchecked = report->value("unchecked", int64_t(0));
+  std::printf("%lld problems found, %lld fixed%s\n",
+              static_cast<long long>(found), static_cast<long long>(fixed),
+              unchecked > 0
+                  ? fmt::format(", {} servers not checked", unchecked).c_str()
+                  : "");
+  return found == (fix ? fixed : 0) && unchecked == 0 ? 0 : 1;
 }
 
 }  // namespace imgstore

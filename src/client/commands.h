@@ -25,8 +25,17 @@ int RunGet(const ClientOptions& options, const std::string& id,
 int RunRm(const ClientOptions& options, const std::vector<std::string>& ids);
 int RunStats(const ClientOptions& options);
 // verb: list | add | drain | disable | enable | remove; arg: URL or ID.
+// With `wait`, `drain` then shows progress until the server holds nothing.
 int RunServers(const ClientOptions& options, const std::string& verb,
-               const std::string& arg);
+               const std::string& arg, bool wait = false);
+// Asks for (or with `stop`, cancels) a rebalance to within `spread`; with
+// `wait`, shows progress until it is done.
+int RunRebalance(const ClientOptions& options, double spread, bool wait,
+                 bool stop);
+// Compares every server's files with the records; `fix` deletes orphans
+// older than `min_age_s` and forgets missing copies (queued for repair).
+// Exits 0 when all is consistent (or fixed), 1 otherwise.
+int RunFsck(const ClientOptions& options, bool fix, int64_t min_age_s);
 
 // `servers VERB ARG` checked before anything is sent: kInvalidArgument with
 // a one-line message ("servers drain: missing server ID") when ARG is

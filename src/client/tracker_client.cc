@@ -157,6 +157,8 @@ Result<ServerList> ParseServerList(std::string_view body) {
     GetInt(*t, "images", out.totals.images);
     GetInt(*t, "capacity", out.totals.capacity);
     GetInt(*t, "bytes", out.totals.bytes);
+    GetInt(*t, "replicas", out.totals.replicas);
+    GetInt(*t, "repair_backlog", out.totals.repair_backlog);
   } else {
     // An older tracker: add the rows up ourselves.
     for (const ServerEntry& e : out.servers) {
@@ -344,6 +346,22 @@ Result<void> TrackerClient::RemoveServer(int64_t id) const {
       204);
   if (!res) return Fail(res.error());
   return {};
+}
+
+Result<json> TrackerClient::AdminJson(const std::string& method,
+                                      const std::string& path, const json& body,
+                                      unsigned expected,
+                                      std::chrono::milliseconds timeout) const {
+  auto req = AdminRequest(method, base_url_ + path, admin_token_);
+  req.timeout = timeout;
+  if (!body.is_null()) {
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = body.dump();
+  }
+  auto res = Call(std::move(req), expected);
+  if (!res) return Fail(res.error());
+  if (res->body.empty()) return json();
+  return ParseReply(res->body);
 }
 
 Result<void> TrackerClient::Healthz() const {

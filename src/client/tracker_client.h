@@ -59,8 +59,10 @@ struct ClusterTotals {
   int64_t servers = 0;
   int64_t usable = 0;
   int64_t images = 0;
-  int64_t capacity = 0;  // sum of max_pic_amount
-  int64_t bytes = 0;     // sum of bytes_used
+  int64_t capacity = 0;        // sum of max_pic_amount
+  int64_t bytes = 0;           // sum of bytes_used
+  int64_t replicas = 0;        // copies wanted of each image (0: not reported)
+  int64_t repair_backlog = 0;  // copies missing or still to move away
 };
 
 struct ServerList {
@@ -111,6 +113,13 @@ class TrackerClient {
   Result<ServerEntry> PatchServer(int64_t id, const ServerPatch& patch) const;
   // DELETE /v1/servers/{id} (admin); kConflict while it holds images.
   Result<void> RemoveServer(int64_t id) const;
+
+  // An admin call whose reply is JSON: rebalance, fsck. `body` is sent as
+  // JSON unless null; any status but `expected` is an Error.
+  Result<nlohmann::json> AdminJson(
+      const std::string& method, const std::string& path,
+      const nlohmann::json& body, unsigned expected,
+      std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
 
   // GET /healthz: success when the tracker answers 200.
   Result<void> Healthz() const;

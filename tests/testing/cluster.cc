@@ -22,20 +22,17 @@ Cluster::~Cluster() {
 }
 
 void Cluster::StartTracker() {
-  std::vector<std::string> argv = {IMGSTORE_BINARY,
-                                   "tracker",
-                                   "--listen",
-                                   "127.0.0.1:" + std::to_string(tracker_port_),
-                                   "--db",
-                                   options_.db.empty()
-                                       ? "sqlite:" + dir_.str() + "/tracker.db"
-                                       : options_.db,
-                                   "--secret",
-                                   kSecret,
-                                   "--admin-token",
-                                   kAdminToken,
-                                   "--heartbeat-timeout",
-                                   "3"};
+  std::vector<std::string> argv = {
+      IMGSTORE_BINARY, "tracker", "--listen",
+      "127.0.0.1:" + std::to_string(tracker_port_), "--db",
+      options_.db.empty() ? "sqlite:" + dir_.str() + "/tracker.db"
+                          : options_.db,
+      "--secret", kSecret, "--admin-token", kAdminToken, "--heartbeat-timeout",
+      "3",
+      // One copy, the founding design's
+      // behaviour; suites about copies ask
+      // for more (the last flag wins).
+      "--replicas", "1"};
   argv.insert(argv.end(), options_.tracker_args.begin(),
               options_.tracker_args.end());
   tracker_ = std::make_unique<ChildProcess>(argv, dir_.str() + "/tracker.log");

@@ -1,0 +1,282 @@
+// Copies, failover and self-repair with real processes on 127.0.0.1
+// (SPEC §6, docs/STORAGE.md "Copies and repair"): nodes die, fill up,
+// drain, rot; the tracker dies while repairing. No acknowledged image may
+// be lost, and every image gets back to its copies.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "core/hex.h"
+#include "core/image_id.h"
+#include "core/layout.h"
+#include "testing/cluster.h"
+
+namespace imgstore::testing {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+
+json Parse(const std::string& body) {
+  return json::parse(body, nullptr, false);
+}
+
+json Image(Cluster& c, const std::string& id) {
+  return Parse(Get(c.tracker_url() + "/v1/images/" + id).body);
+}
+
+// Every image has exactly `copies` usable copies on distinct servers, none
+// on `avoid` (a URL prefix), each with the uploaded bytes. `why` says what
+// is wrong otherwise.
+bool CopiesAreGood(Cluster& c, const std::vector<std::string>& ids,
+                   size_t copies, const std::string& bytes,
+                   const std::string& avoid, std::string& why) {
+  for (const std::string& id : ids) {
+    json j = Image(c, id);
+    if (!j.contains("replicas")) {
+      why = id + ": no record";
+      return false;
+    }
+    std::set<int64_t> servers;
+    for (const json& r : j["replicas"]) {
+      const std::string url = r["url"];
+      servers.insert(r["server_id"].get<int64_t>());
+      if (!avoid.empty() && url.rfind(avoid, 0) == 0) {
+        why = id + ": still a copy on " + avoid;
+        return false;
+      }
+      if (!r["usable"].get<bool>()) {
+        why = id + ": copy on an unusable server";
+        return false;
+      }
+      if (Get(url).body != bytes) {
+        why = id + ": copy at " + url + " does not have the uploaded bytes";
+        return false;
+      }
+    }
+    if (j["replicas"].size() != copies || servers.size() != copies) {
+      why = fmt::format("{}: {} copies on {} servers, want {}", id,
+                        j["replicas"].size(), servers.size(), copies);
+      return false;
+    }
+  }
+  return true;
+}
+
+// Waits (bounded) until CopiesAreGood holds; fails the test with the reason.
+void ExpectCopiesBecomeGood(Cluster& c, const std::vector<std::string>& ids,
+                            size_t copies, const std::string& bytes,
+                            const std::string& avoid, seconds timeout) {
+  std::string why;
+  bool good = Eventually(
+      [&] { return CopiesAreGood(c, ids, copies, bytes, avoid, why); },
+      timeout);
+  EXPECT_TRUE(good) << why << "\n" << c.Logs().substr(0, 20000);
+}
+
+std::string UploadOne(Cluster& c, const std::string& bytes) {
+  auto r = c.Upload(bytes, "image/jpeg");
+  EXPECT_EQ(r.status, 201u) << r.body;
+  return Parse(r.body).value("id", "");
+}
+
+int64_t ServerIdOf(Cluster& c, const std::string& url) {
+  const json servers = c.Servers();
+  for (const json& s : servers["servers"]) {
+    if (s["server_url"] == url) return s["server_id"].get<int64_t>();
+  }
+  return 0;
+}
+
+// kill -9 of a node while 16 clients upload: every acknowledged image stays
+// readable from its other copy; past the grace period each is back to two
+// copies, none on the dead node.
+TEST(RepairTest, NodeKilledDuringUploadsLosesNothingAndCopiesComeBack) {
+  Cluster c(
+      {.nodes = 3, .tracker_args = {"--replicas", "2", "--repair-grace", "3"}});
+  ASSERT_TRUE(c.WaitUsable(3));
+  const std::string jpeg = TestData("small.jpg");
+  std::mutex mu;
+  std::vector<std::string> acknowledged;
+  std::atomic<int> failed{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 16; ++t) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < 12; ++i) {
+        auto r = c.Upload(jpeg, "image/jpeg");
+        if (r.status != 201) {
+          ++failed;
+          continue;
+        }
+        std::lock_guard lock(mu);
+        acknowledged.push_back(Parse(r.body)["id"]);
+      }
+    });
+  }
+  ASSERT_TRUE(Eventually(
+      [&] {
+        std::lock_guard lock(mu);
+        return acknowledged.size() >= 40;
+      },
+      seconds(30)));
+  const std::string dead = c.NodeUrl(0);
+  c.StopNode(0, SIGKILL);
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(failed.load(), 0) << "two servers were left for every upload";
+  ASSERT_EQ(acknowledged.size() + size_t(failed.load()), 16u * 12u);
+
+  // Readable now, from a surviving copy.
+  ASSERT_TRUE(c.WaitUsable(2, seconds(10)));
+  auto r = Send("POST", c.tracker_url() + "/v1/resolve",
+                json{{"ids", acknowledged}}.dump());
+  json resolved = Parse(r.body);
+  for (const std::string& id : acknowledged) {
+    ASSERT_TRUE(resolved["images"][id]["available"].get<bool>()) << id;
+    EXPECT_EQ(Get(resolved["images"][id]["url"]).body, jpeg) << id;
+  }
+  // Back to two copies each on the two survivors.
+  ExpectCopiesBecomeGood(c, acknowledged, 2, jpeg, dead, seconds(60));
+  json totals = c.Servers()["totals"];
+  EXPECT_EQ(totals["repair_backlog"].get<int64_t>(), 0);
+}
+
+// A node on a tiny filesystem fills up: it answers 507, the tracker stores
+// elsewhere, and every upload succeeds.
+TEST(RepairTest, FullDiskAnswers507AndUploadsGoElsewhere) {
+  Cluster c({.nodes = 1, .tracker_args = {"--disk-reserve", "0"}});
+  // The node's root is a 192 KiB tmpfs in a mount namespace of its own.
+  const uint16_t port = FreePort();
+  const std::string root = c.dir() + "/tiny";
+  std::filesystem::create_directories(root);
+  const std::string node = fmt::format(
+      "mount -t tmpfs -o size=192k tmpfs {0} && exec {1} node --listen "
+      "127.0.0.1:{2} --root {0} --tracker {3} --secret {4} --name tiny "
+      "--heartbeat 1 --disk-reserve 0",
+      root, IMGSTORE_BINARY, port, c.tracker_url(), kSecret);
+  ChildProcess tiny({"/usr/bin/unshare", "-rm", "/bin/sh", "-c", node},
+                    c.dir() + "/tiny.log");
+  const std::string tiny_url = "http://127.0.0.1:" + std::to_string(port);
+  if (!WaitForStatus(tiny_url + "/status", 200)) {
+    GTEST_SKIP() << "no unprivileged mount namespace here: "
+                 << ReadFile(c.dir() + "/tiny.log");
+  }
+  ASSERT_TRUE(c.WaitUsable(2));
+
+  std::vector<std::string> ids;
+  for (int i = 0; i < 40; ++i)
+    ids.push_back(UploadOne(c, TestData("small.jpg")));
+  const std::string png = TestData("small.png");
+  int on_tiny = 0;
+  for (const std::string& id : ids) {
+    json j = Image(c, id);
+    ASSERT_EQ(j["replicas"].size(), 1u);
+    on_tiny +=
+        j["replicas"][0]["url"].get<std::string>().rfind(tiny_url, 0) == 0;
+  }
+  EXPECT_GT(on_tiny, 0);
+  // Fill it to the brim directly, then one more PUT must be refused.
+  std::string filler(64 * 1024, 'x');
+  std::copy(png.begin(), png.end(), filler.begin());
+  unsigned status = 0;
+  for (int i = 0; i < 8 && status != 507; ++i) {
+    const std::string path =
+        MakeImagePath(ImageId::New(), ImageFormat::kPng).relative;
+    status = SignedSend("PUT", tiny_url, "/" + path, filler).status;
+  }
+  EXPECT_EQ(status, 507u) << "a full disk answers 507";
+  // Uploads keep succeeding, on the other server.
+  for (int i = 0; i < 10; ++i)
+    ids.push_back(UploadOne(c, TestData("small.jpg")));
+  std::string why;
+  EXPECT_TRUE(CopiesAreGood(c, ids, 1, TestData("small.jpg"), "", why)) << why;
+  tiny.Signal(SIGTERM);
+}
+
+// Draining a server copies its images away; then it is empty, `servers
+// drain --wait` returns, and it can be removed. Nothing is lost.
+TEST(RepairTest, DrainThenRemoveLosesNothing) {
+  Cluster c({.nodes = 3});
+  ASSERT_TRUE(c.WaitUsable(3));
+  const std::string jpeg = TestData("small.jpg");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 30; ++i) ids.push_back(UploadOne(c, jpeg));
+  const int64_t id = ServerIdOf(c, c.NodeUrl(0));
+  ASSERT_GT(id, 0) << c.Servers().dump();
+  auto removed_early = RunImgstore({"servers", "remove", std::to_string(id)},
+                                   c.tracker_url(), kAdminToken);
+  EXPECT_NE(removed_early.exit_code, 0) << "it still holds images";
+
+  auto drained = RunImgstore({"servers", "drain", std::to_string(id), "--wait"},
+                             c.tracker_url(), kAdminToken);
+  EXPECT_EQ(drained.exit_code, 0) << drained.output;
+  EXPECT_NE(drained.output.find("is drained"), std::string::npos)
+      << drained.output;
+  auto removed = RunImgstore({"servers", "remove", std::to_string(id)},
+                             c.tracker_url(), kAdminToken);
+  EXPECT_EQ(removed.exit_code, 0) << removed.output;
+  std::string why;
+  EXPECT_TRUE(CopiesAreGood(c, ids, 1, jpeg, c.NodeUrl(0), why)) << why;
+}
+
+// The tracker is killed (-9) in the middle of repairing a dead node's
+// images; restarted, it finishes: every image at exactly two copies, none
+// lost, none twice.
+TEST(RepairTest, TrackerKilledDuringRepairResumes) {
+  // Slow repair (about 10 images a second) so the kill lands mid-way.
+  Cluster c({.nodes = 3,
+             .tracker_args = {"--replicas", "2", "--repair-grace", "2",
+                              "--repair-rate", "16000", "--repair-concurrency",
+                              "1"}});
+  ASSERT_TRUE(c.WaitUsable(3));
+  const std::string jpeg = TestData("small.jpg");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 80; ++i) ids.push_back(UploadOne(c, jpeg));
+  const std::string dead = c.NodeUrl(1);
+  c.StopNode(1, SIGKILL);
+  auto made = [&] {
+    constexpr std::string_view kMetric =
+        "\nimgstore_tracker_repair_copies_made ";
+    auto m = Get(c.tracker_url() + "/metrics").body;
+    auto at = m.find(kMetric);
+    return at == std::string::npos ? 0
+                                   : std::atoi(m.c_str() + at + kMetric.size());
+  };
+  ASSERT_TRUE(Eventually([&] { return made() >= 3; }, seconds(30))) << c.Logs();
+  c.StopTracker(SIGKILL);
+  c.StartTracker();
+  ExpectCopiesBecomeGood(c, ids, 2, jpeg, dead, seconds(90));
+}
+
+// `imgstore rebalance --wait` moves images from the full server to the
+// empty ones until their fill ratios are within the spread.
+TEST(RepairTest, RebalanceEvensOutTheServers) {
+  Cluster c({.nodes = 0});
+  c.StartNode(0, {"--max-pics", "1000"});
+  ASSERT_TRUE(c.WaitUsable(1));
+  const std::string jpeg = TestData("small.jpg");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 24; ++i) ids.push_back(UploadOne(c, jpeg));
+  c.StartNode(1, {"--max-pics", "1000"});
+  c.StartNode(2, {"--max-pics", "1000"});
+  ASSERT_TRUE(c.WaitUsable(3));
+  // Within half an image of each other: exactly 8 each.
+  auto r = RunImgstore({"rebalance", "--spread", "0.0005", "--wait"},
+                       c.tracker_url(), kAdminToken);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  const json servers = c.Servers();
+  for (const json& s : servers["servers"]) {
+    EXPECT_EQ(s["cur_pic_amount"].get<int64_t>(), 8) << s.dump();
+  }
+  std::string why;
+  EXPECT_TRUE(CopiesAreGood(c, ids, 1, jpeg, "", why)) << why;
+}
+
+}  // namespace
+}  // namespace imgstore::testing
