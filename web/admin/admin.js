@@ -125,7 +125,7 @@
   }
 
   // ---- totals ----
-  function renderTotals(servers, totals) {
+  function renderTotals(servers, totals, repair) {
     const present = servers.filter((s) => s.state !== 'removed');
     const t = {
       servers: present.length,
@@ -155,6 +155,13 @@
     fill.classList.toggle('is-high', pct >= 75 && pct < 95);
     fill.classList.toggle('is-full', pct >= 95);
     $('t-capacity-sub').textContent = `${num(t.images)} of ${num(t.capacity)} image slots`;
+    // Copies: how many each image should have, and what repair still owes.
+    const backlog = Number(t.repair_backlog) || 0;
+    $('t-repair').textContent = backlog > 0 ? `${num(backlog)} to repair` : 'complete';
+    $('t-repair').parentElement.classList.toggle('is-bad', backlog > 0);
+    const made = repair ? Number(repair.copies_made) || 0 : 0;
+    $('t-repair-sub').textContent =
+      `${num(Number(t.replicas) || 1)} per image${made > 0 ? ` · ${num(made)} repaired` : ''}`;
   }
 
   // ---- chart: images per server, with the even share and recent uploads ----
@@ -484,7 +491,7 @@
       auth.hidden = true;
       dashboard.hidden = false;
       signOut.hidden = !token();
-      renderTotals(servers, data && data.totals);
+      renderTotals(servers, data && data.totals, data && data.repair);
       renderChart(servers);
       renderTable(servers);
       setLive('live', `Live · updated ${new Date().toLocaleTimeString()}`);

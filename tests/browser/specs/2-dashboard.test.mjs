@@ -66,6 +66,9 @@ describe('dashboard', () => {
       6000, 'image total');
     assert.equal(await page.locator('#t-servers').textContent(), String(nodes.length));
     assert.equal(await page.locator('#t-usable').textContent(), String(nodes.length));
+    // One copy per image here (the browser cluster runs --replicas 1), none owed.
+    assert.equal(await page.locator('#t-repair').textContent(), 'complete');
+    assert.match(await page.locator('#t-repair-sub').textContent(), /^1 per image/);
     const label = await page.locator('#chart svg').getAttribute('aria-label');
     for (const s of list) assert.ok(label.includes(`${s.server_name} ${s.cur_pic_amount} images`), label);
     // Every node got some of the uploads: the load is spread.
