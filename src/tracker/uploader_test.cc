@@ -28,6 +28,17 @@ class FakeNodes final : public NodeClient {
     files.erase({server.server_id, path.relative});
     return {};
   }
+  Result<std::string> Read(const ServerRow& server,
+                           const std::string& relative_path) override {
+    std::lock_guard lock(mu);
+    auto it = files.find({server.server_id, relative_path});
+    if (it == files.end()) return Fail(ErrorCode::kNotFound, relative_path);
+    return it->second;
+  }
+  Result<std::vector<NodeFile>> List(const ServerRow&, const std::string&,
+                                     int) override {
+    return Fail(ErrorCode::kUnavailable, "fake nodes do not list");
+  }
   std::mutex mu;
   std::map<int64_t, Error> fail;
   std::vector<int64_t> puts;
