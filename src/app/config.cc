@@ -74,6 +74,20 @@ void AddNodeFlags(CLI::App& app, NodeOptions& o) {
   app.add_option("--io-threads", o.io_threads, "threads serving sockets")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  app.add_option("--scrub-rate", o.scrub_rate_bytes_per_s,
+                 "bytes per second the integrity scrub reads at most (0: no "
+                 "scrub)")
+      ->capture_default_str()
+      // An unsigned option takes "-1" as 2^64 - 1: refuse it by hand.
+      ->check(CLI::Validator(
+          [](const std::string& v) {
+            return v.find('-') == std::string::npos
+                       ? std::string()
+                       : std::string("must not be negative");
+          },
+          ""));
+  AddSeconds(app, "--scrub-interval", o.scrub_interval,
+             "seconds to pause after a full scrub pass");
 }
 
 void AddTrackerFlags(CLI::App& app, TrackerOptions& o) {

@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -85,6 +86,60 @@ Result<std::string> ReadAll(int fd, const std::string& context) {
     if (n == 0) return out;
     out.append(buf, size_t(n));
   }
+}
+
+// The entry names of the open directory `dir_fd` ("." and ".." left out),
+// in no particular order.
+Result<std::vector<std::string>> ReadDirNames(int dir_fd,
+                                              const std::string& context) {
+  // A description of its own: fdopendir takes the descriptor over, and the
+  // readdir position must not be shared with anyone else using dir_fd.
+  int fd = OpenBeneath(dir_fd, ".", O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return Fail(PosixError(context, errno));
+  DIR* dir = ::fdopendir(fd);
+  if (dir == nullptr) {
+    int err = errno;
+    ::close(fd);
+    return Fail(PosixError(context, err));
+  }
+  std::vector<std::string> names;
+  int err = 0;
+  for (;;) {
+    errno = 0;
+    struct dirent* e = ::readdir(dir);
+    if (e == nullptr) {
+      err = errno;
+      break;
+    }
+    std::string_view name = e->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  ::closedir(dir);
+  if (err != 0) return Fail(PosixError(context, err));
+  return names;
+}
+
+// The shard directory names ("00".."ff") among `names`, sorted.
+std::vector<std::string> ShardNames(std::vector<std::string> names) {
+  std::erase_if(names, [](const std::string& n) { return !IsLowerHex(n, 2); });
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// True when every string beginning with `prefix` sorts before `after`, so a
+// directory whose paths all begin with it can be skipped unread.
+bool AllBefore(std::string_view prefix, std::string_view after) {
+  return prefix.compare(after.substr(0, prefix.size())) < 0;
+}
+
+// Opens the shard directory `name` beneath `parent`; -1 when it is gone or
+// is not a directory (a symlink is refused, never followed).
+int OpenShard(int parent, const std::string& name) {
+  return OpenBeneath(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+}
+
+bool Vanished(int err) {
+  return err == ENOENT || err == ENOTDIR || err == ELOOP || err == EXDEV;
 }
 
 }  // namespace
@@ -319,6 +374,60 @@ Result<std::shared_ptr<const http::OpenFile>> FileStore::OpenForRead(
   }
   cache_[path.relative] = Cached{file, now};
   return file;
+}
+
+Result<std::vector<FileStore::FileEntry>> FileStore::List(
+    std::string_view after, size_t limit) {
+  // Why readdir at each level instead of probing all 65,536 names: a root
+  // with few images has few shard directories, and a page that starts deep
+  // in the listing skips the directories before `after` unread.
+  std::vector<FileEntry> out;
+  if (limit == 0) return out;
+  auto top = ReadDirNames(root_fd_, "list root " + root_);
+  if (!top) return Fail(top.error());
+  for (const std::string& aa : ShardNames(std::move(*top))) {
+    const std::string aa_prefix = aa + "/";
+    if (AllBefore(aa_prefix, after)) continue;
+    Fd adir(OpenShard(root_fd_, aa));
+    if (adir.get() < 0) {
+      if (Vanished(errno)) continue;
+      return Fail(PosixError("list " + aa, errno));
+    }
+    auto second = ReadDirNames(adir.get(), "list " + aa);
+    if (!second) return Fail(second.error());
+    for (const std::string& bb : ShardNames(std::move(*second))) {
+      const std::string prefix = aa_prefix + bb + "/";
+      if (AllBefore(prefix, after)) continue;
+      Fd bdir(OpenShard(adir.get(), bb));
+      if (bdir.get() < 0) {
+        if (Vanished(errno)) continue;
+        return Fail(PosixError("list " + prefix, errno));
+      }
+      auto names = ReadDirNames(bdir.get(), "list " + prefix);
+      if (!names) return Fail(names.error());
+      std::vector<std::string> paths;
+      for (const std::string& name : *names) {
+        if (name.starts_with(kTempPrefix)) continue;
+        std::string rel = prefix + name;
+        if (rel <= after) continue;
+        if (!ParseImagePath("/" + rel)) continue;  // not a name we make
+        paths.push_back(std::move(rel));
+      }
+      std::sort(paths.begin(), paths.end());
+      for (std::string& rel : paths) {
+        struct stat st;
+        const char* name = rel.c_str() + prefix.size();
+        if (::fstatat(bdir.get(), name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode)) {
+          continue;  // gone meanwhile, a symlink or a directory
+        }
+        out.push_back(
+            FileEntry{std::move(rel), int64_t(st.st_size), st.st_mtim.tv_sec});
+        if (out.size() == limit) return out;
+      }
+    }
+  }
+  return out;
 }
 
 Result<std::string> FileStore::Read(const ImagePath& path) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "core/error.h"
 #include "core/layout.h"
@@ -51,8 +52,25 @@ class FileStore {
   Result<std::shared_ptr<const http::OpenFile>> OpenForRead(
       const ImagePath& path);
 
-  // Whole bytes of a stored image (for tests and repair reads).
+  // Whole bytes of a stored image (for tests, repair reads and the
+  // scrubber). Read only, and past the open-file cache.
   Result<std::string> Read(const ImagePath& path);
+
+  // One image file as List sees it.
+  struct FileEntry {
+    std::string path;   // "aa/bb/<id>.<ext>", as ImagePath::relative
+    int64_t bytes = 0;  // size on disk
+    int64_t mtime = 0;  // Unix seconds
+  };
+
+  // Up to `limit` image files in ascending byte order of their relative
+  // path, each strictly greater than `after` (empty: from the start); fewer
+  // than `limit` means the listing reached the end. Only regular files at
+  // paths ParseImagePath accepts are listed: temporary files, symlinks and
+  // whatever else lies in the root are skipped. Reads directories only
+  // (never opens a file); a directory that vanishes meanwhile is skipped.
+  // kIo when the root itself cannot be read.
+  Result<std::vector<FileEntry>> List(std::string_view after, size_t limit);
 
   const std::string& root() const { return root_; }
   int64_t images() const { return images_.load(); }

@@ -35,6 +35,16 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   while (!o.public_url.empty() && o.public_url.back() == '/')
     o.public_url.pop_back();
 
+  ScrubberOptions scrub;
+  scrub.tracker_url = o.tracker_url;
+  scrub.secret = o.secret;
+  scrub.name = o.name;
+  scrub.public_url = o.public_url;
+  scrub.rate_bytes_per_s = o.scrub_rate_bytes_per_s;
+  scrub.interval = o.scrub_interval;
+  node->scrubber_ = std::make_unique<Scrubber>(std::move(scrub), *node->store_,
+                                               node->metrics_, node->clock_);
+
   auto* raw = node.get();
   node->metrics_.AddGauge("images", "Images stored.",
                           [raw] { return double(raw->store_->images()); });
@@ -72,6 +82,7 @@ void Node::Run() {
                store_->root(), options_.public_url, store_->images());
   if (!options_.tracker_url.empty())
     heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+  scrubber_->Start();
   server_->Run();
   Stop();
   spdlog::info("node {}: stopped", options_.name);
@@ -84,6 +95,7 @@ void Node::Stop() {
   }
   wake_.notify_all();
   if (server_) server_->Stop();
+  if (scrubber_) scrubber_->Stop();
   if (heartbeat_.joinable() &&
       heartbeat_.get_id() != std::this_thread::get_id())
     heartbeat_.join();

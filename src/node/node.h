@@ -16,6 +16,7 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "node/file_store.h"
+#include "node/scrubber.h"
 
 namespace imgstore {
 
@@ -37,9 +38,15 @@ struct NodeOptions {
   uint64_t max_body_bytes = 64 * 1024 * 1024;
   // Writes stop while less than this is free, so the disk never fills.
   int64_t disk_reserve_bytes = 64 * 1024 * 1024;
+  // The integrity scrub (node/scrubber.h) reads at most this; 0 turns it
+  // off. 8 MiB/s leaves a disk's bandwidth to the browsers it serves.
+  uint64_t scrub_rate_bytes_per_s = 8 * 1024 * 1024;
+  // Pause after a full scrub pass before the next.
+  std::chrono::seconds scrub_interval{86'400};
 };
 
-// An image server: owns its FileStore, HTTP server and heartbeat thread.
+// An image server: owns its FileStore, HTTP server, heartbeat thread and
+// Scrubber.
 // Start() binds and opens the root; Run() serves until SIGINT/SIGTERM or
 // Stop(), finishing requests in flight.
 class Node {
@@ -66,6 +73,7 @@ class Node {
   http::Metrics metrics_{"imgstore_node"};
   std::unique_ptr<http::Router> router_;
   std::unique_ptr<http::Server> server_;
+  std::unique_ptr<Scrubber> scrubber_;
 
   std::mutex mutex_;  // guards stopping_ for the heartbeat thread
   std::condition_variable wake_;

@@ -3,6 +3,10 @@
 // sendfile, as nginx does); PUT and DELETE run on workers (fsync).
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <charconv>
+#include <optional>
+
 #include "core/image_probe.h"
 #include "core/layout.h"
 #include "http/respond.h"
@@ -56,6 +60,83 @@ Response Verified(SignatureVerifier& verifier, const Request& request,
                             request.path, request.body(), *signature);
   if (!ok) return http::ErrorResponse(ok.error());
   return then();
+}
+
+// GET /v1/files pages: why a default and a cap, a page is one reply held
+// in memory (~100 bytes a file), and a caller walks on with `next`.
+constexpr size_t kListDefaultLimit = 1000;
+constexpr size_t kListMaxLimit = 10'000;
+// Longer than any path the layout makes, with room to spare.
+constexpr size_t kListMaxAfter = 256;
+
+// The raw value of `key` in a query string; nullopt when absent.
+std::optional<std::string_view> QueryValue(std::string_view query,
+                                           std::string_view key) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == key) {
+      return eq == std::string_view::npos ? std::string_view()
+                                          : pair.substr(eq + 1);
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+// Decodes %XX escapes (a client may escape the slashes of `after`).
+Result<std::string> PercentDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(
+        s.data() + i + 1, s.data() + std::min(i + 3, s.size()), value, 16);
+    if (ec != std::errc() || end != s.data() + i + 3 || value == 0) {
+      return Fail(ErrorCode::kInvalidArgument, "bad percent-escape in query");
+    }
+    out += char(value);
+    i += 2;
+  }
+  return out;
+}
+
+Response ListFiles(FileStore& store, const Request& request) {
+  std::string after;
+  if (auto raw = QueryValue(request.query, "after")) {
+    auto decoded = PercentDecode(*raw);
+    if (!decoded) return http::ErrorResponse(decoded.error());
+    if (decoded->size() > kListMaxAfter)
+      return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                 "after: too long");
+    after = std::move(*decoded);
+  }
+  size_t limit = kListDefaultLimit;
+  if (auto raw = QueryValue(request.query, "limit")) {
+    uint64_t n = 0;
+    auto [end, ec] = std::from_chars(raw->data(), raw->data() + raw->size(), n);
+    if (raw->empty() || ec != std::errc() || end != raw->data() + raw->size() ||
+        n == 0) {
+      return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                 "limit: expected a positive integer");
+    }
+    limit = size_t(std::min<uint64_t>(n, kListMaxLimit));
+  }
+  auto files = store.List(after, limit);
+  if (!files) return http::ErrorResponse(files.error());
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& f : *files) {
+    list.push_back({{"path", f.path}, {"bytes", f.bytes}, {"mtime", f.mtime}});
+  }
+  nlohmann::json body = {{"files", std::move(list)}};
+  // A short page is the last one; a full page may be followed by more.
+  if (files->size() == limit) body["next"] = files->back().path;
+  return http::Json(bhttp::status::ok, body);
 }
 
 }  // namespace
@@ -181,6 +262,10 @@ http::Router Node::MakeRouter() {
            if (!deleted) return http::ErrorResponse(deleted.error());
            return http::Empty(bhttp::status::no_content);
          });
+       }},
+      {verb::get, "/v1/files", Dispatch::kBlocking,
+       [this](const Request& r) {
+         return Verified(verifier_, r, [&] { return ListFiles(*store_, r); });
        }},
       {verb::get, "/status", Dispatch::kInline,
        [this](const Request&) {

@@ -9,6 +9,40 @@
 
 namespace imgstore {
 
+namespace {
+
+constexpr std::string_view kListPath = "/v1/files";
+// Reads and listings are small and answered from the node's disk.
+constexpr std::chrono::milliseconds kReadTimeout{10'000};
+
+// The reply of a node that did not succeed, as an Error of `code` with the
+// node's own message.
+Error StatusError(std::string_view method, const ServerRow& server,
+                  const http::ClientResponse& response, ErrorCode code) {
+  Error e = ParseErrorBody(response.body, code);
+  e.message = fmt::format("{} on server {}: {} ({})", method, server.server_id,
+                          e.message, response.status);
+  return e;
+}
+
+// Escapes a query value; paths keep their slashes, which a query allows.
+std::string QueryEscape(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                       (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                       c == '.' || c == '~' || c == '/';
+    if (plain) {
+      out += c;
+    } else {
+      out += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<void> HttpNodeClient::Put(const ServerRow& server, const ImagePath& path,
                                  std::string_view bytes,
                                  std::string_view sha256) {
@@ -25,18 +59,68 @@ Result<void> HttpNodeClient::Delete(const ServerRow& server,
 Result<std::string> HttpNodeClient::Read(const ServerRow& server,
                                          const std::string& relative_path) {
   http::ClientRequest request;
+  request.method = "GET";
   request.url = server.server_url + "/" + relative_path;
+  request.timeout = kReadTimeout;
   auto response = http::Fetch(request);
   if (!response) return Fail(response.error());
   if (response->status == 200) return std::move(response->body);
-  return Fail(
-      response->status == 404 ? ErrorCode::kNotFound : ErrorCode::kUnavailable,
-      fmt::format("GET {}: status {}", request.url, response->status));
+  return Fail(StatusError("GET " + relative_path, server, *response,
+                          response->status == 404 ? ErrorCode::kNotFound
+                                                  : ErrorCode::kUnavailable));
 }
 
-Result<std::vector<NodeFile>> HttpNodeClient::List(const ServerRow&,
-                                                   const std::string&, int) {
-  return Fail(ErrorCode::kUnavailable, "listing not supported");
+Result<std::vector<NodeFile>> HttpNodeClient::List(const ServerRow& server,
+                                                   const std::string& after,
+                                                   int limit) {
+  if (limit <= 0)
+    return Fail(ErrorCode::kInvalidArgument, "list: limit must be positive");
+  // Signed like Put: the path as the node sees it (with the server URL's
+  // prefix, if any), without the query.
+  const std::string base = server.server_url + std::string(kListPath);
+  auto parsed = http::ParseUrl(base);
+  if (!parsed) return Fail(parsed.error());
+  Signature s = Sign(secret_, "GET", parsed->path, "", clock_);
+  http::ClientRequest request;
+  request.method = "GET";
+  request.url = base + "?limit=" + std::to_string(limit);
+  if (!after.empty()) request.url += "&after=" + QueryEscape(after);
+  request.timeout = kReadTimeout;
+  request.headers = {{std::string(kTimeHeader), s.time},
+                     {std::string(kNonceHeader), s.nonce},
+                     {std::string(kSignatureHeader), s.mac}};
+  auto response = http::Fetch(request);
+  if (!response) return Fail(response.error());
+  const unsigned status = response->status;
+  if (status != 200) {
+    ErrorCode code = ErrorCode::kUnavailable;
+    if (status == 400) code = ErrorCode::kInvalidArgument;
+    if (status == 401 || status == 403) code = ErrorCode::kUnauthenticated;
+    return Fail(StatusError("list", server, *response, code));
+  }
+  auto malformed = [&](std::string_view why) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("list on server {}: malformed reply: {}",
+                            server.server_id, why));
+  };
+  auto body = ParseJsonObject(response->body);
+  if (!body) return malformed(body.error().message);
+  auto files = body->find("files");
+  if (files == body->end() || !files->is_array())
+    return malformed("no \"files\" array");
+  std::vector<NodeFile> out;
+  out.reserve(files->size());
+  for (const auto& f : *files) {
+    if (!f.is_object() || !f.contains("path") || !f["path"].is_string() ||
+        !f.contains("bytes") || !f["bytes"].is_number_integer() ||
+        !f.contains("mtime") || !f["mtime"].is_number_integer()) {
+      return malformed("a file without path, bytes and mtime");
+    }
+    out.push_back(NodeFile{f["path"].get<std::string>(),
+                           f["bytes"].get<int64_t>(),
+                           f["mtime"].get<int64_t>()});
+  }
+  return out;
 }
 
 Result<void> HttpNodeClient::Call(const std::string& method,
@@ -67,10 +151,7 @@ Result<void> HttpNodeClient::Call(const std::string& method,
   if (status == 404) code = ErrorCode::kNotFound;
   if (status == 409) code = ErrorCode::kConflict;
   if (status == 507) code = ErrorCode::kInsufficientStorage;
-  Error e = ParseErrorBody(response->body, code);
-  e.message = fmt::format("{} on server {}: {} ({})", method, server.server_id,
-                          e.message, status);
-  return Fail(std::move(e));
+  return Fail(StatusError(method, server, *response, code));
 }
 
 }  // namespace imgstore

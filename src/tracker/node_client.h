@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,16 +12,16 @@
 
 namespace imgstore {
 
-// The tracker's side of the signed node protocol (core/signing.h): store
-// and delete files on image servers. The real one speaks HTTP; unit tests
-// use a fake to make nodes fail, fill up or vanish. Thread-safe; blocks.
-// One file as a node's listing names it.
+// One image file on a node, as GET /v1/files lists it.
 struct NodeFile {
   std::string path;  // "aa/bb/<id>.<ext>"
   int64_t bytes = 0;
   int64_t mtime = 0;  // Unix seconds
 };
 
+// The tracker's side of the signed node protocol (core/signing.h): store,
+// delete, read and list files on image servers. The real one speaks HTTP; unit
+// tests use a fake to make nodes fail, fill up or vanish. Thread-safe; blocks.
 class NodeClient {
  public:
   virtual ~NodeClient() = default;
@@ -33,12 +34,16 @@ class NodeClient {
   // Ok also when the file was already gone.
   virtual Result<void> Delete(const ServerRow& server,
                               const ImagePath& path) = 0;
-  // The stored bytes (a plain GET, as a browser's). kNotFound when absent,
-  // kUnavailable when unreachable.
+  // The bytes of `relative_path` ("aa/bb/<id>.<ext>"), by a plain GET as a
+  // browser would. kNotFound on 404, kUnavailable when unreachable or on
+  // any other status.
   virtual Result<std::string> Read(const ServerRow& server,
                                    const std::string& relative_path) = 0;
-  // Up to `limit` files in byte order of path after `after` (signed GET
-  // /v1/files); fewer than `limit` means the listing reached the end.
+  // One page of the node's files (signed GET /v1/files): up to `limit` in
+  // ascending order of path, each after `after` ("" from the start). Fewer
+  // than `limit` means the end; otherwise call again with the last path.
+  // kUnavailable when unreachable, kUnauthenticated when the node refuses
+  // the signature, kInvalidArgument for a malformed reply.
   virtual Result<std::vector<NodeFile>> List(const ServerRow& server,
                                              const std::string& after,
                                              int limit) = 0;

@@ -5,20 +5,28 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/hex.h"
 #include "core/image_id.h"
 #include "core/layout.h"
 #include "core/signing.h"
+#include "http/metrics.h"
+#include "http/respond.h"
+#include "http/router.h"
+#include "http/server.h"
 #include "testing/cluster.h"
+#include "tracker/node_client.h"
 
 namespace imgstore::testing {
 namespace {
@@ -73,6 +81,16 @@ class NodeTest : public ::testing::Test {
 
   static std::string NewPath(ImageFormat format) {
     return "/" + MakeImagePath(ImageId::New(), format).relative;
+  }
+
+  // GET /v1/files?QUERY, signed as a tracker signs it (path without query).
+  static http::ClientResponse ListFiles(const std::string& query,
+                                        const std::string& secret = kSecret) {
+    Signature s = Sign(secret, "GET", "/v1/files", "", SystemClock::Get());
+    return Get(url() + "/v1/files" + (query.empty() ? "" : "?" + query),
+               {{"X-Imgstore-Time", s.time},
+                {"X-Imgstore-Nonce", s.nonce},
+                {"X-Imgstore-Signature", s.mac}});
   }
 
   static TempDir* dir_;
@@ -346,6 +364,316 @@ TEST_F(NodeTest, StatusAndMetrics) {
             std::string::npos);
   EXPECT_NE(node_->Log().find("unreachable"), std::string::npos)
       << "logged once, kept serving";
+}
+
+TEST_F(NodeTest, ListFilesIsSignedOrderedAndPaged) {
+  std::map<std::string, std::string> mine;  // relative path -> bytes
+  for (const char* file : {"small.jpg", "small.png", "small.gif", "small.webp",
+                           "small.jpg", "small.png", "small.gif"}) {
+    std::string name = file;
+    const std::string ext = name.substr(name.find('.') + 1);
+    const std::string path = NewPath(*FormatFromExtension(ext));
+    ASSERT_EQ(SignedSend("PUT", url(), path, TestData(file)).status, 201u);
+    mine[path.substr(1)] = TestData(file);
+  }
+  EXPECT_EQ(Get(url() + "/v1/files").status, 401u) << "unsigned";
+  EXPECT_EQ(ListFiles("", "wrong-secret").status, 401u);
+  EXPECT_EQ(ListFiles("limit=0").status, 400u);
+  EXPECT_EQ(ListFiles("limit=abc").status, 400u);
+  EXPECT_EQ(ListFiles("limit=-1").status, 400u);
+  EXPECT_EQ(ListFiles("limit=99999999").status, 200u) << "capped, not refused";
+  EXPECT_EQ(ListFiles("after=%zz").status, 400u);
+
+  // Walk the listing two at a time.
+  std::vector<std::string> walked;
+  std::string after;
+  for (int pages = 0; pages < 1000; ++pages) {
+    auto page = ListFiles("limit=2&after=" + after);
+    ASSERT_EQ(page.status, 200u) << page.body;
+    auto body = nlohmann::json::parse(page.body);
+    ASSERT_TRUE(body["files"].is_array());
+    ASSERT_LE(body["files"].size(), 2u);
+    for (const auto& f : body["files"]) {
+      const std::string path = f["path"];
+      EXPECT_TRUE(walked.empty() || path > walked.back()) << "ascending";
+      walked.push_back(path);
+      struct stat st;
+      ASSERT_EQ(::lstat((root() + "/" + path).c_str(), &st), 0) << path;
+      EXPECT_TRUE(S_ISREG(st.st_mode)) << "only regular files: " << path;
+      EXPECT_EQ(f["bytes"].get<int64_t>(), st.st_size) << path;
+      EXPECT_EQ(f["mtime"].get<int64_t>(), st.st_mtim.tv_sec) << path;
+    }
+    if (body["files"].size() < 2) {
+      EXPECT_TRUE(!body.contains("next") || body["next"].is_null())
+          << "no next at the end";
+      break;
+    }
+    ASSERT_TRUE(body["next"].is_string()) << page.body;
+    EXPECT_EQ(body["next"], walked.back());
+    after = body["next"];
+  }
+  for (const auto& [path, bytes] : mine) {
+    EXPECT_EQ(std::count(walked.begin(), walked.end(), path), 1) << path;
+  }
+  auto status = nlohmann::json::parse(Get(url() + "/status").body);
+  EXPECT_EQ(int64_t(walked.size()), status["images"].get<int64_t>())
+      << "every stored image, nothing else (the root holds planted symlinks)";
+
+  // One page with everything; `after` escaped or not.
+  auto all = nlohmann::json::parse(ListFiles("").body);
+  EXPECT_EQ(all["files"].size(), walked.size());
+  EXPECT_TRUE(!all.contains("next") || all["next"].is_null());
+  const std::string& third = walked.at(2);
+  std::string escaped = third;
+  for (size_t at; (at = escaped.find('/')) != std::string::npos;)
+    escaped.replace(at, 1, "%2F");
+  auto rest = nlohmann::json::parse(ListFiles("after=" + escaped).body);
+  ASSERT_EQ(rest["files"].size(), walked.size() - 3);
+  EXPECT_EQ(rest["files"][0]["path"], walked.at(3));
+
+  // The tracker's client of the same protocol.
+  HttpNodeClient client(kSecret, SystemClock::Get());
+  ServerRow server;
+  server.server_id = 7;
+  server.server_url = url();
+  std::vector<std::string> listed;
+  std::string from;
+  for (int pages = 0; pages < 1000; ++pages) {
+    auto page = client.List(server, from, 3);
+    ASSERT_TRUE(page.has_value()) << page.error().message;
+    for (const auto& f : *page) {
+      listed.push_back(f.path);
+      if (auto it = mine.find(f.path); it != mine.end()) {
+        EXPECT_EQ(f.bytes, int64_t(it->second.size()));
+        EXPECT_GT(f.mtime, 0);
+      }
+    }
+    if (page->size() < 3) break;
+    from = page->back().path;
+  }
+  EXPECT_EQ(listed, walked);
+  const auto& [some_path, some_bytes] = *mine.begin();
+  auto read = client.Read(server, some_path);
+  ASSERT_TRUE(read.has_value()) << read.error().message;
+  EXPECT_EQ(*read, some_bytes);
+  auto missing = client.Read(server, NewPath(ImageFormat::kJpeg).substr(1));
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+  HttpNodeClient stranger("wrong-secret", SystemClock::Get());
+  auto refused = stranger.List(server, "", 10);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnauthenticated);
+  ServerRow gone = server;
+  gone.server_url = "http://127.0.0.1:1";
+  auto down = client.List(gone, "", 10);
+  ASSERT_FALSE(down.has_value());
+  EXPECT_EQ(down.error().code, ErrorCode::kUnavailable);
+  auto down_read = client.Read(gone, some_path);
+  ASSERT_FALSE(down_read.has_value());
+  EXPECT_EQ(down_read.error().code, ErrorCode::kUnavailable);
+}
+
+// A tracker reduced to POST /v1/scrub, in this process: checks the
+// signature, refuses the first report with 503 (the node must retry it) and
+// records the bodies it accepted.
+class FakeScrubTracker {
+ public:
+  FakeScrubTracker()
+      : router_({{boost::beast::http::verb::post, "/v1/scrub",
+                  http::Dispatch::kInline,
+                  [this](const http::Request& r) { return Scrub(r); }},
+                 {boost::beast::http::verb::post, "/v1/heartbeat",
+                  http::Dispatch::kInline, [](const http::Request&) {
+                    return http::Json(boost::beast::http::status::ok,
+                                      nlohmann::json::object());
+                  }}}) {
+    http::ServerOptions o;
+    o.port = 0;
+    o.worker_threads = 1;
+    o.drain_timeout = std::chrono::seconds(1);
+    auto server = http::Server::Listen(o, router_, metrics_);
+    EXPECT_TRUE(server.has_value()) << server.error().message;
+    server_ = std::move(*server);
+    thread_ = std::thread([this] { server_->Run(); });
+  }
+  ~FakeScrubTracker() {
+    server_->Stop();
+    thread_.join();
+  }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(server_->port());
+  }
+  std::vector<nlohmann::json> Accepted() {
+    std::lock_guard lock(mu_);
+    return accepted_;
+  }
+  int refused() {
+    std::lock_guard lock(mu_);
+    return refused_;
+  }
+
+ private:
+  http::Response Scrub(const http::Request& r) {
+    Signature s{std::string(r.Header(kTimeHeader)),
+                std::string(r.Header(kNonceHeader)),
+                std::string(r.Header(kSignatureHeader))};
+    auto ok = verifier_.Verify("POST", r.path, r.body(), s);
+    if (!ok) return http::ErrorResponse(ok.error());
+    std::lock_guard lock(mu_);
+    if (refused_ == 0) {
+      ++refused_;
+      return http::ErrorResponse(ErrorCode::kUnavailable, "not yet");
+    }
+    accepted_.push_back(nlohmann::json::parse(r.body()));
+    return http::Json(boost::beast::http::status::ok, nlohmann::json::object());
+  }
+
+  SignatureVerifier verifier_{kSecret, SystemClock::Get()};
+  http::Metrics metrics_{"fake_tracker"};
+  http::Router router_;
+  std::unique_ptr<http::Server> server_;
+  std::thread thread_;
+  std::mutex mu_;  // guards the two below
+  int refused_ = 0;
+  std::vector<nlohmann::json> accepted_;
+};
+
+TEST_F(NodeTest, ScrubReportsTheHashOfEachFileToTheTracker) {
+  FakeScrubTracker tracker;
+  TempDir dir;
+  const std::string scrub_root = dir.str() + "/root";
+  const uint16_t port = FreePort();
+  const std::string node_url = "http://127.0.0.1:" + std::to_string(port);
+  ChildProcess node(
+      {IMGSTORE_BINARY, "node", "--listen", "127.0.0.1:" + std::to_string(port),
+       "--root", scrub_root, "--tracker", tracker.url(), "--secret", kSecret,
+       "--scrub-rate", "1000000000", "--scrub-interval", "1"},
+      dir.str() + "/node.log");
+  ASSERT_TRUE(WaitForStatus(node_url + "/status", 200)) << node.Log();
+
+  const std::string jpeg = TestData("small.jpg"), png = TestData("small.png");
+  const std::string rotten = NewPath(ImageFormat::kJpeg).substr(1);
+  const std::string sound = NewPath(ImageFormat::kPng).substr(1);
+  ASSERT_EQ(SignedSend("PUT", node_url, "/" + rotten, jpeg).status, 201u);
+  ASSERT_EQ(SignedSend("PUT", node_url, "/" + sound, png).status, 201u);
+  // Bit rot: one byte changed in place, behind the node's back.
+  std::string flipped = jpeg;
+  flipped[flipped.size() / 2] = char(flipped[flipped.size() / 2] ^ 0x5a);
+  {
+    std::fstream f(scrub_root + "/" + rotten,
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(std::streamoff(flipped.size() / 2));
+    f.put(flipped[flipped.size() / 2]);
+  }
+  ASSERT_EQ(ReadFile(scrub_root + "/" + rotten), flipped);
+
+  // What the tracker last heard of each path.
+  auto latest = [&] {
+    std::map<std::string, nlohmann::json> out;
+    for (const auto& report : tracker.Accepted()) {
+      for (const auto& f : report["files"]) out[f["path"]] = f;
+    }
+    return out;
+  };
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto seen = latest();
+        return seen.count(rotten) && seen.count(sound) &&
+               seen[rotten]["sha256"] == Sha256Hex(flipped);
+      },
+      std::chrono::seconds(15)))
+      << node.Log();
+  EXPECT_GE(tracker.refused(), 1);
+  EXPECT_NE(node.Log().find("not taking scrub reports"), std::string::npos)
+      << node.Log();
+  for (const auto& report : tracker.Accepted()) {
+    EXPECT_EQ(report["url"], node_url);
+    EXPECT_EQ(report["name"], "node-" + std::to_string(port));
+    ASSERT_TRUE(report["files"].is_array());
+    EXPECT_LE(report["files"].size(), 256u);
+    for (const auto& f : report["files"]) {
+      if (f["path"] == sound) {
+        EXPECT_EQ(f["sha256"], Sha256Hex(png));
+        EXPECT_EQ(f["bytes"], png.size());
+      } else {
+        EXPECT_EQ(f["path"], rotten);
+        EXPECT_EQ(f["bytes"], jpeg.size());
+      }
+    }
+  }
+  EXPECT_NE(latest()[rotten]["sha256"], Sha256Hex(jpeg));
+  EXPECT_EQ(ReadFile(scrub_root + "/" + sound), png) << "read only";
+
+  auto counter = [&](const std::string& name) -> int64_t {
+    const std::string metrics = Get(node_url + "/metrics").body;
+    const std::string key = "\nimgstore_node_" + name + " ";
+    size_t at = metrics.find(key);
+    if (at == std::string::npos) return -1;
+    return std::stoll(metrics.substr(at + key.size()));
+  };
+  EXPECT_TRUE(Eventually([&] { return counter("scrub_passes") >= 1; },
+                         std::chrono::seconds(15)));
+  EXPECT_GE(counter("scrub_files"), 2);
+  EXPECT_GE(counter("scrub_bytes"), int64_t(jpeg.size() + png.size()));
+}
+
+TEST_F(NodeTest, ScrubRetriesAReportTheTrackerRefused) {
+  // One pass only (the next is an hour away), over a file already on disk
+  // at start: the tracker hears of it only if the refused batch is resent.
+  FakeScrubTracker tracker;
+  TempDir dir;
+  const std::string scrub_root = dir.str() + "/root";
+  const std::string path =
+      MakeImagePath(ImageId::New(), ImageFormat::kPng).relative;
+  const std::string png = TestData("small.png");
+  fs::create_directories(fs::path(scrub_root + "/" + path).parent_path());
+  { std::ofstream(scrub_root + "/" + path, std::ios::binary) << png; }
+  const uint16_t port = FreePort();
+  const std::string node_url = "http://127.0.0.1:" + std::to_string(port);
+  ChildProcess node(
+      {IMGSTORE_BINARY, "node", "--listen", "127.0.0.1:" + std::to_string(port),
+       "--root", scrub_root, "--tracker", tracker.url(), "--secret", kSecret,
+       "--scrub-interval", "3600"},
+      dir.str() + "/node.log");
+  ASSERT_TRUE(WaitForStatus(node_url + "/status", 200)) << node.Log();
+  ASSERT_TRUE(Eventually([&] { return !tracker.Accepted().empty(); },
+                         std::chrono::seconds(15)))
+      << node.Log();
+  EXPECT_EQ(tracker.refused(), 1);
+  auto accepted = tracker.Accepted();
+  ASSERT_EQ(accepted.size(), 1u);
+  ASSERT_EQ(accepted[0]["files"].size(), 1u);
+  EXPECT_EQ(accepted[0]["files"][0]["path"], path);
+  EXPECT_EQ(accepted[0]["files"][0]["sha256"], Sha256Hex(png));
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return Get(node_url + "/metrics")
+                   .body.find("imgstore_node_scrub_passes 1\n") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(5)));
+}
+
+TEST_F(NodeTest, ScrubRateZeroScrubsNothing) {
+  FakeScrubTracker tracker;
+  TempDir dir;
+  const uint16_t port = FreePort();
+  const std::string node_url = "http://127.0.0.1:" + std::to_string(port);
+  ChildProcess node(
+      {IMGSTORE_BINARY, "node", "--listen", "127.0.0.1:" + std::to_string(port),
+       "--root", dir.str() + "/root", "--tracker", tracker.url(), "--secret",
+       kSecret, "--scrub-rate", "0", "--scrub-interval", "1"},
+      dir.str() + "/node.log");
+  ASSERT_TRUE(WaitForStatus(node_url + "/status", 200)) << node.Log();
+  ASSERT_EQ(SignedSend("PUT", node_url, NewPath(ImageFormat::kJpeg),
+                       TestData("small.jpg"))
+                .status,
+            201u);
+  ::usleep(2'500'000);
+  EXPECT_EQ(tracker.refused(), 0) << "no report was even tried";
+  EXPECT_TRUE(tracker.Accepted().empty());
+  EXPECT_NE(Get(node_url + "/metrics").body.find("imgstore_node_scrub_files 0"),
+            std::string::npos);
 }
 
 // kill -9 in the middle of a stream of writes, then restart: every
