@@ -278,5 +278,100 @@ TEST(RepairTest, RebalanceEvensOutTheServers) {
   EXPECT_TRUE(CopiesAreGood(c, ids, 1, jpeg, "", why)) << why;
 }
 
+// A byte flipped in a stored file is found by the node's scrubber, the
+// tracker retires that copy and repairs it from the good one.
+TEST(RepairTest, ScrubberFindsAFlippedByteAndTheCopyIsReplaced) {
+  Cluster c({.nodes = 0, .tracker_args = {"--replicas", "2"}});
+  for (size_t i = 0; i < 3; ++i) {
+    c.StartNode(i, {"--scrub-rate", "100000000", "--scrub-interval", "1"});
+  }
+  ASSERT_TRUE(c.WaitUsable(3));
+  const std::string jpeg = TestData("small.jpg");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) ids.push_back(UploadOne(c, jpeg));
+  // Rot one copy on disk, behind the node's back.
+  json victim = Image(c, ids[2])["replicas"][0];
+  size_t index = 0;
+  while (index < 3 &&
+         c.NodeUrl(index) + "/" != victim["url"].get<std::string>().substr(
+                                       0, c.NodeUrl(index).size() + 1)) {
+    ++index;
+  }
+  ASSERT_LT(index, 3u);
+  const std::string relative =
+      victim["url"].get<std::string>().substr(c.NodeUrl(index).size() + 1);
+  const std::string file = c.NodeRoot(index) + "/" + relative;
+  std::string bytes = ReadFile(file);
+  ASSERT_EQ(bytes, jpeg);
+  bytes[bytes.size() / 2] ^= 0x20;
+  {
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out << bytes;
+  }
+  auto corrupt = [&] {
+    constexpr std::string_view kMetric = "\nimgstore_tracker_repair_corrupt ";
+    auto m = Get(c.tracker_url() + "/metrics").body;
+    auto at = m.find(kMetric);
+    return at == std::string::npos ? 0
+                                   : std::atoi(m.c_str() + at + kMetric.size());
+  };
+  EXPECT_TRUE(Eventually([&] { return corrupt() >= 1; }, seconds(20)))
+      << c.Logs().substr(0, 20000);
+  ExpectCopiesBecomeGood(c, ids, 2, jpeg, "", seconds(20));
+}
+
+// fsck finds a file with no record and a record whose file is gone; --fix
+// deletes the first and repairs the second from its other copy.
+TEST(RepairTest, FsckFindsAndFixesOrphansAndMissingFiles) {
+  Cluster c({.nodes = 3, .tracker_args = {"--replicas", "2"}});
+  const std::string jpeg = TestData("small.jpg");
+  std::vector<std::string> ids;
+  std::vector<json> records;
+  for (int i = 0; i < 6; ++i) {
+    auto r = c.Upload(jpeg, "image/jpeg");
+    ASSERT_EQ(r.status, 201u) << r.body;
+    records.push_back(Parse(r.body));
+    ids.push_back(records.back()["id"]);
+  }
+  // Node 0 loses one of its files; node 1 gains a stray one.
+  std::string lost;
+  for (const json& j : records) {
+    for (const json& r : j["replicas"]) {
+      const std::string url = r["url"];
+      if (lost.empty() && url.rfind(c.NodeUrl(0) + "/", 0) == 0)
+        lost = url.substr(c.NodeUrl(0).size() + 1);
+    }
+  }
+  ASSERT_FALSE(lost.empty());
+  ASSERT_TRUE(std::filesystem::remove(c.NodeRoot(0) + "/" + lost));
+  const std::string stray =
+      MakeImagePath(ImageId::New(), ImageFormat::kJpeg).relative;
+  std::filesystem::create_directories(
+      std::filesystem::path(c.NodeRoot(1) + "/" + stray).parent_path());
+  {
+    std::ofstream out(c.NodeRoot(1) + "/" + stray, std::ios::binary);
+    out << jpeg;
+  }
+
+  auto check =
+      RunImgstore({"fsck", "--min-age", "0"}, c.tracker_url(), kAdminToken);
+  EXPECT_EQ(check.exit_code, 1) << check.output;
+  EXPECT_NE(check.output.find("orphan  " + stray), std::string::npos)
+      << check.output;
+  EXPECT_NE(check.output.find("missing " + lost), std::string::npos)
+      << check.output;
+  EXPECT_TRUE(std::filesystem::exists(c.NodeRoot(1) + "/" + stray))
+      << "without --fix nothing changes";
+
+  auto fixed = RunImgstore({"fsck", "--fix", "--min-age", "0"}, c.tracker_url(),
+                           kAdminToken);
+  EXPECT_EQ(fixed.exit_code, 0) << fixed.output;
+  EXPECT_FALSE(std::filesystem::exists(c.NodeRoot(1) + "/" + stray));
+  ExpectCopiesBecomeGood(c, ids, 2, jpeg, "", seconds(20));
+  auto clean =
+      RunImgstore({"fsck", "--min-age", "0"}, c.tracker_url(), kAdminToken);
+  EXPECT_EQ(clean.exit_code, 0) << clean.output;
+}
+
 }  // namespace
 }  // namespace imgstore::testing
