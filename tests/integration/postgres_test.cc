@@ -126,18 +126,12 @@ class TwoTrackers {
  private:
   void StartTracker(int i) {
     std::vector<std::string> argv = {
-        IMGSTORE_BINARY,
-        "tracker",
-        "--listen",
-        "127.0.0.1:" + std::to_string(tracker_ports_[i]),
-        "--db",
-        db_url_,
-        "--secret",
-        kSecret,
-        "--admin-token",
-        kAdminToken,
-        "--heartbeat-timeout",
-        "3"};
+        IMGSTORE_BINARY, "tracker", "--listen",
+        "127.0.0.1:" + std::to_string(tracker_ports_[i]), "--db", db_url_,
+        "--secret", kSecret, "--admin-token", kAdminToken,
+        "--heartbeat-timeout", "3",
+        // One copy: the capacity arithmetic below counts images.
+        "--replicas", "1"};
     trackers_[i] = std::make_unique<ChildProcess>(
         argv, dir_.str() + "/tracker" + std::to_string(i) + ".log");
     if (!WaitForStatus(TrackerUrl(i) + "/healthz", 200)) {
@@ -364,6 +358,32 @@ TEST_F(PostgresClusterTest, Kill9OfOneTrackerLosesNothingAndTheOtherCarriesOn) {
     }
   }
   EXPECT_EQ(Get(c.url() + "/healthz").status, 200u);
+}
+
+// Of two trackers on one database exactly one holds the repair lease; when
+// it dies the other takes it over once the lease runs out.
+TEST_F(PostgresClusterTest, OneTrackerAtATimeRepairs) {
+  TwoTrackers& c = Start(100000);
+  auto leader = [&](int i) {
+    constexpr std::string_view kMetric = "\nimgstore_tracker_repair_leader ";
+    auto m = Get(c.TrackerUrl(i) + "/metrics").body;
+    auto at = m.find(kMetric);
+    return at != std::string::npos &&
+           m.compare(at + kMetric.size(), 1, "1") == 0;
+  };
+  ASSERT_TRUE(Eventually([&] { return leader(0) != leader(1); },
+                         std::chrono::seconds(10)))
+      << c.Logs();
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_NE(leader(0), leader(1)) << "exactly one leader";
+    ::usleep(200'000);
+  }
+  const int holder = leader(0) ? 0 : 1;
+  c.KillTracker(holder);
+  EXPECT_TRUE(
+      Eventually([&] { return leader(1 - holder); }, std::chrono::seconds(30)))
+      << "the survivor takes the lease over\n"
+      << c.Logs();
 }
 
 }  // namespace
