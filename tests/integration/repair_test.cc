@@ -147,6 +147,38 @@ TEST(RepairTest, NodeKilledDuringUploadsLosesNothingAndCopiesComeBack) {
   EXPECT_EQ(totals["repair_backlog"].get<int64_t>(), 0);
 }
 
+// With fewer servers than --replicas an upload succeeds with what exists,
+// shows as owed in `imgstore stats`, /v1/servers and /metrics, and gets its
+// second copy once a second server joins.
+TEST(RepairTest, TooFewServersIsVisibleAndRepairedWhenOneJoins) {
+  Cluster c({.nodes = 1, .tracker_args = {"--replicas", "2"}});
+  const std::string jpeg = TestData("small.jpg");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(UploadOne(c, jpeg));
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return c.Servers()["totals"]["repair_backlog"].get<int64_t>() == 3;
+      },
+      seconds(10)));
+  auto owed = RunImgstore({"stats"}, c.tracker_url(), kAdminToken);
+  EXPECT_NE(owed.output.find("repair backlog:  3 copies"), std::string::npos)
+      << owed.output;
+  EXPECT_NE(Get(c.tracker_url() + "/metrics")
+                .body.find("\nimgstore_tracker_repair_backlog 3"),
+            std::string::npos);
+
+  c.StartNode(1);
+  ExpectCopiesBecomeGood(c, ids, 2, jpeg, "", seconds(20));
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return c.Servers()["totals"]["repair_backlog"].get<int64_t>() == 0;
+      },
+      seconds(10)));
+  auto done = RunImgstore({"stats"}, c.tracker_url(), kAdminToken);
+  EXPECT_NE(done.output.find("repair backlog:  none"), std::string::npos)
+      << done.output;
+}
+
 // A node on a tiny filesystem fills up: it answers 507, the tracker stores
 // elsewhere, and every upload succeeds.
 TEST(RepairTest, FullDiskAnswers507AndUploadsGoElsewhere) {
