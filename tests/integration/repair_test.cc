@@ -87,6 +87,14 @@ std::string UploadOne(Cluster& c, const std::string& bytes) {
   return Parse(r.body).value("id", "");
 }
 
+// A tracker gauge from /metrics ("imgstore_tracker_<name>"), 0 when absent.
+int64_t Metric(Cluster& c, std::string_view name) {
+  const std::string key = fmt::format("\nimgstore_tracker_{} ", name);
+  const std::string m = Get(c.tracker_url() + "/metrics").body;
+  const size_t at = m.find(key);
+  return at == std::string::npos ? 0 : std::atoll(m.c_str() + at + key.size());
+}
+
 int64_t ServerIdOf(Cluster& c, const std::string& url) {
   const json servers = c.Servers();
   for (const json& s : servers["servers"]) {
@@ -163,9 +171,7 @@ TEST(RepairTest, TooFewServersIsVisibleAndRepairedWhenOneJoins) {
   auto owed = RunImgstore({"stats"}, c.tracker_url(), kAdminToken);
   EXPECT_NE(owed.output.find("repair backlog:  3 copies"), std::string::npos)
       << owed.output;
-  EXPECT_NE(Get(c.tracker_url() + "/metrics")
-                .body.find("\nimgstore_tracker_repair_backlog 3"),
-            std::string::npos);
+  EXPECT_EQ(Metric(c, "repair_backlog"), 3);
 
   c.StartNode(1);
   ExpectCopiesBecomeGood(c, ids, 2, jpeg, "", seconds(20));
@@ -272,14 +278,7 @@ TEST(RepairTest, TrackerKilledDuringRepairResumes) {
   for (int i = 0; i < 80; ++i) ids.push_back(UploadOne(c, jpeg));
   const std::string dead = c.NodeUrl(1);
   c.StopNode(1, SIGKILL);
-  auto made = [&] {
-    constexpr std::string_view kMetric =
-        "\nimgstore_tracker_repair_copies_made ";
-    auto m = Get(c.tracker_url() + "/metrics").body;
-    auto at = m.find(kMetric);
-    return at == std::string::npos ? 0
-                                   : std::atoi(m.c_str() + at + kMetric.size());
-  };
+  auto made = [&] { return Metric(c, "repair_copies_made"); };
   ASSERT_TRUE(Eventually([&] { return made() >= 3; }, seconds(30))) << c.Logs();
   c.StopTracker(SIGKILL);
   c.StartTracker();
@@ -340,13 +339,7 @@ TEST(RepairTest, ScrubberFindsAFlippedByteAndTheCopyIsReplaced) {
     std::ofstream out(file, std::ios::binary | std::ios::trunc);
     out << bytes;
   }
-  auto corrupt = [&] {
-    constexpr std::string_view kMetric = "\nimgstore_tracker_repair_corrupt ";
-    auto m = Get(c.tracker_url() + "/metrics").body;
-    auto at = m.find(kMetric);
-    return at == std::string::npos ? 0
-                                   : std::atoi(m.c_str() + at + kMetric.size());
-  };
+  auto corrupt = [&] { return Metric(c, "repair_corrupt"); };
   EXPECT_TRUE(Eventually([&] { return corrupt() >= 1; }, seconds(20)))
       << c.Logs().substr(0, 20000);
   ExpectCopiesBecomeGood(c, ids, 2, jpeg, "", seconds(20));
