@@ -54,7 +54,9 @@ class MetadataStore {
   // Records a heartbeat: finds the server by URL, else by name, else creates
   // it (a node joins by its first valid heartbeat). Updates name, url, root,
   // disk_free_bytes, bytes_used, last_heartbeat_at = now, flg_usable = true,
-  // and max_pic_amount from the node's --max-pics. A removed server that
+  // and max_pic_amount from the node's --max-pics when that differs from
+  // what the node reported before (so an operator's UpdateServer holds until
+  // the node is restarted with a new --max-pics). A removed server that
   // beats again becomes active. Returns the row after the update.
   virtual Result<ServerRow> RecordHeartbeat(
       const std::string& name, const std::string& url, const std::string& root,

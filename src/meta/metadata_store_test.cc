@@ -383,6 +383,17 @@ TEST_P(MetadataStoreTest, RecordHeartbeatFindsByUrlThenNameElseCreates) {
   }
 }
 
+TEST_P(MetadataStoreTest, OperatorCapacityHoldsUntilTheNodeReportsANewOne) {
+  ServerRow row =
+      Must(store().RecordHeartbeat("n", "http://n", "/r", 500, 1, 0, 100));
+  EXPECT_EQ(row.max_pic_amount, 500);
+  Must(store().UpdateServer(row.server_id, ServerUpdate{std::nullopt, 20}));
+  row = Must(store().RecordHeartbeat("n", "http://n", "/r", 500, 1, 0, 101));
+  EXPECT_EQ(row.max_pic_amount, 20) << "the operator's change holds";
+  row = Must(store().RecordHeartbeat("n", "http://n", "/r", 800, 1, 0, 102));
+  EXPECT_EQ(row.max_pic_amount, 800) << "a new --max-pics on the node wins";
+}
+
 TEST_P(MetadataStoreTest, HeartbeatRevivesRemovedServerButKeepsDraining) {
   ServerRow removed = AddServer("gone", 10);
   Must(store().RemoveServer(removed.server_id));

@@ -567,18 +567,22 @@ Result<ServerRow> PostgresStore::RecordHeartbeat(
     if (!id) {
       auto r = c.Exec(
           "INSERT INTO servers (server_name, server_url, pic_root_path, "
-          "max_pic_amount, flg_usable, state, last_heartbeat_at, "
-          "disk_free_bytes, bytes_used) "
-          "VALUES ($1, $2, $3, $4, true, 'active', $5, $6, $7) "
+          "max_pic_amount, reported_max_pics, flg_usable, state, "
+          "last_heartbeat_at, disk_free_bytes, bytes_used) "
+          "VALUES ($1, $2, $3, $4, $4, true, 'active', $5, $6, $7) "
           "RETURNING server_id",
           {name, url, root, Int(max_pic_amount), Int(now), Int(disk_free_bytes),
            Int(bytes_used)});
       if (!r) return Fail(r.error());
       return ServerById(c, r->Int(0, 0));
     }
+    // The node's --max-pics replaces the capacity only when the node reports
+    // a new one; otherwise an operator's change stands.
     auto r = c.Exec(
         "UPDATE servers SET server_name = $1, server_url = $2, "
-        "pic_root_path = $3, max_pic_amount = $4, last_heartbeat_at = $5, "
+        "pic_root_path = $3, max_pic_amount = CASE reported_max_pics "
+        "WHEN $4 THEN max_pic_amount ELSE $4 END, reported_max_pics = $4, "
+        "last_heartbeat_at = $5, "
         "disk_free_bytes = $6, bytes_used = $7, flg_usable = true, "
         "state = CASE state WHEN 'removed' THEN 'active' ELSE state END "
         "WHERE server_id = $8",

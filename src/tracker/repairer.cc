@@ -53,14 +53,19 @@ Repairer::Repairer(MetadataStore& store, ServerRegistry& registry,
       registry_(registry),
       nodes_(nodes),
       clock_(clock),
-      options_(options) {}
+      options_(options),
+      started_at_(clock.NowSeconds()) {}
 
 Repairer::Role Repairer::RoleOf(const ServerRow* server) const {
   if (server == nullptr || server->state == ServerState::kRemoved)
     return Role::kLost;
   if (server->state == ServerState::kDraining) return Role::kLeaving;
   if (server->flg_usable) return Role::kLive;
-  const int64_t silent = clock_.NowSeconds() - server->last_heartbeat_at;
+  // Silent since its last beat, or since this tracker started, whichever is
+  // later: a tracker that was itself down for a while must hear from each
+  // server for a grace period before calling it lost.
+  const int64_t silent =
+      clock_.NowSeconds() - std::max(server->last_heartbeat_at, started_at_);
   return silent > options_.grace.count() ? Role::kLost : Role::kDown;
 }
 
@@ -293,12 +298,10 @@ Result<int64_t> Repairer::RunOnce() {
     spdlog::info("repair: this tracker {} the repair lease",
                  *lease ? "holds" : "no longer holds");
   }
-  if (!*lease) {
-    backlog_ = 0;
-    return 0;
-  }
-
   const ServerView servers = registry_.Snapshot();
+  UpdateBacklog(servers);
+  if (!*lease) return 0;
+
   std::set<std::string> queued;
   std::vector<ImageId> ids = CollectWork(servers, queued);
   auto found = store_.GetImages(ids);
@@ -350,6 +353,11 @@ Result<int64_t> Repairer::RunOnce() {
     changed.fetch_add(*moved);
   }
 
+  UpdateBacklog(registry_.Snapshot());
+  return changed.load();
+}
+
+void Repairer::UpdateBacklog(const ServerView& servers) {
   int64_t backlog = 0;
   for (const ServerRow& s : servers) {
     const Role role = RoleOf(&s);
@@ -358,7 +366,6 @@ Result<int64_t> Repairer::RunOnce() {
   }
   if (auto queue = store_.RepairQueueLength(); queue) backlog += *queue;
   backlog_ = backlog;
-  return changed.load();
 }
 
 Result<int64_t> Repairer::Rebalance(const ServerView& servers, double spread) {

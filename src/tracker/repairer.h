@@ -129,6 +129,10 @@ class Repairer {
 
   // Ids from the copies on leaving and lost servers and from the queue
   // (those also land in `queued`), one page of each, cursors advanced.
+  // What /metrics calls the backlog, from any tracker: copies on draining
+  // and lost servers plus the queue.
+  void UpdateBacklog(const ServerView& servers);
+
   std::vector<ImageId> CollectWork(const ServerView& servers,
                                    std::set<std::string>& queued);
 
@@ -137,6 +141,7 @@ class Repairer {
   NodeClient& nodes_;
   const Clock& clock_;
   const RepairOptions options_;
+  const int64_t started_at_;  // Unix seconds
 
   // Used only by the thread in RunOnce() (one round at a time).
   std::map<int64_t, std::string> server_cursor_;  // per leaving/lost server

@@ -145,6 +145,25 @@ TEST_F(RepairerTest, LostServerIsReplacedOnlyAfterTheGracePeriod) {
       << "the lost server now holds nothing and can be removed";
 }
 
+TEST_F(RepairerTest, AFreshTrackerGivesEveryServerAGracePeriod) {
+  ImageRecord image = Upload(2);
+  const std::vector<int64_t> before = Holders(image.id);
+  std::vector<int> others;
+  for (int i : {1, 2, 3}) {
+    if (i != before[0]) others.push_back(i);
+  }
+  // Silent for longer than the grace period while no tracker watched.
+  Pass(seconds(300), others);
+  Repairer repairer = Make(2);  // a tracker (re)starting now
+  Rounds(repairer, 2);
+  EXPECT_EQ(Holders(image.id), before) << "not lost before it had a chance";
+  Pass(seconds(61), others);
+  Rounds(repairer, 2);
+  const std::vector<int64_t> after = Holders(image.id);
+  EXPECT_EQ(after.size(), 2u);
+  EXPECT_EQ(std::count(after.begin(), after.end(), before[0]), 0);
+}
+
 TEST_F(RepairerTest, DrainMovesEveryImageAwayThenTheServerIsEmpty) {
   std::vector<ImageRecord> images;
   for (int i = 0; i < 20; ++i) images.push_back(Upload(1));

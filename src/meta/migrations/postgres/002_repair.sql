@@ -25,3 +25,7 @@ CREATE TABLE leases (
 CREATE INDEX placements_server_path
   ON placements (server_id, relative_path COLLATE "C");
 DROP INDEX placements_server_id;
+
+-- The capacity the node itself last reported (its --max-pics): a heartbeat
+-- sets max_pic_amount only when that changes, so an operator's PATCH holds.
+ALTER TABLE servers ADD COLUMN reported_max_pics BIGINT NOT NULL DEFAULT 0;

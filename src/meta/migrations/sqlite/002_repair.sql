@@ -23,3 +23,7 @@ CREATE TABLE leases (
 
 CREATE INDEX placements_server_path ON placements (server_id, relative_path);
 DROP INDEX placements_server_id;
+
+-- The capacity the node itself last reported (its --max-pics): a heartbeat
+-- sets max_pic_amount only when that changes, so an operator's PATCH holds.
+ALTER TABLE servers ADD COLUMN reported_max_pics INTEGER NOT NULL DEFAULT 0;
