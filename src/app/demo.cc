@@ -496,6 +496,8 @@ void Demo::PrintBanner() const {
       "  admin token:  %s\n"
       "  secret:       %s\n"
       "  nodes:        %s\n"
+      "  copies:       %d of each image; a node gone for a minute is "
+      "repaired\n"
       "  logs:         %s\n\n"
       "Try, from another shell:\n"
       "  IMGSTORE_TRACKER=%s imgstore upload FILE\n"
@@ -503,8 +505,9 @@ void Demo::PrintBanner() const {
       "Ctrl-C stops everything.\n",
       options_.nodes, options_.nodes == 1 ? "" : "s", dir_.c_str(),
       tracker_url_.c_str(), tracker_url_.c_str(), t.c_str(), t.c_str(),
-      secrets_.secret.c_str(), nodes.c_str(), (dir_ / "logs/").c_str(),
-      tracker_url_.c_str(), tracker_url_.c_str(), t.c_str());
+      secrets_.secret.c_str(), nodes.c_str(), std::min(2, options_.nodes),
+      (dir_ / "logs/").c_str(), tracker_url_.c_str(), tracker_url_.c_str(),
+      t.c_str());
   std::fflush(stdout);
 }
 
