@@ -68,11 +68,16 @@ bench_died() {
   bench_die "$1 exited with status $status (log: $bench_tmp)"
 }
 
-# bench_free_port: prints a TCP port nobody listens on at the moment.
+# bench_free_port: prints a TCP port nobody listens on at the moment, below
+# the kernel's ephemeral range: a port in that range can be taken by any
+# outgoing connection (wrk's, a server's to its peers) between this check and
+# the server's bind, which then fails with "Address already in use".
 bench_free_port() {
-  local port
+  local port low
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+  ((low > 11000)) || low=32768
   for _ in $(seq 100); do
-    port=$((20000 + RANDOM % 30000))
+    port=$((10000 + RANDOM % (low - 10000)))
     if [[ -z $(ss -Htln "sport = :$port") ]]; then echo "$port"; return; fi
   done
   bench_die "no free port found"

@@ -1,9 +1,11 @@
 -- wrk script: uploads JPEG bodies, every one with distinct bytes.
 --
 --   wrk -t1 -c16 -d5s --latency -s upload.lua http://127.0.0.1:PORT -- \
---       MODE BODIES_FILE RUN_TAG
+--       MODE BODIES_FILE RUN_TAG [PATH_PREFIX]
 --
--- MODE "put":  PUT /<aa>/<bb>/<tag>-<n>.jpg (nginx WebDAV; a new path each time)
+-- MODE "put":  PUT PATH_PREFIX/<aa>/<bb>/<tag>-<n>.jpg (nginx WebDAV, or a
+--              Swift container with PATH_PREFIX /v1/<account>/<container>;
+--              a new path each time; PATH_PREFIX defaults to "")
 -- MODE "post": POST /v1/images (an imgstore tracker)
 -- BODIES_FILE lists JPEG files, one path a line; they are read once in init
 -- and used in turn. RUN_TAG (a number) must differ between runs: it goes into
@@ -28,15 +30,15 @@ function setup(thread)
 end
 
 local bodies = {}
-local mode, tag
+local mode, tag, prefix
 counter = 0
 bad = 0
 bytes_sent = 0
 
 function init(args)
-  mode, tag = args[1], tonumber(args[3])
+  mode, tag, prefix = args[1], tonumber(args[3]), args[4] or ""
   if (mode ~= "put" and mode ~= "post") or args[2] == nil or tag == nil then
-    error("usage: wrk ... -s upload.lua URL -- put|post BODIES_FILE RUN_TAG")
+    error("usage: wrk ... -s upload.lua URL -- put|post BODIES_FILE RUN_TAG [PATH_PREFIX]")
   end
   local list = assert(io.open(args[2], "r"))
   for path in list:lines() do
@@ -64,8 +66,8 @@ function request()
   if mode == "post" then
     return wrk.format("POST", "/v1/images", post_headers, body)
   end
-  local path = string.format("/%02x/%02x/%x-%x.jpg", counter % 256,
-                             math.floor(counter / 256) % 256, tag, counter)
+  local path = prefix .. string.format("/%02x/%02x/%x-%x.jpg", counter % 256,
+                                      math.floor(counter / 256) % 256, tag, counter)
   return wrk.format("PUT", path, put_headers, body)
 end
 
