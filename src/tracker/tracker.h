@@ -24,6 +24,9 @@ struct TrackerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
   std::string db_url = "sqlite:imgstore.db";
+  // SQLite only: serve resolve from an in-memory index of every image's
+  // copies (MetadataStoreOptions::resolve_index).
+  bool resolve_index = true;
   std::string secret;      // cluster secret, required
   std::string public_url;  // default "http://<host>:<port>"
   PlacementPolicy placement = PlacementPolicy::kWeighted;

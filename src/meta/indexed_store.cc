@@ -1,0 +1,358 @@
+#include "meta/indexed_store.h"
+
+#include <algorithm>
+#include <boost/unordered/unordered_flat_map.hpp>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+namespace imgstore {
+
+namespace {
+
+// An id as ImageId::New makes it — 22 base64url characters carrying 128
+// bits, the last character's low 4 bits zero — packed into 16 bytes: the
+// key of the compact table. Half the size of the text, and no allocation.
+struct PackedId {
+  uint64_t hi = 0;
+  uint64_t lo = 0;
+  friend bool operator==(const PackedId&, const PackedId&) = default;
+};
+
+struct PackedIdHash {
+  // The bits are random (RAND_bytes), and boost mixes the result again
+  // (the hash is not marked avalanching), so a plain fold is enough.
+  size_t operator()(const PackedId& id) const noexcept {
+    return static_cast<size_t>(id.hi ^ (id.lo * 0x9e3779b97f4a7c15ULL));
+  }
+};
+
+// The 6-bit value of a base64url character; ImageId holds no other.
+unsigned Sextet(char c) {
+  if (c >= 'A' && c <= 'Z') return unsigned(c - 'A');
+  if (c >= 'a' && c <= 'z') return unsigned(c - 'a') + 26;
+  if (c >= '0' && c <= '9') return unsigned(c - '0') + 52;
+  return c == '-' ? 62 : 63;
+}
+
+std::optional<PackedId> Pack(const std::string& id) {
+  constexpr size_t kLength = 22;  // ceil(128 / 6)
+  if (id.size() != kLength) return std::nullopt;
+  const unsigned last = Sextet(id[kLength - 1]);
+  if ((last & 15) != 0) return std::nullopt;  // 132 bits: not packable
+  PackedId out;
+  auto push = [&out](uint64_t bits, int n) {
+    out.hi = (out.hi << n) | (out.lo >> (64 - n));
+    out.lo = (out.lo << n) | bits;
+  };
+  for (size_t i = 0; i + 1 < kLength; ++i) push(Sextet(id[i]), 6);
+  push(last >> 4, 2);
+  return out;
+}
+
+// A location in the compact table: up to kServers server ids that fit 32
+// bits (SQLite's row ids in practice), ascending, and the format.
+struct Compact {
+  // Two copies by default, three while repair or rebalance moves one.
+  static constexpr size_t kServers = 3;
+  uint32_t servers[kServers] = {};
+  uint8_t format = 0;
+  uint8_t count = 0;
+};
+
+bool FitsCompact(const std::vector<int64_t>& servers) {
+  if (servers.size() > Compact::kServers) return false;
+  return std::all_of(servers.begin(), servers.end(), [](int64_t id) {
+    return id >= 0 && id <= int64_t{UINT32_MAX};
+  });
+}
+
+// Everything else: ids that do not pack, many copies, large server ids.
+struct General {
+  ImageFormat format;
+  std::vector<int64_t> servers;
+};
+
+}  // namespace
+
+// The two tables. An image is in at most one of them: the compact one
+// when its id packs and its servers fit, else the general one. Not
+// thread-safe: IndexedStore::mu_ guards it.
+class IndexedStore::Index {
+ public:
+  std::optional<ImageLocation> Get(const ImageId& id) const {
+    if (auto packed = Pack(id.str())) {
+      auto it = compact_.find(*packed);
+      if (it != compact_.end()) return Unpack(id, it->second);
+    }
+    if (general_.empty()) return std::nullopt;
+    auto it = general_.find(id.str());
+    if (it == general_.end()) return std::nullopt;
+    return ImageLocation{id, it->second.format, it->second.servers};
+  }
+
+  // Records (or replaces) the location; `servers` ascending, each once.
+  void Put(const ImageId& id, ImageFormat format,
+           std::vector<int64_t> servers) {
+    auto packed = Pack(id.str());
+    if (packed && FitsCompact(servers)) {
+      Compact entry;
+      entry.format = static_cast<uint8_t>(format);
+      entry.count = static_cast<uint8_t>(servers.size());
+      for (size_t i = 0; i < servers.size(); ++i) {
+        entry.servers[i] = static_cast<uint32_t>(servers[i]);
+      }
+      compact_.insert_or_assign(*packed, entry);
+      if (!general_.empty()) general_.erase(id.str());
+      return;
+    }
+    if (packed) compact_.erase(*packed);
+    general_.insert_or_assign(id.str(), General{format, std::move(servers)});
+  }
+
+  void Erase(const ImageId& id) {
+    if (auto packed = Pack(id.str())) compact_.erase(*packed);
+    if (!general_.empty()) general_.erase(id.str());
+  }
+
+  size_t size() const { return compact_.size() + general_.size(); }
+
+  size_t memory_bytes() const {
+    // The compact table: a slot and a metadata byte per bucket. The
+    // general one: a node (key, value, link, hash) and a bucket pointer
+    // per entry, and the strings and vectors they own.
+    size_t bytes =
+        compact_.bucket_count() * (sizeof(CompactMap::value_type) + 1);
+    bytes += general_.bucket_count() * sizeof(void*);
+    for (const auto& [key, value] : general_) {
+      bytes += sizeof(GeneralMap::value_type) + 2 * sizeof(void*) +
+               key.capacity() + value.servers.capacity() * sizeof(int64_t);
+    }
+    return bytes;
+  }
+
+ private:
+  using CompactMap = boost::unordered_flat_map<PackedId, Compact, PackedIdHash>;
+  using GeneralMap = std::unordered_map<std::string, General>;
+
+  static ImageLocation Unpack(const ImageId& id, const Compact& entry) {
+    ImageLocation out{id, static_cast<ImageFormat>(entry.format), {}};
+    out.server_ids.assign(entry.servers, entry.servers + entry.count);
+    return out;
+  }
+
+  CompactMap compact_;
+  GeneralMap general_;
+};
+
+Result<std::unique_ptr<IndexedStore>> IndexedStore::Open(
+    std::unique_ptr<MetadataStore> inner, int64_t page_size) {
+  if (page_size <= 0) {
+    return Fail(ErrorCode::kInvalidArgument, "load page must be positive");
+  }
+  auto index = std::make_unique<Index>();
+  std::string after;
+  for (;;) {
+    auto page = inner->LocationsAfter(after, page_size);
+    if (!page) {
+      return Fail(page.error().code,
+                  "load the resolve index: " + page.error().message);
+    }
+    for (ImageLocation& location : *page) {
+      index->Put(location.id, location.format, std::move(location.server_ids));
+    }
+    if (static_cast<int64_t>(page->size()) < page_size) break;
+    after = page->back().id.str();
+  }
+  return std::unique_ptr<IndexedStore>(
+      new IndexedStore(std::move(inner), std::move(index)));
+}
+
+IndexedStore::IndexedStore(std::unique_ptr<MetadataStore> inner,
+                           std::unique_ptr<Index> index)
+    : inner_(std::move(inner)), index_(std::move(index)) {}
+
+IndexedStore::~IndexedStore() = default;
+
+size_t IndexedStore::size() const {
+  std::shared_lock lock(mu_);
+  return index_->size();
+}
+
+size_t IndexedStore::memory_bytes() const {
+  std::shared_lock lock(mu_);
+  return index_->memory_bytes();
+}
+
+std::mutex& IndexedStore::WriteLock(const ImageId& id) {
+  return write_locks_[std::hash<std::string>{}(id.str()) % kWriteLocks];
+}
+
+Result<std::vector<ImageLocation>> IndexedStore::Locate(
+    const std::vector<ImageId>& ids) {
+  // Sorted and each once first, so the answer comes out in id order.
+  std::vector<const ImageId*> unique;
+  unique.reserve(ids.size());
+  for (const ImageId& id : ids) unique.push_back(&id);
+  std::sort(unique.begin(), unique.end(),
+            [](const ImageId* a, const ImageId* b) { return *a < *b; });
+  unique.erase(
+      std::unique(unique.begin(), unique.end(),
+                  [](const ImageId* a, const ImageId* b) { return *a == *b; }),
+      unique.end());
+  std::vector<ImageLocation> out;
+  out.reserve(unique.size());
+  std::shared_lock lock(mu_);
+  for (const ImageId* id : unique) {
+    if (auto location = index_->Get(*id)) out.push_back(*std::move(location));
+  }
+  return out;
+}
+
+// ---- writes that change locations ----
+//
+// Each holds the image's write lock from before the store call until the
+// index is updated: two writes to one image (an upload and the repairer's
+// first copy of it, a delete and a move) then reach the index in the order
+// they committed, which is all the index needs to stay exact.
+
+Result<void> IndexedStore::AddImage(const ImageRecord& image) {
+  std::lock_guard order(WriteLock(image.id));
+  auto added = inner_->AddImage(image);
+  if (!added) return added;
+  std::vector<int64_t> servers;
+  servers.reserve(image.placements.size());
+  for (const Placement& p : image.placements) servers.push_back(p.server_id);
+  std::sort(servers.begin(), servers.end());
+  std::unique_lock lock(mu_);
+  index_->Put(image.id, image.format, std::move(servers));
+  return added;
+}
+
+Result<ImageRecord> IndexedStore::DeleteImage(const ImageId& id) {
+  std::lock_guard order(WriteLock(id));
+  auto deleted = inner_->DeleteImage(id);
+  if (!deleted) return deleted;
+  std::unique_lock lock(mu_);
+  index_->Erase(id);
+  return deleted;
+}
+
+Result<void> IndexedStore::AddPlacement(const ImageId& id,
+                                        const Placement& placement) {
+  std::lock_guard order(WriteLock(id));
+  auto added = inner_->AddPlacement(id, placement);
+  if (!added) return added;
+  std::unique_lock lock(mu_);
+  auto location = index_->Get(id);
+  if (!location) return added;  // cannot be: the store had the image
+  auto& servers = location->server_ids;
+  auto at =
+      std::lower_bound(servers.begin(), servers.end(), placement.server_id);
+  if (at == servers.end() || *at != placement.server_id) {
+    servers.insert(at, placement.server_id);
+  }
+  index_->Put(id, location->format, std::move(servers));
+  return added;
+}
+
+Result<void> IndexedStore::RemovePlacement(const ImageId& id,
+                                           int64_t server_id) {
+  std::lock_guard order(WriteLock(id));
+  auto removed = inner_->RemovePlacement(id, server_id);
+  if (!removed) return removed;
+  std::unique_lock lock(mu_);
+  auto location = index_->Get(id);
+  if (!location) return removed;
+  auto& servers = location->server_ids;
+  servers.erase(std::remove(servers.begin(), servers.end(), server_id),
+                servers.end());
+  index_->Put(id, location->format, std::move(servers));
+  return removed;
+}
+
+// ---- forwarded ----
+
+Result<std::vector<ServerRow>> IndexedStore::ListServers() {
+  return inner_->ListServers();
+}
+Result<ServerRow> IndexedStore::AddServer(const std::string& name,
+                                          const std::string& url,
+                                          int64_t max_pic_amount) {
+  return inner_->AddServer(name, url, max_pic_amount);
+}
+Result<ServerRow> IndexedStore::RecordHeartbeat(
+    const std::string& name, const std::string& url, const std::string& root,
+    int64_t max_pic_amount, int64_t disk_free_bytes, int64_t bytes_used,
+    int64_t now) {
+  return inner_->RecordHeartbeat(name, url, root, max_pic_amount,
+                                 disk_free_bytes, bytes_used, now);
+}
+Result<void> IndexedStore::SetUsable(int64_t server_id, bool usable) {
+  return inner_->SetUsable(server_id, usable);
+}
+Result<ServerRow> IndexedStore::UpdateServer(int64_t server_id,
+                                             const ServerUpdate& update) {
+  return inner_->UpdateServer(server_id, update);
+}
+Result<void> IndexedStore::RemoveServer(int64_t server_id) {
+  return inner_->RemoveServer(server_id);
+}
+Result<ImageRecord> IndexedStore::GetImage(const ImageId& id) {
+  return inner_->GetImage(id);
+}
+Result<std::vector<ImageRecord>> IndexedStore::GetImages(
+    const std::vector<ImageId>& ids) {
+  return inner_->GetImages(ids);
+}
+Result<std::vector<ImageId>> IndexedStore::FindBySha256(
+    const std::string& sha256) {
+  return inner_->FindBySha256(sha256);
+}
+Result<std::vector<ImageRecord>> IndexedStore::RecentImages(int64_t limit,
+                                                            int64_t offset) {
+  return inner_->RecentImages(limit, offset);
+}
+Result<StoreStats> IndexedStore::Stats() { return inner_->Stats(); }
+Result<std::vector<ServerCopy>> IndexedStore::CopiesOnServer(
+    int64_t server_id, const std::string& after_path, int64_t limit) {
+  return inner_->CopiesOnServer(server_id, after_path, limit);
+}
+Result<std::vector<ImageRecord>> IndexedStore::ImagesAfter(
+    const std::string& after_id, int64_t limit) {
+  return inner_->ImagesAfter(after_id, limit);
+}
+Result<std::vector<ImageLocation>> IndexedStore::LocationsAfter(
+    const std::string& after_id, int64_t limit) {
+  return inner_->LocationsAfter(after_id, limit);
+}
+Result<void> IndexedStore::QueueRepair(const ImageId& id, int64_t now) {
+  return inner_->QueueRepair(id, now);
+}
+Result<std::vector<ImageId>> IndexedStore::RepairQueue(
+    const std::string& after_id, int64_t limit) {
+  return inner_->RepairQueue(after_id, limit);
+}
+Result<void> IndexedStore::DequeueRepair(const ImageId& id) {
+  return inner_->DequeueRepair(id);
+}
+Result<int64_t> IndexedStore::RepairQueueLength() {
+  return inner_->RepairQueueLength();
+}
+Result<bool> IndexedStore::AcquireLease(const std::string& name,
+                                        const std::string& holder, int64_t now,
+                                        int64_t ttl_seconds) {
+  return inner_->AcquireLease(name, holder, now, ttl_seconds);
+}
+Result<void> IndexedStore::SetSetting(const std::string& name,
+                                      const std::string& value) {
+  return inner_->SetSetting(name, value);
+}
+Result<std::optional<std::string>> IndexedStore::GetSetting(
+    const std::string& name) {
+  return inner_->GetSetting(name);
+}
+
+}  // namespace imgstore
