@@ -61,7 +61,9 @@ class IndexedStore final : public MetadataStore {
   size_t size() const;
   size_t memory_bytes() const;
 
-  // From memory; never fails. Each known image once, in id order.
+  // From memory; never fails and never waits on I/O (only, briefly, on a
+  // write updating the index), so it may run on an I/O thread. Each known
+  // image once, in id order.
   Result<std::vector<ImageLocation>> Locate(
       const std::vector<ImageId>& ids) override;
 

@@ -43,6 +43,7 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
   if (!store) return Fail(store.error());
   t->store_ = std::move(*store);
   if (auto* index = dynamic_cast<IndexedStore*>(t->store_.get())) {
+    t->locate_in_memory_ = true;
     const std::chrono::duration<double> took =
         std::chrono::steady_clock::now() - opening;
     spdlog::info("tracker: resolve index of {} images ({:.1f} MB) in {:.1f} s",

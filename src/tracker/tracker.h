@@ -81,6 +81,9 @@ class Tracker {
   TrackerOptions options_;
   const Clock& clock_ = SystemClock::Get();
   std::unique_ptr<MetadataStore> store_;
+  // The store answers Locate from memory (IndexedStore): resolve and
+  // redirect then run on the I/O thread, sparing two thread switches each.
+  bool locate_in_memory_ = false;
   std::unique_ptr<ServerRegistry> registry_;
   std::unique_ptr<NodeClient> node_client_;
   std::unique_ptr<Uploader> uploader_;
