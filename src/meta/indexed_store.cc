@@ -7,9 +7,9 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <new>
-#include <functional>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
