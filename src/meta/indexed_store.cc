@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/unordered/unordered_flat_map.hpp>
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
@@ -25,14 +24,6 @@ struct PackedId {
   uint64_t hi = 0;
   uint64_t lo = 0;
   friend bool operator==(const PackedId&, const PackedId&) = default;
-};
-
-struct PackedIdHash {
-  // The bits are random (RAND_bytes), and boost mixes the result again
-  // (the hash is not marked avalanching), so a plain fold is enough.
-  size_t operator()(const PackedId& id) const noexcept {
-    return static_cast<size_t>(id.hi ^ (id.lo * 0x9e3779b97f4a7c15ULL));
-  }
 };
 
 // The 6-bit value of each base64url character (ImageId holds no other).
@@ -62,6 +53,7 @@ std::optional<PackedId> Pack(const std::string& id) {
   };
   for (size_t i = 0; i + 1 < kLength; ++i) push(Sextet(id[i]), 6);
   push(last >> 4, 2);
+  if (out == PackedId{}) return std::nullopt;  // CompactTable's empty slot
   return out;
 }
 
@@ -120,6 +112,94 @@ bool FitsCompact(const std::vector<int64_t>& servers) {
   });
 }
 
+// PackedId -> Compact by open addressing with linear probing, in one
+// array of 32-byte slots (two to a cache line; an all-zero key marks an
+// empty slot, and Pack never makes one). Written rather than taken from
+// Boost for one thing: Prefetch, which lets Locate start the cache miss of
+// every id of a batch before it waits for the first (at 1 M images each
+// lookup misses; one after another they were a fifth of a resolve).
+class CompactTable {
+ public:
+  CompactTable() : slots_(kMinSlots) {}
+
+  const Compact* Find(const PackedId& key) const {
+    for (size_t i = Home(key);; i = (i + 1) & mask()) {
+      const Slot& slot = slots_[i];
+      if (slot.key == key) return &slot.value;
+      if (slot.key == PackedId{}) return nullptr;
+    }
+  }
+
+  void Prefetch(const PackedId& key) const {
+    __builtin_prefetch(&slots_[Home(key)]);
+  }
+
+  void InsertOrAssign(const PackedId& key, const Compact& value) {
+    // Grown at 3/4 full: a miss then probes ~8 slots, four cache lines.
+    if ((size_ + 1) * 4 > slots_.size() * 3) Grow();
+    size_t i = Home(key);
+    while (slots_[i].key != PackedId{} && !(slots_[i].key == key)) {
+      i = (i + 1) & mask();
+    }
+    if (slots_[i].key == PackedId{}) ++size_;
+    slots_[i] = Slot{key, value};
+  }
+
+  void Erase(const PackedId& key) {
+    size_t i = Home(key);
+    for (;; i = (i + 1) & mask()) {
+      if (slots_[i].key == PackedId{}) return;
+      if (slots_[i].key == key) break;
+    }
+    // Backward shift (Knuth's algorithm R): move up each later entry of
+    // the run whose home is not between the hole and it, so that no
+    // probe sequence crosses an empty slot before its key.
+    for (size_t j = i;;) {
+      j = (j + 1) & mask();
+      if (slots_[j].key == PackedId{}) break;
+      const size_t home = Home(slots_[j].key);
+      const bool stays =
+          i <= j ? (i < home && home <= j) : (i < home || home <= j);
+      if (stays) continue;
+      slots_[i] = slots_[j];
+      i = j;
+    }
+    slots_[i] = Slot{};
+    --size_;
+  }
+
+  size_t size() const { return size_; }
+  size_t bytes() const { return slots_.size() * sizeof(Slot); }
+
+ private:
+  struct alignas(32) Slot {
+    PackedId key;
+    Compact value;
+  };
+  static_assert(sizeof(Slot) == 32);
+  static constexpr size_t kMinSlots = 16;
+
+  size_t mask() const { return slots_.size() - 1; }
+  size_t Home(const PackedId& key) const {
+    // The bits are random (RAND_bytes); the multiply only spreads ids that
+    // Parse accepted but New did not make.
+    return static_cast<size_t>((key.lo ^ key.hi) * 0x9e3779b97f4a7c15ULL) &
+           mask();
+  }
+
+  void Grow() {
+    std::vector<Slot, HugePageAllocator<Slot>> old(slots_.size() * 2);
+    old.swap(slots_);
+    size_ = 0;
+    for (const Slot& slot : old) {
+      if (slot.key != PackedId{}) InsertOrAssign(slot.key, slot.value);
+    }
+  }
+
+  std::vector<Slot, HugePageAllocator<Slot>> slots_;  // a power of two
+  size_t size_ = 0;
+};
+
 // Everything else: ids that do not pack, many copies, large server ids.
 struct General {
   ImageFormat format;
@@ -137,11 +217,11 @@ class IndexedStore::Index {
   // be in the general table). Cheap to call for a whole batch before
   // reading any entry: the table lookups are then independent and their
   // cache misses overlap (at 1 M images each one is a miss).
-  const Compact* FindCompact(const ImageId& id) const {
-    auto packed = Pack(id.str());
-    if (!packed) return nullptr;
-    auto it = compact_.find(*packed);
-    return it == compact_.end() ? nullptr : &it->second;
+  const Compact* FindCompact(const std::optional<PackedId>& packed) const {
+    return packed ? compact_.Find(*packed) : nullptr;
+  }
+  void Prefetch(const std::optional<PackedId>& packed) const {
+    if (packed) compact_.Prefetch(*packed);
   }
 
   // The location of `id` given FindCompact's answer for it.
@@ -156,8 +236,9 @@ class IndexedStore::Index {
 
   std::optional<ImageLocation> Get(const ImageId& id) const {
     if (auto packed = Pack(id.str())) {
-      auto it = compact_.find(*packed);
-      if (it != compact_.end()) return Unpack(id, it->second);
+      if (const Compact* entry = compact_.Find(*packed)) {
+        return Unpack(id, *entry);
+      }
     }
     if (general_.empty()) return std::nullopt;
     auto it = general_.find(id.str());
@@ -176,16 +257,16 @@ class IndexedStore::Index {
       for (size_t i = 0; i < servers.size(); ++i) {
         entry.servers[i] = static_cast<uint32_t>(servers[i]);
       }
-      compact_.insert_or_assign(*packed, entry);
+      compact_.InsertOrAssign(*packed, entry);
       if (!general_.empty()) general_.erase(id.str());
       return;
     }
-    if (packed) compact_.erase(*packed);
+    if (packed) compact_.Erase(*packed);
     general_.insert_or_assign(id.str(), General{format, std::move(servers)});
   }
 
   void Erase(const ImageId& id) {
-    if (auto packed = Pack(id.str())) compact_.erase(*packed);
+    if (auto packed = Pack(id.str())) compact_.Erase(*packed);
     if (!general_.empty()) general_.erase(id.str());
   }
 
@@ -195,8 +276,7 @@ class IndexedStore::Index {
     // The compact table: a slot and a metadata byte per bucket. The
     // general one: a node (key, value, link, hash) and a bucket pointer
     // per entry, and the strings and vectors they own.
-    size_t bytes =
-        compact_.bucket_count() * (sizeof(CompactMap::value_type) + 1);
+    size_t bytes = compact_.bytes();
     bytes += general_.bucket_count() * sizeof(void*);
     for (const auto& [key, value] : general_) {
       bytes += sizeof(GeneralMap::value_type) + 2 * sizeof(void*) +
@@ -206,9 +286,6 @@ class IndexedStore::Index {
   }
 
  private:
-  using CompactMap = boost::unordered_flat_map<
-      PackedId, Compact, PackedIdHash, std::equal_to<PackedId>,
-      HugePageAllocator<std::pair<const PackedId, Compact>>>;
   using GeneralMap = std::unordered_map<std::string, General>;
 
   static ImageLocation Unpack(const ImageId& id, const Compact& entry) {
@@ -217,7 +294,7 @@ class IndexedStore::Index {
     return out;
   }
 
-  CompactMap compact_;
+  CompactTable compact_;
   GeneralMap general_;
 };
 
@@ -280,10 +357,15 @@ Result<std::vector<ImageLocation>> IndexedStore::Locate(
   std::vector<ImageLocation> out;
   out.reserve(unique.size());
   std::shared_lock lock(mu_);
-  // Two passes: all lookups first, so their cache misses overlap, then
-  // the copies out (which allocate).
+  // Every slot is asked for before any is read, so the cache misses of a
+  // batch overlap; then the lookups; then the copies out (which allocate).
+  std::vector<std::optional<PackedId>> packed(unique.size());
   for (size_t i = 0; i < unique.size(); ++i) {
-    found[i] = index_->FindCompact(*unique[i]);
+    packed[i] = Pack(unique[i]->str());
+    index_->Prefetch(packed[i]);
+  }
+  for (size_t i = 0; i < unique.size(); ++i) {
+    found[i] = index_->FindCompact(packed[i]);
   }
   for (size_t i = 0; i < unique.size(); ++i) {
     if (auto location = index_->Get(*unique[i], found[i])) {

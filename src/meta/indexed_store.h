@@ -35,11 +35,11 @@ namespace imgstore {
 // across the store call and the index update), while writes to different
 // images still run concurrently (and share the store's group commit).
 //
-// Memory: about 32 bytes per image in an open-addressing table (the id
-// packed into 16 bytes, up to three server ids inline), at its load factor
-// 40-70 bytes per image; ids that do not pack (not 22 characters of 128
-// bits, as ImageId::New makes) and images with more copies take a
-// general map at ~150 bytes each.
+// Memory: a 32-byte slot per image in an open-addressing table (the id
+// packed into 16 bytes, up to three server ids inline) that is kept 3/8
+// to 3/4 full, so 43-85 bytes per image (65 at 1 M); ids that do not pack
+// (not 22 characters of 128 bits, as ImageId::New makes) and images with
+// more copies take a general map at ~150 bytes each.
 class IndexedStore final : public MetadataStore {
  public:
   // Images read per query while loading: large enough that the query
