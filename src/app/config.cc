@@ -89,7 +89,7 @@ void AddTrackerFlags(CLI::App& app, TrackerOptions& o) {
          "--resolve-index",
          [&o](const std::string& v) { o.resolve_index = v == "on"; },
          "SQLite only: keep every image's copies in memory for resolve "
-         "(~50 bytes an image; the tracker must be the file's only writer)")
+         "(~65 bytes an image; the tracker must be the file's only writer)")
       ->check(CLI::IsMember({"on", "off"}))
       ->default_str("on");
   app.add_option("--public-url", o.public_url,

@@ -183,8 +183,8 @@ struct MetadataStoreOptions {
   // SQLite only: keep every image's location in memory (IndexedStore), so
   // that resolve never reads the file. Right because one tracker is the
   // only writer of its SQLite file; PostgreSQL, shared by several
-  // trackers, never gets it. Costs ~50 bytes of memory per image and a
-  // scan of the placements at open (about a second per million images).
+  // trackers, never gets it. Costs ~65 bytes of memory per image and a
+  // scan of the placements at open (2 s per million images).
   bool resolve_index = true;
 };
 
