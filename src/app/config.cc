@@ -99,6 +99,13 @@ void AddTrackerFlags(CLI::App& app, TrackerOptions& o) {
   app.add_option("--secret", o.secret, "cluster secret shared with nodes")
       ->envname("IMGSTORE_SECRET")
       ->required();
+  app.add_option_function<std::string>(
+         "--resolve-index",
+         [&o](const std::string& v) { o.resolve_index = v == "on"; },
+         "SQLite only: keep every image's copies in memory for resolve "
+         "(~65 bytes an image; the tracker must be the file's only writer)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->default_str("on");
   app.add_option("--public-url", o.public_url,
                  "root URL of this tracker (default http://LISTEN)");
   app.add_option_function<std::string>(

@@ -24,6 +24,15 @@ struct ServerCopy {
   std::string relative_path;
 };
 
+// Where an image's copies are, as resolve needs them: the servers holding
+// one, ascending (never empty: every image has a copy), and the format, so
+// each copy's relative path is MakeImagePath(id, format).relative.
+struct ImageLocation {
+  ImageId id;
+  ImageFormat format = ImageFormat::kJpeg;
+  std::vector<int64_t> server_ids;
+};
+
 // Totals for `imgstore stats` and /metrics.
 struct StoreStats {
   int64_t images = 0;
@@ -93,6 +102,12 @@ class MetadataStore {
   virtual Result<std::vector<ImageRecord>> GetImages(
       const std::vector<ImageId>& ids) = 0;
 
+  // Resolve's query: the locations of the known images among `ids`, each
+  // once, in id order; unknown ids are simply absent. Reads only the
+  // placements (one lookup per id), not the image rows.
+  virtual Result<std::vector<ImageLocation>> Locate(
+      const std::vector<ImageId>& ids) = 0;
+
   // Ids of images whose bytes have this sha256 (lower-case hex).
   virtual Result<std::vector<ImageId>> FindBySha256(
       const std::string& sha256) = 0;
@@ -134,6 +149,12 @@ class MetadataStore {
   virtual Result<std::vector<ImageRecord>> ImagesAfter(
       const std::string& after_id, int64_t limit) = 0;
 
+  // The locations of the images in id order after `after_id` (empty: from
+  // the first), at most `limit`, each with all its copies: loads the
+  // resolve index (IndexedStore).
+  virtual Result<std::vector<ImageLocation>> LocationsAfter(
+      const std::string& after_id, int64_t limit) = 0;
+
   // The repair queue: images known to have fewer copies than wanted (an
   // upload that found too few servers, a copy found corrupt or missing).
   // Queueing a queued image is a no-op.
@@ -159,9 +180,19 @@ class MetadataStore {
       const std::string& name) = 0;
 };
 
+// How OpenMetadataStore sets a store up.
+struct MetadataStoreOptions {
+  // SQLite only: keep every image's location in memory (IndexedStore), so
+  // that resolve never reads the file. Right because one tracker is the
+  // only writer of its SQLite file; PostgreSQL, shared by several
+  // trackers, never gets it. Costs ~65 bytes of memory per image and a
+  // scan of the placements at open (2 s per million images).
+  bool resolve_index = true;
+};
+
 // Opens "sqlite:PATH" (creating the file and applying migrations) or
 // "postgresql://..." (when built in). kInvalidArgument for other URLs.
 Result<std::unique_ptr<MetadataStore>> OpenMetadataStore(
-    const std::string& url);
+    const std::string& url, const MetadataStoreOptions& options = {});
 
 }  // namespace imgstore

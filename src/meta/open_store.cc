@@ -1,6 +1,7 @@
 // OpenMetadataStore: the one table from a --db URL to a store.
 #include <string_view>
 
+#include "meta/indexed_store.h"
 #include "meta/metadata_store.h"
 #include "meta/postgres_store.h"
 #include "meta/sqlite_store.h"
@@ -8,7 +9,7 @@
 namespace imgstore {
 
 Result<std::unique_ptr<MetadataStore>> OpenMetadataStore(
-    const std::string& url) {
+    const std::string& url, const MetadataStoreOptions& options) {
   constexpr std::string_view kSqlite = "sqlite:";
   std::string_view text = url;
   if (text.starts_with(kSqlite)) {
@@ -26,10 +27,22 @@ Result<std::unique_ptr<MetadataStore>> OpenMetadataStore(
     }
     auto store = SqliteStore::Open(path);
     if (!store) return Fail(store.error());
-    return std::unique_ptr<MetadataStore>(*std::move(store));
+    if (!options.resolve_index) {
+      return std::unique_ptr<MetadataStore>(*std::move(store));
+    }
+    // One tracker per SQLite file, so every write passes through this
+    // process and the index stays exact (indexed_store.h).
+    auto indexed = IndexedStore::Open(*std::move(store));
+    if (!indexed) {
+      return Fail(indexed.error().code, "open sqlite database " + path + ": " +
+                                            indexed.error().message);
+    }
+    return std::unique_ptr<MetadataStore>(*std::move(indexed));
   }
   if (text.starts_with("postgresql://") || text.starts_with("postgres://")) {
-    // libpq takes both spellings of the URI as they are.
+    // libpq takes both spellings of the URI as they are. No resolve
+    // index: other trackers write the same database behind this one's
+    // back, so resolve uses the lean Locate query instead.
     auto store = PostgresStore::Open(url);
     if (!store) return Fail(store.error());
     return std::unique_ptr<MetadataStore>(*std::move(store));

@@ -320,6 +320,33 @@ Result<std::vector<ImageRecord>> ReadImages(const PgResult& r) {
   return out;
 }
 
+// Reads rows of `image_id, server_id, relative_path` from placements, an
+// image's rows adjacent and by server_id. The format is the relative
+// path's extension: placements hold MakeImagePath's paths.
+Result<std::vector<ImageLocation>> ReadLocations(const PgResult& r) {
+  std::vector<ImageLocation> out;
+  for (int i = 0; i < r.Rows(); ++i) {
+    std::string_view id = r.Text(i, 0);
+    if (out.empty() || out.back().id.str() != id) {
+      auto parsed = ImageId::Parse(id);
+      std::string_view path = r.Text(i, 2);
+      const size_t dot = path.rfind('.');
+      auto format = dot == std::string_view::npos
+                        ? std::nullopt
+                        : FormatFromExtension(path.substr(dot + 1));
+      if (!parsed || !format) {
+        return Fail(ErrorCode::kInternal,
+                    fmt::format("invalid placement '{}' of image '{}' in the "
+                                "database",
+                                path, id));
+      }
+      out.push_back(ImageLocation{*std::move(parsed), *format, {}});
+    }
+    out.back().server_ids.push_back(r.Int(i, 1));
+  }
+  return out;
+}
+
 Result<ImageRecord> ImageById(PgConnection& c, const ImageId& id) {
   static const std::string sql = fmt::format(
       "SELECT {} FROM images i LEFT JOIN placements p USING (image_id) "
@@ -791,6 +818,33 @@ Result<std::vector<ImageRecord>> PostgresStore::GetImages(
                  "get {} images", ids.size());
 }
 
+Result<std::vector<ImageLocation>> PostgresStore::Locate(
+    const std::vector<ImageId>& ids) {
+  if (ids.empty()) return std::vector<ImageLocation>{};
+  // As GetImages, but from placements alone: the primary key (image_id,
+  // server_id) answers it from one index descent per id without the image
+  // rows (every image has a copy: AddImage wants one, RemovePlacement
+  // keeps the last).
+  std::string array;
+  array.reserve(2 + ids.size() * (ImageId::kMaxLength + 1));
+  array += '{';
+  for (const ImageId& id : ids) {
+    if (array.size() > 1) array += ',';
+    array += id.str();
+  }
+  array += '}';
+  auto locate = [&](PgConnection& c) -> Result<std::vector<ImageLocation>> {
+    auto r = c.Exec(
+        "SELECT image_id, server_id, relative_path FROM placements "
+        "WHERE image_id = ANY ($1::text[]) ORDER BY image_id, server_id",
+        {array});
+    if (!r) return Fail(r.error());
+    return ReadLocations(*r);
+  };
+  return Context(Run<std::vector<ImageLocation>>(Kind::kRead, locate),
+                 "locate {} images", ids.size());
+}
+
 Result<std::vector<ImageId>> PostgresStore::FindBySha256(
     const std::string& sha256) {
   auto find = [&](PgConnection& c) -> Result<std::vector<ImageId>> {
@@ -1013,6 +1067,25 @@ Result<std::vector<ImageRecord>> PostgresStore::ImagesAfter(
   };
   return Context(Run<std::vector<ImageRecord>>(Kind::kRead, scan),
                  "scan images");
+}
+
+Result<std::vector<ImageLocation>> PostgresStore::LocationsAfter(
+    const std::string& after_id, int64_t limit) {
+  auto scan = [&](PgConnection& c) -> Result<std::vector<ImageLocation>> {
+    if (auto ok = CheckCount(limit, "limit"); !ok) return Fail(ok.error());
+    // `limit` whole images: the ids come from images, the rows from
+    // placements.
+    auto r = c.Exec(
+        "SELECT p.image_id, p.server_id, p.relative_path "
+        "FROM (SELECT image_id FROM images WHERE image_id > $1 "
+        "ORDER BY image_id LIMIT $2) i JOIN placements p USING (image_id) "
+        "ORDER BY p.image_id, p.server_id",
+        {after_id, Int(limit)});
+    if (!r) return Fail(r.error());
+    return ReadLocations(*r);
+  };
+  return Context(Run<std::vector<ImageLocation>>(Kind::kRead, scan),
+                 "scan locations");
 }
 
 Result<void> PostgresStore::QueueRepair(const ImageId& id, int64_t now) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string_view>
 #include <unordered_map>
@@ -360,6 +361,66 @@ Result<std::vector<ImageRecord>> ReadImages(Statement& s) {
       out.back().placements.push_back(
           Placement{s.Int(7), std::string(s.Text(8))});
     }
+  }
+}
+
+// `ids` sorted, each once, as a JSON array of strings: a batch of any
+// size then travels as one parameter of one cached statement (one query,
+// one snapshot, no SQL built per call), and a repeated id cannot return
+// its rows twice. An ImageId is [A-Za-z0-9_-] only: no escapes needed.
+std::string IdArray(const std::vector<ImageId>& ids) {
+  std::vector<const std::string*> unique;
+  unique.reserve(ids.size());
+  for (const ImageId& id : ids) unique.push_back(&id.str());
+  auto less = [](const std::string* a, const std::string* b) {
+    return *a < *b;
+  };
+  auto equal = [](const std::string* a, const std::string* b) {
+    return *a == *b;
+  };
+  std::sort(unique.begin(), unique.end(), less);
+  unique.erase(std::unique(unique.begin(), unique.end(), equal), unique.end());
+  std::string array;
+  array.reserve(2 + unique.size() * (ImageId::kMaxLength + 3));
+  array += '[';
+  for (const std::string* id : unique) {
+    if (array.size() > 1) array += ',';
+    array += '"';
+    array += *id;
+    array += '"';
+  }
+  array += ']';
+  return array;
+}
+
+// Reads the rows of `SELECT image_id, server_id, relative_path FROM
+// placements`, an image's rows adjacent, into at most `limit` locations
+// (stepping no further: the statement stops there). The format is the
+// relative path's extension: placements hold MakeImagePath's paths.
+Result<std::vector<ImageLocation>> ReadLocations(Statement& s, int64_t limit) {
+  std::vector<ImageLocation> out;
+  for (;;) {
+    auto row = s.Step();
+    if (!row) return Fail(row.error());
+    if (!*row) return out;
+    std::string_view id = s.Text(0);
+    if (out.empty() || out.back().id.str() != id) {
+      if (static_cast<int64_t>(out.size()) == limit) return out;
+      auto parsed = ImageId::Parse(id);
+      std::string_view path = s.Text(2);
+      const size_t dot = path.rfind('.');
+      auto format = dot == std::string_view::npos
+                        ? std::nullopt
+                        : FormatFromExtension(path.substr(dot + 1));
+      if (!parsed || !format) {
+        return Fail(ErrorCode::kInternal,
+                    fmt::format("invalid placement '{}' of image '{}' in the "
+                                "database",
+                                path, id));
+      }
+      out.push_back(ImageLocation{*std::move(parsed), *format, {}});
+    }
+    out.back().server_ids.push_back(s.Int(1));
   }
 }
 
@@ -804,31 +865,7 @@ Result<ImageRecord> SqliteStore::GetImage(const ImageId& id) {
 Result<std::vector<ImageRecord>> SqliteStore::GetImages(
     const std::vector<ImageId>& ids) {
   if (ids.empty()) return std::vector<ImageRecord>{};
-  // Each id once: the query below would return a repeated id's rows twice.
-  std::vector<const std::string*> unique;
-  unique.reserve(ids.size());
-  for (const ImageId& id : ids) unique.push_back(&id.str());
-  auto less = [](const std::string* a, const std::string* b) {
-    return *a < *b;
-  };
-  auto equal = [](const std::string* a, const std::string* b) {
-    return *a == *b;
-  };
-  std::sort(unique.begin(), unique.end(), less);
-  unique.erase(std::unique(unique.begin(), unique.end(), equal), unique.end());
-  // The ids travel as one JSON array bound to one cached statement, so a
-  // batch of any size is one query (one snapshot) with no SQL built per
-  // call. An ImageId is [A-Za-z0-9_-] only, so quoting needs no escapes.
-  std::string array;
-  array.reserve(2 + unique.size() * (ImageId::kMaxLength + 3));
-  array += '[';
-  for (const std::string* id : unique) {
-    if (array.size() > 1) array += ',';
-    array += '"';
-    array += *id;
-    array += '"';
-  }
-  array += ']';
+  const std::string array = IdArray(ids);
   auto get = [&](SqliteConnection& c) -> Result<std::vector<ImageRecord>> {
     // json_each drives the loop and each id is a primary-key descent into
     // images and placements. CROSS JOIN pins that order (SQLite never
@@ -861,6 +898,36 @@ Result<std::vector<ImageRecord>> SqliteStore::GetImages(
     return images;
   };
   return Context(Read<std::vector<ImageRecord>>(get), "get {} images",
+                 ids.size());
+}
+
+Result<std::vector<ImageLocation>> SqliteStore::Locate(
+    const std::vector<ImageId>& ids) {
+  if (ids.empty()) return std::vector<ImageLocation>{};
+  const std::string array = IdArray(ids);
+  auto locate = [&](SqliteConnection& c) -> Result<std::vector<ImageLocation>> {
+    // GetImages' plan without the images table: one primary-key descent
+    // per id into placements, whose rows carry all resolve needs (every
+    // image has a copy: AddImage wants one, RemovePlacement keeps the
+    // last). The rows of an id come out adjacent, by server_id.
+    auto s = c.Prepare(
+        "SELECT p.image_id, p.server_id, p.relative_path "
+        "FROM json_each(?1) AS j CROSS JOIN placements AS p "
+        "ON p.image_id = j.value");
+    if (!s) return Fail(s.error());
+    s->Bind(array);
+    auto locations = ReadLocations(*s, std::numeric_limits<int64_t>::max());
+    if (!locations) return locations;
+    // Ascending server ids are part of the contract (Resolver::Choose
+    // picks by position): certain, not a property of the plan.
+    for (ImageLocation& l : *locations) {
+      if (!std::is_sorted(l.server_ids.begin(), l.server_ids.end())) {
+        std::sort(l.server_ids.begin(), l.server_ids.end());
+      }
+    }
+    return locations;
+  };
+  return Context(Read<std::vector<ImageLocation>>(locate), "locate {} images",
                  ids.size());
 }
 
@@ -1094,6 +1161,22 @@ Result<std::vector<ImageRecord>> SqliteStore::ImagesAfter(
     return ReadImages(*s);
   };
   return Context(Read<std::vector<ImageRecord>>(scan), "scan images");
+}
+
+Result<std::vector<ImageLocation>> SqliteStore::LocationsAfter(
+    const std::string& after_id, int64_t limit) {
+  auto scan = [&](SqliteConnection& c) -> Result<std::vector<ImageLocation>> {
+    if (auto ok = CheckCount(limit, "limit"); !ok) return Fail(ok.error());
+    // Primary-key order, so no sort; no LIMIT: ReadLocations stops after
+    // `limit` whole images, however many copies each has.
+    auto s = c.Prepare(
+        "SELECT image_id, server_id, relative_path FROM placements "
+        "WHERE image_id > ?1 ORDER BY image_id, server_id");
+    if (!s) return Fail(s.error());
+    s->Bind(after_id);
+    return ReadLocations(*s, limit);
+  };
+  return Context(Read<std::vector<ImageLocation>>(scan), "scan locations");
 }
 
 Result<void> SqliteStore::QueueRepair(const ImageId& id, int64_t now) {

@@ -69,6 +69,8 @@ class SqliteStore final : public MetadataStore {
   Result<ImageRecord> GetImage(const ImageId& id) override;
   Result<std::vector<ImageRecord>> GetImages(
       const std::vector<ImageId>& ids) override;
+  Result<std::vector<ImageLocation>> Locate(
+      const std::vector<ImageId>& ids) override;
   Result<std::vector<ImageId>> FindBySha256(const std::string& sha256) override;
   Result<ImageRecord> DeleteImage(const ImageId& id) override;
   Result<std::vector<ImageRecord>> RecentImages(int64_t limit,
@@ -86,6 +88,8 @@ class SqliteStore final : public MetadataStore {
                                                  int64_t limit) override;
   Result<std::vector<ImageRecord>> ImagesAfter(const std::string& after_id,
                                                int64_t limit) override;
+  Result<std::vector<ImageLocation>> LocationsAfter(const std::string& after_id,
+                                                    int64_t limit) override;
   Result<void> QueueRepair(const ImageId& id, int64_t now) override;
   Result<std::vector<ImageId>> RepairQueue(const std::string& after_id,
                                            int64_t limit) override;

@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <utility>
+
+#include "core/layout.h"
 
 namespace imgstore {
 
@@ -18,34 +21,69 @@ std::string Resolver::CopyUrl(const ServerRow& server,
   return url;
 }
 
-Resolved Resolver::Choose(const ImageRecord& image,
-                          const ServerView& servers) const {
-  // The usable copies in placement order, counted and then indexed rather
-  // than collected: this runs for every id of every page.
+namespace {
+
+// The copy to read among `copies` (a server id each, in the store's
+// order): the usable ones counted, then one picked by a hash of the id.
+// Counted and then indexed rather than collected: this runs for every id
+// of every page. Returns the chosen copy's index and server, or nullptr
+// when no copy is usable.
+template <typename ServerIdOf>
+std::pair<size_t, const ServerRow*> PickCopy(const ImageId& id, size_t copies,
+                                             ServerIdOf server_id_of,
+                                             const ServerView& servers) {
   auto for_each_usable = [&](auto&& fn) {
-    for (const Placement& p : image.placements) {
+    for (size_t i = 0; i < copies; ++i) {
+      const int64_t server_id = server_id_of(i);
       for (const ServerRow& s : servers) {
-        if (s.server_id == p.server_id && s.flg_usable) {
-          if (fn(s, p)) return;
+        if (s.server_id == server_id && s.flg_usable) {
+          if (fn(i, s)) return;
         }
       }
     }
   };
   size_t usable = 0;
-  for_each_usable([&](const ServerRow&, const Placement&) {
+  for_each_usable([&](size_t, const ServerRow&) {
     ++usable;
     return false;
   });
-  if (usable == 0) return Resolved{default_image_url_, false};
-  const uint64_t h = XXH3_64bits(image.id.str().data(), image.id.str().size());
+  if (usable == 0) return {0, nullptr};
+  const uint64_t h = XXH3_64bits(id.str().data(), id.str().size());
   size_t pick = h % usable;
-  Resolved out;
-  for_each_usable([&](const ServerRow& s, const Placement& p) {
+  std::pair<size_t, const ServerRow*> out{0, nullptr};
+  for_each_usable([&](size_t i, const ServerRow& s) {
     if (pick-- != 0) return false;
-    out = Resolved{CopyUrl(s, p), true};
+    out = {i, &s};
     return true;
   });
   return out;
+}
+
+}  // namespace
+
+Resolved Resolver::Choose(const ImageRecord& image,
+                          const ServerView& servers) const {
+  auto [copy, server] = PickCopy(
+      image.id, image.placements.size(),
+      [&](size_t i) { return image.placements[i].server_id; }, servers);
+  if (server == nullptr) return Resolved{default_image_url_, false};
+  return Resolved{CopyUrl(*server, image.placements[copy]), true};
+}
+
+Resolved Resolver::Choose(const ImageLocation& image,
+                          const ServerView& servers) const {
+  auto [copy, server] = PickCopy(
+      image.id, image.server_ids.size(),
+      [&](size_t i) { return image.server_ids[i]; }, servers);
+  if (server == nullptr) return Resolved{default_image_url_, false};
+  // Every copy of an image is at the same relative path.
+  const ImagePath path = MakeImagePath(image.id, image.format);
+  std::string url;
+  url.reserve(server->server_url.size() + 1 + path.relative.size());
+  url += server->server_url;
+  url += '/';
+  url += path.relative;
+  return Resolved{std::move(url), true};
 }
 
 Result<Resolver::Batch> Resolver::ResolveMany(
@@ -62,24 +100,24 @@ Result<Resolver::Batch> Resolver::ResolveMany(
     }
   }
   if (parsed.empty()) return batch;
-  auto images = store_.GetImages(parsed);
+  auto images = store_.Locate(parsed);
   if (!images) return Fail(images.error());
   // Sorted, so that each requested id is a binary search and a store that
   // returned an image twice cannot list it twice.
-  auto by_id = [](const ImageRecord& a, const ImageRecord& b) {
+  auto by_id = [](const ImageLocation& a, const ImageLocation& b) {
     return a.id < b.id;
   };
   if (!std::is_sorted(images->begin(), images->end(), by_id)) {
     std::sort(images->begin(), images->end(), by_id);
   }
-  auto same_id = [](const ImageRecord& a, const ImageRecord& b) {
+  auto same_id = [](const ImageLocation& a, const ImageLocation& b) {
     return a.id == b.id;
   };
   images->erase(std::unique(images->begin(), images->end(), same_id),
                 images->end());
   const ServerView servers = registry_.Snapshot();
   batch.images.reserve(images->size());
-  for (ImageRecord& image : *images) {
+  for (ImageLocation& image : *images) {
     Resolved now = Choose(image, servers);
     batch.images.push_back(Found{std::move(image.id), std::move(now)});
   }
@@ -97,14 +135,10 @@ Result<Resolver::Batch> Resolver::ResolveMany(
 Result<Resolved> Resolver::ResolveOne(std::string_view text) const {
   auto id = ImageId::Parse(text);
   if (!id) return Fail(ErrorCode::kNotFound, "no such image");
-  auto image = store_.GetImage(*id);
-  if (!image) {
-    if (image.error().code == ErrorCode::kNotFound) {
-      return Fail(ErrorCode::kNotFound, "no such image");
-    }
-    return Fail(image.error());
-  }
-  return Choose(*image, registry_.Snapshot());
+  auto images = store_.Locate({*id});
+  if (!images) return Fail(images.error());
+  if (images->empty()) return Fail(ErrorCode::kNotFound, "no such image");
+  return Choose(images->front(), registry_.Snapshot());
 }
 
 // ---- wire format ----

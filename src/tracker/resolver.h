@@ -25,8 +25,10 @@ struct Resolved {
   bool available = false;
 };
 
-// Turns ids into URLs: one store query for the images, server health from
-// the registry's memory. Thread-safe; blocks on the store.
+// Turns ids into URLs: one store query for where the images are
+// (MetadataStore::Locate: memory on SQLite, placements on PostgreSQL),
+// server health from the registry's memory. Thread-safe; blocks on the
+// store.
 class Resolver {
  public:
   Resolver(MetadataStore& store, const ServerRegistry& registry,
@@ -37,7 +39,10 @@ class Resolver {
 
   // Reads spread over usable copies, stably per image (the same id gets the
   // same copy while health is unchanged, so browser caches keep working).
+  // Both forms choose the same copy, given the same servers in the same
+  // order (the store's: ascending server_id) and MakeImagePath's paths.
   Resolved Choose(const ImageRecord& image, const ServerView& servers) const;
+  Resolved Choose(const ImageLocation& image, const ServerView& servers) const;
 
   struct Found {
     ImageId id;
@@ -49,11 +54,11 @@ class Resolver {
   };
   // `ids` as sent: a repeated id is resolved once (but listed in `missing`
   // as often as it was sent, malformed ids first, then unknown ones, each in
-  // request order). One store query (MetadataStore::GetImages).
+  // request order). One store query (MetadataStore::Locate).
   Result<Batch> ResolveMany(const std::vector<std::string_view>& ids) const;
 
   // One id, as GET /i/{id} needs it: kNotFound when malformed or unknown.
-  // A point lookup (MetadataStore::GetImage).
+  // A point lookup (MetadataStore::Locate of one id).
   Result<Resolved> ResolveOne(std::string_view id) const;
 
   // The direct URL of a copy on a server.

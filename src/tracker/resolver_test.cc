@@ -534,5 +534,35 @@ TEST_F(ResolverTest, ChooseIsStableAndUnchanged) {
   }
 }
 
+TEST_F(ResolverTest, LocationChoosesAsTheRecordDoes) {
+  // Resolve reads locations (MetadataStore::Locate), the image API full
+  // records: for the same image both must give the same URL.
+  std::mt19937 rng(3);
+  for (int round = 0; round < 500; ++round) {
+    ServerView servers;
+    for (int64_t s = 1; s <= 4; ++s) {
+      ServerRow row;
+      row.server_id = s;
+      row.server_url = "http://n" + std::to_string(s);
+      row.flg_usable = rng() % 3 != 0;
+      servers.push_back(row);
+    }
+    const auto format = static_cast<ImageFormat>(rng() % 6);
+    ImageRecord image{.id = ImageId::New(), .format = format};
+    ImageLocation location{image.id, format, {}};
+    for (int64_t s = 1; s <= 5; ++s) {
+      if (rng() % 2) {
+        image.placements.push_back(
+            {s, MakeImagePath(image.id, format).relative});
+        location.server_ids.push_back(s);
+      }
+    }
+    const Resolved want = resolver_->Choose(image, servers);
+    const Resolved got = resolver_->Choose(location, servers);
+    EXPECT_EQ(got.url, want.url);
+    EXPECT_EQ(got.available, want.available);
+  }
+}
+
 }  // namespace
 }  // namespace imgstore

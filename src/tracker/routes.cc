@@ -566,14 +566,19 @@ http::Router Tracker::MakeRouter() {
     return res;
   };
 
+  // Resolve and redirect block only when Locate reads a database; from
+  // the in-memory index (a shared lock, no I/O) they run inline, like the
+  // node's GET: the hop to a worker and back cost more than the resolve.
+  const Dispatch locate =
+      locate_in_memory_ ? Dispatch::kInline : Dispatch::kBlocking;
   std::vector<http::Route> routes = {
       {verb::post, "/v1/images", Dispatch::kBlocking, upload},
       {verb::get, "/v1/images", Dispatch::kBlocking, list_images},
       {verb::get, "/v1/images/{}", Dispatch::kBlocking, get_image},
       {verb::delete_, "/v1/images/{}", Dispatch::kBlocking,
        admin(delete_image)},
-      {verb::post, "/v1/resolve", Dispatch::kBlocking, resolve},
-      {verb::get, "/i/{}", Dispatch::kBlocking, redirect},
+      {verb::post, "/v1/resolve", locate, resolve},
+      {verb::get, "/i/{}", locate, redirect},
       {verb::get, "/v1/servers", Dispatch::kBlocking, admin(list_servers)},
       {verb::post, "/v1/servers", Dispatch::kBlocking, admin(add_server)},
       {verb::patch, "/v1/servers/{}", Dispatch::kBlocking, admin(patch_server)},

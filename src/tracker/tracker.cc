@@ -2,10 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
 #include "core/image_probe.h"
+#include "meta/indexed_store.h"
 #include "tracker/node_client.h"
 #include "tracker/pages.h"
 #include "tracker/repairer.h"
@@ -35,9 +37,19 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
     }
   }
 
-  auto store = OpenMetadataStore(o.db_url);
+  const auto opening = std::chrono::steady_clock::now();
+  auto store = OpenMetadataStore(
+      o.db_url, MetadataStoreOptions{.resolve_index = o.resolve_index});
   if (!store) return Fail(store.error());
   t->store_ = std::move(*store);
+  if (auto* index = dynamic_cast<IndexedStore*>(t->store_.get())) {
+    t->locate_in_memory_ = true;
+    const std::chrono::duration<double> took =
+        std::chrono::steady_clock::now() - opening;
+    spdlog::info("tracker: resolve index of {} images ({:.1f} MB) in {:.1f} s",
+                 index->size(), double(index->memory_bytes()) / 1e6,
+                 took.count());
+  }
   t->registry_ = std::make_unique<ServerRegistry>(*t->store_, t->clock_,
                                                   o.heartbeat_timeout);
   if (auto r = t->registry_->Refresh(); !r) return Fail(r.error());

@@ -24,6 +24,9 @@ struct TrackerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
   std::string db_url = "sqlite:imgstore.db";
+  // SQLite only: serve resolve from an in-memory index of every image's
+  // copies (MetadataStoreOptions::resolve_index).
+  bool resolve_index = true;
   std::string secret;      // cluster secret, required
   std::string public_url;  // default "http://<host>:<port>"
   PlacementPolicy placement = PlacementPolicy::kWeighted;
@@ -78,6 +81,9 @@ class Tracker {
   TrackerOptions options_;
   const Clock& clock_ = SystemClock::Get();
   std::unique_ptr<MetadataStore> store_;
+  // The store answers Locate from memory (IndexedStore): resolve and
+  // redirect then run on the I/O thread, sparing two thread switches each.
+  bool locate_in_memory_ = false;
   std::unique_ptr<ServerRegistry> registry_;
   std::unique_ptr<NodeClient> node_client_;
   std::unique_ptr<Uploader> uploader_;
