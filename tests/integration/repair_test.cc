@@ -16,6 +16,7 @@
 #include "core/hex.h"
 #include "core/image_id.h"
 #include "core/layout.h"
+#include "meta/postgres_store.h"
 #include "testing/cluster.h"
 
 namespace imgstore::testing {
@@ -183,6 +184,35 @@ TEST(RepairTest, TooFewServersIsVisibleAndRepairedWhenOneJoins) {
   auto done = RunImgstore({"stats"}, c.tracker_url(), kAdminToken);
   EXPECT_NE(done.output.find("repair backlog:  none"), std::string::npos)
       << done.output;
+}
+
+// The same repair on PostgreSQL (when the test script started one): a dead
+// node's images get their second copy back.
+TEST(RepairTest, DeadNodeIsRepairedOnPostgres) {
+  const char* server = getenv("IMGSTORE_TEST_POSTGRES_URL");
+  if (server == nullptr || *server == '\0') {
+    GTEST_SKIP() << "IMGSTORE_TEST_POSTGRES_URL is not set";
+  }
+  const std::string name = "repair_" + ImageId::New().str().substr(0, 8);
+  std::string lower;
+  for (char ch : name)
+    lower += char(std::tolower(static_cast<unsigned char>(ch)));
+  for (char& ch : lower) {
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  }
+  ASSERT_TRUE(CreatePostgresDatabase(server, lower).has_value());
+  {
+    Cluster c({.nodes = 3,
+               .tracker_args = {"--replicas", "2", "--repair-grace", "2"},
+               .db = PostgresUrlWithDatabase(server, lower)});
+    const std::string jpeg = TestData("small.jpg");
+    std::vector<std::string> ids;
+    for (int i = 0; i < 20; ++i) ids.push_back(UploadOne(c, jpeg));
+    const std::string dead = c.NodeUrl(2);
+    c.StopNode(2, SIGKILL);
+    ExpectCopiesBecomeGood(c, ids, 2, jpeg, dead, seconds(60));
+  }
+  EXPECT_TRUE(DropPostgresDatabase(server, lower).has_value());
 }
 
 // A node on a tiny filesystem fills up: it answers 507, the tracker stores
