@@ -347,6 +347,36 @@ Result<std::vector<ImageLocation>> ReadLocations(const PgResult& r) {
   return out;
 }
 
+// Reads `SELECT image_id` rows into ids.
+Result<std::vector<ImageId>> ReadIds(const PgResult& r) {
+  std::vector<ImageId> out;
+  for (int i = 0; i < r.Rows(); ++i) {
+    auto id = ImageId::Parse(r.Text(i, 0));
+    if (!id) {
+      return Fail(
+          ErrorCode::kInternal,
+          fmt::format("invalid image id '{}' in the database", r.Text(i, 0)));
+    }
+    out.push_back(*std::move(id));
+  }
+  return out;
+}
+
+// `ids` as a PostgreSQL text[] literal, bound as one parameter so a batch
+// of any size is one prepared query. An ImageId is [A-Za-z0-9_-] only, so
+// the literal needs no escapes.
+std::string TextArray(const std::vector<ImageId>& ids) {
+  std::string array;
+  array.reserve(2 + ids.size() * (ImageId::kMaxLength + 1));
+  array += '{';
+  for (const ImageId& id : ids) {
+    if (array.size() > 1) array += ',';
+    array += id.str();
+  }
+  array += '}';
+  return array;
+}
+
 Result<ImageRecord> ImageById(PgConnection& c, const ImageId& id) {
   static const std::string sql = fmt::format(
       "SELECT {} FROM images i LEFT JOIN placements p USING (image_id) "
@@ -793,18 +823,9 @@ Result<ImageRecord> PostgresStore::GetImage(const ImageId& id) {
 Result<std::vector<ImageRecord>> PostgresStore::GetImages(
     const std::vector<ImageId>& ids) {
   if (ids.empty()) return std::vector<ImageRecord>{};
-  // The ids travel as one text[] bound to one prepared statement, so a
-  // batch of any size is one query (one snapshot). An ImageId is
-  // [A-Za-z0-9_-] only, so the array literal needs no escapes; repeats are
-  // harmless (= ANY matches each row once).
-  std::string array;
-  array.reserve(2 + ids.size() * (ImageId::kMaxLength + 1));
-  array += '{';
-  for (const ImageId& id : ids) {
-    if (array.size() > 1) array += ',';
-    array += id.str();
-  }
-  array += '}';
+  // One text[] parameter (TextArray), so one snapshot; repeats are harmless
+  // (= ANY matches each row once).
+  const std::string array = TextArray(ids);
   auto get = [&](PgConnection& c) -> Result<std::vector<ImageRecord>> {
     static const std::string sql = fmt::format(
         "SELECT {} FROM images i LEFT JOIN placements p USING (image_id) "
@@ -825,14 +846,7 @@ Result<std::vector<ImageLocation>> PostgresStore::Locate(
   // server_id) answers it from one index descent per id without the image
   // rows (every image has a copy: AddImage wants one, RemovePlacement
   // keeps the last).
-  std::string array;
-  array.reserve(2 + ids.size() * (ImageId::kMaxLength + 1));
-  array += '{';
-  for (const ImageId& id : ids) {
-    if (array.size() > 1) array += ',';
-    array += id.str();
-  }
-  array += '}';
+  const std::string array = TextArray(ids);
   auto locate = [&](PgConnection& c) -> Result<std::vector<ImageLocation>> {
     auto r = c.Exec(
         "SELECT image_id, server_id, relative_path FROM placements "
@@ -853,17 +867,7 @@ Result<std::vector<ImageId>> PostgresStore::FindBySha256(
         "ORDER BY created_at, image_id",
         {sha256});
     if (!r) return Fail(r.error());
-    std::vector<ImageId> out;
-    for (int i = 0; i < r->Rows(); ++i) {
-      auto id = ImageId::Parse(r->Text(i, 0));
-      if (!id) {
-        return Fail(ErrorCode::kInternal,
-                    fmt::format("invalid image id '{}' in the database",
-                                r->Text(i, 0)));
-      }
-      out.push_back(*std::move(id));
-    }
-    return out;
+    return ReadIds(*r);
   };
   return Context(Run<std::vector<ImageId>>(Kind::kRead, find), "find sha256 {}",
                  sha256);
@@ -934,24 +938,6 @@ Result<StoreStats> PostgresStore::Stats() {
 }
 
 // ---- copies ----
-
-namespace {
-
-Result<std::vector<ImageId>> ReadIds(const PgResult& r) {
-  std::vector<ImageId> out;
-  for (int i = 0; i < r.Rows(); ++i) {
-    auto id = ImageId::Parse(r.Text(i, 0));
-    if (!id) {
-      return Fail(
-          ErrorCode::kInternal,
-          fmt::format("invalid image id '{}' in the database", r.Text(i, 0)));
-    }
-    out.push_back(*std::move(id));
-  }
-  return out;
-}
-
-}  // namespace
 
 Result<void> PostgresStore::AddPlacement(const ImageId& id,
                                          const Placement& placement) {

@@ -424,6 +424,23 @@ Result<std::vector<ImageLocation>> ReadLocations(Statement& s, int64_t limit) {
   }
 }
 
+// Reads `SELECT image_id` rows into ids.
+Result<std::vector<ImageId>> ReadIds(Statement& s) {
+  std::vector<ImageId> out;
+  for (;;) {
+    auto row = s.Step();
+    if (!row) return Fail(row.error());
+    if (!*row) return out;
+    auto id = ImageId::Parse(s.Text(0));
+    if (!id) {
+      return Fail(
+          ErrorCode::kInternal,
+          fmt::format("invalid image id '{}' in the database", s.Text(0)));
+    }
+    out.push_back(*std::move(id));
+  }
+}
+
 Result<ImageRecord> ImageById(SqliteConnection& c, const ImageId& id) {
   auto s = c.Prepare(
       "SELECT i.image_id, i.content_type, i.bytes, i.width, i.height, "
@@ -939,19 +956,7 @@ Result<std::vector<ImageId>> SqliteStore::FindBySha256(
         "ORDER BY created_at, image_id");
     if (!s) return Fail(s.error());
     s->Bind(sha256);
-    std::vector<ImageId> out;
-    for (;;) {
-      auto row = s->Step();
-      if (!row) return Fail(row.error());
-      if (!*row) return out;
-      auto id = ImageId::Parse(s->Text(0));
-      if (!id) {
-        return Fail(
-            ErrorCode::kInternal,
-            fmt::format("invalid image id '{}' in the database", s->Text(0)));
-      }
-      out.push_back(*std::move(id));
-    }
+    return ReadIds(*s);
   };
   return Context(Read<std::vector<ImageId>>(find), "find sha256 {}", sha256);
 }
@@ -1017,32 +1022,7 @@ Result<StoreStats> SqliteStore::Stats() {
   return Context(Read<StoreStats>(stats), "read store stats");
 }
 
-}  // namespace imgstore
-
 // ---- copies ----
-
-namespace imgstore {
-
-namespace {
-
-// Reads `SELECT image_id` rows into ids.
-Result<std::vector<ImageId>> ReadIds(Statement& s) {
-  std::vector<ImageId> out;
-  for (;;) {
-    auto row = s.Step();
-    if (!row) return Fail(row.error());
-    if (!*row) return out;
-    auto id = ImageId::Parse(s.Text(0));
-    if (!id) {
-      return Fail(
-          ErrorCode::kInternal,
-          fmt::format("invalid image id '{}' in the database", s.Text(0)));
-    }
-    out.push_back(*std::move(id));
-  }
-}
-
-}  // namespace
 
 Result<void> SqliteStore::AddPlacement(const ImageId& id,
                                        const Placement& placement) {
@@ -1242,10 +1222,6 @@ Result<bool> SqliteStore::AcquireLease(const std::string& name,
   };
   return Context(Write<bool>(acquire), "take the {} lease", name);
 }
-
-}  // namespace imgstore
-
-namespace imgstore {
 
 Result<void> SqliteStore::SetSetting(const std::string& name,
                                      const std::string& value) {

@@ -10,6 +10,7 @@
 #include "core/image_probe.h"
 #include "core/layout.h"
 #include "http/respond.h"
+#include "http/signed.h"
 #include "node/node.h"
 
 namespace imgstore {
@@ -43,10 +44,8 @@ bool EtagMatches(std::string_view header, std::string_view etag) {
   return false;
 }
 
-Result<Signature> SignatureOf(const Request& request) {
-  Signature s{std::string(request.Header(kTimeHeader)),
-              std::string(request.Header(kNonceHeader)),
-              std::string(request.Header(kSignatureHeader))};
+Result<Signature> RequiredSignature(const Request& request) {
+  Signature s = http::SignatureOf(request);
   if (s.mac.empty())
     return Fail(ErrorCode::kUnauthenticated, "request is not signed");
   return s;
@@ -54,7 +53,7 @@ Result<Signature> SignatureOf(const Request& request) {
 
 Response Verified(SignatureVerifier& verifier, const Request& request,
                   const std::function<Response()>& then) {
-  auto signature = SignatureOf(request);
+  auto signature = RequiredSignature(request);
   if (!signature) return http::ErrorResponse(signature.error());
   auto ok = verifier.Verify(std::string_view(request.message.method_string()),
                             request.path, request.body(), *signature);

@@ -157,35 +157,10 @@ bool Scrubber::Send(std::vector<Checked>& batch) {
 }
 
 bool Scrubber::Post(const std::string& body) {
-  std::string target = options_.tracker_url;
-  while (!target.empty() && target.back() == '/') target.pop_back();
-  // Signed exactly as the heartbeat is: the tracker URL's own path prefix,
-  // if any, is part of the signed path.
-  auto url = http::ParseUrl(target);
-  const std::string path =
-      (url && url->path != "/" ? url->path : "") + std::string(kScrubPath);
-  Signature s = Sign(options_.secret, "POST", path, body, clock_);
-  http::ClientRequest request;
-  request.method = "POST";
-  request.url = target + std::string(kScrubPath);
-  request.body = body;
-  request.timeout = kPostTimeout;
-  request.headers = {{"Content-Type", "application/json"},
-                     {std::string(kTimeHeader), s.time},
-                     {std::string(kNonceHeader), s.nonce},
-                     {std::string(kSignatureHeader), s.mac}};
-  auto response = http::Fetch(request);
-  Link now = Link::kUp;
+  const std::string& target = options_.tracker_url;
   std::string why;
-  if (!response) {
-    now = Link::kDown;
-    why = response.error().message;
-  } else if (response->status == 401 || response->status == 403) {
-    now = Link::kRefused;
-  } else if (response->status < 200 || response->status >= 300) {
-    now = Link::kDown;
-    why = "status " + std::to_string(response->status);
-  }
+  const Link now = PostToTracker(target, kScrubPath, body, options_.secret,
+                                 clock_, kPostTimeout, why);
   if (now != link_) {
     switch (now) {
       case Link::kUp:

@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "http/metrics.h"
 #include "node/file_store.h"
+#include "node/tracker_link.h"
 
 namespace imgstore {
 
@@ -66,7 +67,7 @@ class Scrubber {
     std::string sha256;
     int64_t bytes = 0;
   };
-  enum class Link { kUnknown, kUp, kDown, kRefused };
+  using Link = TrackerLink;
 
   void Loop();
   // One pass over every file. False when stopping.

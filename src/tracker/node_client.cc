@@ -6,6 +6,7 @@
 #include "core/signing.h"
 #include "core/wire.h"
 #include "http/client.h"
+#include "http/signed.h"
 
 namespace imgstore {
 
@@ -77,18 +78,14 @@ Result<std::vector<NodeFile>> HttpNodeClient::List(const ServerRow& server,
     return Fail(ErrorCode::kInvalidArgument, "list: limit must be positive");
   // Signed like Put: the path as the node sees it (with the server URL's
   // prefix, if any), without the query.
-  const std::string base = server.server_url + std::string(kListPath);
-  auto parsed = http::ParseUrl(base);
-  if (!parsed) return Fail(parsed.error());
-  Signature s = Sign(secret_, "GET", parsed->path, "", clock_);
   http::ClientRequest request;
   request.method = "GET";
-  request.url = base + "?limit=" + std::to_string(limit);
+  request.url = server.server_url + std::string(kListPath) +
+                "?limit=" + std::to_string(limit);
   if (!after.empty()) request.url += "&after=" + QueryEscape(after);
   request.timeout = kReadTimeout;
-  request.headers = {{std::string(kTimeHeader), s.time},
-                     {std::string(kNonceHeader), s.nonce},
-                     {std::string(kSignatureHeader), s.mac}};
+  if (auto ok = http::SignRequest(request, secret_, clock_); !ok)
+    return Fail(ok.error());
   auto response = http::Fetch(request);
   if (!response) return Fail(response.error());
   const unsigned status = response->status;
@@ -127,18 +124,13 @@ Result<void> HttpNodeClient::Call(const std::string& method,
                                   const ServerRow& server,
                                   const ImagePath& path, std::string_view bytes,
                                   std::string_view sha256) {
-  const std::string url = server.server_url + "/" + path.relative;
-  auto parsed = http::ParseUrl(url);
-  if (!parsed) return Fail(parsed.error());
-  Signature s = SignBodyHash(secret_, method, parsed->path, sha256, clock_);
   http::ClientRequest request;
   request.method = method;
-  request.url = url;
+  request.url = server.server_url + "/" + path.relative;
   request.borrowed_body = bytes;
   request.timeout = std::chrono::milliseconds(30'000);
-  request.headers = {{std::string(kTimeHeader), s.time},
-                     {std::string(kNonceHeader), s.nonce},
-                     {std::string(kSignatureHeader), s.mac}};
+  if (auto ok = http::SignRequest(request, secret_, clock_, sha256); !ok)
+    return Fail(ok.error());
   if (method == "PUT") {
     request.headers.emplace_back("Content-Type",
                                  std::string(FormatContentType(path.format)));

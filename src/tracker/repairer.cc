@@ -289,18 +289,32 @@ std::vector<ImageId> Repairer::CollectWork(const ServerView& servers,
   return ids;
 }
 
-Result<int64_t> Repairer::RunOnce() {
+Result<bool> Repairer::HoldLease() {
+  // Renewed once a third of its time has passed, not every round: each
+  // renewal is a durable write, and rounds run back to back while there is
+  // work.
+  const int64_t now = clock_.NowSeconds();
+  const int64_t ttl = options_.lease_ttl.count();
+  if (leader_.load() && now < lease_until_ - ttl * 2 / 3) return true;
   auto lease =
-      store_.AcquireLease(std::string(kRepairLease), options_.holder,
-                          clock_.NowSeconds(), options_.lease_ttl.count());
+      store_.AcquireLease(std::string(kRepairLease), options_.holder, now, ttl);
   if (!lease) return Fail(lease.error());
+  if (*lease) lease_until_ = now + ttl;
   if (leader_.exchange(*lease) != *lease) {
     spdlog::info("repair: this tracker {} the repair lease",
                  *lease ? "holds" : "no longer holds");
   }
+  return *lease;
+}
+
+Result<int64_t> Repairer::RunOnce() {
+  auto lease = HoldLease();
+  if (!lease) return Fail(lease.error());
   const ServerView servers = registry_.Snapshot();
-  UpdateBacklog(servers);
-  if (!*lease) return 0;
+  if (!*lease) {
+    UpdateBacklog(servers);
+    return 0;
+  }
 
   std::set<std::string> queued;
   std::vector<ImageId> ids = CollectWork(servers, queued);
@@ -342,13 +356,14 @@ Result<int64_t> Repairer::RunOnce() {
 
   auto spread = store_.GetSetting(std::string(kRebalanceSetting));
   if (!spread) return Fail(spread.error());
+  std::optional<double> target;
+  if (*spread) target = std::strtod((*spread)->c_str(), nullptr);
   {
     std::lock_guard lock(mutex_);
-    rebalance_.reset();
-    if (*spread) rebalance_ = std::strtod(spread->value().c_str(), nullptr);
+    rebalance_ = target;
   }
-  if (*spread) {
-    auto moved = Rebalance(servers, std::strtod((*spread)->c_str(), nullptr));
+  if (target) {
+    auto moved = Rebalance(servers, *target);
     if (!moved) return Fail(moved.error());
     changed.fetch_add(*moved);
   }
@@ -435,10 +450,14 @@ Result<int64_t> Repairer::Rebalance(const ServerView& servers, double spread) {
 
 Result<std::vector<std::string>> Repairer::CheckScrub(
     const ServerRow& server, const std::vector<ScrubbedFile>& files) {
+  // The reported files that name an image, and those images' records.
+  std::vector<const ScrubbedFile*> named;
   std::vector<ImageId> ids;
   for (const ScrubbedFile& f : files) {
     auto path = ParseImagePath("/" + f.path);
-    if (path) ids.push_back(path->id);
+    if (!path) continue;
+    named.push_back(&f);
+    ids.push_back(path->id);
   }
   auto images = store_.GetImages(ids);
   if (!images) return Fail(images.error());
@@ -447,10 +466,9 @@ Result<std::vector<std::string>> Repairer::CheckScrub(
 
   const ServerView servers = registry_.Snapshot();
   std::vector<std::string> bad;
-  for (const ScrubbedFile& f : files) {
-    auto path = ParseImagePath("/" + f.path);
-    if (!path) continue;
-    auto it = by_id.find(path->id.str());
+  for (size_t i = 0; i < named.size(); ++i) {
+    const ScrubbedFile& f = *named[i];
+    auto it = by_id.find(ids[i].str());
     // A file with no record is an orphan: fsck's business, not the scrub's.
     if (it == by_id.end() || !Holds(*it->second, server.server_id)) continue;
     const ImageRecord& image = *it->second;

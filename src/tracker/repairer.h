@@ -104,6 +104,8 @@ class Repairer {
     kLost,     // unusable past the grace period: neither
   };
   Role RoleOf(const ServerRow* server) const;
+  // Takes or renews the repair lease; true while this tracker holds it.
+  Result<bool> HoldLease();
 
   // Brings one image to its copies; true when it changed anything. `done`
   // says whether it now needs nothing more.
@@ -148,6 +150,7 @@ class Repairer {
   std::string queue_cursor_;
   std::string sweep_cursor_;
   std::string rebalance_cursor_;
+  int64_t lease_until_ = 0;  // Unix seconds; while leader_
 
   std::atomic<bool> leader_{false};
   std::atomic<int64_t> backlog_{0};

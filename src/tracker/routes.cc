@@ -14,6 +14,7 @@
 #include "http/client.h"
 #include "http/multipart.h"
 #include "http/respond.h"
+#include "http/signed.h"
 #include "tracker/fsck.h"
 #include "tracker/pages.h"
 #include "tracker/repairer.h"
@@ -341,10 +342,7 @@ http::Router Tracker::MakeRouter() {
   // Requests from nodes (heartbeats, scrub reports) carry the cluster
   // secret's signature.
   auto from_node = [this](const Request& r) -> Result<void> {
-    Signature s{std::string(r.Header(kTimeHeader)),
-                std::string(r.Header(kNonceHeader)),
-                std::string(r.Header(kSignatureHeader))};
-    auto ok = verifier_.Verify("POST", r.path, r.body(), s);
+    auto ok = verifier_.Verify("POST", r.path, r.body(), http::SignatureOf(r));
     if (!ok) {
       // Once per 10 s at most: a misconfigured node beats every 2 s.
       static std::atomic<int64_t> last_logged{0};

@@ -1,0 +1,30 @@
+#include "http/signed.h"
+
+namespace imgstore::http {
+
+Result<void> SignRequest(ClientRequest& request, std::string_view secret,
+                         const Clock& clock, std::string_view body_sha256) {
+  auto url = ParseUrl(request.url);
+  if (!url) return Fail(url.error());
+  std::string_view path = url->path;
+  path = path.substr(0, path.find('?'));
+  const std::string_view body = request.borrowed_body.empty()
+                                    ? std::string_view(request.body)
+                                    : request.borrowed_body;
+  Signature s =
+      body_sha256.empty()
+          ? Sign(secret, request.method, path, body, clock)
+          : SignBodyHash(secret, request.method, path, body_sha256, clock);
+  request.headers.emplace_back(std::string(kTimeHeader), std::move(s.time));
+  request.headers.emplace_back(std::string(kNonceHeader), std::move(s.nonce));
+  request.headers.emplace_back(std::string(kSignatureHeader), std::move(s.mac));
+  return {};
+}
+
+Signature SignatureOf(const Request& request) {
+  return Signature{std::string(request.Header(kTimeHeader)),
+                   std::string(request.Header(kNonceHeader)),
+                   std::string(request.Header(kSignatureHeader))};
+}
+
+}  // namespace imgstore::http

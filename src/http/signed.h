@@ -1,0 +1,26 @@
+#pragma once
+
+#include <string_view>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/signing.h"
+#include "http/client.h"
+#include "http/message.h"
+
+namespace imgstore::http {
+
+// The signed protocol between trackers and nodes (core/signing.h) on the
+// wire: one place that puts a signature into a request's headers and one
+// that takes it out again.
+
+// Signs `request` for its method, its URL's path (without the query: the
+// receiver verifies Request::path) and its body, or `body_sha256` when the
+// caller already knows the body's hash. kInvalidArgument for a bad URL.
+Result<void> SignRequest(ClientRequest& request, std::string_view secret,
+                         const Clock& clock, std::string_view body_sha256 = {});
+
+// The signature a request carries; an empty mac when it carries none.
+Signature SignatureOf(const Request& request);
+
+}  // namespace imgstore::http

@@ -1,0 +1,37 @@
+#include "node/tracker_link.h"
+
+#include "http/signed.h"
+
+namespace imgstore {
+
+TrackerLink PostToTracker(std::string_view tracker_url, std::string_view path,
+                          std::string body, std::string_view secret,
+                          const Clock& clock, std::chrono::milliseconds timeout,
+                          std::string& why) {
+  while (!tracker_url.empty() && tracker_url.back() == '/')
+    tracker_url.remove_suffix(1);
+  http::ClientRequest request;
+  request.method = "POST";
+  request.url = std::string(tracker_url) + std::string(path);
+  request.body = std::move(body);
+  request.timeout = timeout;
+  request.headers = {{"Content-Type", "application/json"}};
+  if (auto signed_ok = http::SignRequest(request, secret, clock); !signed_ok) {
+    why = signed_ok.error().message;
+    return TrackerLink::kDown;
+  }
+  auto response = http::Fetch(request);
+  if (!response) {
+    why = response.error().message;
+    return TrackerLink::kDown;
+  }
+  if (response->status == 401 || response->status == 403)
+    return TrackerLink::kRefused;
+  if (response->status < 200 || response->status >= 300) {
+    why = "status " + std::to_string(response->status);
+    return TrackerLink::kDown;
+  }
+  return TrackerLink::kUp;
+}
+
+}  // namespace imgstore
