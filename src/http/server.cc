@@ -27,6 +27,10 @@ namespace beast = boost::beast;
 using asio::ip::tcp;
 using boost::system::error_code;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+// The most a request body is read by per call, and the most an idle
+// connection's read buffer keeps.
+constexpr uint64_t kBodyChunk = 256 * 1024;
+constexpr size_t kIdleBuffer = 16 * 1024;
 
 namespace {
 
@@ -279,6 +283,11 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
         if (cont_ec) break;
       }
       c.ExpireAfter(options_.body_timeout);
+      // Beast reads no more than the buffer's spare room (512 bytes at
+      // least) per call: left as the head made it, a 64 KB body took some
+      // 130 recv calls. Room for the body, up to kBodyChunk, makes it a few.
+      const uint64_t body_left = parser.content_length_remaining().value_or(0);
+      buffer.reserve(buffer.size() + size_t(std::min(body_left, kBodyChunk)));
       auto [body_ec, body_n] =
           co_await beast_http::async_read(socket, buffer, parser, kUseTuple);
       if (body_ec) {
@@ -293,6 +302,8 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
       }
     }
     RequestMessage message = parser.release();
+    // An idle keep-alive connection holds no more than a head's worth.
+    if (buffer.capacity() > kIdleBuffer) buffer.shrink_to_fit();
     // A handler may take long (a database, another server): the watchdog
     // times out the client, not our own work.
     c.deadline = std::chrono::steady_clock::time_point::max();
