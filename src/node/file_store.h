@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/layout.h"
 #include "http/file_body.h"
+#include "node/group_sync.h"
 
 namespace imgstore {
 
@@ -36,14 +37,15 @@ class FileStore {
   enum class PutOutcome { kCreated, kAlreadyPresent };
 
   // Durable, atomic write of an image (see docs/STORAGE.md): temporary
-  // file beside the target, write, fsync, rename without replacing, fsync
-  // of the directory. Identical bytes already present: kAlreadyPresent.
+  // file beside the target, write, group sync, rename without replacing,
+  // group sync. Identical bytes already present: kAlreadyPresent.
   // Errors: kConflict (different bytes under that name),
   // kInsufficientStorage (max_pics reached, disk below the reserve, ENOSPC),
   // kIo. On error nothing is left under the root.
   Result<PutOutcome> Put(const ImagePath& path, std::string_view bytes);
 
-  // Removes an image durably. kNotFound when absent.
+  // Removes an image durably (unlink, then a group sync). kNotFound when
+  // absent.
   Result<void> Delete(const ImagePath& path);
 
   // An open descriptor for serving, from a bounded cache of open files
@@ -77,11 +79,17 @@ class FileStore {
   int64_t bytes_used() const { return bytes_used_.load(); }
   int64_t max_pics() const { return max_pics_; }
   int64_t DiskFreeBytes() const;
+  // Runs of the group sync so far (each made one or more writes durable).
+  uint64_t sync_runs() const { return sync_.runs(); }
 
  private:
   FileStore(std::string root, int root_fd, int64_t max_pics,
             int64_t disk_reserve_bytes);
   Result<void> Scan();
+  // Makes everything written under the root so far durable: syncfs, then
+  // an fdatasync of the root for a final disk-cache flush. The group
+  // sync's one function.
+  Result<void> SyncFilesystem();
   // Opens (creating when `create`) the directory "aa/bb" of `path`.
   Result<int> OpenShardDir(const ImagePath& path, bool create);
   void Evict(const std::string& relative);
@@ -92,6 +100,7 @@ class FileStore {
   const int64_t disk_reserve_bytes_;
   std::atomic<int64_t> images_{0};
   std::atomic<int64_t> bytes_used_{0};
+  GroupSync sync_{[this] { return SyncFilesystem(); }};
 
   // Why a cap: each entry holds a descriptor. Why an age: a file removed
   // behind our back (by an operator) stops being served within a minute.
