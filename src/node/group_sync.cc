@@ -10,7 +10,7 @@ Result<void> GroupSync::Sync() {
   for (;;) {
     if (batch->done) return batch->result;
     if (!running_) break;
-    finished_.wait(lock);
+    batch->changed.wait(lock);
   }
   // Nobody is syncing: this caller runs the sync for its whole batch, and
   // whoever arrives meanwhile waits for the next run.
@@ -23,8 +23,10 @@ Result<void> GroupSync::Sync() {
   batch->done = true;
   running_ = false;
   ++runs_;
-  // Wakes this batch's callers and lets one of the next batch lead.
-  finished_.notify_all();
+  // This batch's callers have their answer; one caller of the next batch,
+  // if any joined, may now lead it.
+  batch->changed.notify_all();
+  next_->changed.notify_one();
   return result;
 }
 

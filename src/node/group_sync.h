@@ -35,15 +35,17 @@ class GroupSync {
 
  private:
   // The callers served by one run of sync_: those who joined while it had
-  // not yet started.
+  // not yet started. Each batch has its own condition variable, so the end
+  // of a run wakes its own callers and one leader for the next batch, not
+  // every thread waiting.
   struct Batch {
+    std::condition_variable changed;
     bool done = false;
     Result<void> result;
   };
 
   const std::function<Result<void>()> sync_;
   mutable std::mutex mutex_;  // guards everything below
-  std::condition_variable finished_;
   std::shared_ptr<Batch> next_ = std::make_shared<Batch>();
   bool running_ = false;
   uint64_t runs_ = 0;
