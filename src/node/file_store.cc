@@ -237,20 +237,19 @@ Result<int> FileStore::OpenShardDir(const ImagePath& path, bool create) {
     if (fd < 0) return Fail(PosixError("open " + aabb, errno));
     return fd;
   }
-  // Create each missing level and fsync its parent, so the directory entry
-  // of a file acknowledged later cannot vanish with its directory.
-  if (::mkdirat(root_fd_, aa.c_str(), 0755) == 0) {
-    ::fsync(root_fd_);
-  } else if (errno != EEXIST) {
+  // Create each missing level. No fsync of the parents here: the only
+  // caller, Put, runs a group sync before its rename and another after it,
+  // and those make the new directories durable along with the file, so the
+  // directory entry of an acknowledged file cannot vanish with its
+  // directory.
+  if (::mkdirat(root_fd_, aa.c_str(), 0755) != 0 && errno != EEXIST) {
     return Fail(PosixError("mkdir " + aa, errno));
   }
   int afd = OpenBeneath(root_fd_, aa.c_str(), O_RDONLY | O_DIRECTORY);
   if (afd < 0) return Fail(PosixError("open " + aa, errno));
   Fd adir(afd);
   const std::string bb = path.relative.substr(3, 2);
-  if (::mkdirat(adir.get(), bb.c_str(), 0755) == 0) {
-    if (::fsync(adir.get()) != 0) return Fail(PosixError("fsync " + aa, errno));
-  } else if (errno != EEXIST) {
+  if (::mkdirat(adir.get(), bb.c_str(), 0755) != 0 && errno != EEXIST) {
     return Fail(PosixError("mkdir " + aabb, errno));
   }
   fd = OpenBeneath(adir.get(), bb.c_str(), O_RDONLY | O_DIRECTORY);

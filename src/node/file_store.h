@@ -90,7 +90,8 @@ class FileStore {
   // an fdatasync of the root for a final disk-cache flush. The group
   // sync's one function.
   Result<void> SyncFilesystem();
-  // Opens (creating when `create`) the directory "aa/bb" of `path`.
+  // Opens (creating when `create`) the directory "aa/bb" of `path`. New
+  // directories are not synced here: the caller's group sync does it.
   Result<int> OpenShardDir(const ImagePath& path, bool create);
   void Evict(const std::string& relative);
 
