@@ -568,7 +568,7 @@ Result<T> SqliteStore::Write(Fn&& fn) {
   queue_.push_back(&write);
   while (!write.done) {
     if (leader_active_) {
-      batch_done_.wait(lock);
+      write.wake.wait(lock);
       continue;
     }
     // Lead: take everything queued (our own write included) as one batch.
@@ -578,9 +578,15 @@ Result<T> SqliteStore::Write(Fn&& fn) {
     lock.unlock();
     RunBatch(batch);
     lock.lock();
-    for (PendingWrite* w : batch) w->done = true;
+    // Notified under the lock: a writer cannot see `done`, return and
+    // destroy its PendingWrite before the notification is made.
+    for (PendingWrite* w : batch) {
+      w->done = true;
+      w->wake.notify_one();
+    }
     leader_active_ = false;
-    batch_done_.notify_all();
+    // Whoever queued meanwhile: the first of them leads the next batch.
+    if (!queue_.empty()) queue_.front()->wake.notify_one();
   }
   if (!write.outcome) return Fail(write.outcome.error());
   return std::move(*result);

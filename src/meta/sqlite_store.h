@@ -114,11 +114,14 @@ class SqliteStore final : public MetadataStore {
   template <typename T, typename Fn>
   Result<T> Write(Fn&& fn);
 
-  // One queued write; `run` stores its typed result itself.
+  // One queued write; `run` stores its typed result itself. Its writer
+  // waits on `wake`, so the end of a batch wakes that batch's writers and
+  // the next leader, not every writer waiting.
   struct PendingWrite {
     std::function<Result<void>(SqliteConnection&)> run;
     Result<void> outcome;
     bool done = false;
+    std::condition_variable wake;
   };
   // Runs a batch as one transaction on writer_; sets each outcome.
   void RunBatch(const std::vector<PendingWrite*>& batch);
@@ -129,7 +132,6 @@ class SqliteStore final : public MetadataStore {
   // writer_ is used only by the current batch leader (leader_active_).
   const std::unique_ptr<SqliteConnection> writer_;
   std::mutex write_mu_;  // guards queue_, leader_active_, PendingWrite::done
-  std::condition_variable batch_done_;
   std::vector<PendingWrite*> queue_;
   bool leader_active_ = false;
 
