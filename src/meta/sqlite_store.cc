@@ -8,6 +8,7 @@
 #include <limits>
 #include <optional>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -546,7 +547,24 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(
     return std::unique_ptr<SqliteStore>(
         new SqliteStore(*std::move(writer), std::move(readers)));
   };
-  return Context(open(), "open sqlite database {}", path);
+  // Opening can meet an SQLITE_BUSY that SQLite returns at once, without
+  // calling the busy handler: switching a new file to WAL takes an
+  // exclusive lock, and a connection that finds the WAL index being built
+  // by another is refused. Several processes opening one new file together
+  // then fail for a moment; open again, for as long as the busy timeout
+  // would have waited. Safe to repeat: each migration re-reads the version
+  // inside its own transaction.
+  const auto deadline = std::chrono::steady_clock::now() + busy_timeout;
+  auto pause = std::chrono::milliseconds(1);
+  for (;;) {
+    auto store = open();
+    if (store || store.error().code != ErrorCode::kUnavailable ||
+        std::chrono::steady_clock::now() >= deadline) {
+      return Context(std::move(store), "open sqlite database {}", path);
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+  }
 }
 
 SqliteStore::SqliteStore(std::unique_ptr<SqliteConnection> writer,
