@@ -212,10 +212,11 @@ Result<void> FileStore::SyncFilesystem() {
   // syncfs writes every dirty file, inode and directory block of the
   // filesystem and waits for them, so one call makes all writes of the
   // uploads in flight durable. Two steps, for filesystems without a
-  // journal (ext4 -O ^has_journal): there syncfs flushes the disk cache
-  // before it writes the directory blocks, so a final flush is needed,
-  // which fdatasync of any descriptor on the filesystem issues. With a
-  // journal (ext4, XFS) syncfs commits it and the flush costs little.
+  // journal (ext4 -O ^has_journal): there syncfs can flush the disk cache
+  // before the directory blocks it started writing have completed, so a
+  // final flush is needed, which fdatasync of any descriptor on the
+  // filesystem issues. With a journal (ext4, XFS) syncfs commits it and
+  // the extra flush costs little.
   if (::syncfs(root_fd_) != 0)
     return Fail(PosixError("syncfs " + root_, errno));
   if (::fdatasync(root_fd_) != 0)
