@@ -53,6 +53,10 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   node->metrics_.AddGauge(
       "disk_free_bytes", "Free bytes on the root's file system.",
       [raw] { return double(raw->store_->DiskFreeBytes()); });
+  // Writes made durable per sync = PUTs and DELETEs over this.
+  node->metrics_.AddGauge(
+      "group_syncs", "Group syncs run so far (each served one or more writes).",
+      [raw] { return double(raw->store_->sync_runs()); });
   return node;
 }
 

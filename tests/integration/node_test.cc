@@ -362,6 +362,11 @@ TEST_F(NodeTest, StatusAndMetrics) {
             std::string::npos);
   EXPECT_NE(metrics.find("imgstore_node_http_response_bytes_total"),
             std::string::npos);
+  // Images were stored, so their writes went through at least one sync.
+  const std::string syncs = "\nimgstore_node_group_syncs ";
+  const size_t at = metrics.find(syncs);
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_GT(std::stod(metrics.substr(at + syncs.size())), 0);
   EXPECT_NE(node_->Log().find("unreachable"), std::string::npos)
       << "logged once, kept serving";
 }
