@@ -24,7 +24,7 @@ namespace imgstore {
 // root cannot lead outside it. errno becomes Error here and nowhere else.
 //
 // Thread-safe: counters are atomics; mutex_ guards the open-file cache.
-// Put and Delete block on fsync: call them from worker threads.
+// Put and Delete block on the group sync: call them from worker threads.
 class FileStore {
  public:
   // Opens (creating if needed) the root, counts the images in it and removes

@@ -1,6 +1,7 @@
 // The node's route table and handlers: parse and check at the edge, then
 // call FileStore. Image GETs run inline on the I/O thread (a cached open and
-// sendfile, as nginx does); PUT and DELETE run on workers (fsync).
+// sendfile, as nginx does); PUT and DELETE run on workers (they wait for a
+// disk sync).
 #include <fmt/format.h>
 
 #include <algorithm>
