@@ -239,10 +239,9 @@ Result<int> FileStore::OpenShardDir(const ImagePath& path, bool create) {
     return fd;
   }
   // Create each missing level. No fsync of the parents here: the only
-  // caller, Put, runs a group sync before its rename and another after it,
-  // and those make the new directories durable along with the file, so the
-  // directory entry of an acknowledged file cannot vanish with its
-  // directory.
+  // caller, Put, runs a group sync after its rename, and that makes the new
+  // directories durable along with the file, so the directory entry of an
+  // acknowledged file cannot vanish with its directory.
   if (::mkdirat(root_fd_, aa.c_str(), 0755) != 0 && errno != EEXIST) {
     return Fail(PosixError("mkdir " + aa, errno));
   }
@@ -291,14 +290,11 @@ Result<FileStore::PutOutcome> FileStore::Put(const ImagePath& path,
   };
   {
     Fd file(fd);
-    // 2. Write, then 3. sync: the bytes are on disk before any name points
-    //    at them. A group sync, not an fsync of this file: the uploads in
-    //    flight share its disk flushes (see GroupSync and SyncFilesystem).
+    // 2. Write.
     if (auto w = WriteAll(file.get(), bytes, "write " + rel); !w)
       return discard(w.error());
   }
-  if (auto synced = sync_.Sync(); !synced) return discard(synced.error());
-  // 4. Rename without replacing: of concurrent PUTs of one id exactly one
+  // 3. Rename without replacing: of concurrent PUTs of one id exactly one
   //    wins; the others compare bytes (idempotent PUT, or 409).
   if (::renameat2(dir.get(), temp.c_str(), dir.get(), name.c_str(),
                   RENAME_NOREPLACE) != 0) {
@@ -319,7 +315,11 @@ Result<FileStore::PutOutcome> FileStore::Put(const ImagePath& path,
     if (auto synced = sync_.Sync(); !synced) return Fail(synced.error());
     return PutOutcome::kAlreadyPresent;
   }
-  // 5. Sync again: the new name itself is now durable.
+  // 4. One group sync makes the bytes and the new name durable together:
+  //    the uploads in flight share its disk flushes (see GroupSync and
+  //    SyncFilesystem). Until it returns nothing is acknowledged, so the
+  //    only file a power cut can leave torn under its final name is one no
+  //    tracker has recorded (an orphan for fsck).
   if (auto synced = sync_.Sync(); !synced) return Fail(synced.error());
   images_.fetch_add(1);
   bytes_used_.fetch_add(int64_t(bytes.size()));

@@ -37,11 +37,11 @@ class FileStore {
   enum class PutOutcome { kCreated, kAlreadyPresent };
 
   // Durable, atomic write of an image (see docs/STORAGE.md): temporary
-  // file beside the target, write, group sync, rename without replacing,
-  // group sync. Identical bytes already present: kAlreadyPresent.
-  // Errors: kConflict (different bytes under that name),
-  // kInsufficientStorage (max_pics reached, disk below the reserve, ENOSPC),
-  // kIo. On error nothing is left under the root.
+  // file beside the target, write, rename without replacing, group sync.
+  // Identical bytes already present: kAlreadyPresent. Errors: kConflict
+  // (different bytes under that name), kInsufficientStorage (max_pics reached,
+  // disk below the reserve, ENOSPC), kIo. On error nothing is left under the
+  // root.
   Result<PutOutcome> Put(const ImagePath& path, std::string_view bytes);
 
   // Removes an image durably (unlink, then a group sync). kNotFound when
