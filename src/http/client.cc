@@ -134,6 +134,11 @@ Result<ClientResponse> Fetch(const ClientRequest& request) {
                 result = ec2;
                 return;
               }
+              // Without it Nagle holds the tail of a body larger than one
+              // segment until the server's delayed ACK, up to 40 ms.
+              boost::system::error_code ignored;
+              stream->socket().set_option(asio::ip::tcp::no_delay(true),
+                                          ignored);
               exchange();
             });
           });
