@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <set>
+#include <thread>
 
 namespace imgstore {
 namespace {
@@ -14,6 +16,17 @@ TEST(ImageIdTest, NewIsUrlSafeAndUnique) {
     EXPECT_EQ(id.str().size(), 22u);
     EXPECT_TRUE(ImageId::Parse(id.str()).has_value()) << id.str();
     EXPECT_TRUE(seen.insert(id.str()).second);
+  }
+}
+
+// The store's indexes rely on it: new rows at one edge, not a random page.
+TEST(ImageIdTest, NewSortsInTheOrderMade) {
+  std::string previous = ImageId::New().str();
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::string next = ImageId::New().str();
+    EXPECT_LT(previous, next);
+    previous = next;
   }
 }
 

@@ -17,41 +17,49 @@ namespace imgstore {
 
 namespace {
 
-// An id as ImageId::New makes it — 22 base64url characters carrying 128
-// bits, the last character's low 4 bits zero — packed into 16 bytes: the
-// key of the compact table. Half the size of the text, and no allocation.
+// An id of the shape ImageId::New makes — 22 characters carrying 128 bits,
+// the last character's low 4 bits zero — packed into 16 bytes: the key of
+// the compact table. Half the size of the text, and no allocation. Each
+// position decodes with the alphabet New writes there, so the packing is
+// one-to-one and the bits of new ids come out as New drew them.
 struct PackedId {
   uint64_t hi = 0;
   uint64_t lo = 0;
   friend bool operator==(const PackedId&, const PackedId&) = default;
 };
 
-// The 6-bit value of each base64url character (ImageId holds no other).
-// A table, not comparisons: random ids made those branches mispredict on
-// most characters, and Pack runs for every id of every resolve.
-constexpr std::array<uint8_t, 256> kSextets = [] {
+// The 6-bit value of each character (ImageId holds no other), in each of
+// the two alphabets. Tables, not comparisons: random ids made those
+// branches mispredict on most characters, and Pack runs for every id of
+// every resolve.
+constexpr std::array<uint8_t, 256> SextetTable(const char* alphabet) {
   std::array<uint8_t, 256> table{};
-  constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   for (unsigned i = 0; i < 64; ++i) {
-    table[static_cast<unsigned char>(kAlphabet[i])] = static_cast<uint8_t>(i);
+    table[static_cast<unsigned char>(alphabet[i])] = static_cast<uint8_t>(i);
   }
   return table;
-}();
+}
+constexpr std::array<uint8_t, 256> kSextets = SextetTable(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
+constexpr std::array<uint8_t, 256> kOrderedSextets =
+    SextetTable(ImageId::kOrderedAlphabet);
 
-unsigned Sextet(char c) { return kSextets[static_cast<unsigned char>(c)]; }
+unsigned Sextet(const std::string& id, size_t i) {
+  const auto c = static_cast<unsigned char>(id[i]);
+  return i < ImageId::kOrderedChars ? kOrderedSextets[c] : kSextets[c];
+}
 
 std::optional<PackedId> Pack(const std::string& id) {
   constexpr size_t kLength = 22;  // ceil(128 / 6)
   if (id.size() != kLength) return std::nullopt;
-  const unsigned last = Sextet(id[kLength - 1]);
+  const unsigned last = Sextet(id, kLength - 1);
   if ((last & 15) != 0) return std::nullopt;  // 132 bits: not packable
   PackedId out;
   auto push = [&out](uint64_t bits, int n) {
     out.hi = (out.hi << n) | (out.lo >> (64 - n));
     out.lo = (out.lo << n) | bits;
   };
-  for (size_t i = 0; i + 1 < kLength; ++i) push(Sextet(id[i]), 6);
+  for (size_t i = 0; i + 1 < kLength; ++i) push(Sextet(id, i), 6);
   push(last >> 4, 2);
   if (out == PackedId{}) return std::nullopt;  // CompactTable's empty slot
   return out;
@@ -181,8 +189,8 @@ class CompactTable {
 
   size_t mask() const { return slots_.size() - 1; }
   size_t Home(const PackedId& key) const {
-    // The bits are random (RAND_bytes); the multiply only spreads ids that
-    // Parse accepted but New did not make.
+    // lo's bits are random (RAND_bytes), hi's low half too; the multiply
+    // spreads ids that Parse accepted but New did not make.
     return static_cast<size_t>((key.lo ^ key.hi) * 0x9e3779b97f4a7c15ULL) &
            mask();
   }
