@@ -41,7 +41,9 @@ class FileStore {
   // Identical bytes already present: kAlreadyPresent. Errors: kConflict
   // (different bytes under that name), kInsufficientStorage (max_pics reached,
   // disk below the reserve, ENOSPC), kIo. On error nothing is left under the
-  // root.
+  // root, save after a failed final sync: the file then stays under its
+  // name, unacknowledged (an identical PUT may have been answered meanwhile,
+  // so it is not removed); fsck finds it if no tracker records it.
   Result<PutOutcome> Put(const ImagePath& path, std::string_view bytes);
 
   // Removes an image durably (unlink, then a group sync). kNotFound when
