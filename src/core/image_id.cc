@@ -9,16 +9,13 @@
 namespace imgstore {
 
 namespace {
-constexpr char kAlphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 // The character for 6 bits at `position` of a new id: the first
 // kOrderedChars in the same characters sorted as in ASCII, so that ids sort
 // by their time (within its cycle) and the store's indexes on the id take
 // new rows at one edge instead of on a random page each.
 char SextetChar(size_t position, unsigned sextet) {
   return position < ImageId::kOrderedChars ? ImageId::kOrderedAlphabet[sextet]
-                                           : kAlphabet[sextet];
+                                           : ImageId::kAlphabet[sextet];
 }
 
 bool InAlphabet(char c) {

@@ -18,8 +18,10 @@ class ImageId {
  public:
   static constexpr size_t kMinLength = 16;  // 96 bits in base64url
   static constexpr size_t kMaxLength = 32;
-  // The 64 id characters in ASCII order, and how many of a new id's leading
-  // characters are written in it.
+  // The 64 id characters in base64url's order, the same in ASCII order, and
+  // how many of a new id's leading characters are written in the latter.
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   static constexpr char kOrderedAlphabet[] =
       "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
   static constexpr size_t kOrderedChars = 6;

@@ -134,8 +134,8 @@ Result<ClientResponse> Fetch(const ClientRequest& request) {
                 result = ec2;
                 return;
               }
-              // Without it Nagle holds the tail of a body larger than one
-              // segment until the server's delayed ACK, up to 40 ms.
+              // Requests go out whole: Nagle's wait for an ACK could only
+              // delay their last segment (the servers set it too).
               boost::system::error_code ignored;
               stream->socket().set_option(asio::ip::tcp::no_delay(true),
                                           ignored);

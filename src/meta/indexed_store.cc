@@ -39,8 +39,7 @@ constexpr std::array<uint8_t, 256> SextetTable(const char* alphabet) {
   }
   return table;
 }
-constexpr std::array<uint8_t, 256> kSextets = SextetTable(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
+constexpr std::array<uint8_t, 256> kSextets = SextetTable(ImageId::kAlphabet);
 constexpr std::array<uint8_t, 256> kOrderedSextets =
     SextetTable(ImageId::kOrderedAlphabet);
 

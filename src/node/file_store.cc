@@ -274,8 +274,9 @@ Result<FileStore::PutOutcome> FileStore::Put(const ImagePath& path,
   Fd dir(*dir_fd);
 
   // 1. A temporary name in the target directory: the rename below is then
-  //    within one directory, hence atomic, and a crash leaves only a
-  //    ".tmp." file, which Scan() removes and GET never serves.
+  //    within one directory, hence atomic, and a crash of the process
+  //    before it leaves only a ".tmp." file, which Scan() removes and GET
+  //    never serves (a power cut: see step 4).
   const std::string name = FileName(path);
   // Seeded once per thread: seeding from random_device showed in profiles.
   thread_local std::mt19937_64 rng(std::random_device{}());
@@ -310,8 +311,8 @@ Result<FileStore::PutOutcome> FileStore::Put(const ImagePath& path,
       return Fail(ErrorCode::kConflict,
                   rel + ": already stored with different bytes");
     }
-    // The winner may not have synced its directory yet: sync here too, so
-    // our acknowledgement is as durable as theirs.
+    // The winner's sync may not have finished yet: sync here too, so our
+    // acknowledgement is as durable as theirs.
     if (auto synced = sync_.Sync(); !synced) return Fail(synced.error());
     return PutOutcome::kAlreadyPresent;
   }
