@@ -1,6 +1,7 @@
 #include "core/signing.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
@@ -13,21 +14,62 @@ namespace imgstore {
 
 namespace {
 
-std::string Mac(std::string_view secret, std::string_view method,
-                std::string_view path, std::string_view time,
-                std::string_view nonce, std::string_view body_sha256) {
-  std::string canonical;
-  canonical.reserve(method.size() + path.size() + time.size() + nonce.size() +
-                    70);
-  canonical.append(method).append("\n").append(path).append("\n");
-  canonical.append(time).append("\n").append(nonce).append("\n");
-  canonical.append(body_sha256);
+std::string HmacHex(std::string_view secret, std::string_view text) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(canonical.data()),
-       canonical.size(), out, &len);
+       reinterpret_cast<const unsigned char*>(text.data()), text.size(), out,
+       &len);
   return HexEncode(std::span<const unsigned char>(out, len));
+}
+
+// METHOD \n PATH \n TIME \n NONCE: what both the body key and the
+// signature cover.
+std::string RequestLine(std::string_view method, std::string_view path,
+                        std::string_view time, std::string_view nonce) {
+  std::string line;
+  line.reserve(method.size() + path.size() + time.size() + nonce.size() + 120);
+  line.append(method).append("\n").append(path).append("\n");
+  line.append(time).append("\n").append(nonce);
+  return line;
+}
+
+// hex(Poly1305 tag of `body`) under HMAC-SHA256(secret, "imgstore-body" \n
+// request line).
+std::string BodyTag(std::string_view secret, std::string_view request_line,
+                    std::string_view body) {
+  static EVP_MAC* const poly1305 = EVP_MAC_fetch(nullptr, "POLY1305", nullptr);
+  std::string keyed = "imgstore-body\n";
+  keyed.append(request_line);
+  unsigned char key[32];
+  unsigned int key_len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(keyed.data()), keyed.size(), key,
+       &key_len);
+  unsigned char tag[16];
+  size_t tag_len = 0;
+  EVP_MAC_CTX* ctx = poly1305 ? EVP_MAC_CTX_new(poly1305) : nullptr;
+  const bool ok =
+      ctx != nullptr && key_len == sizeof key &&
+      EVP_MAC_init(ctx, key, sizeof key, nullptr) == 1 &&
+      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(body.data()),
+                     body.size()) == 1 &&
+      EVP_MAC_final(ctx, tag, &tag_len, sizeof tag) == 1;
+  EVP_MAC_CTX_free(ctx);
+  OPENSSL_cleanse(key, sizeof key);
+  // OpenSSL without Poly1305, or out of memory: nothing can be signed or
+  // checked, and a daemon that cannot is no use running.
+  if (!ok || tag_len != sizeof tag) std::abort();
+  return HexEncode(std::span<const unsigned char>(tag, tag_len));
+}
+
+std::string Mac(std::string_view secret, std::string_view method,
+                std::string_view path, std::string_view time,
+                std::string_view nonce, std::string_view body) {
+  std::string canonical = RequestLine(method, path, time, nonce);
+  const std::string tag = BodyTag(secret, canonical, body);
+  canonical.append("\n").append(tag);
+  return HmacHex(secret, canonical);
 }
 
 }  // namespace
@@ -35,18 +77,12 @@ std::string Mac(std::string_view secret, std::string_view method,
 Signature Sign(std::string_view secret, std::string_view method,
                std::string_view path, std::string_view body,
                const Clock& clock) {
-  return SignBodyHash(secret, method, path, Sha256Hex(body), clock);
-}
-
-Signature SignBodyHash(std::string_view secret, std::string_view method,
-                       std::string_view path, std::string_view body_sha256,
-                       const Clock& clock) {
   unsigned char nonce[16];
   if (RAND_bytes(nonce, sizeof nonce) != 1) std::abort();
   Signature s;
   s.time = std::to_string(clock.NowSeconds());
   s.nonce = HexEncode(std::span<const unsigned char>(nonce, sizeof nonce));
-  s.mac = Mac(secret, method, path, s.time, s.nonce, body_sha256);
+  s.mac = Mac(secret, method, path, s.time, s.nonce, body);
   return s;
 }
 
@@ -68,8 +104,8 @@ Result<void> SignatureVerifier::Verify(std::string_view method,
   if (t < now - kWindowSeconds || t > now + kWindowSeconds) {
     return Fail(ErrorCode::kUnauthenticated, "signature: stale");
   }
-  const std::string expected = Mac(secret_, method, path, signature.time,
-                                   signature.nonce, Sha256Hex(body));
+  const std::string expected =
+      Mac(secret_, method, path, signature.time, signature.nonce, body);
   if (CRYPTO_memcmp(expected.data(), signature.mac.data(), expected.size()) !=
       0) {
     return Fail(ErrorCode::kUnauthenticated, "signature: does not match");

@@ -3,7 +3,7 @@
 namespace imgstore::http {
 
 Result<void> SignRequest(ClientRequest& request, std::string_view secret,
-                         const Clock& clock, std::string_view body_sha256) {
+                         const Clock& clock) {
   auto url = ParseUrl(request.url);
   if (!url) return Fail(url.error());
   std::string_view path = url->path;
@@ -11,10 +11,7 @@ Result<void> SignRequest(ClientRequest& request, std::string_view secret,
   const std::string_view body = request.borrowed_body.empty()
                                     ? std::string_view(request.body)
                                     : request.borrowed_body;
-  Signature s =
-      body_sha256.empty()
-          ? Sign(secret, request.method, path, body, clock)
-          : SignBodyHash(secret, request.method, path, body_sha256, clock);
+  Signature s = Sign(secret, request.method, path, body, clock);
   request.headers.emplace_back(std::string(kTimeHeader), std::move(s.time));
   request.headers.emplace_back(std::string(kNonceHeader), std::move(s.nonce));
   request.headers.emplace_back(std::string(kSignatureHeader), std::move(s.mac));

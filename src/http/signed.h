@@ -15,10 +15,10 @@ namespace imgstore::http {
 // that takes it out again.
 
 // Signs `request` for its method, its URL's path (without the query: the
-// receiver verifies Request::path) and its body, or `body_sha256` when the
-// caller already knows the body's hash. kInvalidArgument for a bad URL.
+// receiver verifies Request::path) and its body. kInvalidArgument for a bad
+// URL.
 Result<void> SignRequest(ClientRequest& request, std::string_view secret,
-                         const Clock& clock, std::string_view body_sha256 = {});
+                         const Clock& clock);
 
 // The signature a request carries; an empty mac when it carries none.
 Signature SignatureOf(const Request& request);

@@ -15,7 +15,7 @@ namespace imgstore {
 class FakeNodes final : public NodeClient {
  public:
   Result<void> Put(const ServerRow& server, const ImagePath& path,
-                   std::string_view bytes, std::string_view) override {
+                   std::string_view bytes) override {
     std::lock_guard lock(mu);
     puts.push_back(server.server_id);
     if (auto it = fail.find(server.server_id); it != fail.end())

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include "core/hex.h"
 #include "core/signing.h"
 #include "core/wire.h"
 #include "http/client.h"
@@ -45,14 +44,13 @@ std::string QueryEscape(std::string_view value) {
 }  // namespace
 
 Result<void> HttpNodeClient::Put(const ServerRow& server, const ImagePath& path,
-                                 std::string_view bytes,
-                                 std::string_view sha256) {
-  return Call("PUT", server, path, bytes, sha256);
+                                 std::string_view bytes) {
+  return Call("PUT", server, path, bytes);
 }
 
 Result<void> HttpNodeClient::Delete(const ServerRow& server,
                                     const ImagePath& path) {
-  auto r = Call("DELETE", server, path, "", Sha256Hex(""));
+  auto r = Call("DELETE", server, path, "");
   if (!r && r.error().code == ErrorCode::kNotFound) return {};
   return r;
 }
@@ -122,14 +120,14 @@ Result<std::vector<NodeFile>> HttpNodeClient::List(const ServerRow& server,
 
 Result<void> HttpNodeClient::Call(const std::string& method,
                                   const ServerRow& server,
-                                  const ImagePath& path, std::string_view bytes,
-                                  std::string_view sha256) {
+                                  const ImagePath& path,
+                                  std::string_view bytes) {
   http::ClientRequest request;
   request.method = method;
   request.url = server.server_url + "/" + path.relative;
   request.borrowed_body = bytes;
   request.timeout = std::chrono::milliseconds(30'000);
-  if (auto ok = http::SignRequest(request, secret_, clock_, sha256); !ok)
+  if (auto ok = http::SignRequest(request, secret_, clock_); !ok)
     return Fail(ok.error());
   if (method == "PUT") {
     request.headers.emplace_back("Content-Type",

@@ -27,10 +27,8 @@ class NodeClient {
   virtual ~NodeClient() = default;
   // Durable once Ok. kInsufficientStorage when the node is full,
   // kUnavailable when unreachable, kConflict for different bytes.
-  // `sha256` is hex(SHA-256(bytes)), already known to the uploader: the
-  // signature covers it without hashing the bytes again.
   virtual Result<void> Put(const ServerRow& server, const ImagePath& path,
-                           std::string_view bytes, std::string_view sha256) = 0;
+                           std::string_view bytes) = 0;
   // Ok also when the file was already gone.
   virtual Result<void> Delete(const ServerRow& server,
                               const ImagePath& path) = 0;
@@ -54,7 +52,7 @@ class HttpNodeClient final : public NodeClient {
   HttpNodeClient(std::string secret, const Clock& clock)
       : secret_(std::move(secret)), clock_(clock) {}
   Result<void> Put(const ServerRow& server, const ImagePath& path,
-                   std::string_view bytes, std::string_view sha256) override;
+                   std::string_view bytes) override;
   Result<void> Delete(const ServerRow& server, const ImagePath& path) override;
   Result<std::string> Read(const ServerRow& server,
                            const std::string& relative_path) override;
@@ -64,8 +62,7 @@ class HttpNodeClient final : public NodeClient {
 
  private:
   Result<void> Call(const std::string& method, const ServerRow& server,
-                    const ImagePath& path, std::string_view bytes,
-                    std::string_view sha256);
+                    const ImagePath& path, std::string_view bytes);
   const std::string secret_;
   const Clock& clock_;
 };

@@ -153,7 +153,7 @@ int64_t Repairer::AddCopies(const ImageRecord& image, std::string_view bytes,
   int64_t added = 0;
   for (const ServerRow* s : ordered) {
     if (size_t(added) == count) break;
-    if (auto put = nodes_.Put(*s, path, bytes, image.sha256); !put) {
+    if (auto put = nodes_.Put(*s, path, bytes); !put) {
       failures_.fetch_add(1);
       spdlog::warn("repair {}: store on server {} failed: {}", image.id.str(),
                    s->server_id, put.error().message);

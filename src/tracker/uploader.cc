@@ -55,7 +55,7 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
     std::vector<ServerRow> holders;
     for (const ServerRow* s : Order(servers)) {
       if (holders.size() == wanted) break;
-      auto put = nodes_.Put(*s, path, bytes, record.sha256);
+      auto put = nodes_.Put(*s, path, bytes);
       if (put) {
         holders.push_back(*s);
         continue;
