@@ -1,5 +1,6 @@
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -10,12 +11,17 @@
 namespace imgstore::http {
 
 using Handler = std::function<Response(const Request&)>;
+// A coroutine on the connection's I/O thread that waits without holding a
+// thread (for another thread's work posted back, never for a blocking call).
+using AsyncHandler =
+    std::function<boost::asio::awaitable<Response>(const Request&)>;
 
 // Where a handler runs. kInline: on the I/O thread, for handlers that never
 // block (a cached file open, a memory lookup). kBlocking: on the worker
 // pool, for anything touching a disk write, a database, libvips or another
-// server.
-enum class Dispatch { kInline, kBlocking };
+// server. kAsync: `async_handler` on the I/O thread (the node's PUT: write
+// the file, then co_await the group sync).
+enum class Dispatch { kInline, kBlocking, kAsync };
 
 // One row of a daemon's route table. Pattern segments are literals or "{}",
 // which matches one non-empty segment and is passed in Request::params.
@@ -23,7 +29,8 @@ struct Route {
   beast_http::verb method;
   std::string pattern;
   Dispatch dispatch;
-  Handler handler;
+  Handler handler;               // kInline, kBlocking
+  AsyncHandler async_handler{};  // kAsync
 };
 
 // {method, path pattern} -> route. 404 and 405 are decided here and nowhere

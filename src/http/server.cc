@@ -386,6 +386,10 @@ asio::awaitable<Response> Server::Dispatch(RequestMessage& message,
   Request request{message, path, query, std::move(match.params), remote};
   const Route& route = *match.route;
   if (route.dispatch == Dispatch::kInline) co_return route.handler(request);
+  if (route.dispatch == Dispatch::kAsync) {
+    Response response = co_await route.async_handler(request);
+    co_return response;
+  }
   auto run = [&route, &request] { return route.handler(request); };
   Response response = co_await Offload(workers_, std::move(run));
   co_return response;

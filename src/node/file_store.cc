@@ -165,7 +165,11 @@ FileStore::FileStore(std::string root, int root_fd, int64_t max_pics,
       max_pics_(max_pics),
       disk_reserve_bytes_(disk_reserve_bytes) {}
 
-FileStore::~FileStore() { ::close(root_fd_); }
+FileStore::~FileStore() {
+  // The group's last runs still sync through root_fd_.
+  sync_.WaitIdle();
+  ::close(root_fd_);
+}
 
 Result<void> FileStore::Scan() {
   // Walks only the aa/bb directories the layout makes; anything else in
@@ -259,6 +263,14 @@ Result<int> FileStore::OpenShardDir(const ImagePath& path, bool create) {
 
 Result<FileStore::PutOutcome> FileStore::Put(const ImagePath& path,
                                              std::string_view bytes) {
+  auto placed = Place(path, bytes);
+  if (!placed) return placed;
+  if (auto synced = sync_.Sync(); !synced) return Fail(synced.error());
+  return placed;
+}
+
+Result<FileStore::PutOutcome> FileStore::Place(const ImagePath& path,
+                                               std::string_view bytes) {
   const std::string& rel = path.relative;
   if (images_.load() >= max_pics_) {
     return Fail(ErrorCode::kInsufficientStorage,
@@ -311,17 +323,16 @@ Result<FileStore::PutOutcome> FileStore::Put(const ImagePath& path,
       return Fail(ErrorCode::kConflict,
                   rel + ": already stored with different bytes");
     }
-    // The winner's sync may not have finished yet: sync here too, so our
-    // acknowledgement is as durable as theirs.
-    if (auto synced = sync_.Sync(); !synced) return Fail(synced.error());
+    // The winner's sync may not have finished yet: the caller's sync, too,
+    // makes our acknowledgement as durable as theirs.
     return PutOutcome::kAlreadyPresent;
   }
-  // 4. One group sync makes the bytes and the new name durable together:
-  //    the uploads in flight share its disk flushes (see GroupSync and
-  //    SyncFilesystem). Until it returns nothing is acknowledged, so the
-  //    only file a power cut can leave torn under its final name is one no
-  //    tracker has recorded (an orphan for fsck).
-  if (auto synced = sync_.Sync(); !synced) return Fail(synced.error());
+  // 4. The file is in place, counted (a restart's Scan would count it too)
+  //    and not yet durable: the caller's group sync makes the bytes and the
+  //    new name durable together, shared with the uploads in flight (see
+  //    GroupSync and SyncFilesystem). Nothing is acknowledged before it, so
+  //    the only file a power cut can leave torn under its final name is one
+  //    no tracker has recorded (an orphan for fsck).
   images_.fetch_add(1);
   bytes_used_.fetch_add(int64_t(bytes.size()));
   return PutOutcome::kCreated;

@@ -24,7 +24,8 @@ namespace imgstore {
 // root cannot lead outside it. errno becomes Error here and nowhere else.
 //
 // Thread-safe: counters are atomics; mutex_ guards the open-file cache.
-// Put and Delete block on the group sync: call them from worker threads.
+// Put and Delete block on the group sync: call them from worker threads;
+// Place does not (the node's PUT runs it on the I/O thread).
 class FileStore {
  public:
   // Opens (creating if needed) the root, counts the images in it and removes
@@ -45,6 +46,15 @@ class FileStore {
   // name, unacknowledged (an identical PUT may have been answered meanwhile,
   // so it is not removed); fsck finds it if no tracker records it.
   Result<PutOutcome> Put(const ImagePath& path, std::string_view bytes);
+
+  // Put without its final group sync, for callers that wait for it
+  // without blocking (GroupSync::AsyncSync on syncs()): acknowledge the
+  // outcome only once a sync that started after this returned has
+  // succeeded. Never blocks on a sync.
+  Result<PutOutcome> Place(const ImagePath& path, std::string_view bytes);
+
+  // The group sync that makes Place's writes durable.
+  GroupSync& syncs() { return sync_; }
 
   // Removes an image durably (unlink, then a group sync). kNotFound when
   // absent.

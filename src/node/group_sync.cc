@@ -1,38 +1,81 @@
 #include "node/group_sync.h"
 
+#include <optional>
+#include <utility>
+
 namespace imgstore {
 
-Result<void> GroupSync::Sync() {
-  std::unique_lock lock(mutex_);
-  // Joining `next_` means: the run that takes this batch starts after now,
-  // so it covers everything this caller wrote before calling.
-  const std::shared_ptr<Batch> batch = next_;
-  for (;;) {
-    if (batch->done) return batch->result;
-    if (!running_) break;
-    batch->changed.wait(lock);
+GroupSync::GroupSync(std::function<Result<void>()> sync)
+    : sync_(std::move(sync)), thread_([this] { Loop(); }) {}
+
+GroupSync::~GroupSync() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
   }
-  // Nobody is syncing: this caller runs the sync for its whole batch, and
-  // whoever arrives meanwhile waits for the next run.
-  running_ = true;
-  next_ = std::make_shared<Batch>();
-  lock.unlock();
-  Result<void> result = sync_();
-  lock.lock();
-  batch->result = result;
-  batch->done = true;
-  running_ = false;
-  ++runs_;
-  // This batch's callers have their answer; one caller of the next batch,
-  // if any joined, may now lead it.
-  batch->changed.notify_all();
-  next_->changed.notify_one();
-  return result;
+  wake_.notify_one();
+  thread_.join();
+}
+
+void GroupSync::SyncThen(Done done) {
+  {
+    std::lock_guard lock(mutex_);
+    // Joining `waiting_` means: the run that takes this caller starts after
+    // now, so it covers everything the caller wrote before calling.
+    waiting_.push_back(std::move(done));
+  }
+  wake_.notify_one();
+}
+
+Result<void> GroupSync::Sync() {
+  struct Answer {
+    std::mutex mutex;
+    std::condition_variable ready;
+    std::optional<Result<void>> result;
+  };
+  // Shared with the group's thread, which may still be notifying when this
+  // caller has its answer and returns.
+  auto answer = std::make_shared<Answer>();
+  SyncThen([answer](const Result<void>& result) {
+    std::lock_guard lock(answer->mutex);
+    answer->result = result;
+    answer->ready.notify_one();
+  });
+  std::unique_lock lock(answer->mutex);
+  answer->ready.wait(lock, [&] { return answer->result.has_value(); });
+  return *answer->result;
+}
+
+void GroupSync::WaitIdle() {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [this] { return waiting_.empty() && !running_; });
 }
 
 uint64_t GroupSync::runs() const {
   std::lock_guard lock(mutex_);
   return runs_;
+}
+
+void GroupSync::Loop() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stop_ || !waiting_.empty(); });
+    if (waiting_.empty()) return;  // stopping, and nobody left to serve
+    // This run serves everyone waiting now; whoever asks meanwhile waits
+    // for the next.
+    std::vector<Done> batch;
+    batch.swap(waiting_);
+    running_ = true;
+    lock.unlock();
+    const Result<void> result = sync_();
+    lock.lock();
+    ++runs_;  // counted before anyone served can look
+    lock.unlock();
+    for (Done& done : batch) done(result);
+    lock.lock();
+    running_ = false;
+    changed_.notify_all();
+  }
 }
 
 }  // namespace imgstore

@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -12,7 +16,18 @@ namespace {
 
 using std::chrono::milliseconds;
 
-TEST(GroupSyncTest, OneCallerRunsTheSyncItself) {
+// A sync of 2 ms that counts the runs begun and ended.
+std::function<Result<void>()> CountedSync(std::atomic<uint64_t>& started,
+                                          std::atomic<uint64_t>& finished) {
+  return [&started, &finished]() -> Result<void> {
+    started.fetch_add(1);
+    std::this_thread::sleep_for(milliseconds(2));
+    finished.fetch_add(1);
+    return {};
+  };
+}
+
+TEST(GroupSyncTest, ALoneCallerGetsARunOfItsOwn) {
   int runs = 0;
   GroupSync group([&]() -> Result<void> {
     ++runs;
@@ -28,12 +43,7 @@ TEST(GroupSyncTest, OneCallerRunsTheSyncItself) {
 // progress may have started before its write and does not count.
 TEST(GroupSyncTest, EachCallerWaitsForARunStartedAfterItsCall) {
   std::atomic<uint64_t> started{0}, finished{0};
-  GroupSync group([&]() -> Result<void> {
-    started.fetch_add(1);
-    std::this_thread::sleep_for(milliseconds(2));
-    finished.fetch_add(1);
-    return {};
-  });
+  GroupSync group(CountedSync(started, finished));
   constexpr int kThreads = 16, kCalls = 20;
   std::atomic<int> violations{0};
   std::vector<std::thread> threads;
@@ -85,6 +95,49 @@ TEST(GroupSyncTest, AFailedRunFailsExactlyTheCallersItServed) {
   }
   // Two runs, or three if a follower came late and led a batch of its own.
   EXPECT_GE(group.runs(), 2u);
+}
+
+// The node's PUT path: coroutines on one I/O thread wait for their runs
+// without blocking it, and each resumes on that thread.
+TEST(GroupSyncTest, AsyncCallersResumeOnTheirOwnExecutor) {
+  std::atomic<uint64_t> started{0}, finished{0};
+  GroupSync group(CountedSync(started, finished));
+  boost::asio::io_context io;
+  constexpr int kCallers = 32, kCalls = 5;
+  int completed = 0, violations = 0;
+  std::thread::id io_thread;
+  auto caller = [&]() -> boost::asio::awaitable<void> {
+    for (int i = 0; i < kCalls; ++i) {
+      const uint64_t before = started.load();
+      Result<void> synced =
+          co_await group.AsyncSync(boost::asio::use_awaitable);
+      if (!synced || finished.load() < before + 1) ++violations;
+      if (std::this_thread::get_id() != io_thread) ++violations;
+      ++completed;
+    }
+  };
+  for (int c = 0; c < kCallers; ++c)
+    boost::asio::co_spawn(io, caller(), boost::asio::detached);
+  io_thread = std::this_thread::get_id();
+  io.run();
+  EXPECT_EQ(completed, kCallers * kCalls);
+  EXPECT_EQ(violations, 0);
+  EXPECT_LT(group.runs(), uint64_t(kCallers * kCalls) / 2);
+}
+
+TEST(GroupSyncTest, DestructionServesWhoeverStillWaits) {
+  std::atomic<int> served{0};
+  {
+    GroupSync group([]() -> Result<void> {
+      std::this_thread::sleep_for(milliseconds(5));
+      return {};
+    });
+    for (int i = 0; i < 8; ++i)
+      group.SyncThen([&](const Result<void>& r) {
+        if (r) served.fetch_add(1);
+      });
+  }
+  EXPECT_EQ(served.load(), 8);
 }
 
 }  // namespace

@@ -63,7 +63,12 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
 Node::Node(const NodeOptions& options)
     : options_(options), verifier_(options.secret, SystemClock::Get()) {}
 
-Node::~Node() { Stop(); }
+Node::~Node() {
+  Stop();
+  // A sync still running posts its answers to the server's I/O context:
+  // let it finish before the server, declared after the store, goes.
+  if (store_) store_->syncs().WaitIdle();
+}
 
 NodeStatus Node::Status() const {
   NodeStatus s;

@@ -32,8 +32,8 @@ struct NodeOptions {
   int64_t max_pics = 10'000'000;
   std::chrono::seconds heartbeat_interval{2};
   int io_threads = 1;
-  // PUT and DELETE wait on the group sync; the writes in flight share each
-  // sync, so many workers cost little more than one.
+  // For DELETE and file listings, which block on the disk; PUT waits for
+  // its group sync on the I/O thread without holding a worker.
   int worker_threads = 32;
   uint64_t max_body_bytes = 64 * 1024 * 1024;
   // Writes stop while less than this is free, so the disk never fills.

@@ -1,10 +1,11 @@
 // The node's route table and handlers: parse and check at the edge, then
 // call FileStore. Image GETs run inline on the I/O thread (a cached open and
-// sendfile, as nginx does); PUT and DELETE run on workers (they wait for a
-// disk sync).
+// sendfile, as nginx does); so does PUT, which then awaits its group sync
+// without holding a thread; DELETE and listings run on workers.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 #include <optional>
 
@@ -218,6 +219,45 @@ Response GetImage(FileStore& store, const Request& request) {
   return r;
 }
 
+// PUT of an image, on the I/O thread: check, write and rename the file
+// (FileStore::Place), then wait for the group sync without holding a thread
+// and only then acknowledge. Writing inline is what nginx does too; the
+// wait is the long part, and many uploads share it.
+boost::asio::awaitable<Response> PutImage(SignatureVerifier& verifier,
+                                          FileStore& store, const Request& r) {
+  std::optional<FileStore::PutOutcome> placed;
+  std::string relative;
+  Response refused = Verified(verifier, r, [&]() -> Response {
+    auto path = ParseImagePath(r.path);
+    if (!path)
+      return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                 path.error().message);
+    auto sniffed = SniffFormat(r.body());
+    if (!sniffed)
+      return http::ErrorResponse(ErrorCode::kUnsupportedMedia,
+                                 "body is not an image");
+    if (*sniffed != path->format) {
+      return http::ErrorResponse(
+          ErrorCode::kUnsupportedMedia,
+          fmt::format("body is {}, path says {}", FormatExtension(*sniffed),
+                      FormatExtension(path->format)));
+    }
+    auto put = store.Place(*path, r.body());
+    if (!put) return http::ErrorResponse(put.error());
+    placed = *put;
+    relative = path->relative;
+    return {};
+  });
+  if (!placed) co_return refused;
+  Result<void> synced =
+      co_await store.syncs().AsyncSync(boost::asio::use_awaitable);
+  if (!synced) co_return http::ErrorResponse(synced.error());
+  co_return http::Json(*placed == FileStore::PutOutcome::kCreated
+                           ? bhttp::status::created
+                           : bhttp::status::ok,
+                       {{"path", relative}, {"bytes", r.body().size()}});
+}
+
 }  // namespace node_routes
 
 http::Router Node::MakeRouter() {
@@ -227,31 +267,9 @@ http::Router Node::MakeRouter() {
   std::vector<http::Route> routes = {
       {verb::get, kImage, Dispatch::kInline,
        [this](const Request& r) { return node_routes::GetImage(*store_, r); }},
-      {verb::put, kImage, Dispatch::kBlocking,
+      {verb::put, kImage, Dispatch::kAsync, nullptr,
        [this](const Request& r) {
-         return Verified(verifier_, r, [&]() -> Response {
-           auto path = ParseImagePath(r.path);
-           if (!path)
-             return http::ErrorResponse(ErrorCode::kInvalidArgument,
-                                        path.error().message);
-           auto sniffed = SniffFormat(r.body());
-           if (!sniffed)
-             return http::ErrorResponse(ErrorCode::kUnsupportedMedia,
-                                        "body is not an image");
-           if (*sniffed != path->format) {
-             return http::ErrorResponse(
-                 ErrorCode::kUnsupportedMedia,
-                 fmt::format("body is {}, path says {}",
-                             FormatExtension(*sniffed),
-                             FormatExtension(path->format)));
-           }
-           auto put = store_->Put(*path, r.body());
-           if (!put) return http::ErrorResponse(put.error());
-           return http::Json(
-               *put == FileStore::PutOutcome::kCreated ? bhttp::status::created
-                                                       : bhttp::status::ok,
-               {{"path", path->relative}, {"bytes", r.body().size()}});
-         });
+         return node_routes::PutImage(verifier_, *store_, r);
        }},
       {verb::delete_, kImage, Dispatch::kBlocking,
        [this](const Request& r) {
