@@ -1,4 +1,5 @@
 // lay_out CORPUS_MANIFEST ROOT_DIR
+// lay_out --links COUNT MANIFEST ROOT_DIR
 //
 // Copies every file listed in a corpus manifest (one path a line, relative
 // paths taken from the manifest's directory) under ROOT_DIR with a node's
@@ -8,10 +9,18 @@
 // the same paths. The benchmarks need this because aa/bb come from a hash of
 // the id, which only core/layout computes (a shell script cannot).
 //
+// With --links, the manifest's files are stored under COUNT fresh names in
+// turn, as hard links (a million names cost directory entries, not a
+// million copies), so a benchmark can compare a node holding 10 k images
+// with one holding 1 M of the same bytes. The names link to copies at
+// ROOT_DIR/.source-<n> (names no node serves), one per file and another
+// every 50,000 links (ext4 allows 65,000 to one inode).
+//
 // Files whose extension names no stored format are skipped with a note on
 // stderr. Exit status: 0 on success, 1 on any I/O failure, 2 on bad usage.
 
 #include <algorithm>
+#include <cstdlib>
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
@@ -20,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "core/image_id.h"
 #include "core/layout.h"
@@ -79,12 +89,69 @@ int Run(const fs::path& manifest, const fs::path& root) {
   return 0;
 }
 
+int Links(long count, const fs::path& manifest, const fs::path& root) {
+  std::ifstream in(manifest);
+  struct Source {
+    fs::path file;
+    ImageFormat format;
+    fs::path linked;  // the copy under ROOT_DIR the names link to
+    long links = 0;
+  };
+  std::vector<Source> sources;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    fs::path file = line;
+    if (file.is_relative()) file = manifest.parent_path() / file;
+    if (auto format = FormatFromExtension(LowerExtension(file)))
+      sources.push_back(Source{file, *format, {}, 0});
+  }
+  if (sources.empty() || count <= 0) {
+    std::cerr << "lay_out: --links wants a positive count and a manifest of "
+                 "images\n";
+    return 2;
+  }
+  constexpr long kLinksPerCopy = 50'000;
+  long copies = 0;
+  for (long i = 0; i < count; ++i) {
+    Source& s = sources[size_t(i) % sources.size()];
+    std::error_code ec;
+    if (s.links % kLinksPerCopy == 0) {
+      s.linked = root / (".source-" + std::to_string(copies++));
+      fs::create_directories(root, ec);
+      if (!ec) fs::copy_file(s.file, s.linked, ec);
+    }
+    ++s.links;
+    ImagePath image = MakeImagePath(ImageId::New(), s.format);
+    fs::path target = root / image.relative;
+    if (!ec) fs::create_directories(target.parent_path(), ec);
+    if (!ec) fs::create_hard_link(s.linked, target, ec);
+    if (ec) {
+      std::cerr << "lay_out: link " << target.string() << ": " << ec.message()
+                << "\n";
+      return 1;
+    }
+    std::cout << '/' << image.relative << '\n';
+  }
+  std::cout.flush();
+  if (!std::cout) {
+    std::cerr << "lay_out: writing the path list failed\n";
+    return 1;
+  }
+  std::cerr << "lay_out: " << count << " names of " << copies
+            << " files under " << root.string() << "\n";
+  return 0;
+}
+
 }  // namespace
 }  // namespace imgstore
 
 int main(int argc, char** argv) {
+  if (argc == 5 && std::string(argv[1]) == "--links") {
+    return imgstore::Links(std::atol(argv[2]), argv[3], argv[4]);
+  }
   if (argc != 3) {
-    std::cerr << "usage: lay_out CORPUS_MANIFEST ROOT_DIR\n";
+    std::cerr << "usage: lay_out CORPUS_MANIFEST ROOT_DIR\n"
+                 "       lay_out --links COUNT MANIFEST ROOT_DIR\n";
     return 2;
   }
   return imgstore::Run(argv[1], argv[2]);
