@@ -20,9 +20,9 @@
 // stderr. Exit status: 0 on success, 1 on any I/O failure, 2 on bad usage.
 
 #include <algorithm>
-#include <cstdlib>
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -137,8 +137,8 @@ int Links(long count, const fs::path& manifest, const fs::path& root) {
     std::cerr << "lay_out: writing the path list failed\n";
     return 1;
   }
-  std::cerr << "lay_out: " << count << " names of " << copies
-            << " files under " << root.string() << "\n";
+  std::cerr << "lay_out: " << count << " names of " << copies << " files under "
+            << root.string() << "\n";
   return 0;
 }
 
