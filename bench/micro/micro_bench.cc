@@ -3,7 +3,6 @@
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -85,7 +84,6 @@ void BM_AddImage(benchmark::State& state) {
     ImageRecord r{ImageId::New()};
     r.bytes = 65536;
     r.width = r.height = 100;
-    r.sha256 = Sha256Hex("x");
     for (auto _ : state) {
       r.id = ImageId::New();
       r.sha256 = Sha256Hex(r.id.str());

@@ -47,99 +47,109 @@ std::string LowerExtension(const fs::path& path) {
   return ext;
 }
 
-int Run(const fs::path& manifest, const fs::path& root) {
+// An image file a manifest lists.
+struct Listed {
+  fs::path file;
+  ImageFormat format;
+};
+
+// The manifest's image files, relative paths taken from the manifest's
+// directory; other files are skipped with a note. nullopt when unreadable.
+std::optional<std::vector<Listed>> ReadManifest(const fs::path& manifest) {
   std::ifstream in(manifest);
   if (!in) {
     std::cerr << "lay_out: cannot read " << manifest.string() << "\n";
-    return 1;
+    return std::nullopt;
   }
-  const fs::path base = manifest.parent_path();
-  std::string line;
-  size_t copied = 0;
-  while (std::getline(in, line)) {
+  std::vector<Listed> out;
+  for (std::string line; std::getline(in, line);) {
     if (line.empty()) continue;
-    fs::path source = line;
-    if (source.is_relative()) source = base / source;
+    fs::path file = line;
+    if (file.is_relative()) file = manifest.parent_path() / file;
     std::optional<ImageFormat> format =
-        FormatFromExtension(LowerExtension(source));
+        FormatFromExtension(LowerExtension(file));
     if (!format) {
       std::cerr << "lay_out: skipping " << line << ": not an image format\n";
       continue;
     }
-    ImagePath image = MakeImagePath(ImageId::New(), *format);
-    fs::path target = root / image.relative;
-    std::error_code ec;
-    fs::create_directories(target.parent_path(), ec);
-    if (!ec) fs::copy_file(source, target, ec);
-    if (ec) {
-      std::cerr << "lay_out: copy " << source.string() << " to "
-                << target.string() << ": " << ec.message() << "\n";
-      return 1;
-    }
-    std::cout << '/' << image.relative << '\n';
-    ++copied;
+    out.push_back(Listed{file, *format});
   }
+  return out;
+}
+
+// A fresh id's place under `root` for `format`, its URL path printed; the
+// directories are made.
+fs::path NewTarget(const fs::path& root, ImageFormat format,
+                   std::error_code& ec) {
+  ImagePath image = MakeImagePath(ImageId::New(), format);
+  fs::path target = root / image.relative;
+  fs::create_directories(target.parent_path(), ec);
+  if (!ec) std::cout << '/' << image.relative << '\n';
+  return target;
+}
+
+// Flushes the path list; the exit status.
+int Finish(const std::string& summary) {
   std::cout.flush();
   if (!std::cout) {
     std::cerr << "lay_out: writing the path list failed\n";
     return 1;
   }
-  std::cerr << "lay_out: " << copied << " files under " << root.string()
-            << "\n";
+  std::cerr << "lay_out: " << summary << "\n";
   return 0;
 }
 
-int Links(long count, const fs::path& manifest, const fs::path& root) {
-  std::ifstream in(manifest);
-  struct Source {
-    fs::path file;
-    ImageFormat format;
-    fs::path linked;  // the copy under ROOT_DIR the names link to
-    long links = 0;
-  };
-  std::vector<Source> sources;
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
-    fs::path file = line;
-    if (file.is_relative()) file = manifest.parent_path() / file;
-    if (auto format = FormatFromExtension(LowerExtension(file)))
-      sources.push_back(Source{file, *format, {}, 0});
+int Run(const fs::path& manifest, const fs::path& root) {
+  auto listed = ReadManifest(manifest);
+  if (!listed) return 1;
+  for (const Listed& l : *listed) {
+    std::error_code ec;
+    const fs::path target = NewTarget(root, l.format, ec);
+    if (!ec) fs::copy_file(l.file, target, ec);
+    if (ec) {
+      std::cerr << "lay_out: copy " << l.file.string() << " to "
+                << target.string() << ": " << ec.message() << "\n";
+      return 1;
+    }
   }
-  if (sources.empty() || count <= 0) {
+  return Finish(std::to_string(listed->size()) + " files under " +
+                root.string());
+}
+
+int Links(long count, const fs::path& manifest, const fs::path& root) {
+  auto listed = ReadManifest(manifest);
+  if (!listed) return 1;
+  if (listed->empty() || count <= 0) {
     std::cerr << "lay_out: --links wants a positive count and a manifest of "
                  "images\n";
     return 2;
   }
+  // Each listed file's copy under ROOT_DIR that the names link to, and how
+  // many links it has.
+  std::vector<std::pair<fs::path, long>> copies(listed->size());
   constexpr long kLinksPerCopy = 50'000;
-  long copies = 0;
+  long made = 0;
   for (long i = 0; i < count; ++i) {
-    Source& s = sources[size_t(i) % sources.size()];
+    const size_t k = size_t(i) % listed->size();
+    auto& [copy, links] = copies[k];
     std::error_code ec;
-    if (s.links % kLinksPerCopy == 0) {
-      s.linked = root / (".source-" + std::to_string(copies++));
+    if (links % kLinksPerCopy == 0) {
+      copy = root / (".source-" + std::to_string(made++));
       fs::create_directories(root, ec);
-      if (!ec) fs::copy_file(s.file, s.linked, ec);
+      if (!ec) fs::copy_file((*listed)[k].file, copy, ec);
     }
-    ++s.links;
-    ImagePath image = MakeImagePath(ImageId::New(), s.format);
-    fs::path target = root / image.relative;
-    if (!ec) fs::create_directories(target.parent_path(), ec);
-    if (!ec) fs::create_hard_link(s.linked, target, ec);
+    ++links;
+    fs::path target;
+    if (!ec) target = NewTarget(root, (*listed)[k].format, ec);
+    if (!ec) fs::create_hard_link(copy, target, ec);
     if (ec) {
       std::cerr << "lay_out: link " << target.string() << ": " << ec.message()
                 << "\n";
       return 1;
     }
-    std::cout << '/' << image.relative << '\n';
   }
-  std::cout.flush();
-  if (!std::cout) {
-    std::cerr << "lay_out: writing the path list failed\n";
-    return 1;
-  }
-  std::cerr << "lay_out: " << count << " names of " << copies << " files under "
-            << root.string() << "\n";
-  return 0;
+  return Finish(std::to_string(count) + " names of " + std::to_string(made) +
+                " files under " + root.string());
 }
 
 }  // namespace
