@@ -1,5 +1,6 @@
 #include "core/signing.h"
 
+#include <fmt/format.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -83,6 +84,7 @@ Signature Sign(std::string_view secret, std::string_view method,
   s.time = std::to_string(clock.NowSeconds());
   s.nonce = HexEncode(std::span<const unsigned char>(nonce, sizeof nonce));
   s.mac = Mac(secret, method, path, s.time, s.nonce, body);
+  s.protocol = std::string(kProtocolVersion);
   return s;
 }
 
@@ -108,7 +110,19 @@ Result<void> SignatureVerifier::Verify(std::string_view method,
       Mac(secret_, method, path, signature.time, signature.nonce, body);
   if (CRYPTO_memcmp(expected.data(), signature.mac.data(), expected.size()) !=
       0) {
-    return Fail(ErrorCode::kUnauthenticated, "signature: does not match");
+    if (signature.protocol != kProtocolVersion) {
+      return Fail(
+          ErrorCode::kUnauthenticated,
+          fmt::format("signature: does not match: the sender signs with "
+                      "protocol {}, this imgstore with {}; upgrade trackers "
+                      "and nodes together (docs/DEPLOYMENT.md)",
+                      signature.protocol.empty() ? "1 (it sent no version)"
+                                                 : signature.protocol,
+                      kProtocolVersion));
+    }
+    return Fail(ErrorCode::kUnauthenticated,
+                "signature: does not match (is the cluster secret the same "
+                "on both sides?)");
   }
   std::lock_guard lock(mutex_);
   while (!seen_order_.empty() &&

@@ -29,6 +29,16 @@ namespace imgstore {
 // is a one-time authenticator, which is how it is used here: each key
 // serves one request, and the tag itself never leaves either side except
 // inside the HMAC.
+//
+// A signed request also names the version of this scheme it was made with,
+//   X-Imgstore-Protocol:  kProtocolVersion
+// outside the signature: the scheme itself is what the MAC checks. It only
+// explains a signature that does not match: a tracker and a node of
+// releases that sign differently say so, instead of suggesting a wrong
+// secret. Version 1 hashed the body with SHA-256 and sent no version; 2 is
+// the scheme above.
+inline constexpr std::string_view kProtocolVersion = "2";
+inline constexpr std::string_view kProtocolHeader = "X-Imgstore-Protocol";
 inline constexpr std::string_view kTimeHeader = "X-Imgstore-Time";
 inline constexpr std::string_view kNonceHeader = "X-Imgstore-Nonce";
 inline constexpr std::string_view kSignatureHeader = "X-Imgstore-Signature";
@@ -37,6 +47,7 @@ struct Signature {
   std::string time;
   std::string nonce;
   std::string mac;
+  std::string protocol;  // the sender's kProtocolVersion; empty: none sent
 };
 
 Signature Sign(std::string_view secret, std::string_view method,
@@ -56,7 +67,9 @@ class SignatureVerifier {
 
   // Ok when `signature` is a fresh, unreplayed, valid signature of the
   // request. kUnauthenticated otherwise; the nonce is remembered only when
-  // everything else checked out.
+  // everything else checked out. A signature that does not match says
+  // whether the sender signs with another version of the scheme (then the
+  // releases differ) or with this one (then the secrets do).
   Result<void> Verify(std::string_view method, std::string_view path,
                       std::string_view body, const Signature& signature);
 

@@ -15,13 +15,16 @@ Result<void> SignRequest(ClientRequest& request, std::string_view secret,
   request.headers.emplace_back(std::string(kTimeHeader), std::move(s.time));
   request.headers.emplace_back(std::string(kNonceHeader), std::move(s.nonce));
   request.headers.emplace_back(std::string(kSignatureHeader), std::move(s.mac));
+  request.headers.emplace_back(std::string(kProtocolHeader),
+                               std::move(s.protocol));
   return {};
 }
 
 Signature SignatureOf(const Request& request) {
   return Signature{std::string(request.Header(kTimeHeader)),
                    std::string(request.Header(kNonceHeader)),
-                   std::string(request.Header(kSignatureHeader))};
+                   std::string(request.Header(kSignatureHeader)),
+                   std::string(request.Header(kProtocolHeader))};
 }
 
 }  // namespace imgstore::http

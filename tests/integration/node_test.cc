@@ -25,6 +25,7 @@
 #include "http/respond.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "http/signed.h"
 #include "testing/cluster.h"
 #include "tracker/node_client.h"
 
@@ -189,7 +190,19 @@ TEST_F(NodeTest, RefusesBadSignatures) {
   const std::string path = NewPath(ImageFormat::kJpeg);
   const std::string bytes = TestData("small.jpg");
   EXPECT_EQ(Send("PUT", url() + path, bytes).status, 401u) << "unsigned";
-  EXPECT_EQ(SignedSend("PUT", url(), path, bytes, "wrong-secret").status, 401u);
+  auto wrong = SignedSend("PUT", url(), path, bytes, "wrong-secret");
+  EXPECT_EQ(wrong.status, 401u);
+  EXPECT_NE(wrong.body.find("cluster secret"), std::string::npos) << wrong.body;
+  // As from a tracker of a release that signed otherwise and sent no
+  // protocol version: the refusal says so instead of blaming the secret.
+  Signature foreign =
+      Sign("wrong-secret", "PUT", path, bytes, SystemClock::Get());
+  auto older = Send("PUT", url() + path, bytes,
+                    {{"X-Imgstore-Time", foreign.time},
+                     {"X-Imgstore-Nonce", foreign.nonce},
+                     {"X-Imgstore-Signature", foreign.mac}});
+  EXPECT_EQ(older.status, 401u);
+  EXPECT_NE(older.body.find("protocol 1"), std::string::npos) << older.body;
   // Stale: signed two minutes ago.
   FakeClock past(SystemClock::Get().NowSeconds() - 120);
   Signature old = Sign(kSecret, "PUT", path, bytes, past);
@@ -519,10 +532,7 @@ class FakeScrubTracker {
 
  private:
   http::Response Scrub(const http::Request& r) {
-    Signature s{std::string(r.Header(kTimeHeader)),
-                std::string(r.Header(kNonceHeader)),
-                std::string(r.Header(kSignatureHeader))};
-    auto ok = verifier_.Verify("POST", r.path, r.body(), s);
+    auto ok = verifier_.Verify("POST", r.path, r.body(), http::SignatureOf(r));
     if (!ok) return http::ErrorResponse(ok.error());
     std::lock_guard lock(mu_);
     if (refused_ == 0) {

@@ -127,7 +127,8 @@ http::ClientResponse SignedSend(const std::string& method,
   return Send(method, base_url + path, body,
               {{std::string(kTimeHeader), s.time},
                {std::string(kNonceHeader), s.nonce},
-               {std::string(kSignatureHeader), s.mac}});
+               {std::string(kSignatureHeader), s.mac},
+               {std::string(kProtocolHeader), s.protocol}});
 }
 
 }  // namespace imgstore::testing
