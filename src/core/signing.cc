@@ -6,6 +6,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 
@@ -111,13 +112,21 @@ Result<void> SignatureVerifier::Verify(std::string_view method,
   if (CRYPTO_memcmp(expected.data(), signature.mac.data(), expected.size()) !=
       0) {
     if (signature.protocol != kProtocolVersion) {
+      // The sender's word, echoed into a log line and a reply: only a
+      // short version number is repeated as it came.
+      const std::string_view theirs = signature.protocol;
+      const bool plain = theirs.size() <= 8 &&
+                         std::all_of(theirs.begin(), theirs.end(), [](char c) {
+                           return (c >= '0' && c <= '9') || c == '.';
+                         });
       return Fail(
           ErrorCode::kUnauthenticated,
           fmt::format("signature: does not match: the sender signs with "
                       "protocol {}, this imgstore with {}; upgrade trackers "
                       "and nodes together (docs/DEPLOYMENT.md)",
-                      signature.protocol.empty() ? "1 (it sent no version)"
-                                                 : signature.protocol,
+                      theirs.empty() ? "1 (it sent no version)"
+                      : plain        ? theirs
+                                     : "(unreadable)",
                       kProtocolVersion));
     }
     return Fail(ErrorCode::kUnauthenticated,

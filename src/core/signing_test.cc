@@ -108,6 +108,11 @@ TEST(SigningTest, MismatchNamesTheProtocolOrTheSecret) {
   auto newer = verifier.Verify("PUT", "/p", "b", s);
   ASSERT_FALSE(newer.has_value());
   EXPECT_NE(newer.error().message.find("protocol 3"), std::string::npos);
+  s.protocol = std::string(200, 'x');  // not repeated to the log
+  auto garbled = verifier.Verify("PUT", "/p", "b", s);
+  ASSERT_FALSE(garbled.has_value());
+  EXPECT_EQ(garbled.error().message.find("xxx"), std::string::npos);
+  EXPECT_NE(garbled.error().message.find("unreadable"), std::string::npos);
 
   // The version is a hint, not part of what is signed: a valid signature
   // passes whatever it says.
