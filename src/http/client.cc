@@ -8,7 +8,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/http/span_body.hpp>
+#include <charconv>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -51,6 +53,22 @@ Result<Url> ParseUrl(std::string_view url) {
   }
   return out;
 }
+
+namespace {
+
+// The endpoint of a URL whose host is an IP address, as nodes' and
+// trackers' URLs often are; nullopt for a name to look up.
+std::optional<asio::ip::tcp::endpoint> Literal(const Url& url) {
+  boost::system::error_code ec;
+  const asio::ip::address address = asio::ip::make_address(url.host, ec);
+  uint16_t port = 0;
+  const char* end = url.port.data() + url.port.size();
+  auto [at, parse_ec] = std::from_chars(url.port.data(), end, port);
+  if (ec || parse_ec != std::errc() || at != end) return std::nullopt;
+  return asio::ip::tcp::endpoint(address, port);
+}
+
+}  // namespace
 
 Result<ClientResponse> Fetch(const ClientRequest& request) {
   auto url = ParseUrl(request.url);
@@ -120,8 +138,23 @@ Result<ClientResponse> Fetch(const ClientRequest& request) {
       });
     };
     stream->expires_after(request.timeout);
+    auto connected = [&](const boost::system::error_code& ec) {
+      if (ec) {
+        result = ec;
+        return;
+      }
+      // Requests go out whole: Nagle's wait for an ACK could only delay
+      // their last segment (the servers set it too).
+      boost::system::error_code ignored;
+      stream->socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+      exchange();
+    };
     if (reused) {
       exchange();
+    } else if (auto literal = Literal(*url)) {
+      // An address needs no lookup, and a lookup would start the
+      // resolver's own thread beside every calling thread's io_context.
+      stream->async_connect(*literal, connected);
     } else {
       resolver.async_resolve(
           url->host, url->port, [&](auto ec, auto endpoints) {
@@ -129,18 +162,8 @@ Result<ClientResponse> Fetch(const ClientRequest& request) {
               result = ec;
               return;
             }
-            stream->async_connect(endpoints, [&](auto ec2, auto) {
-              if (ec2) {
-                result = ec2;
-                return;
-              }
-              // Requests go out whole: Nagle's wait for an ACK could only
-              // delay their last segment (the servers set it too).
-              boost::system::error_code ignored;
-              stream->socket().set_option(asio::ip::tcp::no_delay(true),
-                                          ignored);
-              exchange();
-            });
+            stream->async_connect(endpoints,
+                                  [&](auto ec2, auto) { connected(ec2); });
           });
     }
     pool.ioc.restart();

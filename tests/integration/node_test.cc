@@ -152,6 +152,14 @@ TEST_F(NodeTest, StoresAndServesEveryFormat) {
   }
 }
 
+// Clients reach a server by address or by name: an address connects
+// directly, a name goes through the resolver first.
+TEST_F(NodeTest, ReachableByAddressAndByName) {
+  EXPECT_EQ(Get(url() + "/status").status, 200u);
+  EXPECT_EQ(Get("http://localhost:" + std::to_string(port_) + "/status").status,
+            200u);
+}
+
 TEST_F(NodeTest, Ranges) {
   const std::string bytes = TestData("small.png");
   const std::string path = NewPath(ImageFormat::kPng);
