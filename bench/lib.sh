@@ -174,6 +174,17 @@ bench_start_nginx() {
     -c "$prefix/nginx.conf" -e "$prefix/error.log"
 }
 
+# bench_round_order ROUND ITEM...: the items one a line, reversed in even
+# rounds, so rivals (or sizes) take turns going first.
+bench_round_order() {
+  local round=$1 i; shift
+  if ((round % 2 == 0)); then
+    for ((i = $#; i >= 1; i--)); do echo "${!i}"; done
+  else
+    printf '%s\n' "$@"
+  fi
+}
+
 # bench_awk_stats: awk functions med(), lo(), hi() of a space-separated list
 # of numbers, to prepend to a report program.
 bench_awk_stats='

@@ -11,13 +11,22 @@ Result<void> SignRequest(ClientRequest& request, std::string_view secret,
   const std::string_view body = request.borrowed_body.empty()
                                     ? std::string_view(request.body)
                                     : request.borrowed_body;
-  Signature s = Sign(secret, request.method, path, body, clock);
-  request.headers.emplace_back(std::string(kTimeHeader), std::move(s.time));
-  request.headers.emplace_back(std::string(kNonceHeader), std::move(s.nonce));
-  request.headers.emplace_back(std::string(kSignatureHeader), std::move(s.mac));
-  request.headers.emplace_back(std::string(kProtocolHeader),
-                               std::move(s.protocol));
+  for (auto& field :
+       SignatureHeaders(Sign(secret, request.method, path, body, clock))) {
+    request.headers.push_back(std::move(field));
+  }
   return {};
+}
+
+std::vector<std::pair<std::string, std::string>> SignatureHeaders(
+    const Signature& signature) {
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {std::string(kTimeHeader), signature.time},
+      {std::string(kNonceHeader), signature.nonce},
+      {std::string(kSignatureHeader), signature.mac}};
+  if (!signature.protocol.empty())
+    fields.emplace_back(std::string(kProtocolHeader), signature.protocol);
+  return fields;
 }
 
 Signature SignatureOf(const Request& request) {

@@ -1,6 +1,9 @@
 #pragma once
 
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/error.h"
@@ -19,6 +22,11 @@ namespace imgstore::http {
 // URL.
 Result<void> SignRequest(ClientRequest& request, std::string_view secret,
                          const Clock& clock);
+
+// The header fields that carry `signature` (the protocol version only when
+// it names one); SignatureOf reads them back.
+std::vector<std::pair<std::string, std::string>> SignatureHeaders(
+    const Signature& signature);
 
 // The signature a request carries; an empty mac when it carries none.
 Signature SignatureOf(const Request& request);

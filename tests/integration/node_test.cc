@@ -89,9 +89,7 @@ class NodeTest : public ::testing::Test {
                                         const std::string& secret = kSecret) {
     Signature s = Sign(secret, "GET", "/v1/files", "", SystemClock::Get());
     return Get(url() + "/v1/files" + (query.empty() ? "" : "?" + query),
-               {{"X-Imgstore-Time", s.time},
-                {"X-Imgstore-Nonce", s.nonce},
-                {"X-Imgstore-Signature", s.mac}});
+               http::SignatureHeaders(s));
   }
 
   static TempDir* dir_;
@@ -205,26 +203,19 @@ TEST_F(NodeTest, RefusesBadSignatures) {
   // protocol version: the refusal says so instead of blaming the secret.
   Signature foreign =
       Sign("wrong-secret", "PUT", path, bytes, SystemClock::Get());
-  auto older = Send("PUT", url() + path, bytes,
-                    {{"X-Imgstore-Time", foreign.time},
-                     {"X-Imgstore-Nonce", foreign.nonce},
-                     {"X-Imgstore-Signature", foreign.mac}});
+  foreign.protocol.clear();
+  auto older =
+      Send("PUT", url() + path, bytes, http::SignatureHeaders(foreign));
   EXPECT_EQ(older.status, 401u);
   EXPECT_NE(older.body.find("protocol 1"), std::string::npos) << older.body;
   // Stale: signed two minutes ago.
   FakeClock past(SystemClock::Get().NowSeconds() - 120);
   Signature old = Sign(kSecret, "PUT", path, bytes, past);
-  auto stale = Send("PUT", url() + path, bytes,
-                    {{"X-Imgstore-Time", old.time},
-                     {"X-Imgstore-Nonce", old.nonce},
-                     {"X-Imgstore-Signature", old.mac}});
+  auto stale = Send("PUT", url() + path, bytes, http::SignatureHeaders(old));
   EXPECT_EQ(stale.status, 401u);
   // Replayed: the same signed request twice.
   Signature once = Sign(kSecret, "PUT", path, bytes, SystemClock::Get());
-  std::vector<std::pair<std::string, std::string>> h = {
-      {"X-Imgstore-Time", once.time},
-      {"X-Imgstore-Nonce", once.nonce},
-      {"X-Imgstore-Signature", once.mac}};
+  const auto h = http::SignatureHeaders(once);
   EXPECT_EQ(Send("PUT", url() + path, bytes, h).status, 201u);
   EXPECT_EQ(Send("DELETE", url() + path, "", h).status, 401u)
       << "signature bound to method";
@@ -726,11 +717,7 @@ TEST(NodeCrashTest, KillDuringWritesLeavesNoPartialFile) {
           const std::string path =
               "/" + MakeImagePath(ImageId::New(), ImageFormat::kJpeg).relative;
           Signature s = Sign(kSecret, "PUT", path, big, SystemClock::Get());
-          http::ClientRequest r{"PUT",
-                                url + path,
-                                {{"X-Imgstore-Time", s.time},
-                                 {"X-Imgstore-Nonce", s.nonce},
-                                 {"X-Imgstore-Signature", s.mac}},
+          http::ClientRequest r{"PUT", url + path, http::SignatureHeaders(s),
                                 big};
           auto res = http::Fetch(r);
           std::lock_guard lock(mu);

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include "core/signing.h"
+#include "http/signed.h"
 
 namespace imgstore::testing {
 
@@ -124,11 +125,7 @@ http::ClientResponse SignedSend(const std::string& method,
                                 const std::string& body,
                                 const std::string& secret) {
   Signature s = Sign(secret, method, path, body, SystemClock::Get());
-  return Send(method, base_url + path, body,
-              {{std::string(kTimeHeader), s.time},
-               {std::string(kNonceHeader), s.nonce},
-               {std::string(kSignatureHeader), s.mac},
-               {std::string(kProtocolHeader), s.protocol}});
+  return Send(method, base_url + path, body, http::SignatureHeaders(s));
 }
 
 }  // namespace imgstore::testing
