@@ -21,6 +21,13 @@ void Metrics::AddGauge(std::string name, std::string help,
   gauges_.push_back(Gauge{std::move(name), std::move(help), std::move(read)});
 }
 
+void Metrics::AddCounter(std::string name, std::string help,
+                         std::vector<Series> series) {
+  std::lock_guard lock(mutex_);
+  read_counters_.push_back(
+      ReadCounter{std::move(name), std::move(help), std::move(series)});
+}
+
 std::atomic<uint64_t>& Metrics::Counter(const std::string& name,
                                         const std::string& help) {
   std::lock_guard lock(mutex_);
@@ -73,6 +80,12 @@ std::string Metrics::Render() const {
   for (const auto& c : counters_) {
     line("# HELP {0}_{1} {2}\n# TYPE {0}_{1} counter\n{0}_{1} {3}\n", prefix_,
          c->name, c->help, c->value.load(std::memory_order_relaxed));
+  }
+  for (const auto& c : read_counters_) {
+    line("# HELP {0}_{1} {2}\n# TYPE {0}_{1} counter\n", prefix_, c.name,
+         c.help);
+    for (const Series& s : c.series)
+      line("{}_{}{{{}}} {}\n", prefix_, c.name, s.labels, s.read());
   }
   for (const auto& g : gauges_) {
     line("# HELP {0}_{1} {2}\n# TYPE {0}_{1} gauge\n{0}_{1} {3}\n", prefix_,

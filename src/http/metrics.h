@@ -28,6 +28,16 @@ class Metrics {
   std::atomic<uint64_t>& Counter(const std::string& name,
                                  const std::string& help);
 
+  // A counter kept by a component and read at scrape time, one series per
+  // label set: {prefix}_{name}{<labels>} for each (labels, read) pair, e.g.
+  // ("stage=\"probe\"", ...). Thread-safe.
+  struct Series {
+    std::string labels;
+    std::function<double()> read;
+  };
+  void AddCounter(std::string name, std::string help,
+                  std::vector<Series> series);
+
   std::string Render() const;
 
  private:
@@ -46,12 +56,17 @@ class Metrics {
     std::string name, help;
     std::function<double()> read;
   };
+  struct ReadCounter {
+    std::string name, help;
+    std::vector<Series> series;
+  };
   struct NamedCounter {
     std::string name, help;
     std::atomic<uint64_t> value{0};
   };
-  mutable std::mutex mutex_;  // guards gauges_ and counters_ (the lists)
+  mutable std::mutex mutex_;  // guards the three lists below
   std::vector<Gauge> gauges_;
+  std::vector<ReadCounter> read_counters_;
   std::vector<std::unique_ptr<NamedCounter>> counters_;
 };
 

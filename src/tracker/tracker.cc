@@ -1,5 +1,6 @@
 #include "tracker/tracker.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -100,6 +101,17 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
   auto* raw = t.get();
   t->metrics_.AddGauge("upload_retries", "Stores retried on another server.",
                        [raw] { return double(raw->uploader_->retries()); });
+  std::vector<http::Metrics::Series> stages;
+  for (size_t i = 0; i < Uploader::kStageNames.size(); ++i) {
+    stages.push_back(
+        {fmt::format("stage=\"{}\"", Uploader::kStageNames[i]), [raw, i] {
+           return raw->uploader_->StageSeconds(Uploader::Stage(i));
+         }});
+  }
+  t->metrics_.AddCounter(
+      "upload_stage_seconds_total",
+      "Time uploads spent checking, hashing, storing and recording images.",
+      std::move(stages));
   t->metrics_.AddGauge("servers_usable", "Servers whose heartbeat is current.",
                        [raw] {
                          double n = 0;

@@ -36,8 +36,21 @@ void Uploader::Discard(const ImagePath& path,
   }
 }
 
+std::chrono::steady_clock::time_point Uploader::Lap(
+    Stage stage, std::chrono::steady_clock::time_point since) {
+  const auto now = std::chrono::steady_clock::now();
+  stage_us_[size_t(stage)].fetch_add(
+      uint64_t(
+          std::chrono::duration_cast<std::chrono::microseconds>(now - since)
+              .count()),
+      std::memory_order_relaxed);
+  return now;
+}
+
 Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
+  auto lap = std::chrono::steady_clock::now();
   auto info = ProbeImage(bytes, options_.max_pixels);
+  lap = Lap(Stage::kProbe, lap);
   if (!info) return Fail(info.error());
 
   ImageRecord record{ImageId::New()};
@@ -46,6 +59,7 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
   record.width = info->width;
   record.height = info->height;
   record.sha256 = Sha256Hex(bytes);
+  lap = Lap(Stage::kHash, lap);
   const ImagePath path = MakeImagePath(record.id, record.format);
   const size_t wanted = size_t(std::max(1, options_.replicas));
 
@@ -67,6 +81,7 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
       spdlog::warn("upload {}: store on server {} failed, trying another: {}",
                    record.id.str(), s->server_id, put.error().message);
     }
+    lap = Lap(Stage::kStore, lap);
     if (holders.empty()) break;
 
     record.created_at = clock_.NowSeconds();
@@ -74,6 +89,7 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
     for (const ServerRow& s : holders)
       record.placements.push_back({s.server_id, path.relative});
     auto added = store_.AddImage(record);
+    lap = Lap(Stage::kRecord, lap);
     if (added) {
       for (const ServerRow& s : holders) registry_.AdjustCount(s.server_id, 1);
       if (holders.size() < wanted) {

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <random>
@@ -44,9 +46,23 @@ class Uploader {
 
   uint64_t retries() const { return retries_.load(); }
 
+  // Where uploads spend their time, summed over every upload since start
+  // (for /metrics): checking the image, hashing it, storing it on nodes
+  // (retries included), and recording it in the database.
+  enum class Stage { kProbe, kHash, kStore, kRecord };
+  static constexpr std::array<std::string_view, 4> kStageNames = {
+      "probe", "hash", "store", "record"};
+  double StageSeconds(Stage stage) const {
+    return double(stage_us_[size_t(stage)].load(std::memory_order_relaxed)) /
+           1e6;
+  }
+
  private:
   std::vector<const ServerRow*> Order(const ServerView& servers);
   void Discard(const ImagePath& path, const std::vector<ServerRow>& holders);
+  // Adds the time since `since` to `stage` and returns now.
+  std::chrono::steady_clock::time_point Lap(
+      Stage stage, std::chrono::steady_clock::time_point since);
 
   MetadataStore& store_;
   ServerRegistry& registry_;
@@ -54,6 +70,7 @@ class Uploader {
   const Clock& clock_;
   const UploaderOptions options_;
   std::atomic<uint64_t> retries_{0};
+  std::array<std::atomic<uint64_t>, kStageNames.size()> stage_us_{};
 
   std::mutex mutex_;  // guards rng_
   std::mt19937_64 rng_{std::random_device{}()};

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "core/hex.h"
@@ -291,12 +292,36 @@ TEST_F(ClusterTest, ServerAdministration) {
   EXPECT_EQ(c().Servers()["servers"].size(), 3u);
 }
 
+// The value of one series in Prometheus text, -1 when absent.
+double MetricValue(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.size() > series.size() && line.starts_with(series) &&
+        line[series.size()] == ' ')
+      return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
 TEST_F(ClusterTest, MetricsAndHealth) {
   EXPECT_EQ(Get(c().tracker_url() + "/healthz").status, 200u);
+  auto stage = [](const std::string& m, const std::string& name) {
+    return MetricValue(
+        m,
+        "imgstore_tracker_upload_stage_seconds_total{stage=\"" + name + "\"}");
+  };
+  const std::string before = Get(c().tracker_url() + "/metrics").body;
+  ASSERT_EQ(c().Upload(TestData("small.png"), "image/png").status, 201u);
   std::string m = Get(c().tracker_url() + "/metrics").body;
   EXPECT_NE(m.find("imgstore_tracker_http_requests_total"), std::string::npos);
   EXPECT_NE(m.find("imgstore_tracker_servers_usable 3"), std::string::npos)
       << m;
+  // Every upload passes all four stages; storing waits for a node's sync.
+  for (const char* name : {"probe", "hash", "store", "record"}) {
+    EXPECT_GE(stage(before, name), 0) << name << " missing:\n" << before;
+    EXPECT_GE(stage(m, name), stage(before, name)) << name;
+  }
+  EXPECT_GT(stage(m, "store"), stage(before, "store")) << m;
   auto d = Get(c().tracker_url() + "/default-image");
   EXPECT_EQ(d.status, 200u);
   EXPECT_EQ(d.Header("Content-Type").substr(0, 6), "image/");
