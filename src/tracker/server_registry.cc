@@ -34,8 +34,12 @@ void ServerRegistry::Apply(std::vector<ServerRow> rows) {
     std::lock_guard lock(mutex_);
     std::unordered_map<int64_t, ServerRow> next;
     for (ServerRow& row : rows) {
-      const bool alive = Alive(row);
       auto old = servers_.find(row.server_id);
+      if (old != servers_.end() &&
+          old->second.last_heartbeat_at > row.last_heartbeat_at) {
+        row.last_heartbeat_at = old->second.last_heartbeat_at;
+      }
+      const bool alive = Alive(row);
       const bool was =
           old != servers_.end() ? old->second.flg_usable : row.flg_usable;
       if (alive != was) {
@@ -68,8 +72,39 @@ Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
   auto row = store_.RecordHeartbeat(s.name, s.url, s.root, s.max_pics,
                                     s.disk_free_bytes, s.bytes_used,
                                     clock_.NowSeconds());
-  if (!row) return Fail(row.error());
+  if (!row) {
+    std::lock_guard lock(mutex_);
+    ServerRow* known = nullptr;
+    for (auto& [id, r] : servers_) {
+      if (r.server_url == s.url) known = &r;
+    }
+    for (auto& [id, r] : servers_) {
+      if (known == nullptr && r.server_name == s.name) known = &r;
+    }
+    if (!beats_unrecorded_) {
+      spdlog::error(
+          "heartbeats cannot be recorded ({}); servers that beat "
+          "stay usable on this tracker",
+          row.error().message);
+      beats_unrecorded_ = true;
+    }
+    if (known != nullptr) {
+      if (!known->flg_usable) {
+        spdlog::info("server {} ({}): usable again", known->server_id,
+                     known->server_name);
+      }
+      known->last_heartbeat_at = clock_.NowSeconds();
+      known->flg_usable = true;
+      known->disk_free_bytes = s.disk_free_bytes;
+      known->bytes_used = s.bytes_used;
+    }
+    return Fail(row.error());
+  }
   std::lock_guard lock(mutex_);
+  if (beats_unrecorded_) {
+    spdlog::info("heartbeats are recorded again");
+    beats_unrecorded_ = false;
+  }
   auto it = servers_.find(row->server_id);
   if (it == servers_.end()) {
     spdlog::info("server {} ({}): joined at {}", row->server_id,

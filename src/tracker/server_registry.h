@@ -26,10 +26,17 @@ class ServerRegistry {
   ServerRegistry(MetadataStore& store, const Clock& clock,
                  std::chrono::seconds heartbeat_timeout);
 
-  // Reloads rows from the store and re-derives usability.
+  // Reloads rows from the store and re-derives usability. A heartbeat this
+  // registry saw but the store could not record (see Heartbeat) outlives
+  // the reload.
   Result<void> Refresh();
 
   // A signed heartbeat's status: recorded in the store, usable at once.
+  // When the store cannot take it (its disk full, its server down), a
+  // server this registry knows (by URL, else by name) is still alive here:
+  // it stays usable, so pages keep their images while the database is
+  // mended. The store's error is returned all the same; a server new to
+  // the registry must wait for the store.
   Result<ServerRow> Heartbeat(const NodeStatus& status);
 
   // Every server not removed, with live flg_usable. A copy.
@@ -50,8 +57,9 @@ class ServerRegistry {
   const Clock& clock_;
   const std::chrono::seconds timeout_;
 
-  mutable std::mutex mutex_;  // guards servers_
+  mutable std::mutex mutex_;  // guards servers_ and beats_unrecorded_
   std::unordered_map<int64_t, ServerRow> servers_;
+  bool beats_unrecorded_ = false;  // the last heartbeat's record failed
 };
 
 }  // namespace imgstore

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "core/hex.h"
 #include "core/image_probe.h"
 
@@ -105,9 +107,16 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
     if (added.error().code != ErrorCode::kInsufficientStorage)
       return Fail(added.error());
     // Another tracker filled a server first: see the real counts, retry.
+    // Unless none is full: then the disk that is full is the database's.
+    if (auto r = registry_.Refresh(); !r) return Fail(r.error());
+    const bool server_full =
+        std::any_of(holders.begin(), holders.end(), [&](const ServerRow& s) {
+          auto now = registry_.Find(s.server_id);
+          return !now || now->cur_pic_amount >= now->max_pic_amount;
+        });
+    if (!server_full) return Fail(added.error());
     last_error = added.error().message;
     retries_.fetch_add(1);
-    if (auto r = registry_.Refresh(); !r) return Fail(r.error());
   }
   return Fail(ErrorCode::kUnavailable,
               "no server can take the image: " + last_error);

@@ -1,10 +1,12 @@
 // A tracker and nodes as real processes on 127.0.0.1 (SPEC §3, §4, §6).
 #include "testing/cluster.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -325,6 +327,107 @@ TEST_F(ClusterTest, MetricsAndHealth) {
   auto d = Get(c().tracker_url() + "/default-image");
   EXPECT_EQ(d.status, 200u);
   EXPECT_EQ(d.Header("Content-Type").substr(0, 6), "image/");
+}
+
+// The tracker's own disk fills up (its SQLite file on a 640 KiB tmpfs in a
+// mount namespace of its own): uploads are refused with 507 and leave no
+// file on the node; heartbeats it can no longer record still keep the
+// node usable, so every image stored before resolves to its node past the
+// heartbeat timeout, not to the default image. Space freed, uploads and
+// heartbeats are recorded again.
+TEST(PoolTest, TrackerWithAFullDiskRefusesUploadsAndKeepsServing) {
+  TempDir dir;
+  const std::string db = dir.str() + "/db";
+  const std::string root = dir.str() + "/root";
+  std::filesystem::create_directories(db);
+  std::filesystem::create_directories(root);
+  const uint16_t tracker_port = FreePort();
+  const std::string tracker_url =
+      "http://127.0.0.1:" + std::to_string(tracker_port);
+  const std::string tracker = fmt::format(
+      "mount -t tmpfs -o size=640k tmpfs {0} && "
+      "head -c 131072 /dev/zero > {0}/ballast && exec {1} tracker --listen "
+      "127.0.0.1:{2} --db sqlite:{0}/meta.db --secret {3} --replicas 1 "
+      "--heartbeat-timeout 2",
+      db, IMGSTORE_BINARY, tracker_port, kSecret);
+  ChildProcess t({"/usr/bin/unshare", "-rm", "/bin/sh", "-c", tracker},
+                 dir.str() + "/tracker.log");
+  if (!WaitForStatus(tracker_url + "/healthz", 200)) {
+    GTEST_SKIP() << "no unprivileged mount namespace here: "
+                 << ReadFile(dir.str() + "/tracker.log");
+  }
+  const std::string node_url = "http://127.0.0.1:" + std::to_string(FreePort());
+  ChildProcess n(
+      {IMGSTORE_BINARY, "node", "--listen", node_url.substr(7), "--root", root,
+       "--tracker", tracker_url, "--secret", kSecret, "--heartbeat", "1"},
+      dir.str() + "/node.log");
+  auto usable = [&] {
+    json servers = Parse(Get(tracker_url + "/v1/servers").body)["servers"];
+    return servers.size() == 1 && servers[0]["flg_usable"] == true;
+  };
+  ASSERT_TRUE(Eventually(usable, std::chrono::seconds(15)))
+      << ReadFile(dir.str() + "/tracker.log");
+
+  const std::string jpeg = TestData("small.jpg");
+  const std::vector<std::pair<std::string, std::string>> as_jpeg = {
+      {"Content-Type", "image/jpeg"}};
+  std::vector<std::string> ids;
+  http::ClientResponse refused;
+  for (int i = 0; i < 1000 && refused.status == 0; ++i) {
+    auto r = Send("POST", tracker_url + "/v1/images", jpeg, as_jpeg);
+    if (r.status == 201) {
+      ids.push_back(Parse(r.body)["id"]);
+    } else {
+      refused = r;
+    }
+  }
+  ASSERT_EQ(refused.status, 507u) << refused.body;
+  EXPECT_NE(refused.body.find("full"), std::string::npos) << refused.body;
+  ASSERT_FALSE(ids.empty());
+  auto files = [&] {
+    size_t count = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(root))
+      count += e.is_regular_file();
+    return count;
+  };
+  EXPECT_EQ(files(), ids.size()) << "one file per acknowledged upload";
+
+  // Three heartbeat timeouts later, with no heartbeat recorded since.
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  EXPECT_TRUE(usable()) << Get(tracker_url + "/v1/servers").body;
+  for (const std::string& id : ids) {
+    json image = Parse(Get(tracker_url + "/v1/images/" + id).body);
+    EXPECT_EQ(image["available"], true) << image.dump();
+    EXPECT_EQ(image["url"].get<std::string>().rfind(node_url, 0), 0u)
+        << image.dump();
+  }
+  EXPECT_EQ(Send("POST", tracker_url + "/v1/images", jpeg, as_jpeg).status,
+            507u);
+  EXPECT_EQ(files(), ids.size());
+  EXPECT_EQ(Get(tracker_url + "/healthz").status, 200u);
+  EXPECT_NE(ReadFile(dir.str() + "/tracker.log")
+                .find("heartbeats cannot be recorded"),
+            std::string::npos);
+
+  // The tracker's file system as the tracker sees it, through its pid.
+  std::error_code freed;
+  std::filesystem::remove(fmt::format("/proc/{}/root{}/ballast", t.pid(), db),
+                          freed);
+  if (freed) {
+    GTEST_SKIP() << "cannot reach the tracker's file system to free space: "
+                 << freed.message();
+  }
+  auto again = Send("POST", tracker_url + "/v1/images", jpeg, as_jpeg);
+  EXPECT_EQ(again.status, 201u) << again.body;
+  EXPECT_EQ(files(), ids.size() + 1);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return ReadFile(dir.str() + "/tracker.log")
+                   .find("heartbeats are recorded again") != std::string::npos;
+      },
+      std::chrono::seconds(10)));
+  n.Signal(SIGTERM);
+  t.Signal(SIGTERM);
 }
 
 // Node death and a growing pool (SPEC §6), on a cluster of its own.
