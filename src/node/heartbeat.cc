@@ -27,8 +27,10 @@ void Node::HeartbeatLoop() {
                        options_.name, target);
           break;
         case Link::kDown:
-          spdlog::warn("node {}: tracker {} unreachable ({}); still serving",
-                       options_.name, target, why);
+          spdlog::warn(
+              "node {}: tracker {} unreachable or not taking heartbeats "
+              "({}); still serving",
+              options_.name, target, why);
           break;
         case Link::kRefused:
           spdlog::error(

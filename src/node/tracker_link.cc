@@ -1,5 +1,6 @@
 #include "node/tracker_link.h"
 
+#include "core/wire.h"
 #include "http/signed.h"
 
 namespace imgstore {
@@ -28,7 +29,10 @@ TrackerLink PostToTracker(std::string_view tracker_url, std::string_view path,
   if (response->status == 401 || response->status == 403)
     return TrackerLink::kRefused;
   if (response->status < 200 || response->status >= 300) {
-    why = "status " + std::to_string(response->status);
+    // The tracker's own words: "status 507: ... disk is full" says more
+    // than the number.
+    why = "status " + std::to_string(response->status) + ": " +
+          ParseErrorBody(response->body, ErrorCode::kUnavailable).message;
     return TrackerLink::kDown;
   }
   return TrackerLink::kUp;
