@@ -68,36 +68,43 @@ void ServerRegistry::Apply(std::vector<ServerRow> rows) {
   }
 }
 
+void ServerRegistry::KeepAliveUnrecorded(const NodeStatus& s,
+                                         const Error& why) {
+  std::lock_guard lock(mutex_);
+  if (!beats_unrecorded_) {
+    spdlog::error(
+        "heartbeats cannot be recorded ({}); servers that beat stay usable "
+        "on this tracker",
+        why.message);
+    beats_unrecorded_ = true;
+  }
+  // Found as the store finds it: by URL, else by name.
+  auto known = std::find_if(servers_.begin(), servers_.end(), [&](auto& e) {
+    return e.second.server_url == s.url;
+  });
+  if (known == servers_.end()) {
+    known = std::find_if(servers_.begin(), servers_.end(), [&](auto& e) {
+      return e.second.server_name == s.name;
+    });
+  }
+  if (known == servers_.end()) return;  // joins once the store takes it
+  ServerRow& row = known->second;
+  if (!row.flg_usable) {
+    spdlog::info("server {} ({}): usable again", row.server_id,
+                 row.server_name);
+  }
+  row.last_heartbeat_at = clock_.NowSeconds();
+  row.flg_usable = true;
+  row.disk_free_bytes = s.disk_free_bytes;
+  row.bytes_used = s.bytes_used;
+}
+
 Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
   auto row = store_.RecordHeartbeat(s.name, s.url, s.root, s.max_pics,
                                     s.disk_free_bytes, s.bytes_used,
                                     clock_.NowSeconds());
   if (!row) {
-    std::lock_guard lock(mutex_);
-    ServerRow* known = nullptr;
-    for (auto& [id, r] : servers_) {
-      if (r.server_url == s.url) known = &r;
-    }
-    for (auto& [id, r] : servers_) {
-      if (known == nullptr && r.server_name == s.name) known = &r;
-    }
-    if (!beats_unrecorded_) {
-      spdlog::error(
-          "heartbeats cannot be recorded ({}); servers that beat "
-          "stay usable on this tracker",
-          row.error().message);
-      beats_unrecorded_ = true;
-    }
-    if (known != nullptr) {
-      if (!known->flg_usable) {
-        spdlog::info("server {} ({}): usable again", known->server_id,
-                     known->server_name);
-      }
-      known->last_heartbeat_at = clock_.NowSeconds();
-      known->flg_usable = true;
-      known->disk_free_bytes = s.disk_free_bytes;
-      known->bytes_used = s.bytes_used;
-    }
+    KeepAliveUnrecorded(s, row.error());
     return Fail(row.error());
   }
   std::lock_guard lock(mutex_);

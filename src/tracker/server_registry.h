@@ -52,6 +52,9 @@ class ServerRegistry {
  private:
   bool Alive(const ServerRow& row) const;
   void Apply(std::vector<ServerRow> rows);
+  // Heartbeat's fallback when the store failed with `why`: the known
+  // server that sent `s` is alive in memory.
+  void KeepAliveUnrecorded(const NodeStatus& s, const Error& why);
 
   MetadataStore& store_;
   const Clock& clock_;
