@@ -3,6 +3,10 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
+
+#include "http/client.h"
+
 namespace imgstore {
 
 namespace {
@@ -47,6 +51,17 @@ void AddSeconds(CLI::App& app, const std::string& name,
       ->default_str(std::to_string(value.count()));
 }
 
+// A URL this program talks to over HTTP, checked with the other flags
+// rather than at the first request.
+CLI::Validator HttpUrl() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        auto url = http::ParseUrl(value);
+        return url ? std::string() : url.error().message;
+      },
+      "URL");
+}
+
 }  // namespace
 
 void AddNodeFlags(CLI::App& app, NodeOptions& o) {
@@ -55,13 +70,16 @@ void AddNodeFlags(CLI::App& app, NodeOptions& o) {
       ->required();
   app.add_option("--tracker", o.tracker_url, "tracker URL heartbeats go to")
       ->envname("IMGSTORE_TRACKER")
-      ->required();
+      ->required()
+      ->check(HttpUrl());
   app.add_option("--secret", o.secret, "cluster secret shared with trackers")
       ->envname("IMGSTORE_SECRET")
       ->required();
   app.add_option("--name", o.name, "server name (default node-PORT)");
+  // Trackers store and delete at this URL too, over plain HTTP.
   app.add_option("--public-url", o.public_url,
-                 "root URL browsers use (default http://LISTEN)");
+                 "root URL browsers use (default http://LISTEN)")
+      ->check(HttpUrl());
   app.add_option("--max-pics", o.max_pics, "most images this node holds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -163,7 +181,8 @@ void AddTrackerFlags(CLI::App& app, TrackerOptions& o) {
 void AddClientFlags(CLI::App& app, ClientOptions& o) {
   app.add_option("--tracker", o.tracker_url, "tracker URL")
       ->envname("IMGSTORE_TRACKER")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(HttpUrl());
   app.add_option("--admin-token", o.admin_token, "admin token")
       ->envname("IMGSTORE_ADMIN_TOKEN");
 }
@@ -171,18 +190,15 @@ void AddClientFlags(CLI::App& app, ClientOptions& o) {
 Result<std::vector<std::string>> ExpandConfig(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
   std::string file;
-  size_t at = 0;
   for (size_t i = 1; i < args.size(); ++i) {
     if (args[i] == "--config" && i + 1 < args.size()) {
       file = args[i + 1];
       args.erase(args.begin() + long(i), args.begin() + long(i) + 2);
-      at = i;
       break;
     }
     if (args[i].rfind("--config=", 0) == 0) {
       file = args[i].substr(9);
       args.erase(args.begin() + long(i));
-      at = i;
       break;
     }
   }
@@ -197,7 +213,8 @@ Result<std::vector<std::string>> ExpandConfig(int argc, char** argv) {
   }
   // Config flags go right after the subcommand name (args[1]) so that the
   // command line's own flags, later, take precedence.
-  size_t insert = std::min<size_t>(2, at);
+  // A --config before the subcommand's name still means the subcommand's.
+  size_t insert = std::min<size_t>(2, args.size());
   std::vector<std::string> flags;
   for (const auto& [key, value] : table) {
     std::string text;
@@ -215,7 +232,10 @@ Result<std::vector<std::string>> ExpandConfig(int argc, char** argv) {
           fmt::format("config {}: {} must be a string, number or boolean", file,
                       key.str()));
     }
-    flags.push_back(fmt::format("--{}={}", key.str(), text));
+    // admin_token reads as admin-token: TOML keys are often snake case.
+    std::string name(key.str());
+    std::replace(name.begin(), name.end(), '_', '-');
+    flags.push_back(fmt::format("--{}={}", name, text));
   }
   args.insert(args.begin() + long(insert), flags.begin(), flags.end());
   return args;

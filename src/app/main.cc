@@ -186,6 +186,7 @@ int main(int argc, char** argv) {
     CLI::App* sub = app.add_subcommand(c.name, c.help);
     sub->add_option("--config",
                     "TOML file of flags (keys are flag names without dashes)");
+    sub->set_version_flag("--version", "imgstore " IMGSTORE_VERSION);
     Run r = c.add(*sub);
     sub->callback([r, &run] { run = r; });
   }
@@ -201,6 +202,15 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // A flag nobody knows is the mistake to name first, before a missing
+    // required one (which CLI11 checks earlier).
+    for (const std::string& extra : app.remaining(/*recurse=*/true)) {
+      if (extra.size() > 1 && extra[0] == '-') {
+        std::fprintf(stderr, "imgstore: unknown flag %s (see --help)\n",
+                     extra.c_str());
+        return 2;
+      }
+    }
     std::fprintf(stderr, "imgstore: %s\n", e.what());
     return 2;
   }

@@ -126,6 +126,23 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_EQ(Lines(bad.output).size(), 1u) << bad.output;
   EXPECT_NE(RunImgstore({"frobnicate"}).exit_code, 0);
+  // Every subcommand answers --version, even one with required flags.
+  for (const char* sub : {"node", "tracker", "upload", "get", "stats"}) {
+    auto version = RunImgstore({sub, "--version"});
+    EXPECT_EQ(version.exit_code, 0) << sub << ": " << version.output;
+    EXPECT_NE(version.output.find("imgstore "), std::string::npos) << sub;
+  }
+  // An unknown flag is the error named, not a required flag missing.
+  auto unknown = RunImgstore({"tracker", "--bogus"});
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.output.find("--bogus"), std::string::npos)
+      << unknown.output;
+  // A tracker URL this program cannot speak to is a flag error at once.
+  auto not_url = RunImgstore(
+      {"node", "--root", "/tmp/x", "--tracker", "notaurl", "--secret", "s"});
+  EXPECT_NE(not_url.exit_code, 0);
+  EXPECT_NE(not_url.output.find("--tracker"), std::string::npos)
+      << not_url.output;
   // A TOML config supplies flags; the command line still wins.
   TempDir dir;
   {
@@ -138,6 +155,14 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
                                  "--tracker", cluster_->tracker_url()},
                                 "", kAdminToken);
   EXPECT_EQ(overridden.exit_code, 0) << overridden.output;
+  // --config before the subcommand, keys in snake case.
+  {
+    std::ofstream(dir.path() / "snake.toml")
+        << "tracker = \"" << cluster_->tracker_url() << "\"\n"
+        << "admin_token = \"" << kAdminToken << "\"\n";
+  }
+  auto snake = RunImgstore({"--config", dir.str() + "/snake.toml", "stats"});
+  EXPECT_EQ(snake.exit_code, 0) << snake.output;
 }
 
 TEST(DemoTest, StartsServesAndStopsEverything) {
