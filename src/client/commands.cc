@@ -453,7 +453,7 @@ int RunGet(const ClientOptions& options, const std::string& id_text,
   }
   auto id = ImageId::Parse(id_text);
   if (!id) {
-    PrintError(fmt::format("{}: not an image id", id_text));
+    PrintError(fmt::format("{}: no such image (not an image id)", id_text));
     return 1;
   }
   const TrackerClient tracker = MakeClient(options);
@@ -520,7 +520,7 @@ int RunRm(const ClientOptions& options, const std::vector<std::string>& ids) {
   for (const std::string& text : ids) {
     auto id = ImageId::Parse(text);
     if (!id) {
-      PrintError(fmt::format("{}: not an image id", text));
+      PrintError(fmt::format("{}: no such image (not an image id)", text));
       ++failed;
       continue;
     }
@@ -549,11 +549,13 @@ int RunStats(const ClientOptions& options) {
       {"usable:", std::to_string(t.usable)},
       {"images:", std::to_string(t.images)},
       {"bytes:", FormatBytes(t.bytes)},
-      {"capacity:", std::to_string(t.capacity) + " images"},
-      {"fill:", FormatPercent(t.images, t.capacity)},
+      {"copies:",
+       fmt::format("{} ({} on disk)", t.copies, FormatBytes(t.bytes_used))},
+      {"capacity:", std::to_string(t.capacity) + " copies"},
+      {"fill:", FormatPercent(t.copies, t.capacity)},
   };
   if (t.replicas > 0) {
-    rows.push_back({"copies:", fmt::format("{} of each image", t.replicas)});
+    rows.push_back({"replicas:", fmt::format("{} of each image", t.replicas)});
     rows.push_back(
         {"repair backlog:", t.repair_backlog == 0
                                 ? std::string("none")

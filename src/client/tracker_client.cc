@@ -155,18 +155,21 @@ Result<ServerList> ParseServerList(std::string_view body) {
     GetInt(*t, "servers", out.totals.servers);
     GetInt(*t, "usable", out.totals.usable);
     GetInt(*t, "images", out.totals.images);
-    GetInt(*t, "capacity", out.totals.capacity);
     GetInt(*t, "bytes", out.totals.bytes);
+    GetInt(*t, "copies", out.totals.copies);
+    GetInt(*t, "capacity", out.totals.capacity);
+    GetInt(*t, "bytes_used", out.totals.bytes_used);
     GetInt(*t, "replicas", out.totals.replicas);
     GetInt(*t, "repair_backlog", out.totals.repair_backlog);
   } else {
-    // An older tracker: add the rows up ourselves.
+    // An older tracker: add the rows up ourselves (copies only: the rows
+    // cannot tell how many images those are).
     for (const ServerEntry& e : out.servers) {
       out.totals.servers += 1;
       out.totals.usable += e.row.flg_usable;
-      out.totals.images += e.row.cur_pic_amount;
+      out.totals.copies += e.row.cur_pic_amount;
       out.totals.capacity += e.row.max_pic_amount;
-      out.totals.bytes += e.row.bytes_used;
+      out.totals.bytes_used += e.row.bytes_used;
     }
   }
   return out;

@@ -58,9 +58,11 @@ struct ServerEntry {
 struct ClusterTotals {
   int64_t servers = 0;
   int64_t usable = 0;
-  int64_t images = 0;
-  int64_t capacity = 0;        // sum of max_pic_amount
-  int64_t bytes = 0;           // sum of bytes_used
+  int64_t images = 0;          // each image once, however many copies
+  int64_t bytes = 0;           // their sizes, each image once
+  int64_t copies = 0;          // sum of cur_pic_amount
+  int64_t capacity = 0;        // sum of max_pic_amount (copies)
+  int64_t bytes_used = 0;      // sum of bytes_used (every copy on disk)
   int64_t replicas = 0;        // copies wanted of each image (0: not reported)
   int64_t repair_backlog = 0;  // copies missing or still to move away
 };

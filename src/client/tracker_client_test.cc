@@ -67,7 +67,8 @@ TEST(TrackerClientTest, ParsesTheServerList) {
        "pic_root_path":"/r","max_pic_amount":10,"cur_pic_amount":3,
        "flg_usable":true,"state":"draining","last_heartbeat_at":100,
        "heartbeat_age_s":2,"disk_free_bytes":5,"bytes_used":6}],
-      "totals":{"servers":1,"usable":1,"images":3,"capacity":10,"bytes":6}})");
+      "totals":{"servers":1,"usable":1,"images":2,"bytes":5,"copies":3,
+                 "capacity":10,"bytes_used":6}})");
   ASSERT_TRUE(list) << list.error().message;
   ASSERT_EQ(list->servers.size(), 1u);
   const ServerEntry& e = list->servers[0];
@@ -77,8 +78,11 @@ TEST(TrackerClientTest, ParsesTheServerList) {
   EXPECT_TRUE(e.row.flg_usable);
   EXPECT_EQ(e.row.disk_free_bytes, 5);
   EXPECT_EQ(e.heartbeat_age_s, 2);
-  EXPECT_EQ(list->totals.images, 3);
+  EXPECT_EQ(list->totals.images, 2);
+  EXPECT_EQ(list->totals.bytes, 5);
+  EXPECT_EQ(list->totals.copies, 3);
   EXPECT_EQ(list->totals.capacity, 10);
+  EXPECT_EQ(list->totals.bytes_used, 6);
 }
 
 TEST(TrackerClientTest, AddsUpTotalsWhenAbsent) {
@@ -90,9 +94,10 @@ TEST(TrackerClientTest, AddsUpTotalsWhenAbsent) {
   ASSERT_TRUE(list) << list.error().message;
   EXPECT_EQ(list->totals.servers, 2);
   EXPECT_EQ(list->totals.usable, 1);
-  EXPECT_EQ(list->totals.images, 4);
+  EXPECT_EQ(list->totals.images, 0);  // not told, and rows cannot say
+  EXPECT_EQ(list->totals.copies, 4);
   EXPECT_EQ(list->totals.capacity, 15);
-  EXPECT_EQ(list->totals.bytes, 6);
+  EXPECT_EQ(list->totals.bytes_used, 6);
   EXPECT_EQ(list->servers[1].heartbeat_age_s, -1);
 }
 

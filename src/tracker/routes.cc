@@ -233,21 +233,27 @@ http::Router Tracker::MakeRouter() {
   auto list_servers = [this](const Request&) -> Response {
     auto refreshed = registry_->Refresh();
     if (!refreshed) return http::ErrorResponse(refreshed.error());
+    // Images and their bytes count each image once; copies, capacity and
+    // bytes_used count what the servers hold, every copy.
+    auto stored = store_->Stats();
+    if (!stored) return http::ErrorResponse(stored.error());
     json servers = json::array();
-    int64_t usable = 0, images = 0, capacity = 0, bytes = 0;
+    int64_t usable = 0, copies = 0, capacity = 0, bytes_used = 0;
     for (const ServerRow& s : registry_->Snapshot()) {
       servers.push_back(ServerJson(s, *registry_));
       usable += s.flg_usable;
-      images += s.cur_pic_amount;
+      copies += s.cur_pic_amount;
       capacity += s.max_pic_amount;
-      bytes += s.bytes_used;
+      bytes_used += s.bytes_used;
     }
     const RepairStatus repair = repairer_->Status();
     json totals = {{"servers", servers.size()},
                    {"usable", usable},
-                   {"images", images},
+                   {"images", stored->images},
+                   {"bytes", stored->bytes},
+                   {"copies", copies},
                    {"capacity", capacity},
-                   {"bytes", bytes},
+                   {"bytes_used", bytes_used},
                    {"replicas", options_.replicas},
                    {"repair_backlog", repair.backlog}};
     json repair_json = {{"leader", repair.leader},

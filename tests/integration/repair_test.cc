@@ -154,6 +154,10 @@ TEST(RepairTest, NodeKilledDuringUploadsLosesNothingAndCopiesComeBack) {
   ExpectCopiesBecomeGood(c, acknowledged, 2, jpeg, dead, seconds(60));
   json totals = c.Servers()["totals"];
   EXPECT_EQ(totals["repair_backlog"].get<int64_t>(), 0);
+  // Images are counted once, copies each.
+  EXPECT_EQ(totals["images"].get<size_t>(), acknowledged.size());
+  EXPECT_EQ(totals["copies"].get<size_t>(), 2 * acknowledged.size());
+  EXPECT_EQ(totals["bytes"].get<size_t>(), jpeg.size() * acknowledged.size());
 }
 
 // With fewer servers than --replicas an upload succeeds with what exists,

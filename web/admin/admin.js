@@ -127,11 +127,15 @@
   // ---- totals ----
   function renderTotals(servers, totals, repair) {
     const present = servers.filter((s) => s.state !== 'removed');
+    // Images count each image once; copies, capacity and bytes_used count
+    // every copy the servers hold.
+    const copies = present.reduce((a, s) => a + (Number(s.cur_pic_amount) || 0), 0);
     const t = {
       servers: present.length,
       usable: present.filter(usable).length,
-      images: present.reduce((a, s) => a + (Number(s.cur_pic_amount) || 0), 0),
-      bytes: present.reduce((a, s) => a + (Number(s.bytes_used) || 0), 0),
+      images: copies,
+      copies,
+      bytes_used: present.reduce((a, s) => a + (Number(s.bytes_used) || 0), 0),
       capacity: present.reduce((a, s) => a + (Number(s.max_pic_amount) || 0), 0),
       ...(totals || {}),
     };
@@ -144,17 +148,18 @@
     $('t-usable-sub').textContent = down > 0 ? `${down} down` : 'all up';
     $('t-usable').parentElement.classList.toggle('is-bad', down > 0);
     $('t-images').textContent = num(t.images);
-    $('t-images-sub').textContent = `across ${present.length} server${present.length === 1 ? '' : 's'}`;
-    $('t-bytes').textContent = bytes(t.bytes);
+    $('t-images-sub').textContent =
+      `${num(t.copies)} cop${t.copies === 1 ? 'y' : 'ies'} on ${present.length} server${present.length === 1 ? '' : 's'}`;
+    $('t-bytes').textContent = bytes(t.bytes_used);
     const free = present.filter(usable).reduce((a, s) => a + (Number(s.disk_free_bytes) || 0), 0);
     $('t-bytes-sub').textContent = `${bytes(free)} free on usable disks`;
-    const pct = t.capacity > 0 ? (t.images / t.capacity) * 100 : 0;
+    const pct = t.capacity > 0 ? (t.copies / t.capacity) * 100 : 0;
     $('t-capacity').textContent = `${pct < 10 ? pct.toFixed(1) : Math.round(pct)}%`;
     const fill = $('t-capacity-bar');
     fill.style.width = `${Math.min(100, pct)}%`;
     fill.classList.toggle('is-high', pct >= 75 && pct < 95);
     fill.classList.toggle('is-full', pct >= 95);
-    $('t-capacity-sub').textContent = `${num(t.images)} of ${num(t.capacity)} image slots`;
+    $('t-capacity-sub').textContent = `${num(t.copies)} of ${num(t.capacity)} image slots`;
     // Copies: how many each image should have, and what repair still owes.
     const backlog = Number(t.repair_backlog) || 0;
     $('t-repair').textContent = backlog > 0 ? `${num(backlog)} to repair` : 'complete';

@@ -61,9 +61,13 @@ describe('dashboard', () => {
 
   test('shows cluster totals and the images per server', async () => {
     const list = await servers();
+    // One copy per image here (--replicas 1): as many images as copies.
     const images = list.reduce((a, s) => a + s.cur_pic_amount, 0);
     await eventually(async () => (await page.locator('#t-images').textContent()) === images.toLocaleString('en-US'),
       6000, 'image total');
+    const { totals } = (await api('GET', '/v1/servers')).body;
+    assert.equal(totals.images, images);
+    assert.equal(totals.copies, images);
     assert.equal(await page.locator('#t-servers').textContent(), String(nodes.length));
     assert.equal(await page.locator('#t-usable').textContent(), String(nodes.length));
     // One copy per image here (the browser cluster runs --replicas 1), none owed.
