@@ -75,25 +75,93 @@ bool BmffComplete(std::string_view bytes) {
   return at == bytes.size();
 }
 
+// Each walk follows the format's own structure to its end marker, so a
+// stream cut short is refused (422) while bytes after the end, which
+// cameras and tools append (a motion photo's video after a JPEG), are not.
+
+// Segments by their lengths, entropy-coded data up to the next marker, to
+// EOI.
+bool JpegComplete(std::string_view b) {
+  size_t at = 2;  // after SOI
+  while (at + 1 < b.size()) {
+    if (uint8_t(b[at]) != 0xFF) {
+      const void* ff = std::memchr(b.data() + at, 0xFF, b.size() - at);
+      if (ff == nullptr) return false;
+      at = size_t(static_cast<const char*>(ff) - b.data());
+      continue;
+    }
+    const uint8_t marker = uint8_t(b[at + 1]);
+    if (marker == 0xD9) return true;  // EOI
+    if (marker == 0xFF) {             // fill byte
+      ++at;
+      continue;
+    }
+    // A stuffed FF 00 in entropy-coded data, RSTn, TEM, SOI: no length.
+    if (marker == 0x00 || marker == 0x01 ||
+        (marker >= 0xD0 && marker <= 0xD8)) {
+      at += 2;
+      continue;
+    }
+    if (at + 4 > b.size()) return false;
+    const size_t length = size_t(uint8_t(b[at + 2])) << 8 | uint8_t(b[at + 3]);
+    if (length < 2) return false;
+    at += 2 + length;
+  }
+  return false;
+}
+
+// Chunks (length, type, data, CRC) to IEND.
+bool PngComplete(std::string_view b) {
+  size_t at = 8;  // after the signature
+  while (at + 12 <= b.size()) {
+    if (b.substr(at + 4, 4) == "IEND") return true;
+    at += 12 + size_t(Be32(b, at));
+  }
+  return false;
+}
+
+// Extension and image blocks to the trailer (0x3B).
+bool GifComplete(std::string_view b) {
+  if (b.size() < 13) return false;
+  auto colour_table = [](uint8_t flags) -> size_t {
+    return (flags & 0x80) ? size_t(3) << ((flags & 7) + 1) : 0;
+  };
+  size_t at = 13 + colour_table(uint8_t(b[10]));
+  auto sub_blocks = [&] {  // to the empty block that ends them
+    while (at < b.size()) {
+      const uint8_t n = uint8_t(b[at++]);
+      if (n == 0) return true;
+      at += n;
+    }
+    return false;
+  };
+  bool image = false;
+  while (at < b.size()) {
+    const uint8_t kind = uint8_t(b[at++]);
+    if (kind == 0x3B) return true;
+    if (kind == 0x21) {  // extension: label, sub-blocks
+      ++at;
+      if (!sub_blocks()) return false;
+    } else if (kind == 0x2C) {  // descriptor, colour table, LZW data
+      if (at + 9 > b.size()) return false;
+      at += 9 + colour_table(uint8_t(b[at + 8])) + 1;
+      if (!sub_blocks()) return false;
+      image = true;
+    } else {
+      return image;  // decoders stop at what is not a block
+    }
+  }
+  return false;
+}
+
 bool Complete(ImageFormat format, std::string_view bytes) {
   switch (format) {
-    case ImageFormat::kJpeg: {
-      // Cameras may append a few bytes after EOI; entropy-coded data stuffs
-      // 0xFF as FF 00, so FF D9 near the end is the real end marker.
-      std::string_view tail =
-          bytes.substr(bytes.size() - std::min<size_t>(bytes.size(), 4096));
-      return tail.find("\xff\xd9") != std::string_view::npos;
-    }
-    case ImageFormat::kPng: {
-      std::string_view tail =
-          bytes.substr(bytes.size() - std::min<size_t>(bytes.size(), 64));
-      return tail.find("IEND") != std::string_view::npos;
-    }
-    case ImageFormat::kGif: {
-      std::string_view tail =
-          bytes.substr(bytes.size() - std::min<size_t>(bytes.size(), 16));
-      return tail.find('\x3b') != std::string_view::npos;
-    }
+    case ImageFormat::kJpeg:
+      return JpegComplete(bytes);
+    case ImageFormat::kPng:
+      return PngComplete(bytes);
+    case ImageFormat::kGif:
+      return GifComplete(bytes);
     case ImageFormat::kWebp:
       return bytes.size() >= 12 && uint64_t(Le32(bytes, 4)) + 8 <= bytes.size();
     case ImageFormat::kAvif:

@@ -49,6 +49,25 @@ TEST(ImageProbeTest, RefusesWhatIsNotAnImage) {
   }
 }
 
+// Bytes after the end marker are accepted (cameras append trailers, motion
+// photos a whole video); a stream cut anywhere before it is refused.
+TEST(ImageProbeTest, TrailersAcceptedTruncationRefused) {
+  for (const char* file : {"small.jpg", "small.png", "small.gif"}) {
+    const std::string bytes = testing::TestData(file);
+    for (const std::string& trailer :
+         {std::string(100, '\0'), std::string(8192, 'v'), std::string("x")}) {
+      auto info = ProbeImage(bytes + trailer, 100'000'000);
+      EXPECT_TRUE(info.has_value()) << file << " + " << trailer.size()
+                                    << " bytes: " << info.error().message;
+    }
+    for (size_t cut : {bytes.size() / 2, bytes.size() - 1}) {
+      auto info = ProbeImage(bytes.substr(0, cut), 100'000'000);
+      ASSERT_FALSE(info.has_value()) << file << " cut at " << cut;
+      EXPECT_EQ(info.error().code, ErrorCode::kUndecodable) << file;
+    }
+  }
+}
+
 TEST(ImageProbeTest, PixelLimitIsConfigurable) {
   EXPECT_FALSE(
       ProbeImage(testing::TestData("small.jpg"), 64 * 48 - 1).has_value());

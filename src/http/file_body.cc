@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <ctime>
+#include <utility>
 
 namespace imgstore::http {
 
@@ -24,11 +25,11 @@ std::optional<uint64_t> ParseNumber(std::string_view s) {
 }  // namespace
 
 OpenFile::OpenFile(int fd_in, uint64_t size_in, int64_t mtime_ns,
-                   std::string_view content_type)
+                   std::string_view content_type, std::string etag_in)
     : fd(fd_in),
       size(size_in),
       mtime_s(mtime_ns / 1'000'000'000),
-      etag(fmt::format("\"{:x}-{:x}\"", size_in, mtime_ns)),
+      etag(std::move(etag_in)),
       last_modified(HttpDate(mtime_ns / 1'000'000'000)),
       head(fmt::format("Content-Type: {}\r\nContent-Length: {}\r\nETag: "
                        "{}\r\nLast-Modified: {}\r\n",

@@ -13,7 +13,7 @@ namespace imgstore::http {
 // responses in flight, so a file deleted meanwhile is still sent whole.
 struct OpenFile {
   OpenFile(int fd_in, uint64_t size_in, int64_t mtime_ns,
-           std::string_view content_type);
+           std::string_view content_type, std::string etag_in);
   ~OpenFile();
   OpenFile(const OpenFile&) = delete;
   OpenFile& operator=(const OpenFile&) = delete;
@@ -21,7 +21,7 @@ struct OpenFile {
   const int fd;
   const uint64_t size;
   const int64_t mtime_s;
-  const std::string etag;           // strong: "<size hex>-<mtime ns hex>"
+  const std::string etag;           // strong, quoted, the caller's
   const std::string last_modified;  // IMF-fixdate
   // "Content-Type, Content-Length, ETag, Last-Modified" header lines of a
   // whole-file 200, rendered once (see Response::raw_head).

@@ -391,7 +391,11 @@ Result<std::shared_ptr<const http::OpenFile>> FileStore::OpenForRead(
   auto file = std::make_shared<const http::OpenFile>(
       fd, uint64_t(st.st_size),
       int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
-      FormatContentType(path.format));
+      FormatContentType(path.format),
+      // An id's bytes never change, so the id is a strong validator, and
+      // the same on every copy: a browser sent to another copy after a
+      // failure still gets its 304.
+      fmt::format("\"{}\"", path.id.str()));
   std::lock_guard lock(mutex_);
   if (cache_.size() >= kOpenFileCacheSize) {
     // Drop an arbitrary entry: cheap, and a hot file comes straight back.

@@ -5,7 +5,10 @@
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
+#include <boost/beast/core/string.hpp>
+#include <cctype>
 #include <charconv>
 
 #include "core/hex.h"
@@ -143,12 +146,15 @@ http::Router Tracker::MakeRouter() {
   auto upload = [this](const Request& r) -> Response {
     std::string_view type = r.Header("Content-Type");
     std::string_view bytes = r.body();
-    if (type.substr(0, 19) == "multipart/form-data") {
+    // Media types are case-insensitive (RFC 9110 §8.3.1).
+    auto is = [type](std::string_view prefix) {
+      return boost::beast::iequals(type.substr(0, prefix.size()), prefix);
+    };
+    if (is("multipart/form-data")) {
       auto part = http::FindFormField(type, r.body(), "file");
       if (!part) return http::ErrorResponse(part.error());
       bytes = part->body;
-    } else if (type.substr(0, 6) != "image/" &&
-               type != "application/octet-stream") {
+    } else if (!is("image/") && !is("application/octet-stream")) {
       return http::ErrorResponse(ErrorCode::kUnsupportedMedia,
                                  "send an image Content-Type or "
                                  "multipart/form-data with field \"file\"");
@@ -171,13 +177,16 @@ http::Router Tracker::MakeRouter() {
   };
 
   auto list_images = [this](const Request& r) -> Response {
-    std::string_view sha = QueryValue(r.query, "sha256");
+    std::string sha(QueryValue(r.query, "sha256"));
     if (!sha.empty()) {
+      // Stored in lower case; either case is the same digest.
+      std::transform(sha.begin(), sha.end(), sha.begin(),
+                     [](unsigned char c) { return char(std::tolower(c)); });
       if (!IsLowerHex(sha, 64)) {
         return http::ErrorResponse(ErrorCode::kInvalidArgument,
-                                   "sha256 must be 64 lower-case hex digits");
+                                   "sha256 must be 64 hex digits");
       }
-      auto ids = store_->FindBySha256(std::string(sha));
+      auto ids = store_->FindBySha256(sha);
       if (!ids) return http::ErrorResponse(ids.error());
       json out = json::array();
       for (const ImageId& id : *ids) out.push_back(id.str());

@@ -78,6 +78,13 @@ TEST_F(ClusterTest, MultipartUpload) {
                 {{"Content-Type", "multipart/form-data; boundary=b0undary"}});
   ASSERT_EQ(r.status, 201u) << r.body;
   EXPECT_EQ(Get(Parse(r.body)["url"].get<std::string>()).body, bytes);
+  // Media types are case-insensitive.
+  r = Send("POST", c().tracker_url() + "/v1/images", body,
+           {{"Content-Type", "Multipart/Form-Data; boundary=b0undary"}});
+  EXPECT_EQ(r.status, 201u) << r.body;
+  r = Send("POST", c().tracker_url() + "/v1/images", bytes,
+           {{"Content-Type", "IMAGE/PNG"}});
+  EXPECT_EQ(r.status, 201u) << r.body;
 }
 
 TEST_F(ClusterTest, IdenticalBytesAreDistinctImages) {
@@ -90,6 +97,12 @@ TEST_F(ClusterTest, IdenticalBytesAreDistinctImages) {
   std::set<std::string> ids;
   for (auto& id : found["ids"]) ids.insert(id);
   EXPECT_TRUE(ids.count(a["id"]) && ids.count(b["id"]));
+  // The digest in upper case is the same digest.
+  std::string upper = Sha256Hex(bytes);
+  for (char& ch : upper)
+    ch = char(std::toupper(static_cast<unsigned char>(ch)));
+  EXPECT_EQ(Parse(Get(c().tracker_url() + "/v1/images?sha256=" + upper).body),
+            found);
   // Deleting one leaves the other.
   auto del = Send(
       "DELETE", c().tracker_url() + "/v1/images/" + a["id"].get<std::string>(),
