@@ -1,5 +1,7 @@
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -53,20 +55,23 @@ class MetadataStore {
   // Every server that is not `removed`, ordered by server_id.
   virtual Result<std::vector<ServerRow>> ListServers() = 0;
 
-  // Adds a server by URL (operator, ahead of its first heartbeat), or
-  // returns the existing row with that URL unchanged. New rows start
-  // active, not usable, with max_pic_amount as given.
+  // Adds a server by URL (operator, ahead of its first heartbeat). New rows
+  // start active, not usable, with max_pic_amount as given. A removed
+  // server with that URL is let back in: active again, its row otherwise
+  // unchanged. kConflict when a server that is not removed has the URL.
   virtual Result<ServerRow> AddServer(const std::string& name,
                                       const std::string& url,
                                       int64_t max_pic_amount) = 0;
 
-  // Records a heartbeat: finds the server by URL, else by name, else creates
-  // it (a node joins by its first valid heartbeat). Updates name, url, root,
-  // disk_free_bytes, bytes_used, last_heartbeat_at = now, flg_usable = true,
-  // and max_pic_amount from the node's --max-pics when that differs from
-  // what the node reported before (so an operator's UpdateServer holds until
-  // the node is restarted with a new --max-pics). A removed server that
-  // beats again becomes active. Returns the row after the update.
+  // Records a heartbeat: finds the server by URL, else by name among those
+  // not removed, else creates it (a node joins by its first valid
+  // heartbeat). Updates name, url, root, disk_free_bytes, bytes_used,
+  // last_heartbeat_at = now, flg_usable = true, and max_pic_amount from the
+  // node's --max-pics when that differs from what the node reported before
+  // (so an operator's UpdateServer holds until the node is restarted with a
+  // new --max-pics). Returns the row after the update. kForbidden, changing
+  // nothing, when the URL's server was removed: an operator's removal
+  // stands until AddServer lets it back in.
   virtual Result<ServerRow> RecordHeartbeat(
       const std::string& name, const std::string& url, const std::string& root,
       int64_t max_pic_amount, int64_t disk_free_bytes, int64_t bytes_used,
@@ -189,6 +194,19 @@ struct MetadataStoreOptions {
   // scan of the placements at open (2 s per million images).
   bool resolve_index = true;
 };
+
+// The refusals both stores give in the same words.
+inline Error RemovedServer(const ServerRow& row) {
+  return Error{ErrorCode::kForbidden,
+               fmt::format("server {} ({}) was removed by an operator; "
+                           "`imgstore servers add {}` lets it back in",
+                           row.server_id, row.server_url, row.server_url)};
+}
+inline Error UrlTaken(const ServerRow& row) {
+  return Error{ErrorCode::kConflict,
+               fmt::format("server {} ({}) already has url {}", row.server_id,
+                           row.server_name, row.server_url)};
+}
 
 // Opens "sqlite:PATH" (creating the file and applying migrations) or
 // "postgresql://..." (when built in). kInvalidArgument for other URLs.

@@ -304,13 +304,13 @@ TEST_P(MetadataStoreTest, AddServerStartsActiveAndNotUsable) {
   EXPECT_EQ(row->last_heartbeat_at, 0);
 }
 
-TEST_P(MetadataStoreTest, AddServerWithKnownUrlReturnsExistingRowUnchanged) {
+TEST_P(MetadataStoreTest, AddServerWithKnownUrlConflicts) {
   ServerRow first = AddServer("n1", 100);
-  auto again = store().AddServer("other-name", first.server_url, 5);
-  ASSERT_TRUE(again) << again.error().message;
-  EXPECT_EQ(again->server_id, first.server_id);
-  EXPECT_EQ(again->server_name, "n1");
-  EXPECT_EQ(again->max_pic_amount, 100);
+  EXPECT_TRUE(FailsWith(store().AddServer("other-name", first.server_url, 5),
+                        ErrorCode::kConflict));
+  ServerRow still = Server(first.server_id);
+  EXPECT_EQ(still.server_name, "n1");
+  EXPECT_EQ(still.max_pic_amount, 100);
   EXPECT_EQ(Must(store().ListServers()).size(), 1u);
 }
 
@@ -403,19 +403,36 @@ TEST_P(MetadataStoreTest, OperatorCapacityHoldsUntilTheNodeReportsANewOne) {
   EXPECT_EQ(row.max_pic_amount, 800) << "a new --max-pics on the node wins";
 }
 
-TEST_P(MetadataStoreTest, HeartbeatRevivesRemovedServerButKeepsDraining) {
+// An operator's removal stands against the node's heartbeats (its node
+// may still run) until the operator adds the URL again; a drained server
+// stays draining whatever it beats.
+TEST_P(MetadataStoreTest, HeartbeatOfRemovedServerRefusedUntilAddedAgain) {
   ServerRow removed = AddServer("gone", 10);
   Must(store().RemoveServer(removed.server_id));
   ServerRow draining = AddServer("draining", 10);
   Must(store().UpdateServer(draining.server_id,
                             ServerUpdate{.state = ServerState::kDraining}));
 
+  EXPECT_TRUE(
+      FailsWith(store().RecordHeartbeat(removed.server_name, removed.server_url,
+                                        "/r", 10, 1, 1, 5),
+                ErrorCode::kForbidden));
+  EXPECT_EQ(Must(store().ListServers()).size(), 1u) << "still removed";
+  // Its name alone does not bring the removed row back either: a node of
+  // that name at a new URL is a new server.
+  auto renamed = Must(store().RecordHeartbeat(
+      removed.server_name, "http://elsewhere", "/r", 10, 1, 1, 5));
+  EXPECT_NE(renamed.server_id, removed.server_id);
+
+  auto added = store().AddServer("any", removed.server_url, 99);
+  ASSERT_TRUE(added) << added.error().message;
+  EXPECT_EQ(added->server_id, removed.server_id);
+  EXPECT_EQ(added->state, ServerState::kActive);
   auto revived = store().RecordHeartbeat(removed.server_name,
-                                         removed.server_url, "/r", 10, 1, 1, 5);
+                                         removed.server_url, "/r", 10, 1, 1, 6);
   ASSERT_TRUE(revived) << revived.error().message;
   EXPECT_EQ(revived->server_id, removed.server_id);
-  EXPECT_EQ(revived->state, ServerState::kActive);
-  EXPECT_EQ(Server(removed.server_id).state, ServerState::kActive);
+  EXPECT_TRUE(revived->flg_usable);
 
   auto still = store().RecordHeartbeat(draining.server_name,
                                        draining.server_url, "/r", 10, 1, 1, 5);

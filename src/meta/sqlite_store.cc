@@ -700,7 +700,15 @@ Result<ServerRow> SqliteStore::AddServer(const std::string& name,
     auto existing = SelectId(c, kServerByUrl, url);
     if (!existing) return Fail(existing.error());
     if (!*existing) return Fail(ErrorCode::kInternal, "url conflict, no row");
-    return ServerById(c, **existing);
+    auto row = ServerById(c, **existing);
+    if (!row) return Fail(row.error());
+    if (row->state != ServerState::kRemoved) return Fail(UrlTaken(*row));
+    auto revive =
+        c.Prepare("UPDATE servers SET state = 'active' WHERE server_id = ?1");
+    if (!revive) return Fail(revive.error());
+    revive->Bind(row->server_id);
+    if (auto ok = revive->Run(); !ok) return Fail(ok.error());
+    return ServerById(c, row->server_id);
   };
   return Context(Write<ServerRow>(add), "add server {}", url);
 }
@@ -719,10 +727,14 @@ Result<ServerRow> SqliteStore::RecordHeartbeat(
     auto found = SelectId(c, kServerByUrl, url);
     if (!found) return Fail(found.error());
     std::optional<int64_t> id = *found;
-    if (!id && !name.empty()) {
+    if (id) {
+      auto row = ServerById(c, *id);
+      if (!row) return Fail(row.error());
+      if (row->state == ServerState::kRemoved) return Fail(RemovedServer(*row));
+    } else if (!name.empty()) {
       found = SelectId(c,
                        "SELECT server_id FROM servers WHERE server_name = ?1 "
-                       "ORDER BY state = 'removed', server_id LIMIT 1",
+                       "AND state <> 'removed' ORDER BY server_id LIMIT 1",
                        name);
       if (!found) return Fail(found.error());
       id = *found;
@@ -746,8 +758,7 @@ Result<ServerRow> SqliteStore::RecordHeartbeat(
         "pic_root_path = ?3, max_pic_amount = CASE reported_max_pics "
         "WHEN ?4 THEN max_pic_amount ELSE ?4 END, reported_max_pics = ?4, "
         "last_heartbeat_at = ?5, "
-        "disk_free_bytes = ?6, bytes_used = ?7, flg_usable = 1, "
-        "state = CASE state WHEN 'removed' THEN 'active' ELSE state END "
+        "disk_free_bytes = ?6, bytes_used = ?7, flg_usable = 1 "
         "WHERE server_id = ?8");
     if (!update) return Fail(update.error());
     update->Bind(name).Bind(url).Bind(root).Bind(max_pic_amount);

@@ -104,10 +104,18 @@ Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
                                     s.disk_free_bytes, s.bytes_used,
                                     clock_.NowSeconds());
   if (!row) {
-    KeepAliveUnrecorded(s, row.error());
+    if (row.error().code == ErrorCode::kForbidden) {
+      // A removed server whose node still runs: said once, not every beat.
+      std::lock_guard lock(mutex_);
+      if (refused_.insert(s.url).second)
+        spdlog::warn("heartbeat refused: {}", row.error().message);
+    } else {
+      KeepAliveUnrecorded(s, row.error());
+    }
     return Fail(row.error());
   }
   std::lock_guard lock(mutex_);
+  refused_.erase(s.url);
   if (beats_unrecorded_) {
     spdlog::info("heartbeats are recorded again");
     beats_unrecorded_ = false;

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <string>
 #include <unordered_map>
 
 #include "core/clock.h"
@@ -60,9 +62,10 @@ class ServerRegistry {
   const Clock& clock_;
   const std::chrono::seconds timeout_;
 
-  mutable std::mutex mutex_;  // guards servers_ and beats_unrecorded_
+  mutable std::mutex mutex_;  // guards the three below
   std::unordered_map<int64_t, ServerRow> servers_;
   bool beats_unrecorded_ = false;  // the last heartbeat's record failed
+  std::set<std::string> refused_;  // URLs of removed servers still beating
 };
 
 }  // namespace imgstore

@@ -295,6 +295,25 @@ TEST(RepairTest, DrainThenRemoveLosesNothing) {
   EXPECT_EQ(removed.exit_code, 0) << removed.output;
   std::string why;
   EXPECT_TRUE(CopiesAreGood(c, ids, 1, jpeg, c.NodeUrl(0), why)) << why;
+
+  // Its node still runs and beats: the removal stands, and uploads go
+  // elsewhere, until the operator adds it again.
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(ServerIdOf(c, c.NodeUrl(0)), 0) << c.Servers().dump();
+  for (int i = 0; i < 6; ++i) {
+    auto r = c.Upload(jpeg, "image/jpeg");
+    ASSERT_EQ(r.status, 201u) << r.body;
+    EXPECT_NE(Parse(r.body)["url"].get<std::string>().rfind(c.NodeUrl(0), 0),
+              0u);
+  }
+  auto again = RunImgstore({"servers", "add", c.NodeUrl(0)}, c.tracker_url(),
+                           kAdminToken);
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_TRUE(c.WaitUsable(3)) << c.Servers().dump();
+  EXPECT_EQ(ServerIdOf(c, c.NodeUrl(0)), id) << "the same row, let back in";
+  auto twice = RunImgstore({"servers", "add", c.NodeUrl(0)}, c.tracker_url(),
+                           kAdminToken);
+  EXPECT_NE(twice.exit_code, 0) << "a URL a server already has";
 }
 
 // The tracker is killed (-9) in the middle of repairing a dead node's
