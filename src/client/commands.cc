@@ -299,10 +299,12 @@ class ImportReport {
     std::lock_guard lock(mutex_);
     DrawLocked();
   }
-  // Erases the bar for good and returns the final counts.
+  // Draws the bar a last time, complete, ends its line and returns the
+  // final counts.
   ImportCounts Finish() {
     std::lock_guard lock(mutex_);
-    if (bar_) std::fputs("\r\x1b[K", stderr);
+    DrawLocked();
+    if (bar_) std::fputs("\n", stderr);
     bar_ = false;
     return counts_;
   }

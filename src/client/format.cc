@@ -99,7 +99,8 @@ std::string FormatProgress(const ImportCounts& counts, double elapsed_s) {
 
 std::string FormatSummary(const ImportCounts& counts) {
   return fmt::format(
-      "imported {}, already stored {}, skipped {} (not images), failed {}",
+      "imported {}, already stored {}, skipped {} (not images or "
+      "undecodable), failed {}",
       counts.imported, counts.already, counts.skipped, counts.failed);
 }
 

@@ -43,7 +43,8 @@ struct ImportCounts {
 // 5.2 MiB/s  skipped 3  failed 0". `elapsed_s` gives the rate; none is shown
 // before a tenth of a second has passed.
 std::string FormatProgress(const ImportCounts& counts, double elapsed_s);
-// "imported N, already stored M, skipped K (not images), failed F".
+// "imported N, already stored M, skipped K (not images or undecodable),
+// failed F".
 std::string FormatSummary(const ImportCounts& counts);
 
 }  // namespace imgstore

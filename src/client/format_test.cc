@@ -98,7 +98,8 @@ TEST(ImportFormatTest, Summary) {
   c.already = 2;
   c.skipped = 1;
   EXPECT_EQ(FormatSummary(c),
-            "imported 5, already stored 2, skipped 1 (not images), failed 0");
+            "imported 5, already stored 2, skipped 1 (not images or "
+            "undecodable), failed 0");
 }
 
 }  // namespace

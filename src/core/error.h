@@ -13,6 +13,7 @@ enum class ErrorCode {
   kUnauthenticated,      // 401: missing or bad signature / token
   kForbidden,            // 403: token valid but not allowed
   kNotFound,             // 404
+  kMethodNotAllowed,     // 405: the path exists, the method does not
   kConflict,             // 409
   kTooLarge,             // 413
   kUnsupportedMedia,     // 415: not an image, or a refused format (SVG)

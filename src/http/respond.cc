@@ -16,6 +16,8 @@ status StatusFor(ErrorCode code) {
       return status::forbidden;
     case ErrorCode::kNotFound:
       return status::not_found;
+    case ErrorCode::kMethodNotAllowed:
+      return status::method_not_allowed;
     case ErrorCode::kConflict:
       return status::conflict;
     case ErrorCode::kTooLarge:

@@ -371,14 +371,12 @@ asio::awaitable<Response> Server::Dispatch(RequestMessage& message,
       q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
   Router::Match match = router_.Find(message.method(), path);
   if (!match.route) {
+    const bool path_known =
+        match.status == beast_http::status::method_not_allowed;
     Response r =
-        ErrorResponse(match.status == beast_http::status::method_not_allowed
-                          ? ErrorCode::kInvalidArgument
-                          : ErrorCode::kNotFound,
-                      match.status == beast_http::status::method_not_allowed
-                          ? "method not allowed"
-                          : "no such path");
-    r.message.result(match.status);
+        path_known
+            ? ErrorResponse(ErrorCode::kMethodNotAllowed, "method not allowed")
+            : ErrorResponse(ErrorCode::kNotFound, "no such path");
     if (!match.allow.empty())
       r.message.set(beast_http::field::allow, match.allow);
     co_return r;

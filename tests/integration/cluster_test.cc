@@ -195,6 +195,10 @@ TEST_F(ClusterTest, BadInputIsRefusedAndChangesNothing) {
           .status,
       403u);
   EXPECT_EQ(Get(c().tracker_url() + "/v1/images?sha256=xyz").status, 400u);
+  auto wrong_method = Send("PUT", c().tracker_url() + "/v1/resolve", "{}");
+  EXPECT_EQ(wrong_method.status, 405u);
+  EXPECT_EQ(Parse(wrong_method.body)["error"]["code"], "method_not_allowed");
+  EXPECT_EQ(wrong_method.Header("Allow"), "POST");
 
   // A heartbeat signed with a wrong secret is refused and logged.
   json beat = {{"name", "intruder"}, {"url", "http://127.0.0.1:1"},
