@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <ctime>
 #include <utility>
@@ -70,35 +71,67 @@ std::optional<int64_t> ParseHttpDate(std::string_view text) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
-RangeRequest ParseRange(std::string_view header, uint64_t size) {
-  RangeRequest whole;
-  constexpr std::string_view kPrefix = "bytes=";
-  if (header.substr(0, kPrefix.size()) != kPrefix) return whole;
-  std::string_view spec = header.substr(kPrefix.size());
-  if (spec.find(',') != std::string_view::npos) return whole;
+namespace {
+
+// One range of a Range header. nullopt: malformed; a zero length: wholly
+// past the end (unsatisfiable).
+std::optional<ByteRange> ParseOneRange(std::string_view spec, uint64_t size) {
+  while (!spec.empty() && (spec.front() == ' ' || spec.front() == '\t'))
+    spec.remove_prefix(1);
+  while (!spec.empty() && (spec.back() == ' ' || spec.back() == '\t'))
+    spec.remove_suffix(1);
   size_t dash = spec.find('-');
-  if (dash == std::string_view::npos) return whole;
+  if (dash == std::string_view::npos) return std::nullopt;
   std::string_view a = spec.substr(0, dash), b = spec.substr(dash + 1);
-  RangeRequest out{RangeKind::kPartial, {}};
   if (a.empty()) {  // suffix: the last n bytes
     auto n = ParseNumber(b);
-    if (!n) return whole;
-    if (*n == 0 || size == 0) return {RangeKind::kUnsatisfiable, {}};
-    uint64_t len = std::min(*n, size);
-    out.range = {size - len, len};
-    return out;
+    if (!n) return std::nullopt;
+    const uint64_t len = std::min(*n, size);
+    return ByteRange{size - len, len};
   }
   auto first = ParseNumber(a);
-  if (!first) return whole;
+  if (!first) return std::nullopt;
   std::optional<uint64_t> last;
   if (!b.empty()) {
     last = ParseNumber(b);
-    if (!last || *last < *first) return whole;
+    if (!last || *last < *first) return std::nullopt;
   }
-  if (*first >= size) return {RangeKind::kUnsatisfiable, {}};
-  uint64_t end = last ? std::min(*last, size - 1) : size - 1;
-  out.range = {*first, end - *first + 1};
-  return out;
+  if (*first >= size) return ByteRange{};
+  const uint64_t end = last ? std::min(*last, size - 1) : size - 1;
+  return ByteRange{*first, end - *first + 1};
+}
+
+}  // namespace
+
+RangeRequest ParseRange(std::string_view header, uint64_t size) {
+  const RangeRequest whole;
+  constexpr std::string_view kPrefix = "bytes=";
+  if (header.substr(0, kPrefix.size()) != kPrefix) return whole;
+  std::string_view specs = header.substr(kPrefix.size());
+  std::vector<ByteRange> ranges;
+  size_t asked = 0;
+  while (!specs.empty()) {
+    const size_t comma = specs.find(',');
+    std::string_view spec = specs.substr(0, comma);
+    specs = comma == std::string_view::npos ? std::string_view()
+                                            : specs.substr(comma + 1);
+    if (++asked > kMaxRanges) return whole;
+    auto range = ParseOneRange(spec, size);
+    if (!range) return whole;
+    if (range->length > 0) ranges.push_back(*range);
+  }
+  if (asked == 0) return whole;
+  if (ranges.empty()) return {RangeKind::kUnsatisfiable, {}, {}};
+  if (ranges.size() == 1) return {RangeKind::kPartial, ranges[0], {}};
+  std::vector<ByteRange> sorted = ranges;
+  std::sort(
+      sorted.begin(), sorted.end(),
+      [](const ByteRange& x, const ByteRange& y) { return x.first < y.first; });
+  for (size_t i = 1; i < sorted.size(); ++i) {
+    if (sorted[i].first < sorted[i - 1].first + sorted[i - 1].length)
+      return whole;
+  }
+  return {RangeKind::kMultiple, {}, std::move(ranges)};
 }
 
 }  // namespace imgstore::http

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace imgstore::http {
 
@@ -40,16 +41,21 @@ struct ByteRange {
 };
 
 // What a Range header asks of a file of `size` bytes.
-enum class RangeKind { kWhole, kPartial, kUnsatisfiable };
+enum class RangeKind { kWhole, kPartial, kMultiple, kUnsatisfiable };
 struct RangeRequest {
   RangeKind kind = RangeKind::kWhole;
-  ByteRange range;
+  ByteRange range;                  // kPartial: the one range
+  std::vector<ByteRange> multiple;  // kMultiple: two or more, in order asked
 };
 
-// Parses a Range header value for one range ("bytes=a-b", "bytes=a-",
-// "bytes=-n"). Several ranges, other units or malformed values are ignored
-// (kWhole: RFC 9110 lets a server ignore Range); a syntactically valid range
-// wholly past the end is kUnsatisfiable (416).
+// The most ranges one request may ask for; more are ignored (kWhole).
+inline constexpr size_t kMaxRanges = 16;
+
+// Parses a Range header value: "bytes=" and one or more comma-separated
+// ranges ("a-b", "a-", "-n"). Ranges wholly past the end are dropped; when
+// none is left the answer is kUnsatisfiable (416). Ignored (kWhole: RFC 9110
+// lets a server ignore Range): other units, a malformed range, more than
+// kMaxRanges, and ranges that overlap (a small request for a large answer).
 RangeRequest ParseRange(std::string_view header, uint64_t size);
 
 }  // namespace imgstore::http

@@ -21,7 +21,9 @@ TEST(RangeTest, Table) {
       {"bytes=200-300", RangeKind::kUnsatisfiable, 0, 0},
       {"bytes=-0", RangeKind::kUnsatisfiable, 0, 0},
       {"bytes=9-5", RangeKind::kWhole, 0, 0},
-      {"bytes=0-1,5-6", RangeKind::kWhole, 0, 0},
+      {"bytes=0-1,1-6", RangeKind::kWhole, 0, 0},        // overlapping
+      {"bytes=0-1,200-300", RangeKind::kPartial, 0, 2},  // one satisfiable
+      {"bytes=200-300,300-", RangeKind::kUnsatisfiable, 0, 0},
       {"items=0-1", RangeKind::kWhole, 0, 0},
       {"bytes=a-b", RangeKind::kWhole, 0, 0},
       {"bytes=-", RangeKind::kWhole, 0, 0},
@@ -35,6 +37,24 @@ TEST(RangeTest, Table) {
       EXPECT_EQ(r.range.length, c.length) << c.header;
     }
   }
+}
+
+TEST(RangeTest, SeveralRangesInTheOrderAsked) {
+  RangeRequest r = ParseRange("bytes=50-59, 0-1,-5,200-", 100);
+  ASSERT_EQ(r.kind, RangeKind::kMultiple);
+  ASSERT_EQ(r.multiple.size(), 3u) << "200- is past the end: dropped";
+  EXPECT_EQ(r.multiple[0].first, 50u);
+  EXPECT_EQ(r.multiple[0].length, 10u);
+  EXPECT_EQ(r.multiple[1].first, 0u);
+  EXPECT_EQ(r.multiple[1].length, 2u);
+  EXPECT_EQ(r.multiple[2].first, 95u);
+  EXPECT_EQ(r.multiple[2].length, 5u);
+  // Adjacent is not overlapping; more than kMaxRanges is ignored.
+  EXPECT_EQ(ParseRange("bytes=0-1,2-3", 100).kind, RangeKind::kMultiple);
+  std::string many = "bytes=0-0";
+  for (size_t i = 1; i <= kMaxRanges; ++i)
+    many += "," + std::to_string(i * 2) + "-" + std::to_string(i * 2);
+  EXPECT_EQ(ParseRange(many, 100).kind, RangeKind::kWhole);
 }
 
 TEST(HttpDateTest, RoundTrip) {

@@ -3,10 +3,13 @@
 // sendfile, as nginx does); so does PUT, which then awaits its group sync
 // without holding a thread; DELETE and listings run on workers.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <optional>
 
 #include "core/image_probe.h"
@@ -29,6 +32,42 @@ constexpr std::string_view kImmutableLines =
     "Cache-Control: public, max-age=31536000, immutable\r\n"
     "Accept-Ranges: bytes\r\n"
     "X-Content-Type-Options: nosniff\r\n";
+
+// Separates the parts of a multipart/byteranges answer. Image bytes could
+// contain it; readers go by each part's Content-Range, not by searching.
+constexpr std::string_view kBoundary = "imgstore-byteranges-3d1f9a7c";
+
+// The multipart/byteranges body (RFC 9110 §14.6) for several ranges, read
+// into memory: ParseRange caps their number and refuses overlaps, so it is
+// never larger than the file and a little framing.
+Result<std::string> ByteRanges(const http::OpenFile& f,
+                               std::string_view content_type,
+                               const http::RangeRequest& range) {
+  std::string body;
+  for (const http::ByteRange& part : range.multiple) {
+    body += fmt::format(
+        "--{}\r\nContent-Type: {}\r\nContent-Range: bytes {}-{}/{}\r\n\r\n",
+        kBoundary, content_type, part.first, part.first + part.length - 1,
+        f.size);
+    const size_t at = body.size();
+    body.resize(at + part.length);
+    size_t done = 0;
+    while (done < part.length) {
+      const ssize_t n = ::pread(f.fd, body.data() + at + done,
+                                part.length - done, off_t(part.first + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        return Fail(ErrorCode::kIo,
+                    n < 0 ? fmt::format("read range: {}", std::strerror(errno))
+                          : std::string("read range: file shrank"));
+      }
+      done += size_t(n);
+    }
+    body += "\r\n";
+  }
+  body += fmt::format("--{}--\r\n", kBoundary);
+  return body;
+}
 
 bool EtagMatches(std::string_view header, std::string_view etag) {
   // If-None-Match: "*" or a comma-separated list; weak comparison (RFC 9110
@@ -209,6 +248,16 @@ Response GetImage(FileStore& store, const Request& request) {
       r.file_offset = range.range.first;
       r.file_length = range.range.length;
       break;
+    case http::RangeKind::kMultiple: {
+      auto body = ByteRanges(f, FormatContentType(path->format), range);
+      if (!body) return http::ErrorResponse(body.error());
+      m.result(bhttp::status::partial_content);
+      m.set(bhttp::field::content_type,
+            fmt::format("multipart/byteranges; boundary={}", kBoundary));
+      m.body() = std::move(*body);
+      m.prepare_payload();
+      return r;
+    }
     case http::RangeKind::kWhole:
       m.result(bhttp::status::ok);
       r.file_length = f.size;

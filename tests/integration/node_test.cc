@@ -185,6 +185,27 @@ TEST_F(NodeTest, Ranges) {
       Get(url() + path, {{"Range", "bytes=0-1"}, {"If-Range", "\"old\""}});
   EXPECT_EQ(stale.status, 200u);
   EXPECT_EQ(stale.body, bytes);
+
+  // Several ranges: one multipart/byteranges answer, each part framed with
+  // its own Content-Range, in the order asked.
+  auto several = Get(url() + path, {{"Range", "bytes=20-29,0-3"}});
+  ASSERT_EQ(several.status, 206u) << several.body;
+  const std::string type = several.Header("Content-Type");
+  const std::string marker = "boundary=";
+  ASSERT_EQ(type.rfind("multipart/byteranges; ", 0), 0u) << type;
+  const std::string boundary = type.substr(type.find(marker) + marker.size());
+  const std::string size = std::to_string(bytes.size());
+  const std::string expected =
+      "--" + boundary +
+      "\r\nContent-Type: image/png\r\nContent-Range: bytes 20-29/" + size +
+      "\r\n\r\n" + bytes.substr(20, 10) + "\r\n--" + boundary +
+      "\r\nContent-Type: image/png\r\nContent-Range: bytes 0-3/" + size +
+      "\r\n\r\n" + bytes.substr(0, 4) + "\r\n--" + boundary + "--\r\n";
+  EXPECT_EQ(several.body, expected);
+  // Overlapping ranges are not worth the work: the whole file.
+  auto overlapping = Get(url() + path, {{"Range", "bytes=0-9,5-15"}});
+  EXPECT_EQ(overlapping.status, 200u);
+  EXPECT_EQ(overlapping.body, bytes);
 }
 
 TEST_F(NodeTest, PutIsIdempotentAndRefusesDifferentBytes) {
