@@ -62,6 +62,17 @@ CLI::Validator HttpUrl() {
       "URL");
 }
 
+// A URL for browsers: http:// or https://.
+CLI::Validator WebUrl() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        return http::IsWebUrl(value)
+                   ? std::string()
+                   : "url " + value + ": expected http:// or https://";
+      },
+      "URL");
+}
+
 }  // namespace
 
 void AddNodeFlags(CLI::App& app, NodeOptions& o) {
@@ -76,9 +87,13 @@ void AddNodeFlags(CLI::App& app, NodeOptions& o) {
       ->envname("IMGSTORE_SECRET")
       ->required();
   app.add_option("--name", o.name, "server name (default node-PORT)");
-  // Trackers store and delete at this URL too, over plain HTTP.
   app.add_option("--public-url", o.public_url,
-                 "root URL browsers use (default http://LISTEN)")
+                 "root URL browsers use (default http://LISTEN); https:// "
+                 "when a TLS proxy is in front")
+      ->check(WebUrl());
+  app.add_option("--internal-url", o.internal_url,
+                 "URL trackers store and delete at, when not --public-url "
+                 "(default with an https --public-url: http://LISTEN)")
       ->check(HttpUrl());
   app.add_option("--max-pics", o.max_pics, "most images this node holds")
       ->capture_default_str()

@@ -22,6 +22,9 @@ struct ServerRow {
   int64_t server_id = 0;
   std::string server_name;
   std::string server_url;  // root URL browsers use, no trailing slash
+  // The URL trackers store and delete at, when browsers use another (an
+  // HTTPS proxy in front of the node); empty: server_url serves both.
+  std::string internal_url;
   std::string pic_root_path;
   int64_t max_pic_amount = 0;
   int64_t cur_pic_amount = 0;
@@ -31,6 +34,11 @@ struct ServerRow {
   int64_t disk_free_bytes = 0;
   int64_t bytes_used = 0;
 };
+
+// Where trackers reach a server: its internal URL, else its public one.
+inline const std::string& StoreUrl(const ServerRow& row) {
+  return row.internal_url.empty() ? row.server_url : row.internal_url;
+}
 
 using ServerView = std::vector<ServerRow>;
 

@@ -5,15 +5,17 @@ namespace imgstore {
 using nlohmann::json;
 
 json ToJson(const NodeStatus& s) {
-  return json{{"name", s.name},
-              {"url", s.url},
-              {"root", s.root},
-              {"images", s.images},
-              {"bytes_used", s.bytes_used},
-              {"disk_free_bytes", s.disk_free_bytes},
-              {"max_pics", s.max_pics},
-              {"uptime_s", s.uptime_s},
-              {"version", s.version}};
+  json j{{"name", s.name},
+         {"url", s.url},
+         {"root", s.root},
+         {"images", s.images},
+         {"bytes_used", s.bytes_used},
+         {"disk_free_bytes", s.disk_free_bytes},
+         {"max_pics", s.max_pics},
+         {"uptime_s", s.uptime_s},
+         {"version", s.version}};
+  if (!s.internal_url.empty()) j["internal_url"] = s.internal_url;
+  return j;
 }
 
 Result<json> ParseJsonObject(std::string_view body) {
@@ -50,6 +52,10 @@ Result<NodeStatus> ParseNodeStatus(std::string_view body) {
   }
   if (s.name.empty() || s.url.empty()) {
     return Fail(ErrorCode::kInvalidArgument, "node status: empty name or url");
+  }
+  if (j->contains("internal_url") && !str("internal_url", s.internal_url)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "node status: internal_url must be a string");
   }
   return s;
 }

@@ -17,7 +17,10 @@ namespace imgstore {
 // (POST /v1/heartbeat on the tracker, signed).
 struct NodeStatus {
   std::string name;
-  std::string url;   // public root URL, no trailing slash
+  std::string url;  // public root URL, no trailing slash
+  // Where trackers store and delete, when not at `url` (empty: at `url`).
+  // Sent only when set, so /status keeps its fields otherwise.
+  std::string internal_url;
   std::string root;  // PicRootPath
   int64_t images = 0;
   int64_t bytes_used = 0;

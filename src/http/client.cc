@@ -54,6 +54,14 @@ Result<Url> ParseUrl(std::string_view url) {
   return out;
 }
 
+bool IsWebUrl(std::string_view url) {
+  constexpr std::string_view kTls = "https://";
+  if (url.substr(0, kTls.size()) == kTls)
+    return ParseUrl("http://" + std::string(url.substr(kTls.size())))
+        .has_value();
+  return ParseUrl(url).has_value();
+}
+
 namespace {
 
 // The endpoint of a URL whose host is an IP address, as nodes' and

@@ -18,6 +18,9 @@ struct Url {
   std::string path;  // starts with '/', may be "/"
 };
 Result<Url> ParseUrl(std::string_view url);
+// True for an http:// or https:// URL with a host: one browsers can use,
+// though this client speaks http:// only.
+bool IsWebUrl(std::string_view url);
 
 struct ClientRequest {
   std::string method = "GET";

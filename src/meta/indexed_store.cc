@@ -461,6 +461,10 @@ Result<ServerRow> IndexedStore::RecordHeartbeat(
   return inner_->RecordHeartbeat(name, url, root, max_pic_amount,
                                  disk_free_bytes, bytes_used, now);
 }
+Result<void> IndexedStore::SetInternalUrl(int64_t server_id,
+                                          const std::string& url) {
+  return inner_->SetInternalUrl(server_id, url);
+}
 Result<void> IndexedStore::SetUsable(int64_t server_id, bool usable) {
   return inner_->SetUsable(server_id, usable);
 }

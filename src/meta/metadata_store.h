@@ -77,6 +77,11 @@ class MetadataStore {
       int64_t max_pic_amount, int64_t disk_free_bytes, int64_t bytes_used,
       int64_t now) = 0;
 
+  // Sets the URL trackers store at (empty: server_url), as the node's
+  // heartbeat reports it. kNotFound for an unknown id.
+  virtual Result<void> SetInternalUrl(int64_t server_id,
+                                      const std::string& url) = 0;
+
   // Sets flg_usable (heartbeat timeout noticed or cleared).
   virtual Result<void> SetUsable(int64_t server_id, bool usable) = 0;
 

@@ -440,6 +440,17 @@ TEST_P(MetadataStoreTest, HeartbeatOfRemovedServerRefusedUntilAddedAgain) {
   EXPECT_EQ(still->state, ServerState::kDraining);
 }
 
+TEST_P(MetadataStoreTest, InternalUrlIsKeptAndListed) {
+  ServerRow server = AddServer("n1", 10);
+  EXPECT_EQ(server.internal_url, "");
+  Must(store().SetInternalUrl(server.server_id, "http://10.0.0.1:9001"));
+  EXPECT_EQ(Server(server.server_id).internal_url, "http://10.0.0.1:9001");
+  EXPECT_EQ(Must(store().ListServers())[0].internal_url,
+            "http://10.0.0.1:9001");
+  EXPECT_TRUE(
+      FailsWith(store().SetInternalUrl(999, "http://x"), ErrorCode::kNotFound));
+}
+
 TEST_P(MetadataStoreTest, SetUsable) {
   ServerRow server = AddServer("n1", 10);
   Must(store().SetUsable(server.server_id, true));

@@ -236,7 +236,7 @@ namespace {
 constexpr std::string_view kServerColumns =
     "server_id, server_name, server_url, pic_root_path, max_pic_amount, "
     "cur_pic_amount, flg_usable, state, last_heartbeat_at, disk_free_bytes, "
-    "bytes_used";
+    "bytes_used, internal_url";
 
 Result<ServerRow> ReadServer(const PgResult& r, int i) {
   ServerRow row;
@@ -257,6 +257,7 @@ Result<ServerRow> ReadServer(const PgResult& r, int i) {
   row.last_heartbeat_at = r.Int(i, 8);
   row.disk_free_bytes = r.Int(i, 9);
   row.bytes_used = r.Int(i, 10);
+  row.internal_url = r.Text(i, 11);
   return row;
 }
 
@@ -660,6 +661,21 @@ Result<ServerRow> PostgresStore::RecordHeartbeat(
   };
   return Context(Run<ServerRow>(Kind::kWrite, beat), "record heartbeat of {}",
                  url);
+}
+
+Result<void> PostgresStore::SetInternalUrl(int64_t server_id,
+                                           const std::string& url) {
+  auto set = [&](PgConnection& c) -> Result<void> {
+    auto r = c.Exec("UPDATE servers SET internal_url = $1 WHERE server_id = $2",
+                    {url, Int(server_id)});
+    if (!r) return Fail(r.error());
+    if (r->Changes() == 0) {
+      return Fail(ErrorCode::kNotFound, "no such server");
+    }
+    return {};
+  };
+  return Context(Run<void>(Kind::kWrite, set), "set internal url of server {}",
+                 server_id);
 }
 
 Result<void> PostgresStore::SetUsable(int64_t server_id, bool usable) {

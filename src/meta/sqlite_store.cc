@@ -274,7 +274,7 @@ namespace {
 
 // Reads a row selected as `SELECT server_id, server_name, server_url,
 // pic_root_path, max_pic_amount, cur_pic_amount, flg_usable, state,
-// last_heartbeat_at, disk_free_bytes, bytes_used`.
+// last_heartbeat_at, disk_free_bytes, bytes_used, internal_url`.
 Result<ServerRow> ReadServer(const Statement& s) {
   ServerRow row;
   row.server_id = s.Int(0);
@@ -294,6 +294,7 @@ Result<ServerRow> ReadServer(const Statement& s) {
   row.last_heartbeat_at = s.Int(8);
   row.disk_free_bytes = s.Int(9);
   row.bytes_used = s.Int(10);
+  row.internal_url = s.Text(11);
   return row;
 }
 
@@ -301,7 +302,8 @@ Result<ServerRow> ServerById(SqliteConnection& c, int64_t server_id) {
   auto s = c.Prepare(
       "SELECT server_id, server_name, server_url, pic_root_path, "
       "max_pic_amount, cur_pic_amount, flg_usable, state, last_heartbeat_at, "
-      "disk_free_bytes, bytes_used FROM servers WHERE server_id = ?1");
+      "disk_free_bytes, bytes_used, internal_url FROM servers "
+      "WHERE server_id = ?1");
   if (!s) return Fail(s.error());
   s->Bind(server_id);
   auto row = s->Step();
@@ -666,8 +668,8 @@ Result<std::vector<ServerRow>> SqliteStore::ListServers() {
     auto s = c.Prepare(
         "SELECT server_id, server_name, server_url, pic_root_path, "
         "max_pic_amount, cur_pic_amount, flg_usable, state, "
-        "last_heartbeat_at, disk_free_bytes, bytes_used FROM servers "
-        "WHERE state <> 'removed' ORDER BY server_id");
+        "last_heartbeat_at, disk_free_bytes, bytes_used, internal_url "
+        "FROM servers WHERE state <> 'removed' ORDER BY server_id");
     if (!s) return Fail(s.error());
     std::vector<ServerRow> out;
     for (;;) {
@@ -767,6 +769,20 @@ Result<ServerRow> SqliteStore::RecordHeartbeat(
     return ServerById(c, *id);
   };
   return Context(Write<ServerRow>(beat), "record heartbeat of {}", url);
+}
+
+Result<void> SqliteStore::SetInternalUrl(int64_t server_id,
+                                         const std::string& url) {
+  auto set = [&](SqliteConnection& c) -> Result<void> {
+    auto s =
+        c.Prepare("UPDATE servers SET internal_url = ?1 WHERE server_id = ?2");
+    if (!s) return Fail(s.error());
+    s->Bind(url).Bind(server_id);
+    if (auto ok = s->Run(); !ok) return ok;
+    if (c.Changes() == 0) return Fail(ErrorCode::kNotFound, "no such server");
+    return {};
+  };
+  return Context(Write<void>(set), "set internal url of server {}", server_id);
 }
 
 Result<void> SqliteStore::SetUsable(int64_t server_id, bool usable) {

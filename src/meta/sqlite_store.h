@@ -60,6 +60,8 @@ class SqliteStore final : public MetadataStore {
                                     int64_t max_pic_amount,
                                     int64_t disk_free_bytes, int64_t bytes_used,
                                     int64_t now) override;
+  Result<void> SetInternalUrl(int64_t server_id,
+                              const std::string& url) override;
   Result<void> SetUsable(int64_t server_id, bool usable) override;
   Result<ServerRow> UpdateServer(int64_t server_id,
                                  const ServerUpdate& update) override;

@@ -34,6 +34,19 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   }
   while (!o.public_url.empty() && o.public_url.back() == '/')
     o.public_url.pop_back();
+  while (!o.internal_url.empty() && o.internal_url.back() == '/')
+    o.internal_url.pop_back();
+  if (o.internal_url.empty() && o.public_url.rfind("https://", 0) == 0) {
+    // Trackers speak plain HTTP: browsers get the https URL (a proxy in
+    // front), trackers the node itself.
+    if (o.host == "0.0.0.0" || o.host == "::" || o.host.empty()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "--public-url is https://: give --internal-url "
+                  "http://HOST:PORT, where trackers reach this node");
+    }
+    o.internal_url =
+        "http://" + o.host + ":" + std::to_string(node->server_->port());
+  }
 
   ScrubberOptions scrub;
   scrub.tracker_url = o.tracker_url;
@@ -74,6 +87,7 @@ NodeStatus Node::Status() const {
   NodeStatus s;
   s.name = options_.name;
   s.url = options_.public_url;
+  s.internal_url = options_.internal_url;
   s.root = store_->root();
   s.images = store_->images();
   s.bytes_used = store_->bytes_used();

@@ -29,6 +29,9 @@ struct NodeOptions {
   std::string secret;       // cluster secret, required
   std::string name;         // default "node-<port>"
   std::string public_url;   // default "http://<host>:<port>"
+  // Where trackers store and delete when browsers use an https public_url
+  // (default, then: "http://<host>:<port>"); empty: public_url.
+  std::string internal_url;
   int64_t max_pics = 10'000'000;
   std::chrono::seconds heartbeat_interval{2};
   int io_threads = 1;

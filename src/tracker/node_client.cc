@@ -59,7 +59,7 @@ Result<std::string> HttpNodeClient::Read(const ServerRow& server,
                                          const std::string& relative_path) {
   http::ClientRequest request;
   request.method = "GET";
-  request.url = server.server_url + "/" + relative_path;
+  request.url = StoreUrl(server) + "/" + relative_path;
   request.timeout = kReadTimeout;
   auto response = http::Fetch(request);
   if (!response) return Fail(response.error());
@@ -78,7 +78,7 @@ Result<std::vector<NodeFile>> HttpNodeClient::List(const ServerRow& server,
   // prefix, if any), without the query.
   http::ClientRequest request;
   request.method = "GET";
-  request.url = server.server_url + std::string(kListPath) +
+  request.url = StoreUrl(server) + std::string(kListPath) +
                 "?limit=" + std::to_string(limit);
   if (!after.empty()) request.url += "&after=" + QueryEscape(after);
   request.timeout = kReadTimeout;
@@ -124,7 +124,7 @@ Result<void> HttpNodeClient::Call(const std::string& method,
                                   std::string_view bytes) {
   http::ClientRequest request;
   request.method = method;
-  request.url = server.server_url + "/" + path.relative;
+  request.url = StoreUrl(server) + "/" + path.relative;
   request.borrowed_body = bytes;
   request.timeout = std::chrono::milliseconds(30'000);
   if (auto ok = http::SignRequest(request, secret_, clock_); !ok)

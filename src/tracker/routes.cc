@@ -70,6 +70,7 @@ json ServerJson(const ServerRow& s, const ServerRegistry& registry) {
   return json{{"server_id", s.server_id},
               {"server_name", s.server_name},
               {"server_url", s.server_url},
+              {"internal_url", s.internal_url},
               {"pic_root_path", s.pic_root_path},
               {"max_pic_amount", s.max_pic_amount},
               {"cur_pic_amount", s.cur_pic_amount},
@@ -282,12 +283,12 @@ http::Router Tracker::MakeRouter() {
     if (!body) return http::ErrorResponse(body.error());
     std::string url = body->value("url", "");
     while (!url.empty() && url.back() == '/') url.pop_back();
-    if (!http::ParseUrl(url)) {
+    if (!http::IsWebUrl(url)) {
       return http::ErrorResponse(ErrorCode::kInvalidArgument,
                                  "expected {\"url\": \"http://host:port\"}");
     }
     std::string name = body->value("name", "");
-    if (name.empty()) name = url.substr(7);
+    if (name.empty()) name = url.substr(url.find("://") + 3);
     int64_t max = body->value("max_pic_amount", int64_t(10'000'000));
     if (max <= 0)
       return http::ErrorResponse(ErrorCode::kInvalidArgument,
@@ -374,9 +375,17 @@ http::Router Tracker::MakeRouter() {
     if (auto ok = from_node(r); !ok) return http::ErrorResponse(ok.error());
     auto status = ParseNodeStatus(r.body());
     if (!status) return http::ErrorResponse(status.error());
-    if (!http::ParseUrl(status->url)) {
+    // Browsers may use https (a proxy in front of the node); trackers store
+    // over http, at internal_url when url is not one.
+    if (!http::IsWebUrl(status->url)) {
       return http::ErrorResponse(ErrorCode::kInvalidArgument,
-                                 "heartbeat url must be http://");
+                                 "heartbeat url must be http:// or https://");
+    }
+    if (!status->internal_url.empty() ? !http::ParseUrl(status->internal_url)
+                                      : !http::ParseUrl(status->url)) {
+      return http::ErrorResponse(
+          ErrorCode::kInvalidArgument,
+          "heartbeat: trackers need an http:// url or internal_url");
     }
     auto row = registry_->Heartbeat(*status);
     if (!row) return http::ErrorResponse(row.error());

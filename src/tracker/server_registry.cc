@@ -114,6 +114,11 @@ Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
     }
     return Fail(row.error());
   }
+  if (row->internal_url != s.internal_url) {
+    if (auto set = store_.SetInternalUrl(row->server_id, s.internal_url); !set)
+      return Fail(set.error());
+    row->internal_url = s.internal_url;
+  }
   std::lock_guard lock(mutex_);
   refused_.erase(s.url);
   if (beats_unrecorded_) {

@@ -137,6 +137,16 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
   EXPECT_NE(unknown.exit_code, 0);
   EXPECT_NE(unknown.output.find("--bogus"), std::string::npos)
       << unknown.output;
+  // An https public URL on a wildcard listen address: trackers could not
+  // reach the node, so it says which flag is missing.
+  TempDir root;
+  auto https =
+      RunImgstore({"node", "--listen", "0.0.0.0:0", "--root", root.str(),
+                   "--tracker", "http://127.0.0.1:1", "--secret", "s",
+                   "--public-url", "https://img.example.test"});
+  EXPECT_NE(https.exit_code, 0);
+  EXPECT_NE(https.output.find("--internal-url"), std::string::npos)
+      << https.output;
   // A tracker URL this program cannot speak to is a flag error at once.
   auto not_url = RunImgstore(
       {"node", "--root", "/tmp/x", "--tracker", "notaurl", "--secret", "s"});

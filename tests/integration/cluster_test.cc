@@ -447,6 +447,39 @@ TEST(PoolTest, TrackerWithAFullDiskRefusesUploadsAndKeepsServing) {
   t.Signal(SIGTERM);
 }
 
+// A node whose browsers come through an HTTPS proxy: pages get its https
+// URL, while the tracker stores, reads and deletes at its plain internal one.
+TEST(PoolTest, HttpsPublicUrlStoresAtTheInternalUrl) {
+  Cluster c({.nodes = 0, .tracker_args = {"--replicas", "1"}});
+  const std::string public_url = "https://img1.example.test:8443";
+  c.StartNode(0, {"--public-url", public_url + "/"});
+  ASSERT_TRUE(c.WaitUsable(1)) << c.Logs();
+  const json server = c.Servers()["servers"][0];
+  EXPECT_EQ(server["server_url"], public_url);
+  EXPECT_EQ(server["internal_url"], c.NodeUrl(0));
+
+  const std::string bytes = TestData("small.jpg");
+  auto up = c.Upload(bytes, "image/jpeg");
+  ASSERT_EQ(up.status, 201u) << up.body << c.Logs();
+  json j = Parse(up.body);
+  const std::string url = j["url"];
+  ASSERT_EQ(url.rfind(public_url + "/", 0), 0u) << url;
+  const std::string path = url.substr(public_url.size());
+  EXPECT_EQ(ReadFile(c.NodeRoot(0) + path), bytes) << "stored on the node";
+  auto resolved =
+      Parse(Send("POST", c.tracker_url() + "/v1/resolve",
+                 json{{"ids", {j["id"]}}}.dump())
+                .body);
+  EXPECT_EQ(resolved["images"][j["id"].get<std::string>()]["url"], url);
+
+  auto del = Send("DELETE",
+                  c.tracker_url() + "/v1/images/" + j["id"].get<std::string>(),
+                  "", c.AdminHeaders());
+  EXPECT_EQ(del.status, 204u) << del.body;
+  EXPECT_FALSE(std::filesystem::exists(c.NodeRoot(0) + path))
+      << "deleted at the internal URL";
+}
+
 // Node death and a growing pool (SPEC §6), on a cluster of its own.
 TEST(PoolTest, DeadNodeGetsDefaultImageAndANewNodeJoins) {
   Cluster c({.nodes = 3});
