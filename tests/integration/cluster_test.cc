@@ -466,10 +466,9 @@ TEST(PoolTest, HttpsPublicUrlStoresAtTheInternalUrl) {
   ASSERT_EQ(url.rfind(public_url + "/", 0), 0u) << url;
   const std::string path = url.substr(public_url.size());
   EXPECT_EQ(ReadFile(c.NodeRoot(0) + path), bytes) << "stored on the node";
-  auto resolved =
-      Parse(Send("POST", c.tracker_url() + "/v1/resolve",
-                 json{{"ids", {j["id"]}}}.dump())
-                .body);
+  auto resolved = Parse(Send("POST", c.tracker_url() + "/v1/resolve",
+                             json{{"ids", {j["id"]}}}.dump())
+                            .body);
   EXPECT_EQ(resolved["images"][j["id"].get<std::string>()]["url"], url);
 
   auto del = Send("DELETE",
