@@ -4,6 +4,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "http/client.h"
 
@@ -49,6 +50,22 @@ void AddSeconds(CLI::App& app, const std::string& name,
          },
          help)
       ->default_str(std::to_string(value.count()));
+}
+
+// A number at least `min` (0 or 1): CLI11's own checks name a range up to
+// the largest double, three hundred digits long.
+CLI::Validator AtLeast(int min) {
+  return CLI::Validator(
+      [min](std::string& value) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(value.c_str(), &end);
+        if (value.empty() || *end != '\0')
+          return "expected a number, got '" + value + "'";
+        if (v < min)
+          return min == 0 ? "must be 0 or more" : "must be 1 or more";
+        return {};
+      },
+      min == 0 ? "NUMBER >= 0" : "NUMBER >= 1");
 }
 
 // A URL this program talks to over HTTP, checked with the other flags
@@ -97,13 +114,18 @@ void AddNodeFlags(CLI::App& app, NodeOptions& o) {
       ->check(HttpUrl());
   app.add_option("--max-pics", o.max_pics, "most images this node holds")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(AtLeast(1));
   app.add_option("--disk-reserve", o.disk_reserve_bytes,
                  "bytes kept free: writes are refused (507) below it")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(AtLeast(0));
   AddSeconds(app, "--heartbeat", o.heartbeat_interval,
              "seconds between heartbeats");
+  app.add_option("--max-upload-bytes", o.max_body_bytes,
+                 "largest image a tracker may store here (keep it at least "
+                 "the trackers' --max-upload-bytes)")
+      ->capture_default_str()
+      ->check(AtLeast(1));
   app.add_option("--io-threads", o.io_threads, "threads serving sockets")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
@@ -166,7 +188,7 @@ void AddTrackerFlags(CLI::App& app, TrackerOptions& o) {
                  "bytes per second repair, drain and rebalance may copy (0: "
                  "unlimited)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(AtLeast(0));
   app.add_option("--default-image", o.default_image_path,
                  "image served for images whose servers are all down (default "
                  "built in)")
@@ -179,14 +201,14 @@ void AddTrackerFlags(CLI::App& app, TrackerOptions& o) {
   app.add_option("--max-upload-bytes", o.max_upload_bytes,
                  "largest upload body")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(AtLeast(1));
   app.add_option("--max-pixels", o.max_pixels, "largest image, width x height")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(AtLeast(1));
   app.add_option("--disk-reserve", o.disk_reserve_bytes,
                  "servers with less free disk than this get no new images")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(AtLeast(0));
   app.add_option("--workers", o.worker_threads,
                  "threads for uploads and queries")
       ->capture_default_str()

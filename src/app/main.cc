@@ -144,7 +144,7 @@ Run FsckCommand(CLI::App& app) {
   app.add_option("--min-age", min_age,
                  "seconds a file must exist before it counts as an orphan")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 40));
   return [] { return RunFsck(client_options, fix, min_age); };
 }
 
@@ -204,12 +204,20 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // A flag nobody knows is the mistake to name first, before a missing
     // required one (which CLI11 checks earlier).
-    for (const std::string& extra : app.remaining(/*recurse=*/true)) {
+    const std::vector<std::string> extras = app.remaining(/*recurse=*/true);
+    for (const std::string& extra : extras) {
       if (extra.size() > 1 && extra[0] == '-') {
+        const std::string flag = extra.substr(0, extra.find('='));
         std::fprintf(stderr, "imgstore: unknown flag %s (see --help)\n",
-                     extra.c_str());
+                     flag.c_str());
         return 2;
       }
+    }
+    if (app.get_subcommands().empty() && !extras.empty()) {
+      std::fprintf(stderr,
+                   "imgstore: unknown command %s (see imgstore --help)\n",
+                   extras.front().c_str());
+      return 2;
     }
     std::fprintf(stderr, "imgstore: %s\n", e.what());
     return 2;

@@ -115,6 +115,8 @@ RangeRequest ParseRange(std::string_view header, uint64_t size) {
     std::string_view spec = specs.substr(0, comma);
     specs = comma == std::string_view::npos ? std::string_view()
                                             : specs.substr(comma + 1);
+    // Empty list elements ("bytes=,0-4") are allowed (RFC 9110 §5.6.1).
+    if (spec.find_first_not_of(" \t") == std::string_view::npos) continue;
     if (++asked > kMaxRanges) return whole;
     auto range = ParseOneRange(spec, size);
     if (!range) return whole;

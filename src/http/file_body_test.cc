@@ -24,6 +24,9 @@ TEST(RangeTest, Table) {
       {"bytes=0-1,1-6", RangeKind::kWhole, 0, 0},        // overlapping
       {"bytes=0-1,200-300", RangeKind::kPartial, 0, 2},  // one satisfiable
       {"bytes=200-300,300-", RangeKind::kUnsatisfiable, 0, 0},
+      {"bytes=,0-4", RangeKind::kPartial, 0, 5},
+      {"bytes=0-4, ,", RangeKind::kPartial, 0, 5},
+      {"bytes=,", RangeKind::kWhole, 0, 0},
       {"items=0-1", RangeKind::kWhole, 0, 0},
       {"bytes=a-b", RangeKind::kWhole, 0, 0},
       {"bytes=-", RangeKind::kWhole, 0, 0},

@@ -365,6 +365,13 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
 asio::awaitable<Response> Server::Dispatch(RequestMessage& message,
                                            std::string_view remote) {
   std::string_view target = message.target();
+  // The absolute form ("http://host/path"), which proxies send and servers
+  // must accept (RFC 9112 §3.2.2): the path is what routes.
+  if (target.substr(0, 7) == "http://") {
+    const size_t slash = target.find('/', 7);
+    target = slash == std::string_view::npos ? std::string_view("/")
+                                             : target.substr(slash);
+  }
   size_t q = target.find('?');
   std::string_view path = target.substr(0, q);
   std::string_view query =

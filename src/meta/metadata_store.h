@@ -85,8 +85,9 @@ class MetadataStore {
   // Sets flg_usable (heartbeat timeout noticed or cleared).
   virtual Result<void> SetUsable(int64_t server_id, bool usable) = 0;
 
-  // Operator change of state or capacity. kNotFound for an unknown id;
-  // kConflict for max_pic_amount below cur_pic_amount is NOT raised: the
+  // Operator change of state or capacity. kNotFound for an unknown id,
+  // kConflict for a removed one (AddServer lets it back in). A conflict
+  // for max_pic_amount below cur_pic_amount is NOT raised: the
   // server simply takes no more until it falls below.
   virtual Result<ServerRow> UpdateServer(int64_t server_id,
                                          const ServerUpdate& update) = 0;
@@ -201,8 +202,9 @@ struct MetadataStoreOptions {
 };
 
 // The refusals both stores give in the same words.
-inline Error RemovedServer(const ServerRow& row) {
-  return Error{ErrorCode::kForbidden,
+inline Error RemovedServer(const ServerRow& row,
+                           ErrorCode code = ErrorCode::kForbidden) {
+  return Error{code,
                fmt::format("server {} ({}) was removed by an operator; "
                            "`imgstore servers add {}` lets it back in",
                            row.server_id, row.server_url, row.server_url)};

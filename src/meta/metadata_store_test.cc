@@ -417,6 +417,11 @@ TEST_P(MetadataStoreTest, HeartbeatOfRemovedServerRefusedUntilAddedAgain) {
       FailsWith(store().RecordHeartbeat(removed.server_name, removed.server_url,
                                         "/r", 10, 1, 1, 5),
                 ErrorCode::kForbidden));
+  EXPECT_TRUE(FailsWith(
+      store().UpdateServer(removed.server_id,
+                           ServerUpdate{.state = ServerState::kActive}),
+      ErrorCode::kConflict))
+      << "enabling is not adding back";
   EXPECT_EQ(Must(store().ListServers()).size(), 1u) << "still removed";
   // Its name alone does not bring the removed row back either: a node of
   // that name at a new URL is a new server.

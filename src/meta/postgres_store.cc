@@ -700,6 +700,11 @@ Result<ServerRow> PostgresStore::UpdateServer(int64_t server_id,
       return Fail(ErrorCode::kInvalidArgument,
                   "state 'removed' is set by removing the server");
     }
+    // Nor does a state change undo a removal: only AddServer does.
+    auto current = ServerById(c, server_id);
+    if (!current) return Fail(current.error());
+    if (current->state == ServerState::kRemoved)
+      return Fail(RemovedServer(*current, ErrorCode::kConflict));
     if (update.max_pic_amount) {
       if (auto ok = CheckCount(*update.max_pic_amount, "max_pic_amount"); !ok) {
         return Fail(ok.error());

@@ -77,11 +77,11 @@ TEST_F(SqliteStoreTest, RecordsEachMigrationOnce) {
 TEST_F(SqliteStoreTest, KeepsTheFoundingColumnNames) {
   ASSERT_TRUE(SqliteStore::Open(path_));
   EXPECT_EQ(Query("SELECT name FROM pragma_table_info('servers') ORDER BY cid"),
-            (std::vector<std::string>{"server_id", "server_name", "server_url",
-                                      "pic_root_path", "max_pic_amount",
-                                      "cur_pic_amount", "flg_usable", "state",
-                                      "last_heartbeat_at", "disk_free_bytes",
-                                      "bytes_used", "reported_max_pics"}));
+            (std::vector<std::string>{
+                "server_id", "server_name", "server_url", "pic_root_path",
+                "max_pic_amount", "cur_pic_amount", "flg_usable", "state",
+                "last_heartbeat_at", "disk_free_bytes", "bytes_used",
+                "reported_max_pics", "internal_url"}));
 }
 
 TEST_F(SqliteStoreTest, UsesWriteAheadLog) {

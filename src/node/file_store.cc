@@ -272,14 +272,23 @@ Result<FileStore::PutOutcome> FileStore::Put(const ImagePath& path,
 Result<FileStore::PutOutcome> FileStore::Place(const ImagePath& path,
                                                std::string_view bytes) {
   const std::string& rel = path.relative;
+  std::string full;
   if (images_.load() >= max_pics_) {
-    return Fail(ErrorCode::kInsufficientStorage,
-                fmt::format("store {}: node holds {} images, its maximum", rel,
-                            max_pics_));
+    full = fmt::format("store {}: node holds {} images, its maximum", rel,
+                       max_pics_);
+  } else if (DiskFreeBytes() < int64_t(bytes.size()) + disk_reserve_bytes_) {
+    full = fmt::format("store {}: disk free is below the reserve", rel);
   }
-  if (DiskFreeBytes() < int64_t(bytes.size()) + disk_reserve_bytes_) {
-    return Fail(ErrorCode::kInsufficientStorage,
-                fmt::format("store {}: disk free is below the reserve", rel));
+  if (!full.empty()) {
+    // A full node still answers a retried store of what it holds as such
+    // (200, or 409 for other bytes): only a new image is refused.
+    auto shard = OpenShardDir(path, /*create=*/false);
+    if (shard) {
+      Fd dir(*shard);
+      auto stored = CompareStored(dir.get(), path, bytes);
+      if (stored || stored.error().code != ErrorCode::kNotFound) return stored;
+    }
+    return Fail(ErrorCode::kInsufficientStorage, full);
   }
   auto dir_fd = OpenShardDir(path, /*create=*/true);
   if (!dir_fd) return Fail(dir_fd.error());
@@ -314,18 +323,9 @@ Result<FileStore::PutOutcome> FileStore::Place(const ImagePath& path,
     int err = errno;
     if (err != EEXIST) return discard(PosixError("rename " + rel, err));
     ::unlinkat(dir.get(), temp.c_str(), 0);
-    int existing = OpenBeneath(dir.get(), name.c_str(), O_RDONLY);
-    if (existing < 0) return Fail(PosixError("open existing " + rel, errno));
-    Fd ex(existing);
-    auto current = ReadAll(ex.get(), "read existing " + rel);
-    if (!current) return Fail(current.error());
-    if (*current != bytes) {
-      return Fail(ErrorCode::kConflict,
-                  rel + ": already stored with different bytes");
-    }
     // The winner's sync may not have finished yet: the caller's sync, too,
     // makes our acknowledgement as durable as theirs.
-    return PutOutcome::kAlreadyPresent;
+    return CompareStored(dir.get(), path, bytes);
   }
   // 4. The file is in place, counted (a restart's Scan would count it too)
   //    and not yet durable: the caller's group sync makes the bytes and the
@@ -336,6 +336,26 @@ Result<FileStore::PutOutcome> FileStore::Place(const ImagePath& path,
   images_.fetch_add(1);
   bytes_used_.fetch_add(int64_t(bytes.size()));
   return PutOutcome::kCreated;
+}
+
+Result<FileStore::PutOutcome> FileStore::CompareStored(int dir,
+                                                       const ImagePath& path,
+                                                       std::string_view bytes) {
+  const std::string& rel = path.relative;
+  int existing = OpenBeneath(dir, FileName(path).c_str(), O_RDONLY);
+  if (existing < 0) {
+    if (errno == ENOENT)
+      return Fail(ErrorCode::kNotFound, rel + ": not stored");
+    return Fail(PosixError("open existing " + rel, errno));
+  }
+  Fd ex(existing);
+  auto current = ReadAll(ex.get(), "read existing " + rel);
+  if (!current) return Fail(current.error());
+  if (*current != bytes) {
+    return Fail(ErrorCode::kConflict,
+                rel + ": already stored with different bytes");
+  }
+  return PutOutcome::kAlreadyPresent;
 }
 
 Result<void> FileStore::Delete(const ImagePath& path) {

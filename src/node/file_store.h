@@ -105,6 +105,10 @@ class FileStore {
   // Opens (creating when `create`) the directory "aa/bb" of `path`. New
   // directories are not synced here: the caller's group sync does it.
   Result<int> OpenShardDir(const ImagePath& path, bool create);
+  // The file stored at `path` in its directory `dir`, against `bytes`:
+  // kAlreadyPresent when equal, kConflict when not, kNotFound when absent.
+  Result<PutOutcome> CompareStored(int dir, const ImagePath& path,
+                                   std::string_view bytes);
   void Evict(const std::string& relative);
 
   const std::string root_;

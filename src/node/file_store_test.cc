@@ -75,6 +75,28 @@ class FileStoreListTest : public ::testing::Test {
   std::vector<std::string> stored_;  // sorted
 };
 
+// A full node refuses new images but still answers a retried store of one
+// it holds: the same bytes are stored already, other bytes a conflict.
+TEST(FileStoreTest, FullNodeAnswersRetriesOfWhatItHolds) {
+  testing::TempDir dir;
+  auto opened = FileStore::Open(dir.str() + "/root", 1, 0);
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  FileStore& store = **opened;
+  const ImagePath held = MakeImagePath(ImageId::New(), ImageFormat::kJpeg);
+  ASSERT_EQ(*store.Put(held, "bytes"), FileStore::PutOutcome::kCreated);
+
+  auto again = store.Put(held, "bytes");
+  ASSERT_TRUE(again.has_value()) << again.error().message;
+  EXPECT_EQ(*again, FileStore::PutOutcome::kAlreadyPresent);
+  auto other = store.Put(held, "other bytes");
+  ASSERT_FALSE(other.has_value());
+  EXPECT_EQ(other.error().code, ErrorCode::kConflict);
+  auto fresh =
+      store.Put(MakeImagePath(ImageId::New(), ImageFormat::kJpeg), "bytes");
+  ASSERT_FALSE(fresh.has_value());
+  EXPECT_EQ(fresh.error().code, ErrorCode::kInsufficientStorage);
+}
+
 TEST_F(FileStoreListTest, EmptyRoot) {
   EXPECT_TRUE(Paths("", 10).empty());
   EXPECT_TRUE(Paths("", 0).empty());

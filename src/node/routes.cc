@@ -229,7 +229,8 @@ Response GetImage(FileStore& store, const Request& request) {
   http::RangeRequest range;
   if (auto header = request.Header("Range"); !header.empty()) {
     auto if_range = request.Header("If-Range");
-    if (if_range.empty() || if_range == f.etag)
+    // If-Range holds the ETag or the Last-Modified date the client has.
+    if (if_range.empty() || if_range == f.etag || if_range == f.last_modified)
       range = http::ParseRange(header, f.size);
   }
   switch (range.kind) {

@@ -26,8 +26,9 @@ TrackerLink PostToTracker(std::string_view tracker_url, std::string_view path,
     why = response.error().message;
     return TrackerLink::kDown;
   }
-  if (response->status == 401 || response->status == 403)
-    return TrackerLink::kRefused;
+  // 401: the signature (the secret). Any other refusal, such as the 403 for
+  // a removed server, is told in the tracker's words below.
+  if (response->status == 401) return TrackerLink::kRefused;
   if (response->status < 200 || response->status >= 300) {
     // The tracker's own words: "status 507: ... disk is full" says more
     // than the number.

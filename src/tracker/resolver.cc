@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <unordered_set>
 #include <utility>
 
 #include "core/layout.h"
@@ -128,6 +129,15 @@ Result<Resolver::Batch> Resolver::ResolveMany(
     if (it == batch.images.end() || it->id != id) {
       batch.missing.push_back(id.str());
     }
+  }
+  if (batch.missing.size() > 1) {
+    // Each unknown id once, however often it was asked for.
+    std::vector<std::string> once;
+    std::unordered_set<std::string> seen;
+    for (std::string& m : batch.missing) {
+      if (seen.insert(m).second) once.push_back(std::move(m));
+    }
+    batch.missing = std::move(once);
   }
   return batch;
 }

@@ -177,7 +177,22 @@ http::Router Tracker::MakeRouter() {
                       ImageJson(*image, *resolver_, registry_->Snapshot()));
   };
 
-  auto list_images = [this](const Request& r) -> Response {
+  // Recent images, newest first: every id in the store, so behind the
+  // admin token when one is set (ids are meant to be unguessable).
+  auto recent_images = admin([this](const Request& r) -> Response {
+    const int64_t limit =
+        std::clamp<int64_t>(QueryInt(r.query, "limit", 50), 1, 500);
+    const int64_t offset = std::max<int64_t>(0, QueryInt(r.query, "offset", 0));
+    auto images = store_->RecentImages(limit, offset);
+    if (!images) return http::ErrorResponse(images.error());
+    const ServerView servers = registry_->Snapshot();
+    json out = json::array();
+    for (const ImageRecord& image : *images)
+      out.push_back(ImageJson(image, *resolver_, servers));
+    return http::Json(bhttp::status::ok, {{"images", out}});
+  });
+
+  auto list_images = [this, recent_images](const Request& r) -> Response {
     std::string sha(QueryValue(r.query, "sha256"));
     if (!sha.empty()) {
       // Stored in lower case; either case is the same digest.
@@ -193,16 +208,11 @@ http::Router Tracker::MakeRouter() {
       for (const ImageId& id : *ids) out.push_back(id.str());
       return http::Json(bhttp::status::ok, {{"ids", out}});
     }
-    const int64_t limit =
-        std::clamp<int64_t>(QueryInt(r.query, "limit", 50), 1, 500);
-    const int64_t offset = std::max<int64_t>(0, QueryInt(r.query, "offset", 0));
-    auto images = store_->RecentImages(limit, offset);
-    if (!images) return http::ErrorResponse(images.error());
-    const ServerView servers = registry_->Snapshot();
-    json out = json::array();
-    for (const ImageRecord& image : *images)
-      out.push_back(ImageJson(image, *resolver_, servers));
-    return http::Json(bhttp::status::ok, {{"images", out}});
+    if (r.query.find("sha256=") != std::string_view::npos) {
+      return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                 "sha256 must be 64 hex digits");
+    }
+    return recent_images(r);
   };
 
   auto delete_image = [this](const Request& r) -> Response {
@@ -286,6 +296,14 @@ http::Router Tracker::MakeRouter() {
     if (!http::IsWebUrl(url)) {
       return http::ErrorResponse(ErrorCode::kInvalidArgument,
                                  "expected {\"url\": \"http://host:port\"}");
+    }
+    for (const ServerRow& s : registry_->Snapshot()) {
+      if (s.internal_url == url) {
+        return http::ErrorResponse(
+            ErrorCode::kConflict,
+            fmt::format("server {} ({}) has {} as its internal url",
+                        s.server_id, s.server_url, url));
+      }
     }
     std::string name = body->value("name", "");
     if (name.empty()) name = url.substr(url.find("://") + 3);

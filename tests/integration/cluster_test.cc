@@ -6,6 +6,10 @@
 #include <signal.h>
 
 #include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -119,7 +123,7 @@ TEST_F(ClusterTest, ResolveAndRedirect) {
   }
   json req = {{"ids",
                {ids[0], ids[1], ids[2], ids[3], ids[4],
-                "AAAAAAAAAAAAAAAAAAAAAA", "bad!"}}};
+                "AAAAAAAAAAAAAAAAAAAAAA", "bad!", "AAAAAAAAAAAAAAAAAAAAAA"}}};
   auto r = Send("POST", c().tracker_url() + "/v1/resolve", req.dump());
   ASSERT_EQ(r.status, 200u) << r.body;
   json j = Parse(r.body);
@@ -128,7 +132,7 @@ TEST_F(ClusterTest, ResolveAndRedirect) {
     EXPECT_TRUE(j["images"][id]["available"].get<bool>());
     EXPECT_EQ(Get(j["images"][id]["url"].get<std::string>()).status, 200u);
   }
-  EXPECT_EQ(j["missing"].size(), 2u);
+  EXPECT_EQ(j["missing"].size(), 2u) << "each unknown id once: " << r.body;
 
   auto redirect = Get(c().tracker_url() + "/i/" + ids[0]);
   EXPECT_EQ(redirect.status, 302u);
@@ -195,6 +199,11 @@ TEST_F(ClusterTest, BadInputIsRefusedAndChangesNothing) {
           .status,
       403u);
   EXPECT_EQ(Get(c().tracker_url() + "/v1/images?sha256=xyz").status, 400u);
+  EXPECT_EQ(Get(c().tracker_url() + "/v1/images?sha256=").status, 400u);
+  // The list of recent images names every id: admin only.
+  EXPECT_EQ(Get(c().tracker_url() + "/v1/images").status, 401u);
+  EXPECT_EQ(Get(c().tracker_url() + "/v1/images", c().AdminHeaders()).status,
+            200u);
   auto wrong_method = Send("PUT", c().tracker_url() + "/v1/resolve", "{}");
   EXPECT_EQ(wrong_method.status, 405u);
   EXPECT_EQ(Parse(wrong_method.body)["error"]["code"], "method_not_allowed");
@@ -344,6 +353,22 @@ TEST_F(ClusterTest, MetricsAndHealth) {
   auto d = Get(c().tracker_url() + "/default-image");
   EXPECT_EQ(d.status, 200u);
   EXPECT_EQ(d.Header("Content-Type").substr(0, 6), "image/");
+
+  // A request target in absolute form, as proxies send it (RFC 9112 §3.2.2).
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket socket(io);
+  const std::string port =
+      c().tracker_url().substr(c().tracker_url().rfind(':') + 1);
+  socket.connect(
+      {boost::asio::ip::make_address("127.0.0.1"), uint16_t(std::stoi(port))});
+  const std::string request = "GET " + c().tracker_url() +
+                              "/healthz HTTP/1.1\r\nHost: x\r\n"
+                              "Connection: close\r\n\r\n";
+  boost::asio::write(socket, boost::asio::buffer(request));
+  std::string reply;
+  boost::system::error_code ec;
+  boost::asio::read(socket, boost::asio::dynamic_buffer(reply), ec);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply;
 }
 
 // The tracker's own disk fills up (its SQLite file on a 640 KiB tmpfs in a
@@ -457,6 +482,10 @@ TEST(PoolTest, HttpsPublicUrlStoresAtTheInternalUrl) {
   const json server = c.Servers()["servers"][0];
   EXPECT_EQ(server["server_url"], public_url);
   EXPECT_EQ(server["internal_url"], c.NodeUrl(0));
+  // Its internal URL is taken: adding it as a server of its own is refused.
+  auto twin = Send("POST", c.tracker_url() + "/v1/servers",
+                   json{{"url", c.NodeUrl(0)}}.dump(), c.AdminHeaders());
+  EXPECT_EQ(twin.status, 409u) << twin.body;
 
   const std::string bytes = TestData("small.jpg");
   auto up = c.Upload(bytes, "image/jpeg");
