@@ -31,7 +31,7 @@ std::vector<const ServerRow*> Candidates(const ServerView& servers,
   std::vector<const ServerRow*> out;
   for (const ServerRow& s : servers) {
     if (s.flg_usable && s.state == ServerState::kActive &&
-        s.cur_pic_amount < s.max_pic_amount &&
+        s.cur_pic_amount < s.max_pic_amount && !s.node_full &&
         s.disk_free_bytes > disk_reserve_bytes) {
       out.push_back(&s);
     }

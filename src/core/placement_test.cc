@@ -32,10 +32,11 @@ std::map<int64_t, int> Count(const ServerView& servers, PlacementPolicy policy,
 
 TEST(PlacementTest, CandidatesFilter) {
   ServerView servers = {Server(1, 10), Server(2, 10, 10), Server(3, 10),
-                        Server(4, 10), Server(5, 10)};
+                        Server(4, 10), Server(5, 10),     Server(6, 10)};
   servers[2].flg_usable = false;
   servers[3].state = ServerState::kDraining;
   servers[4].disk_free_bytes = 100;
+  servers[5].node_full = true;  // its own --max-pics, below max_pic_amount
   auto c = Candidates(servers, 1000);
   ASSERT_EQ(c.size(), 1u);
   EXPECT_EQ(c[0]->server_id, 1);

@@ -33,6 +33,10 @@ struct ServerRow {
   int64_t last_heartbeat_at = 0;  // Unix seconds; 0 = never
   int64_t disk_free_bytes = 0;
   int64_t bytes_used = 0;
+  // In memory only, from the node's heartbeat: it holds its own --max-pics
+  // (an operator may have set max_pic_amount above it), so it refuses
+  // new images whatever the counts here say.
+  bool node_full = false;
 };
 
 // Where trackers reach a server: its internal URL, else its public one.

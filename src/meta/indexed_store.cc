@@ -516,6 +516,16 @@ Result<void> IndexedStore::DequeueRepair(const ImageId& id) {
 Result<int64_t> IndexedStore::RepairQueueLength() {
   return inner_->RepairQueueLength();
 }
+Result<void> IndexedStore::QueueFileDelete(const FileDelete& file,
+                                           int64_t now) {
+  return inner_->QueueFileDelete(file, now);
+}
+Result<std::vector<FileDelete>> IndexedStore::FileDeletes(int64_t limit) {
+  return inner_->FileDeletes(limit);
+}
+Result<void> IndexedStore::DequeueFileDelete(const FileDelete& file) {
+  return inner_->DequeueFileDelete(file);
+}
 Result<bool> IndexedStore::AcquireLease(const std::string& name,
                                         const std::string& holder, int64_t now,
                                         int64_t ttl_seconds) {

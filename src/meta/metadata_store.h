@@ -14,6 +14,12 @@
 
 namespace imgstore {
 
+// A file a server still holds for a copy that is forgotten.
+struct FileDelete {
+  int64_t server_id = 0;
+  std::string relative_path;
+};
+
 // What a heartbeat or an operator tells the store about a server.
 struct ServerUpdate {
   std::optional<ServerState> state;
@@ -175,6 +181,12 @@ class MetadataStore {
                                                    int64_t limit) = 0;
   virtual Result<void> DequeueRepair(const ImageId& id) = 0;
   virtual Result<int64_t> RepairQueueLength() = 0;
+
+  // Files to delete from servers that were down when their copy was
+  // forgotten: queued once per (server, path), listed oldest first.
+  virtual Result<void> QueueFileDelete(const FileDelete& file, int64_t now) = 0;
+  virtual Result<std::vector<FileDelete>> FileDeletes(int64_t limit) = 0;
+  virtual Result<void> DequeueFileDelete(const FileDelete& file) = 0;
 
   // Takes or renews the lease `name` for `holder` until now + ttl; true when
   // `holder` holds it afterwards. Another holder's lease is taken only once

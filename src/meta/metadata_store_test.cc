@@ -1022,6 +1022,24 @@ TEST_P(MetadataStoreTest, LocationsAfterWalksEveryImageWithAllItsCopies) {
       FailsWith(store().LocationsAfter("", -1), ErrorCode::kInvalidArgument));
 }
 
+TEST_P(MetadataStoreTest, FileDeletesQueueOnceEachOldestFirst) {
+  EXPECT_TRUE(Must(store().FileDeletes(10)).empty());
+  Must(store().QueueFileDelete({2, "aa/bb/later.jpg"}, 200));
+  Must(store().QueueFileDelete({1, "aa/bb/first.jpg"}, 100));
+  Must(store().QueueFileDelete({1, "aa/bb/first.jpg"}, 300));  // once
+  auto files = Must(store().FileDeletes(10));
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(files[0].server_id, 1);
+  EXPECT_EQ(files[0].relative_path, "aa/bb/first.jpg");
+  EXPECT_EQ(files[1].server_id, 2);
+  EXPECT_EQ(Must(store().FileDeletes(1)).size(), 1u);
+  Must(store().DequeueFileDelete(files[0]));
+  Must(store().DequeueFileDelete(files[0]));  // already gone: fine
+  files = Must(store().FileDeletes(10));
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].relative_path, "aa/bb/later.jpg");
+}
+
 TEST_P(MetadataStoreTest, RepairQueue) {
   ServerRow s1 = AddServer("n1", 100);
   ImageRecord a = NewImage({s1.server_id});

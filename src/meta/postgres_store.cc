@@ -1151,6 +1151,51 @@ Result<int64_t> PostgresStore::RepairQueueLength() {
   return Context(Run<int64_t>(Kind::kRead, count), "count the repair queue");
 }
 
+Result<void> PostgresStore::QueueFileDelete(const FileDelete& file,
+                                            int64_t now) {
+  auto queue = [&](PgConnection& c) -> Result<void> {
+    auto r = c.Exec(
+        "INSERT INTO file_deletes (server_id, relative_path, queued_at) "
+        "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        {Int(file.server_id), file.relative_path, Int(now)});
+    if (!r) return Fail(r.error());
+    return {};
+  };
+  return Context(Run<void>(Kind::kWrite, queue),
+                 "queue delete of {} on server {}", file.relative_path,
+                 file.server_id);
+}
+
+Result<std::vector<FileDelete>> PostgresStore::FileDeletes(int64_t limit) {
+  auto list = [&](PgConnection& c) -> Result<std::vector<FileDelete>> {
+    if (auto ok = CheckCount(limit, "limit"); !ok) return Fail(ok.error());
+    auto r = c.Exec(
+        "SELECT server_id, relative_path FROM file_deletes "
+        "ORDER BY queued_at, server_id, relative_path LIMIT $1",
+        {Int(limit)});
+    if (!r) return Fail(r.error());
+    std::vector<FileDelete> out;
+    for (int i = 0; i < r->Rows(); ++i)
+      out.push_back(FileDelete{r->Int(i, 0), std::string(r->Text(i, 1))});
+    return out;
+  };
+  return Context(Run<std::vector<FileDelete>>(Kind::kRead, list),
+                 "read file deletes");
+}
+
+Result<void> PostgresStore::DequeueFileDelete(const FileDelete& file) {
+  auto dequeue = [&](PgConnection& c) -> Result<void> {
+    auto r = c.Exec(
+        "DELETE FROM file_deletes WHERE server_id = $1 AND relative_path = $2",
+        {Int(file.server_id), file.relative_path});
+    if (!r) return Fail(r.error());
+    return {};
+  };
+  return Context(Run<void>(Kind::kWrite, dequeue),
+                 "dequeue delete of {} on server {}", file.relative_path,
+                 file.server_id);
+}
+
 Result<bool> PostgresStore::AcquireLease(const std::string& name,
                                          const std::string& holder, int64_t now,
                                          int64_t ttl_seconds) {

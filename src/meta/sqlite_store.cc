@@ -1262,6 +1262,50 @@ Result<int64_t> SqliteStore::RepairQueueLength() {
   return Context(Read<int64_t>(count), "count the repair queue");
 }
 
+Result<void> SqliteStore::QueueFileDelete(const FileDelete& file, int64_t now) {
+  auto queue = [&](SqliteConnection& c) -> Result<void> {
+    auto s = c.Prepare(
+        "INSERT INTO file_deletes (server_id, relative_path, queued_at) "
+        "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING");
+    if (!s) return Fail(s.error());
+    s->Bind(file.server_id).Bind(file.relative_path).Bind(now);
+    return s->Run();
+  };
+  return Context(Write<void>(queue), "queue delete of {} on server {}",
+                 file.relative_path, file.server_id);
+}
+
+Result<std::vector<FileDelete>> SqliteStore::FileDeletes(int64_t limit) {
+  auto list = [&](SqliteConnection& c) -> Result<std::vector<FileDelete>> {
+    if (auto ok = CheckCount(limit, "limit"); !ok) return Fail(ok.error());
+    auto s = c.Prepare(
+        "SELECT server_id, relative_path FROM file_deletes "
+        "ORDER BY queued_at, server_id, relative_path LIMIT ?1");
+    if (!s) return Fail(s.error());
+    s->Bind(limit);
+    std::vector<FileDelete> out;
+    for (;;) {
+      auto row = s->Step();
+      if (!row) return Fail(row.error());
+      if (!*row) return out;
+      out.push_back(FileDelete{s->Int(0), std::string(s->Text(1))});
+    }
+  };
+  return Context(Read<std::vector<FileDelete>>(list), "read file deletes");
+}
+
+Result<void> SqliteStore::DequeueFileDelete(const FileDelete& file) {
+  auto dequeue = [&](SqliteConnection& c) -> Result<void> {
+    auto s = c.Prepare(
+        "DELETE FROM file_deletes WHERE server_id = ?1 AND relative_path = ?2");
+    if (!s) return Fail(s.error());
+    s->Bind(file.server_id).Bind(file.relative_path);
+    return s->Run();
+  };
+  return Context(Write<void>(dequeue), "dequeue delete of {} on server {}",
+                 file.relative_path, file.server_id);
+}
+
 Result<bool> SqliteStore::AcquireLease(const std::string& name,
                                        const std::string& holder, int64_t now,
                                        int64_t ttl_seconds) {

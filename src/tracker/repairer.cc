@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/hex.h"
+#include "core/layout.h"
 
 namespace imgstore {
 
@@ -101,17 +102,42 @@ bool Repairer::Retire(const ImageRecord& image, int64_t server_id,
   copies_dropped_.fetch_add(1);
   spdlog::info("repair {}: copy on server {} retired ({})", image.id.str(),
                server_id, why);
-  // A server that does not answer keeps the file; fsck finds it as an
-  // orphan if the server ever comes back.
+  // A server that does not answer keeps the file until it is back: the
+  // file is queued for deletion then (DeleteForgottenFiles).
   const ServerRow* s = FindServer(servers, server_id);
-  if (s != nullptr && s->flg_usable) {
-    const ImagePath path = MakeImagePath(image.id, image.format);
-    if (auto r = nodes_.Delete(*s, path); !r) {
-      spdlog::warn("repair {}: could not delete the file on server {}: {}",
-                   image.id.str(), server_id, r.error().message);
-    }
+  const ImagePath path = MakeImagePath(image.id, image.format);
+  Result<void> deleted = Fail(ErrorCode::kUnavailable, "server unusable");
+  if (s != nullptr && s->flg_usable) deleted = nodes_.Delete(*s, path);
+  if (!deleted && deleted.error().code != ErrorCode::kNotFound) {
+    spdlog::warn("repair {}: file on server {} not deleted yet: {}",
+                 image.id.str(), server_id, deleted.error().message);
+    (void)store_.QueueFileDelete({server_id, path.relative},
+                                 clock_.NowSeconds());
   }
   return true;
+}
+
+int64_t Repairer::DeleteForgottenFiles(const ServerView& servers) {
+  auto files = store_.FileDeletes(options_.batch);
+  if (!files) {
+    spdlog::warn("repair: {}", files.error().message);
+    return 0;
+  }
+  int64_t deleted = 0;
+  for (const FileDelete& f : *files) {
+    const ServerRow* s = FindServer(servers, f.server_id);
+    if (s != nullptr && !s->flg_usable) continue;  // not back yet
+    if (s != nullptr) {
+      auto path = ParseImagePath("/" + f.relative_path);
+      Result<void> gone =
+          path ? nodes_.Delete(*s, *path) : Result<void>(Fail(path.error()));
+      if (!gone && gone.error().code != ErrorCode::kNotFound) continue;
+      ++deleted;
+    }
+    // Deleted, already gone, or its server removed: nothing left to do.
+    (void)store_.DequeueFileDelete(f);
+  }
+  return deleted;
 }
 
 Result<std::string> Repairer::ReadGood(
@@ -368,6 +394,7 @@ Result<int64_t> Repairer::RunOnce() {
     changed.fetch_add(*moved);
   }
 
+  DeleteForgottenFiles(servers);
   UpdateBacklog(registry_.Snapshot());
   return changed.load();
 }

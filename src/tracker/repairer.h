@@ -124,6 +124,9 @@ class Repairer {
   // Forgets the copy on `server_id` and deletes its file (best effort).
   bool Retire(const ImageRecord& image, int64_t server_id,
               const ServerView& servers, const char* why);
+  // Deletes one page of queued files (copies forgotten while their server
+  // was down) from servers that are usable again; returns how many.
+  int64_t DeleteForgottenFiles(const ServerView& servers);
   // One page of moves from the fullest server to those below the mean fill.
   Result<int64_t> Rebalance(const ServerView& servers, double spread);
   // Waits until `bytes` fit the bandwidth budget.

@@ -225,11 +225,14 @@ http::Router Tracker::MakeRouter() {
       registry_->AdjustCount(p.server_id, -1);
       auto server = registry_->Find(p.server_id);
       if (!server) continue;
-      if (auto gone = node_client_->Delete(*server, path); !gone) {
-        // The record is gone, so the image is gone for every reader; the
-        // file is an orphan for fsck, not a failure of the delete.
-        spdlog::warn("delete {}: copy on server {} not removed: {}", id->str(),
-                     p.server_id, gone.error().message);
+      if (auto gone = node_client_->Delete(*server, path);
+          !gone && gone.error().code != ErrorCode::kNotFound) {
+        // The record is gone, so no page hands out the image; the file
+        // goes once its server answers again (the repairer's rounds).
+        spdlog::warn("delete {}: copy on server {} not removed yet: {}",
+                     id->str(), p.server_id, gone.error().message);
+        (void)store_->QueueFileDelete({p.server_id, path.relative},
+                                      clock_.NowSeconds());
       }
     }
     return http::Empty(bhttp::status::no_content);

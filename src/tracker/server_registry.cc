@@ -21,6 +21,12 @@ int64_t ServerRegistry::HeartbeatAgeSeconds(const ServerRow& row) const {
                                    : -1;
 }
 
+namespace {
+bool NodeFull(const NodeStatus& s) {
+  return s.max_pics > 0 && s.images >= s.max_pics;
+}
+}  // namespace
+
 Result<void> ServerRegistry::Refresh() {
   auto rows = store_.ListServers();
   if (!rows) return Fail(rows.error());
@@ -39,6 +45,7 @@ void ServerRegistry::Apply(std::vector<ServerRow> rows) {
           old->second.last_heartbeat_at > row.last_heartbeat_at) {
         row.last_heartbeat_at = old->second.last_heartbeat_at;
       }
+      if (old != servers_.end()) row.node_full = old->second.node_full;
       const bool alive = Alive(row);
       const bool was =
           old != servers_.end() ? old->second.flg_usable : row.flg_usable;
@@ -97,6 +104,7 @@ void ServerRegistry::KeepAliveUnrecorded(const NodeStatus& s,
   row.flg_usable = true;
   row.disk_free_bytes = s.disk_free_bytes;
   row.bytes_used = s.bytes_used;
+  row.node_full = NodeFull(s);
 }
 
 Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
@@ -134,6 +142,7 @@ Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
                  row->server_name);
   }
   row->flg_usable = true;
+  row->node_full = NodeFull(s);
   servers_[row->server_id] = *row;
   return *row;
 }

@@ -65,6 +65,34 @@ TEST_F(UploaderTest, RetriesOnAnotherServer) {
       << "failed servers were tried and passed over";
 }
 
+// A node whose heartbeat says it holds its own --max-pics gets no uploads,
+// though an operator set max_pic_amount above it; its next beat with room
+// lets it back in.
+TEST_F(UploaderTest, NodeAtItsOwnMaximumIsPassedOver) {
+  NodeStatus full;
+  full.name = "n2";
+  full.url = "http://127.0.0.1:9002";
+  full.root = "/r";
+  full.disk_free_bytes = int64_t(1) << 40;
+  full.max_pics = 1000;
+  full.images = 1000;
+  ASSERT_TRUE(registry_->Heartbeat(full).has_value());
+  ASSERT_TRUE(registry_->Refresh().has_value()) << "a reload keeps it";
+  Uploader uploader = Make();
+  for (int i = 0; i < 30; ++i) {
+    auto record = uploader.Upload(jpeg_);
+    ASSERT_TRUE(record.has_value()) << record.error().message;
+    EXPECT_NE(record->placements[0].server_id, 2);
+  }
+  EXPECT_EQ(uploader.retries(), 0u) << "not even tried";
+  full.images = 10;
+  ASSERT_TRUE(registry_->Heartbeat(full).has_value());
+  bool reached = false;
+  for (int i = 0; i < 60 && !reached; ++i)
+    reached = uploader.Upload(jpeg_)->placements[0].server_id == 2;
+  EXPECT_TRUE(reached);
+}
+
 TEST_F(UploaderTest, NoServerLeavesNothing) {
   for (int id = 1; id <= 3; ++id)
     nodes_.fail[id] = Error{ErrorCode::kUnavailable, "down"};

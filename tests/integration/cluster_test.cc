@@ -508,6 +508,34 @@ TEST(PoolTest, HttpsPublicUrlStoresAtTheInternalUrl) {
       << "deleted at the internal URL";
 }
 
+// An image deleted while one of its servers is down: the tracker answers
+// 204 at once, and the file goes when the server is back, so the old URL
+// does not keep serving a deleted image.
+TEST(PoolTest, DeleteWhileAServerIsDownRemovesItsFileWhenBack) {
+  Cluster c({.nodes = 2,
+             .tracker_args = {"--replicas", "2", "--heartbeat-timeout", "2"}});
+  const std::string bytes = TestData("small.png");
+  json j = Parse(c.Upload(bytes, "image/png").body);
+  ASSERT_EQ(j["replicas"].size(), 2u) << j.dump();
+  const std::string url = j["url"];
+  const std::string path = url.substr(url.find('/', 7));
+  ASSERT_EQ(ReadFile(c.NodeRoot(0) + path), bytes);
+
+  c.StopNode(0, SIGKILL);
+  auto del = Send("DELETE",
+                  c.tracker_url() + "/v1/images/" + j["id"].get<std::string>(),
+                  "", c.AdminHeaders());
+  EXPECT_EQ(del.status, 204u) << del.body;
+  EXPECT_FALSE(std::filesystem::exists(c.NodeRoot(1) + path));
+  EXPECT_TRUE(std::filesystem::exists(c.NodeRoot(0) + path)) << "down";
+
+  c.StartNode(0);
+  EXPECT_TRUE(
+      Eventually([&] { return !std::filesystem::exists(c.NodeRoot(0) + path); },
+                 std::chrono::seconds(20)))
+      << c.Logs();
+}
+
 // Node death and a growing pool (SPEC §6), on a cluster of its own.
 TEST(PoolTest, DeadNodeGetsDefaultImageAndANewNodeJoins) {
   Cluster c({.nodes = 3});
