@@ -102,19 +102,20 @@ bool Repairer::Retire(const ImageRecord& image, int64_t server_id,
   copies_dropped_.fetch_add(1);
   spdlog::info("repair {}: copy on server {} retired ({})", image.id.str(),
                server_id, why);
-  // A server that does not answer keeps the file until it is back: the
-  // file is queued for deletion then (DeleteForgottenFiles).
-  const ServerRow* s = FindServer(servers, server_id);
-  const ImagePath path = MakeImagePath(image.id, image.format);
-  Result<void> deleted = Fail(ErrorCode::kUnavailable, "server unusable");
-  if (s != nullptr && s->flg_usable) deleted = nodes_.Delete(*s, path);
-  if (!deleted && deleted.error().code != ErrorCode::kNotFound) {
-    spdlog::warn("repair {}: file on server {} not deleted yet: {}",
-                 image.id.str(), server_id, deleted.error().message);
-    (void)store_.QueueFileDelete({server_id, path.relative},
-                                 clock_.NowSeconds());
-  }
+  DeleteFile(FindServer(servers, server_id),
+             MakeImagePath(image.id, image.format));
   return true;
+}
+
+void Repairer::DeleteFile(const ServerRow* server, const ImagePath& path) {
+  if (server == nullptr) return;  // removed: nothing of it is kept
+  Result<void> deleted = Fail(ErrorCode::kUnavailable, "server unusable");
+  if (server->flg_usable) deleted = nodes_.Delete(*server, path);
+  if (deleted || deleted.error().code == ErrorCode::kNotFound) return;
+  spdlog::warn("{}: file on server {} not deleted yet: {}", path.relative,
+               server->server_id, deleted.error().message);
+  (void)store_.QueueFileDelete({server->server_id, path.relative},
+                               clock_.NowSeconds());
 }
 
 int64_t Repairer::DeleteForgottenFiles(const ServerView& servers) {

@@ -92,6 +92,10 @@ class Repairer {
 
   RepairStatus Status() const;
 
+  // Deletes the file of a forgotten copy on `server`; when the server is
+  // down or does not answer, queues it for a later round (file_deletes).
+  void DeleteFile(const ServerRow* server, const ImagePath& path);
+
   // The setting that asks for a rebalance: the largest allowed difference
   // between the fullest and the emptiest server's fill ratio.
   static constexpr std::string_view kRebalanceSetting = "rebalance_spread";

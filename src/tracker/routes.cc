@@ -223,17 +223,10 @@ http::Router Tracker::MakeRouter() {
     const ImagePath path = MakeImagePath(deleted->id, deleted->format);
     for (const Placement& p : deleted->placements) {
       registry_->AdjustCount(p.server_id, -1);
+      // The record is gone, so no page hands out the image; a file its
+      // server cannot delete now goes in a later repair round.
       auto server = registry_->Find(p.server_id);
-      if (!server) continue;
-      if (auto gone = node_client_->Delete(*server, path);
-          !gone && gone.error().code != ErrorCode::kNotFound) {
-        // The record is gone, so no page hands out the image; the file
-        // goes once its server answers again (the repairer's rounds).
-        spdlog::warn("delete {}: copy on server {} not removed yet: {}",
-                     id->str(), p.server_id, gone.error().message);
-        (void)store_->QueueFileDelete({p.server_id, path.relative},
-                                      clock_.NowSeconds());
-      }
+      repairer_->DeleteFile(server ? &*server : nullptr, path);
     }
     return http::Empty(bhttp::status::no_content);
   };
@@ -402,8 +395,9 @@ http::Router Tracker::MakeRouter() {
       return http::ErrorResponse(ErrorCode::kInvalidArgument,
                                  "heartbeat url must be http:// or https://");
     }
-    if (!status->internal_url.empty() ? !http::ParseUrl(status->internal_url)
-                                      : !http::ParseUrl(status->url)) {
+    const std::string& store_url =
+        status->internal_url.empty() ? status->url : status->internal_url;
+    if (!http::ParseUrl(store_url)) {
       return http::ErrorResponse(
           ErrorCode::kInvalidArgument,
           "heartbeat: trackers need an http:// url or internal_url");

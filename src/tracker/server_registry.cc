@@ -41,11 +41,13 @@ void ServerRegistry::Apply(std::vector<ServerRow> rows) {
     std::unordered_map<int64_t, ServerRow> next;
     for (ServerRow& row : rows) {
       auto old = servers_.find(row.server_id);
-      if (old != servers_.end() &&
-          old->second.last_heartbeat_at > row.last_heartbeat_at) {
-        row.last_heartbeat_at = old->second.last_heartbeat_at;
+      if (old != servers_.end()) {
+        // What only this registry saw: a beat the store could not record,
+        // the node's own fullness.
+        row.last_heartbeat_at =
+            std::max(row.last_heartbeat_at, old->second.last_heartbeat_at);
+        row.node_full = old->second.node_full;
       }
-      if (old != servers_.end()) row.node_full = old->second.node_full;
       const bool alive = Alive(row);
       const bool was =
           old != servers_.end() ? old->second.flg_usable : row.flg_usable;
