@@ -520,8 +520,9 @@ Result<void> IndexedStore::QueueFileDelete(const FileDelete& file,
                                            int64_t now) {
   return inner_->QueueFileDelete(file, now);
 }
-Result<std::vector<FileDelete>> IndexedStore::FileDeletes(int64_t limit) {
-  return inner_->FileDeletes(limit);
+Result<std::vector<FileDelete>> IndexedStore::FileDeletes(int64_t server_id,
+                                                          int64_t limit) {
+  return inner_->FileDeletes(server_id, limit);
 }
 Result<void> IndexedStore::DequeueFileDelete(const FileDelete& file) {
   return inner_->DequeueFileDelete(file);

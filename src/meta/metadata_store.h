@@ -183,9 +183,12 @@ class MetadataStore {
   virtual Result<int64_t> RepairQueueLength() = 0;
 
   // Files to delete from servers that were down when their copy was
-  // forgotten: queued once per (server, path), listed oldest first.
+  // forgotten: queued once per (server, path), listed per server in path
+  // order, so a server that stays down holds up no other. RemoveServer
+  // drops a server's.
   virtual Result<void> QueueFileDelete(const FileDelete& file, int64_t now) = 0;
-  virtual Result<std::vector<FileDelete>> FileDeletes(int64_t limit) = 0;
+  virtual Result<std::vector<FileDelete>> FileDeletes(int64_t server_id,
+                                                      int64_t limit) = 0;
   virtual Result<void> DequeueFileDelete(const FileDelete& file) = 0;
 
   // Takes or renews the lease `name` for `holder` until now + ttl; true when

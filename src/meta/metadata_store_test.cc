@@ -1022,22 +1022,29 @@ TEST_P(MetadataStoreTest, LocationsAfterWalksEveryImageWithAllItsCopies) {
       FailsWith(store().LocationsAfter("", -1), ErrorCode::kInvalidArgument));
 }
 
-TEST_P(MetadataStoreTest, FileDeletesQueueOnceEachOldestFirst) {
-  EXPECT_TRUE(Must(store().FileDeletes(10)).empty());
-  Must(store().QueueFileDelete({2, "aa/bb/later.jpg"}, 200));
-  Must(store().QueueFileDelete({1, "aa/bb/first.jpg"}, 100));
-  Must(store().QueueFileDelete({1, "aa/bb/first.jpg"}, 300));  // once
-  auto files = Must(store().FileDeletes(10));
-  ASSERT_EQ(files.size(), 2u);
-  EXPECT_EQ(files[0].server_id, 1);
-  EXPECT_EQ(files[0].relative_path, "aa/bb/first.jpg");
-  EXPECT_EQ(files[1].server_id, 2);
-  EXPECT_EQ(Must(store().FileDeletes(1)).size(), 1u);
+TEST_P(MetadataStoreTest, FileDeletesQueueOncePerServer) {
+  ServerRow one = AddServer("one", 10);
+  ServerRow two = AddServer("two", 10);
+  EXPECT_TRUE(Must(store().FileDeletes(one.server_id, 10)).empty());
+  Must(store().QueueFileDelete({one.server_id, "bb/cc/b.jpg"}, 200));
+  Must(store().QueueFileDelete({one.server_id, "aa/bb/a.jpg"}, 300));
+  Must(store().QueueFileDelete({one.server_id, "aa/bb/a.jpg"}, 400));  // once
+  Must(store().QueueFileDelete({two.server_id, "cc/dd/c.jpg"}, 100));
+  auto files = Must(store().FileDeletes(one.server_id, 10));
+  ASSERT_EQ(files.size(), 2u) << "one server's only";
+  EXPECT_EQ(files[0].server_id, one.server_id);
+  EXPECT_EQ(files[0].relative_path, "aa/bb/a.jpg") << "in path order";
+  EXPECT_EQ(files[1].relative_path, "bb/cc/b.jpg");
+  EXPECT_EQ(Must(store().FileDeletes(one.server_id, 1)).size(), 1u);
   Must(store().DequeueFileDelete(files[0]));
   Must(store().DequeueFileDelete(files[0]));  // already gone: fine
-  files = Must(store().FileDeletes(10));
+  files = Must(store().FileDeletes(one.server_id, 10));
   ASSERT_EQ(files.size(), 1u);
-  EXPECT_EQ(files[0].relative_path, "aa/bb/later.jpg");
+  EXPECT_EQ(files[0].relative_path, "bb/cc/b.jpg");
+  // Removing a server drops what was queued for it, and only that.
+  Must(store().RemoveServer(one.server_id));
+  EXPECT_TRUE(Must(store().FileDeletes(one.server_id, 10)).empty());
+  EXPECT_EQ(Must(store().FileDeletes(two.server_id, 10)).size(), 1u);
 }
 
 TEST_P(MetadataStoreTest, RepairQueue) {

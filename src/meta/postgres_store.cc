@@ -765,6 +765,10 @@ Result<void> PostgresStore::RemoveServer(int64_t server_id) {
         "WHERE server_id = $1",
         {Int(server_id)});
     if (!r) return Fail(r.error());
+    // Files queued for deletion there go with it: nothing of it is kept.
+    auto queued = c.Exec("DELETE FROM file_deletes WHERE server_id = $1",
+                         {Int(server_id)});
+    if (!queued) return Fail(queued.error());
     return {};
   };
   return Context(Run<void>(Kind::kWrite, remove), "remove server {}",
@@ -1166,13 +1170,14 @@ Result<void> PostgresStore::QueueFileDelete(const FileDelete& file,
                  file.server_id);
 }
 
-Result<std::vector<FileDelete>> PostgresStore::FileDeletes(int64_t limit) {
+Result<std::vector<FileDelete>> PostgresStore::FileDeletes(int64_t server_id,
+                                                           int64_t limit) {
   auto list = [&](PgConnection& c) -> Result<std::vector<FileDelete>> {
     if (auto ok = CheckCount(limit, "limit"); !ok) return Fail(ok.error());
     auto r = c.Exec(
         "SELECT server_id, relative_path FROM file_deletes "
-        "ORDER BY queued_at, server_id, relative_path LIMIT $1",
-        {Int(limit)});
+        "WHERE server_id = $1 ORDER BY relative_path LIMIT $2",
+        {Int(server_id), Int(limit)});
     if (!r) return Fail(r.error());
     std::vector<FileDelete> out;
     for (int i = 0; i < r->Rows(); ++i)

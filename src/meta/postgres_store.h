@@ -102,7 +102,8 @@ class PostgresStore final : public MetadataStore {
   Result<void> DequeueRepair(const ImageId& id) override;
   Result<int64_t> RepairQueueLength() override;
   Result<void> QueueFileDelete(const FileDelete& file, int64_t now) override;
-  Result<std::vector<FileDelete>> FileDeletes(int64_t limit) override;
+  Result<std::vector<FileDelete>> FileDeletes(int64_t server_id,
+                                              int64_t limit) override;
   Result<void> DequeueFileDelete(const FileDelete& file) override;
   Result<bool> AcquireLease(const std::string& name, const std::string& holder,
                             int64_t now, int64_t ttl_seconds) override;

@@ -859,7 +859,12 @@ Result<void> SqliteStore::RemoveServer(int64_t server_id) {
         "WHERE server_id = ?1");
     if (!s) return Fail(s.error());
     s->Bind(server_id);
-    return s->Run();
+    if (auto ok = s->Run(); !ok) return ok;
+    // Files queued for deletion there go with it: nothing of it is kept.
+    auto queued = c.Prepare("DELETE FROM file_deletes WHERE server_id = ?1");
+    if (!queued) return Fail(queued.error());
+    queued->Bind(server_id);
+    return queued->Run();
   };
   return Context(Write<void>(remove), "remove server {}", server_id);
 }
@@ -1275,14 +1280,15 @@ Result<void> SqliteStore::QueueFileDelete(const FileDelete& file, int64_t now) {
                  file.relative_path, file.server_id);
 }
 
-Result<std::vector<FileDelete>> SqliteStore::FileDeletes(int64_t limit) {
+Result<std::vector<FileDelete>> SqliteStore::FileDeletes(int64_t server_id,
+                                                         int64_t limit) {
   auto list = [&](SqliteConnection& c) -> Result<std::vector<FileDelete>> {
     if (auto ok = CheckCount(limit, "limit"); !ok) return Fail(ok.error());
     auto s = c.Prepare(
         "SELECT server_id, relative_path FROM file_deletes "
-        "ORDER BY queued_at, server_id, relative_path LIMIT ?1");
+        "WHERE server_id = ?1 ORDER BY relative_path LIMIT ?2");
     if (!s) return Fail(s.error());
-    s->Bind(limit);
+    s->Bind(server_id).Bind(limit);
     std::vector<FileDelete> out;
     for (;;) {
       auto row = s->Step();

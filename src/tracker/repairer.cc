@@ -119,24 +119,22 @@ void Repairer::DeleteFile(const ServerRow* server, const ImagePath& path) {
 }
 
 int64_t Repairer::DeleteForgottenFiles(const ServerView& servers) {
-  auto files = store_.FileDeletes(options_.batch);
-  if (!files) {
-    spdlog::warn("repair: {}", files.error().message);
-    return 0;
-  }
   int64_t deleted = 0;
-  for (const FileDelete& f : *files) {
-    const ServerRow* s = FindServer(servers, f.server_id);
-    if (s != nullptr && !s->flg_usable) continue;  // not back yet
-    if (s != nullptr) {
+  for (const ServerRow& s : servers) {
+    if (!s.flg_usable) continue;  // not back yet
+    auto files = store_.FileDeletes(s.server_id, options_.batch);
+    if (!files) {
+      spdlog::warn("repair: {}", files.error().message);
+      continue;
+    }
+    for (const FileDelete& f : *files) {
       auto path = ParseImagePath("/" + f.relative_path);
       Result<void> gone =
-          path ? nodes_.Delete(*s, *path) : Result<void>(Fail(path.error()));
+          path ? nodes_.Delete(s, *path) : Result<void>(Fail(path.error()));
       if (!gone && gone.error().code != ErrorCode::kNotFound) continue;
       ++deleted;
+      (void)store_.DequeueFileDelete(f);
     }
-    // Deleted, already gone, or its server removed: nothing left to do.
-    (void)store_.DequeueFileDelete(f);
   }
   return deleted;
 }
