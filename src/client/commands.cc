@@ -559,9 +559,11 @@ int RunStats(const ClientOptions& options) {
   if (t.replicas > 0) {
     rows.push_back({"replicas:", fmt::format("{} of each image", t.replicas)});
     rows.push_back(
-        {"repair backlog:", t.repair_backlog == 0
-                                ? std::string("none")
-                                : fmt::format("{} copies", t.repair_backlog)});
+        {"repair backlog:",
+         t.repair_backlog == 0
+             ? std::string("none")
+             : fmt::format("{} {}", t.repair_backlog,
+                           t.repair_backlog == 1 ? "copy" : "copies")});
   }
   std::fputs(FormatTable(rows, "l").c_str(), stdout);
   return 0;

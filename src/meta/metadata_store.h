@@ -235,4 +235,9 @@ inline Error UrlTaken(const ServerRow& row) {
 Result<std::unique_ptr<MetadataStore>> OpenMetadataStore(
     const std::string& url, const MetadataStoreOptions& options = {});
 
+// A store URL fit for messages and logs: a PostgreSQL URL without its
+// password and query ("postgresql://user:secret@host/db?x=y" →
+// "postgresql://user@host/db"); "sqlite:PATH" as it is.
+std::string RedactStoreUrl(const std::string& url);
+
 }  // namespace imgstore

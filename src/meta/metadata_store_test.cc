@@ -1172,5 +1172,17 @@ TEST(OpenMetadataStoreTest, RefusesUrlsItCannotOpen) {
   }
 }
 
+// What the tracker's start-up line prints: no password, no query.
+TEST(OpenMetadataStoreTest, RedactStoreUrlHidesPasswords) {
+  EXPECT_EQ(RedactStoreUrl("sqlite:/var/lib/imgstore/meta.db"),
+            "sqlite:/var/lib/imgstore/meta.db");
+  EXPECT_EQ(RedactStoreUrl("postgresql://u:secret@db:5432/img"),
+            "postgresql://u@db:5432/img");
+  EXPECT_EQ(RedactStoreUrl("postgres://u@db/img?password=secret"),
+            "postgres://u@db/img");
+  EXPECT_EQ(RedactStoreUrl("postgresql://db/img"), "postgresql://db/img");
+  EXPECT_EQ(RedactStoreUrl("u:secret@db"), "(unparsed url)");
+}
+
 }  // namespace
 }  // namespace imgstore

@@ -56,4 +56,22 @@ Result<std::unique_ptr<MetadataStore>> OpenMetadataStore(
                   "postgresql://USER@HOST:PORT/DB");
 }
 
+std::string RedactStoreUrl(const std::string& url) {
+  if (url.starts_with("sqlite:")) return url;
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return "(unparsed url)";
+  size_t start = scheme + 3;
+  size_t at = url.find('@', start);
+  size_t slash = url.find('/', start);
+  if (at == std::string::npos || (slash != std::string::npos && at > slash)) {
+    return url.substr(0, url.find('?'));
+  }
+  size_t colon = url.find(':', start);
+  std::string out = url;
+  if (colon != std::string::npos && colon < at) {
+    out = url.substr(0, colon) + url.substr(at);
+  }
+  return out.substr(0, out.find('?'));
+}
+
 }  // namespace imgstore

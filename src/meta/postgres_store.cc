@@ -66,25 +66,6 @@ std::string OneLine(std::string_view text) {
   return out;
 }
 
-// "postgresql://user:secret@host/db" → "postgresql://user@host/db": the URL
-// goes into messages, which go into logs.
-std::string Redact(const std::string& url) {
-  size_t scheme = url.find("://");
-  if (scheme == std::string::npos) return "(unparsed url)";
-  size_t start = scheme + 3;
-  size_t at = url.find('@', start);
-  size_t slash = url.find('/', start);
-  if (at == std::string::npos || (slash != std::string::npos && at > slash)) {
-    return url.substr(0, url.find('?'));
-  }
-  size_t colon = url.find(':', start);
-  std::string out = url;
-  if (colon != std::string::npos && colon < at) {
-    out = url.substr(0, colon) + url.substr(at);
-  }
-  return out.substr(0, out.find('?'));
-}
-
 template <typename T, typename... Args>
 Result<T> Context(Result<T> result, fmt::format_string<Args...> what,
                   Args&&... args) {
@@ -475,7 +456,7 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(
     return std::unique_ptr<PostgresStore>(
         new PostgresStore(url, *std::move(first)));
   };
-  return Context(open(), "open postgresql database {}", Redact(url));
+  return Context(open(), "open postgresql database {}", RedactStoreUrl(url));
 }
 
 PostgresStore::PostgresStore(std::string url,
@@ -1268,7 +1249,7 @@ Result<void> Administer(const std::string& maintenance_url,
     return {};
   };
   return Context(run(), "{} database {} via {}", verb, name,
-                 Redact(maintenance_url));
+                 RedactStoreUrl(maintenance_url));
 }
 
 }  // namespace

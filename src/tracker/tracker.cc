@@ -189,10 +189,10 @@ void Tracker::RepairLoop() {
 
 void Tracker::Run() {
   spdlog::info(
-      "tracker: serving {} with {} ({} placement, {} copies)",
-      options_.public_url, options_.db_url,
+      "tracker: serving {} with {} ({} placement, {} {} of each image)",
+      options_.public_url, RedactStoreUrl(options_.db_url),
       options_.placement == PlacementPolicy::kRandom ? "random" : "weighted",
-      options_.replicas);
+      options_.replicas, options_.replicas == 1 ? "copy" : "copies");
   watcher_ = std::thread([this] { WatchLoop(); });
   repair_ = std::thread([this] { RepairLoop(); });
   server_->Run();
