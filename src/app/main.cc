@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <deque>
 #include <functional>
 #include <iostream>
 
@@ -24,8 +25,17 @@ struct Command {
 // Options live here for the process's life; each command binds to its own.
 NodeOptions node_options;
 TrackerOptions tracker_options;
-ClientOptions client_options;
 DemoOptions demo_options;
+
+// Each client command binds its own options too: CLI11 also fills the
+// options of the commands not run from the environment, and shared storage
+// would let those overwrite a flag given to the one that runs.
+ClientOptions& ClientFlags(CLI::App& app) {
+  static std::deque<ClientOptions> all;  // one per command; stable addresses
+  ClientOptions& options = all.emplace_back();
+  AddClientFlags(app, options);
+  return options;
+}
 
 int Report(const Error& error) {
   std::fprintf(stderr, "imgstore: %s\n", error.message.c_str());
@@ -64,16 +74,16 @@ Run DemoCommand(CLI::App& app) {
 }
 
 Run UploadCommand(CLI::App& app) {
-  AddClientFlags(app, client_options);
+  ClientOptions& client = ClientFlags(app);
   static std::vector<std::string> files;
   static bool json = false;
   app.add_option("files", files, "image files")->required();
   app.add_flag("--json", json, "print one JSON object per file");
-  return [] { return RunUpload(client_options, files, json); };
+  return [&client] { return RunUpload(client, files, json); };
 }
 
 Run ImportCommand(CLI::App& app) {
-  AddClientFlags(app, client_options);
+  ClientOptions& client = ClientFlags(app);
   static std::string dir;
   static int jobs = 8;
   app.add_option("dir", dir, "directory tree of images")
@@ -82,31 +92,31 @@ Run ImportCommand(CLI::App& app) {
   app.add_option("-j,--jobs", jobs, "uploads in parallel")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
-  return [] { return RunImport(client_options, dir, jobs); };
+  return [&client] { return RunImport(client, dir, jobs); };
 }
 
 Run GetCommand(CLI::App& app) {
-  AddClientFlags(app, client_options);
+  ClientOptions& client = ClientFlags(app);
   static std::string id, out;
   app.add_option("id", id, "image id")->required();
   app.add_option("-o,--output", out, "file to write (default: stdout)");
-  return [] { return RunGet(client_options, id, out); };
+  return [&client] { return RunGet(client, id, out); };
 }
 
 Run RmCommand(CLI::App& app) {
-  AddClientFlags(app, client_options);
+  ClientOptions& client = ClientFlags(app);
   static std::vector<std::string> ids;
   app.add_option("ids", ids, "image ids")->required();
-  return [] { return RunRm(client_options, ids); };
+  return [&client] { return RunRm(client, ids); };
 }
 
 Run StatsCommand(CLI::App& app) {
-  AddClientFlags(app, client_options);
-  return [] { return RunStats(client_options); };
+  ClientOptions& client = ClientFlags(app);
+  return [&client] { return RunStats(client); };
 }
 
 Run ServersCommand(CLI::App& app) {
-  AddClientFlags(app, client_options);
+  ClientOptions& client = ClientFlags(app);
   static std::string verb = "list", arg;
   app.add_option(
          "verb", verb,
@@ -117,11 +127,11 @@ Run ServersCommand(CLI::App& app) {
   static bool wait = false;
   app.add_flag("--wait", wait,
                "drain: show progress until the server holds no images");
-  return [] { return RunServers(client_options, verb, arg, wait); };
+  return [&client] { return RunServers(client, verb, arg, wait); };
 }
 
 Run RebalanceCommand(CLI::App& app) {
-  AddClientFlags(app, client_options);
+  ClientOptions& client = ClientFlags(app);
   static double spread = 0.05;
   static bool wait = false, stop = false;
   app.add_option("--spread", spread,
@@ -131,11 +141,11 @@ Run RebalanceCommand(CLI::App& app) {
       ->check(CLI::Range(0.0, 0.99));
   app.add_flag("--wait", wait, "show progress until done");
   app.add_flag("--stop", stop, "cancel a running rebalance");
-  return [] { return RunRebalance(client_options, spread, wait, stop); };
+  return [&client] { return RunRebalance(client, spread, wait, stop); };
 }
 
 Run FsckCommand(CLI::App& app) {
-  AddClientFlags(app, client_options);
+  ClientOptions& client = ClientFlags(app);
   static bool fix = false;
   static int64_t min_age = 3600;
   app.add_flag("--fix", fix,
@@ -145,7 +155,7 @@ Run FsckCommand(CLI::App& app) {
                  "seconds a file must exist before it counts as an orphan")
       ->capture_default_str()
       ->check(CLI::Range(int64_t(0), int64_t(1) << 40));
-  return [] { return RunFsck(client_options, fix, min_age); };
+  return [&client] { return RunFsck(client, fix, min_age); };
 }
 
 const Command kCommands[] = {

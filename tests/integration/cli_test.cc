@@ -173,6 +173,19 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
   }
   auto snake = RunImgstore({"--config", dir.str() + "/snake.toml", "stats"});
   EXPECT_EQ(snake.exit_code, 0) << snake.output;
+  // A flag beats the environment, for every client command: each command's
+  // options are its own, not filled from the environment by another's.
+  for (const char* sub : {"stats", "servers", "fsck"}) {
+    auto flag = RunImgstore({sub, "--tracker", cluster_->tracker_url(),
+                             "--admin-token", kAdminToken},
+                            "http://127.0.0.1:1", "wrong-token");
+    EXPECT_EQ(flag.exit_code, 0) << sub << ": " << flag.output;
+  }
+  // So does the config file.
+  auto file_over_env =
+      RunImgstore({"stats", "--config", dir.str() + "/snake.toml"},
+                  "http://127.0.0.1:1", "wrong-token");
+  EXPECT_EQ(file_over_env.exit_code, 0) << file_over_env.output;
 }
 
 TEST(DemoTest, StartsServesAndStopsEverything) {
