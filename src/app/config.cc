@@ -68,24 +68,13 @@ CLI::Validator AtLeast(int min) {
       min == 0 ? "NUMBER >= 0" : "NUMBER >= 1");
 }
 
-// A URL this program talks to over HTTP, checked with the other flags
-// rather than at the first request.
-CLI::Validator HttpUrl() {
+// An http:// or https:// URL, checked with the other flags rather than at
+// the first request.
+CLI::Validator WebUrl() {
   return CLI::Validator(
       [](std::string& value) -> std::string {
         auto url = http::ParseUrl(value);
         return url ? std::string() : url.error().message;
-      },
-      "URL");
-}
-
-// A URL for browsers: http:// or https://.
-CLI::Validator WebUrl() {
-  return CLI::Validator(
-      [](std::string& value) -> std::string {
-        return http::IsWebUrl(value)
-                   ? std::string()
-                   : "url " + value + ": expected http:// or https://";
       },
       "URL");
 }
@@ -99,7 +88,7 @@ void AddNodeFlags(CLI::App& app, NodeOptions& o) {
   app.add_option("--tracker", o.tracker_url, "tracker URL heartbeats go to")
       ->envname("IMGSTORE_TRACKER")
       ->required()
-      ->check(HttpUrl());
+      ->check(WebUrl());
   app.add_option("--secret", o.secret, "cluster secret shared with trackers")
       ->envname("IMGSTORE_SECRET")
       ->required();
@@ -111,7 +100,7 @@ void AddNodeFlags(CLI::App& app, NodeOptions& o) {
   app.add_option("--internal-url", o.internal_url,
                  "URL trackers store and delete at, when not --public-url "
                  "(default with an https --public-url: http://LISTEN)")
-      ->check(HttpUrl());
+      ->check(WebUrl());
   app.add_option("--max-pics", o.max_pics, "most images this node holds")
       ->capture_default_str()
       ->check(AtLeast(1));
@@ -219,7 +208,7 @@ void AddClientFlags(CLI::App& app, ClientOptions& o) {
   app.add_option("--tracker", o.tracker_url, "tracker URL")
       ->envname("IMGSTORE_TRACKER")
       ->capture_default_str()
-      ->check(HttpUrl());
+      ->check(WebUrl());
   app.add_option("--admin-token", o.admin_token, "admin token")
       ->envname("IMGSTORE_ADMIN_TOKEN");
 }

@@ -5,13 +5,16 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/http/span_body.hpp>
+#include <boost/beast/ssl.hpp>
 #include <charconv>
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 namespace imgstore::http {
@@ -28,21 +31,26 @@ std::string ClientResponse::Header(std::string_view name) const {
 }
 
 Result<Url> ParseUrl(std::string_view url) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.substr(0, kScheme.size()) != kScheme) {
+  constexpr std::string_view kPlain = "http://", kTls = "https://";
+  Url out;
+  std::string_view rest;
+  if (url.starts_with(kPlain)) {
+    rest = url.substr(kPlain.size());
+  } else if (url.starts_with(kTls)) {
+    out.tls = true;
+    rest = url.substr(kTls.size());
+  } else {
     return Fail(ErrorCode::kInvalidArgument,
-                fmt::format("url {}: only http:// is supported", url));
+                fmt::format("url {}: expected http:// or https://", url));
   }
-  std::string_view rest = url.substr(kScheme.size());
   size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
-  Url out;
   out.path =
       slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
   size_t colon = authority.rfind(':');
   if (colon == std::string_view::npos) {
     out.host = authority;
-    out.port = "80";
+    out.port = out.tls ? "443" : "80";
   } else {
     out.host = authority.substr(0, colon);
     out.port = authority.substr(colon + 1);
@@ -52,14 +60,6 @@ Result<Url> ParseUrl(std::string_view url) {
                 fmt::format("url {}: no host", url));
   }
   return out;
-}
-
-bool IsWebUrl(std::string_view url) {
-  constexpr std::string_view kTls = "https://";
-  if (url.substr(0, kTls.size()) == kTls)
-    return ParseUrl("http://" + std::string(url.substr(kTls.size())))
-        .has_value();
-  return ParseUrl(url).has_value();
 }
 
 namespace {
@@ -74,6 +74,29 @@ std::optional<asio::ip::tcp::endpoint> Literal(const Url& url) {
   auto [at, parse_ec] = std::from_chars(url.port.data(), end, port);
   if (ec || parse_ec != std::errc() || at != end) return std::nullopt;
   return asio::ip::tcp::endpoint(address, port);
+}
+
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One kept-alive connection to a server: plain TCP, or TLS over it.
+using Connection = std::variant<beast::tcp_stream, TlsStream>;
+
+beast::tcp_stream& Tcp(Connection& c) {
+  return std::visit(
+      [](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); },
+      c);
+}
+
+// Shared by every thread's TLS connections (OpenSSL allows that): the
+// system's trusted authorities, and a certificate is required.
+asio::ssl::context& TlsContext() {
+  static asio::ssl::context* context = [] {
+    auto* c = new asio::ssl::context(asio::ssl::context::tls_client);
+    c->set_default_verify_paths();
+    c->set_verify_mode(asio::ssl::verify_peer);
+    return c;
+  }();
+  return *context;
 }
 
 }  // namespace
@@ -109,23 +132,33 @@ Result<ClientResponse> Fetch(const ClientRequest& request) {
   // handshake per upload.
   struct Pool {
     asio::io_context ioc;
-    std::unordered_map<std::string,
-                       std::vector<std::unique_ptr<beast::tcp_stream>>>
-        idle;
+    std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>>
+        idle;  // by scheme and authority
   };
   thread_local Pool pool;
   constexpr size_t kIdlePerHost = 4;
 
   for (int attempt = 0;; ++attempt) {
-    auto& idle = pool.idle[authority];
-    std::unique_ptr<beast::tcp_stream> stream;
+    auto& idle = pool.idle[(url->tls ? "https://" : "http://") + authority];
+    std::unique_ptr<Connection> stream;
     const bool reused = !idle.empty();
     if (reused) {
       stream = std::move(idle.back());
       idle.pop_back();
+    } else if (url->tls) {
+      stream = std::make_unique<Connection>(std::in_place_type<TlsStream>,
+                                            pool.ioc, TlsContext());
+      TlsStream& tls = std::get<TlsStream>(*stream);
+      // The certificate must name the host (or its address); the name
+      // also goes out as SNI, which an address may not.
+      tls.set_verify_callback(asio::ssl::host_name_verification(url->host));
+      if (!Literal(*url))
+        SSL_set_tlsext_host_name(tls.native_handle(), url->host.c_str());
     } else {
-      stream = std::make_unique<beast::tcp_stream>(pool.ioc);
+      stream = std::make_unique<Connection>(
+          std::in_place_type<beast::tcp_stream>, pool.ioc);
     }
+    beast::tcp_stream& tcp = Tcp(*stream);
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(1ull << 30);
     parser.header_limit(64 * 1024);
@@ -136,16 +169,20 @@ Result<ClientResponse> Fetch(const ClientRequest& request) {
     asio::ip::tcp::resolver resolver(pool.ioc);
 
     auto exchange = [&] {
-      bhttp::async_write(*stream, req, [&](auto ec, size_t) {
-        if (ec) {
-          result = ec;
-          return;
-        }
-        bhttp::async_read(*stream, buffer, parser,
-                          [&](auto ec2, size_t) { result = ec2; });
-      });
+      std::visit(
+          [&](auto& s) {
+            bhttp::async_write(s, req, [&](auto ec, size_t) {
+              if (ec) {
+                result = ec;
+                return;
+              }
+              bhttp::async_read(s, buffer, parser,
+                                [&](auto ec2, size_t) { result = ec2; });
+            });
+          },
+          *stream);
     };
-    stream->expires_after(request.timeout);
+    tcp.expires_after(request.timeout);
     auto connected = [&](const boost::system::error_code& ec) {
       if (ec) {
         result = ec;
@@ -154,15 +191,25 @@ Result<ClientResponse> Fetch(const ClientRequest& request) {
       // Requests go out whole: Nagle's wait for an ACK could only delay
       // their last segment (the servers set it too).
       boost::system::error_code ignored;
-      stream->socket().set_option(asio::ip::tcp::no_delay(true), ignored);
-      exchange();
+      tcp.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+      if (auto* tls = std::get_if<TlsStream>(stream.get())) {
+        tls->async_handshake(asio::ssl::stream_base::client, [&](auto ec2) {
+          if (ec2) {
+            result = ec2;
+            return;
+          }
+          exchange();
+        });
+      } else {
+        exchange();
+      }
     };
     if (reused) {
       exchange();
     } else if (auto literal = Literal(*url)) {
       // An address needs no lookup, and a lookup would start the
       // resolver's own thread beside every calling thread's io_context.
-      stream->async_connect(*literal, connected);
+      tcp.async_connect(*literal, connected);
     } else {
       resolver.async_resolve(
           url->host, url->port, [&](auto ec, auto endpoints) {
@@ -170,8 +217,8 @@ Result<ClientResponse> Fetch(const ClientRequest& request) {
               result = ec;
               return;
             }
-            stream->async_connect(endpoints,
-                                  [&](auto ec2, auto) { connected(ec2); });
+            tcp.async_connect(endpoints,
+                              [&](auto ec2, auto) { connected(ec2); });
           });
     }
     pool.ioc.restart();
@@ -196,7 +243,7 @@ Result<ClientResponse> Fetch(const ClientRequest& request) {
       idle.push_back(std::move(stream));
     } else {
       boost::system::error_code ignored;
-      stream->socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+      tcp.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     }
     return out;
   }

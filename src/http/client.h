@@ -11,20 +11,18 @@
 
 namespace imgstore::http {
 
-// "http://host:port/base" split into parts; only plain http.
+// "http://host:port/base" or "https://..." split into parts.
 struct Url {
+  bool tls = false;  // https://
   std::string host;
-  std::string port;  // "80" when absent
+  std::string port;  // "80" (or "443" for https) when absent
   std::string path;  // starts with '/', may be "/"
 };
 Result<Url> ParseUrl(std::string_view url);
-// True for an http:// or https:// URL with a host: one browsers can use,
-// though this client speaks http:// only.
-bool IsWebUrl(std::string_view url);
 
 struct ClientRequest {
   std::string method = "GET";
-  std::string url;  // absolute http:// URL
+  std::string url;  // absolute http:// or https:// URL
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   // When set, sent instead of `body` without a copy; must outlive the call.
@@ -40,8 +38,11 @@ struct ClientResponse {
 };
 
 // One blocking HTTP/1.1 exchange on the calling thread; connections are kept
-// alive and reused per thread and host, so any thread may call it. Network
-// failures (refused, reset, timeout) are kUnavailable "METHOD URL: why"; any
+// alive and reused per thread and host, so any thread may call it. An
+// https:// URL is spoken over TLS, the server's certificate checked against
+// the system's trusted authorities (OpenSSL's defaults: SSL_CERT_FILE and
+// SSL_CERT_DIR name others) and its name. Network failures (refused, reset,
+// timeout, a certificate refused) are kUnavailable "METHOD URL: why"; any
 // HTTP status is a success here, for the caller to judge. Thread-safe.
 Result<ClientResponse> Fetch(const ClientRequest& request);
 

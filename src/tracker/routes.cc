@@ -289,7 +289,7 @@ http::Router Tracker::MakeRouter() {
     if (!body) return http::ErrorResponse(body.error());
     std::string url = body->value("url", "");
     while (!url.empty() && url.back() == '/') url.pop_back();
-    if (!http::IsWebUrl(url)) {
+    if (!http::ParseUrl(url)) {
       return http::ErrorResponse(ErrorCode::kInvalidArgument,
                                  "expected {\"url\": \"http://host:port\"}");
     }
@@ -389,18 +389,14 @@ http::Router Tracker::MakeRouter() {
     if (auto ok = from_node(r); !ok) return http::ErrorResponse(ok.error());
     auto status = ParseNodeStatus(r.body());
     if (!status) return http::ErrorResponse(status.error());
-    // Browsers may use https (a proxy in front of the node); trackers store
-    // over http, at internal_url when url is not one.
-    if (!http::IsWebUrl(status->url)) {
-      return http::ErrorResponse(ErrorCode::kInvalidArgument,
-                                 "heartbeat url must be http:// or https://");
-    }
-    const std::string& store_url =
-        status->internal_url.empty() ? status->url : status->internal_url;
-    if (!http::ParseUrl(store_url)) {
+    // Browsers use url; trackers store at internal_url when there is one
+    // (a TLS proxy in front of the node, plain HTTP behind it).
+    if (!http::ParseUrl(status->url) ||
+        (!status->internal_url.empty() &&
+         !http::ParseUrl(status->internal_url))) {
       return http::ErrorResponse(
           ErrorCode::kInvalidArgument,
-          "heartbeat: trackers need an http:// url or internal_url");
+          "heartbeat url and internal_url must be http:// or https://");
     }
     auto row = registry_->Heartbeat(*status);
     if (!row) return http::ErrorResponse(row.error());
