@@ -102,7 +102,7 @@ void BM_VerifySignature(benchmark::State& state) {
   for (auto _ : state) {
     state.PauseTiming();
     SignatureVerifier verifier("secret", clock);
-    Signature s = Sign("secret", "PUT", "/ab/cd/x.jpg", body, clock);
+    Signature s = Sign("secret", "PUT", "n1:9001", "/ab/cd/x.jpg", body, clock);
     state.ResumeTiming();
     benchmark::DoNotOptimize(verifier.Verify("PUT", "/ab/cd/x.jpg", body, s));
   }

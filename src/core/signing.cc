@@ -1,6 +1,7 @@
 #include "core/signing.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -25,14 +26,16 @@ std::string HmacHex(std::string_view secret, std::string_view text) {
   return HexEncode(std::span<const unsigned char>(out, len));
 }
 
-// METHOD \n PATH \n TIME \n NONCE: what both the body key and the
-// signature cover.
-std::string RequestLine(std::string_view method, std::string_view path,
-                        std::string_view time, std::string_view nonce) {
+// METHOD \n TARGET \n PATH \n TIME \n NONCE: what both the body key and
+// the signature cover.
+std::string RequestLine(std::string_view method, std::string_view target,
+                        std::string_view path, std::string_view time,
+                        std::string_view nonce) {
   std::string line;
-  line.reserve(method.size() + path.size() + time.size() + nonce.size() + 120);
-  line.append(method).append("\n").append(path).append("\n");
-  line.append(time).append("\n").append(nonce);
+  line.reserve(method.size() + target.size() + path.size() + time.size() +
+               nonce.size() + 120);
+  line.append(method).append("\n").append(target).append("\n");
+  line.append(path).append("\n").append(time).append("\n").append(nonce);
   return line;
 }
 
@@ -66,25 +69,39 @@ std::string BodyTag(std::string_view secret, std::string_view request_line,
 }
 
 std::string Mac(std::string_view secret, std::string_view method,
-                std::string_view path, std::string_view time,
-                std::string_view nonce, std::string_view body) {
-  std::string canonical = RequestLine(method, path, time, nonce);
+                std::string_view target, std::string_view path,
+                std::string_view time, std::string_view nonce,
+                std::string_view body) {
+  std::string canonical = RequestLine(method, target, path, time, nonce);
   const std::string tag = BodyTag(secret, canonical, body);
   canonical.append("\n").append(tag);
   return HmacHex(secret, canonical);
 }
 
+// The sender's words echoed into a log line and a reply only when short
+// and plain.
+std::string_view Echo(std::string_view theirs, size_t max) {
+  const bool plain = theirs.size() <= max &&
+                     std::all_of(theirs.begin(), theirs.end(), [](char c) {
+                       return (c >= '0' && c <= '9') ||
+                              (c >= 'a' && c <= 'z') || c == '.' || c == ':' ||
+                              c == '-' || c == '[' || c == ']';
+                     });
+  return plain ? theirs : "(unreadable)";
+}
+
 }  // namespace
 
 Signature Sign(std::string_view secret, std::string_view method,
-               std::string_view path, std::string_view body,
-               const Clock& clock) {
+               std::string_view target, std::string_view path,
+               std::string_view body, const Clock& clock) {
   unsigned char nonce[16];
   if (RAND_bytes(nonce, sizeof nonce) != 1) std::abort();
   Signature s;
+  s.target = target;
   s.time = std::to_string(clock.NowSeconds());
   s.nonce = HexEncode(std::span<const unsigned char>(nonce, sizeof nonce));
-  s.mac = Mac(secret, method, path, s.time, s.nonce, body);
+  s.mac = Mac(secret, method, target, path, s.time, s.nonce, body);
   s.protocol = std::string(kProtocolVersion);
   return s;
 }
@@ -107,31 +124,35 @@ Result<void> SignatureVerifier::Verify(std::string_view method,
   if (t < now - kWindowSeconds || t > now + kWindowSeconds) {
     return Fail(ErrorCode::kUnauthenticated, "signature: stale");
   }
-  const std::string expected =
-      Mac(secret_, method, path, signature.time, signature.nonce, body);
+  if (t < started_) {
+    return Fail(ErrorCode::kUnauthenticated,
+                "signature: made before this server started (its nonces "
+                "are not remembered across a restart); send it again");
+  }
+  const std::string expected = Mac(secret_, method, signature.target, path,
+                                   signature.time, signature.nonce, body);
   if (CRYPTO_memcmp(expected.data(), signature.mac.data(), expected.size()) !=
       0) {
     if (signature.protocol != kProtocolVersion) {
-      // The sender's word, echoed into a log line and a reply: only a
-      // short version number is repeated as it came.
-      const std::string_view theirs = signature.protocol;
-      const bool plain = theirs.size() <= 8 &&
-                         std::all_of(theirs.begin(), theirs.end(), [](char c) {
-                           return (c >= '0' && c <= '9') || c == '.';
-                         });
       return Fail(
           ErrorCode::kUnauthenticated,
           fmt::format("signature: does not match: the sender signs with "
                       "protocol {}, this imgstore with {}; upgrade trackers "
                       "and nodes together (docs/DEPLOYMENT.md)",
-                      theirs.empty() ? "1 (it sent no version)"
-                      : plain        ? theirs
-                                     : "(unreadable)",
+                      signature.protocol.empty() ? "1 (it sent no version)"
+                                                 : Echo(signature.protocol, 8),
                       kProtocolVersion));
     }
     return Fail(ErrorCode::kUnauthenticated,
                 "signature: does not match (is the cluster secret the same "
                 "on both sides?)");
+  }
+  if (!targets_.empty() && std::find(targets_.begin(), targets_.end(),
+                                     signature.target) == targets_.end()) {
+    return Fail(
+        ErrorCode::kUnauthenticated,
+        fmt::format("signature: made for {}, not for this server ({})",
+                    Echo(signature.target, 300), fmt::join(targets_, ", ")));
   }
   std::lock_guard lock(mutex_);
   while (!seen_order_.empty() &&

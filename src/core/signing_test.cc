@@ -8,7 +8,7 @@ namespace {
 TEST(SigningTest, SignedRequestVerifiesOnce) {
   FakeClock clock;
   SignatureVerifier verifier("secret", clock);
-  Signature s = Sign("secret", "PUT", "/ab/cd/x.jpg", "body", clock);
+  Signature s = Sign("secret", "PUT", "n1:9001", "/ab/cd/x.jpg", "body", clock);
   EXPECT_TRUE(verifier.Verify("PUT", "/ab/cd/x.jpg", "body", s).has_value());
   auto replay = verifier.Verify("PUT", "/ab/cd/x.jpg", "body", s);
   ASSERT_FALSE(replay.has_value());
@@ -22,9 +22,10 @@ TEST(SigningTest, SignedRequestVerifiesOnce) {
 // if both follow it to the byte. No version is given: the MAC alone decides.
 TEST(SigningTest, KnownAnswer) {
   FakeClock clock(1'700'000'000);
-  const Signature s{"1700000000", "00112233445566778899aabbccddeeff",
-                    "32a73766ffbb4d0c5c880f31995e14b3"
-                    "7161751838462b1680616293f5cfd0f6",
+  const Signature s{"127.0.0.1:9001", "1700000000",
+                    "00112233445566778899aabbccddeeff",
+                    "69e013565e80bc234c613a2f73b26123"
+                    "fe2d5346db83786c03a89c2c65e65922",
                     ""};
   SignatureVerifier other_body("cluster-secret", clock);
   EXPECT_FALSE(
@@ -47,37 +48,45 @@ TEST(SigningTest, EveryPartIsBound) {
   };
   for (const Case& c : cases) {
     SignatureVerifier verifier("s", clock);
-    Signature sig = Sign(c.secret, c.method, c.path, c.body, clock);
+    Signature sig = Sign(c.secret, c.method, "n1:9001", c.path, c.body, clock);
     EXPECT_FALSE(verifier.Verify("PUT", "/p", "b", sig).has_value()) << c.name;
   }
+  // The target, sent in the clear, is signed too: rewriting it breaks the
+  // signature even where any target would be accepted.
+  SignatureVerifier any_target("s", clock);
+  Signature moved = Sign("s", "PUT", "n1:9001", "/p", "b", clock);
+  moved.target = "n2:9001";
+  EXPECT_FALSE(any_target.Verify("PUT", "/p", "b", moved).has_value());
 }
 
 TEST(SigningTest, StaleAndFutureRefused) {
   FakeClock clock;
   SignatureVerifier verifier("s", clock);
-  Signature old = Sign("s", "PUT", "/p", "", clock);
+  Signature old = Sign("s", "PUT", "n1:9001", "/p", "", clock);
   clock.Advance(std::chrono::seconds(SignatureVerifier::kWindowSeconds + 1));
   auto r = verifier.Verify("PUT", "/p", "", old);
   ASSERT_FALSE(r.has_value());
   EXPECT_NE(r.error().message.find("stale"), std::string::npos);
 
   FakeClock ahead(clock.NowSeconds() + SignatureVerifier::kWindowSeconds + 5);
-  Signature future = Sign("s", "PUT", "/p", "", ahead);
+  Signature future = Sign("s", "PUT", "n1:9001", "/p", "", ahead);
   EXPECT_FALSE(verifier.Verify("PUT", "/p", "", future).has_value());
 }
 
 TEST(SigningTest, MalformedHeadersRefused) {
   FakeClock clock;
   SignatureVerifier verifier("s", clock);
-  Signature good = Sign("s", "PUT", "/p", "", clock);
+  Signature good = Sign("s", "PUT", "n1:9001", "/p", "", clock);
   const std::string& v = good.protocol;
+  const std::string& to = good.target;
   Signature bad[] = {
-      {"", good.nonce, good.mac, v},
-      {"12x", good.nonce, good.mac, v},
-      {good.time, "", good.mac, v},
-      {good.time, good.nonce, "", v},
-      {good.time, good.nonce, good.mac.substr(1), v},
-      {good.time, good.nonce, std::string(64, 'Z'), v},
+      {to, "", good.nonce, good.mac, v},
+      {to, "12x", good.nonce, good.mac, v},
+      {to, good.time, "", good.mac, v},
+      {to, good.time, good.nonce, "", v},
+      {to, good.time, good.nonce, good.mac.substr(1), v},
+      {to, good.time, good.nonce, std::string(64, 'Z'), v},
+      {"", good.time, good.nonce, good.mac, v},
   };
   for (const Signature& s : bad)
     EXPECT_FALSE(verifier.Verify("PUT", "/p", "", s).has_value());
@@ -90,7 +99,7 @@ TEST(SigningTest, MalformedHeadersRefused) {
 TEST(SigningTest, MismatchNamesTheProtocolOrTheSecret) {
   FakeClock clock;
   SignatureVerifier verifier("s", clock);
-  Signature s = Sign("other", "PUT", "/p", "b", clock);
+  Signature s = Sign("other", "PUT", "n1:9001", "/p", "b", clock);
   EXPECT_EQ(s.protocol, kProtocolVersion);
   auto wrong_secret = verifier.Verify("PUT", "/p", "b", s);
   ASSERT_FALSE(wrong_secret.has_value());
@@ -104,10 +113,10 @@ TEST(SigningTest, MismatchNamesTheProtocolOrTheSecret) {
       << unversioned.error().message;
   EXPECT_NE(unversioned.error().message.find("upgrade trackers and nodes"),
             std::string::npos);
-  s.protocol = "3";
+  s.protocol = "4";
   auto newer = verifier.Verify("PUT", "/p", "b", s);
   ASSERT_FALSE(newer.has_value());
-  EXPECT_NE(newer.error().message.find("protocol 3"), std::string::npos);
+  EXPECT_NE(newer.error().message.find("protocol 4"), std::string::npos);
   s.protocol = std::string(200, 'x');  // not repeated to the log
   auto garbled = verifier.Verify("PUT", "/p", "b", s);
   ASSERT_FALSE(garbled.has_value());
@@ -116,9 +125,44 @@ TEST(SigningTest, MismatchNamesTheProtocolOrTheSecret) {
 
   // The version is a hint, not part of what is signed: a valid signature
   // passes whatever it says.
-  Signature good = Sign("s", "PUT", "/p", "b", clock);
+  Signature good = Sign("s", "PUT", "n1:9001", "/p", "b", clock);
   good.protocol = "";
   EXPECT_TRUE(verifier.Verify("PUT", "/p", "b", good).has_value());
+}
+
+// Every node shares the secret: a request one node took must not be good
+// on another (a captured DELETE replayed to the other copies).
+TEST(SigningTest, ANodeRefusesRequestsSignedForAnother) {
+  FakeClock clock;
+  SignatureVerifier n1("s", clock, {"n1:9001", "10.0.0.1:9001"});
+  SignatureVerifier n2("s", clock, {"n2:9001"});
+  Signature s = Sign("s", "DELETE", "n1:9001", "/p", "", clock);
+  auto elsewhere = n2.Verify("DELETE", "/p", "", s);
+  ASSERT_FALSE(elsewhere.has_value());
+  EXPECT_EQ(elsewhere.error().code, ErrorCode::kUnauthenticated);
+  EXPECT_NE(elsewhere.error().message.find("made for n1:9001"),
+            std::string::npos)
+      << elsewhere.error().message;
+  EXPECT_TRUE(n1.Verify("DELETE", "/p", "", s).has_value());
+  Signature internal = Sign("s", "DELETE", "10.0.0.1:9001", "/p", "", clock);
+  EXPECT_TRUE(n1.Verify("DELETE", "/p", "", internal).has_value())
+      << "any of the node's own names";
+}
+
+// Nonces are remembered in memory only: what was signed before a verifier
+// started could have been taken by its previous run, so it is refused.
+TEST(SigningTest, SignedBeforeStartRefused) {
+  FakeClock clock(1'700'000'000);
+  Signature before = Sign("s", "PUT", "n1:9001", "/p", "b", clock);
+  clock.Advance(std::chrono::seconds(5));
+  SignatureVerifier restarted("s", clock);
+  auto r = restarted.Verify("PUT", "/p", "b", before);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message.find("before this server started"),
+            std::string::npos)
+      << r.error().message;
+  Signature after = Sign("s", "PUT", "n1:9001", "/p", "b", clock);
+  EXPECT_TRUE(restarted.Verify("PUT", "/p", "b", after).has_value());
 }
 
 }  // namespace

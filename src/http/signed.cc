@@ -1,6 +1,16 @@
 #include "http/signed.h"
 
+#include <algorithm>
+#include <cctype>
+
 namespace imgstore::http {
+
+std::string SignatureTarget(const Url& url) {
+  std::string host = url.host;
+  std::transform(host.begin(), host.end(), host.begin(),
+                 [](unsigned char c) { return char(std::tolower(c)); });
+  return host + ":" + url.port;
+}
 
 Result<void> SignRequest(ClientRequest& request, std::string_view secret,
                          const Clock& clock) {
@@ -11,8 +21,8 @@ Result<void> SignRequest(ClientRequest& request, std::string_view secret,
   const std::string_view body = request.borrowed_body.empty()
                                     ? std::string_view(request.body)
                                     : request.borrowed_body;
-  for (auto& field :
-       SignatureHeaders(Sign(secret, request.method, path, body, clock))) {
+  for (auto& field : SignatureHeaders(Sign(
+           secret, request.method, SignatureTarget(*url), path, body, clock))) {
     request.headers.push_back(std::move(field));
   }
   return {};
@@ -21,6 +31,7 @@ Result<void> SignRequest(ClientRequest& request, std::string_view secret,
 std::vector<std::pair<std::string, std::string>> SignatureHeaders(
     const Signature& signature) {
   std::vector<std::pair<std::string, std::string>> fields = {
+      {std::string(kTargetHeader), signature.target},
       {std::string(kTimeHeader), signature.time},
       {std::string(kNonceHeader), signature.nonce},
       {std::string(kSignatureHeader), signature.mac}};
@@ -30,7 +41,8 @@ std::vector<std::pair<std::string, std::string>> SignatureHeaders(
 }
 
 Signature SignatureOf(const Request& request) {
-  return Signature{std::string(request.Header(kTimeHeader)),
+  return Signature{std::string(request.Header(kTargetHeader)),
+                   std::string(request.Header(kTimeHeader)),
                    std::string(request.Header(kNonceHeader)),
                    std::string(request.Header(kSignatureHeader)),
                    std::string(request.Header(kProtocolHeader))};

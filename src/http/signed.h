@@ -17,9 +17,14 @@ namespace imgstore::http {
 // wire: one place that puts a signature into a request's headers and one
 // that takes it out again.
 
-// Signs `request` for its method, its URL's path (without the query: the
-// receiver verifies Request::path) and its body. kInvalidArgument for a bad
-// URL.
+// The target a request to `url` is signed for: "host:port", the host in
+// lower case and the port always written. A server's own targets come from
+// its own URLs the same way.
+std::string SignatureTarget(const Url& url);
+
+// Signs `request` for its method, its URL's target and path (without the
+// query: the receiver verifies Request::path) and its body.
+// kInvalidArgument for a bad URL.
 Result<void> SignRequest(ClientRequest& request, std::string_view secret,
                          const Clock& clock);
 

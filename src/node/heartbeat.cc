@@ -34,9 +34,9 @@ void Node::HeartbeatLoop() {
           break;
         case Link::kRefused:
           spdlog::error(
-              "node {}: tracker {} refused the heartbeat signature: check "
-              "--secret",
-              options_.name, target);
+              "node {}: tracker {} refused the heartbeat's "
+              "signature ({}); still serving",
+              options_.name, target, why);
           break;
         case Link::kUnknown:
           break;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "http/signed.h"
+
 namespace imgstore {
 
 Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
@@ -48,6 +50,16 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
         "http://" + o.host + ":" + std::to_string(node->server_->port());
   }
 
+  // Signed requests must name one of this node's own URLs: one meant for
+  // another node is refused here (core/signing.h).
+  std::vector<std::string> targets;
+  for (const std::string& own : {o.public_url, o.internal_url}) {
+    auto url = http::ParseUrl(own);
+    if (url) targets.push_back(http::SignatureTarget(*url));
+  }
+  node->verifier_ = std::make_unique<SignatureVerifier>(o.secret, node->clock_,
+                                                        std::move(targets));
+
   ScrubberOptions scrub;
   scrub.tracker_url = o.tracker_url;
   scrub.secret = o.secret;
@@ -73,8 +85,7 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   return node;
 }
 
-Node::Node(const NodeOptions& options)
-    : options_(options), verifier_(options.secret, SystemClock::Get()) {}
+Node::Node(const NodeOptions& options) : options_(options) {}
 
 Node::~Node() {
   Stop();

@@ -72,7 +72,7 @@ class Node {
   const std::chrono::steady_clock::time_point started_ =
       std::chrono::steady_clock::now();
   std::unique_ptr<FileStore> store_;
-  SignatureVerifier verifier_;
+  std::unique_ptr<SignatureVerifier> verifier_;  // set once the URLs are
   http::Metrics metrics_{"imgstore_node"};
   std::unique_ptr<http::Router> router_;
   std::unique_ptr<http::Server> server_;

@@ -319,11 +319,11 @@ http::Router Node::MakeRouter() {
        [this](const Request& r) { return node_routes::GetImage(*store_, r); }},
       {verb::put, kImage, Dispatch::kAsync, nullptr,
        [this](const Request& r) {
-         return node_routes::PutImage(verifier_, *store_, r);
+         return node_routes::PutImage(*verifier_, *store_, r);
        }},
       {verb::delete_, kImage, Dispatch::kBlocking,
        [this](const Request& r) {
-         return Verified(verifier_, r, [&]() -> Response {
+         return Verified(*verifier_, r, [&]() -> Response {
            auto path = ParseImagePath(r.path);
            if (!path) return http::ErrorResponse(path.error());
            auto deleted = store_->Delete(*path);
@@ -333,7 +333,7 @@ http::Router Node::MakeRouter() {
        }},
       {verb::get, "/v1/files", Dispatch::kBlocking,
        [this](const Request& r) {
-         return Verified(verifier_, r, [&] { return ListFiles(*store_, r); });
+         return Verified(*verifier_, r, [&] { return ListFiles(*store_, r); });
        }},
       {verb::get, "/status", Dispatch::kInline,
        [this](const Request&) {

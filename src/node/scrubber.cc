@@ -174,9 +174,9 @@ bool Scrubber::Post(const std::string& body) {
         break;
       case Link::kRefused:
         spdlog::error(
-            "node {}: tracker {} refused the scrub report signature: check "
-            "--secret",
-            options_.name, target);
+            "node {}: tracker {} refused the scrub report's "
+            "signature ({})",
+            options_.name, target, why);
         break;
       case Link::kUnknown:
         break;

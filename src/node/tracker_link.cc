@@ -26,15 +26,14 @@ TrackerLink PostToTracker(std::string_view tracker_url, std::string_view path,
     why = response.error().message;
     return TrackerLink::kDown;
   }
-  // 401: the signature (the secret). Any other refusal, such as the 403 for
-  // a removed server, is told in the tracker's words below.
-  if (response->status == 401) return TrackerLink::kRefused;
   if (response->status < 200 || response->status >= 300) {
     // The tracker's own words: "status 507: ... disk is full" says more
-    // than the number.
+    // than the number, and a 401 says which part of the signature failed.
     why = "status " + std::to_string(response->status) + ": " +
           ParseErrorBody(response->body, ErrorCode::kUnavailable).message;
-    return TrackerLink::kDown;
+    // 401: the signature. Any other refusal, such as the 403 for a removed
+    // server, leaves the node as good as cut off from this tracker.
+    return response->status == 401 ? TrackerLink::kRefused : TrackerLink::kDown;
   }
   return TrackerLink::kUp;
 }

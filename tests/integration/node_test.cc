@@ -80,6 +80,8 @@ class NodeTest : public ::testing::Test {
     return "http://127.0.0.1:" + std::to_string(port_);
   }
 
+  static std::string target() { return "127.0.0.1:" + std::to_string(port_); }
+
   static std::string NewPath(ImageFormat format) {
     return "/" + MakeImagePath(ImageId::New(), format).relative;
   }
@@ -87,7 +89,8 @@ class NodeTest : public ::testing::Test {
   // GET /v1/files?QUERY, signed as a tracker signs it (path without query).
   static http::ClientResponse ListFiles(const std::string& query,
                                         const std::string& secret = kSecret) {
-    Signature s = Sign(secret, "GET", "/v1/files", "", SystemClock::Get());
+    Signature s =
+        Sign(secret, "GET", target(), "/v1/files", "", SystemClock::Get());
     return Get(url() + "/v1/files" + (query.empty() ? "" : "?" + query),
                http::SignatureHeaders(s));
   }
@@ -229,7 +232,7 @@ TEST_F(NodeTest, RefusesBadSignatures) {
   // As from a tracker of a release that signed otherwise and sent no
   // protocol version: the refusal says so instead of blaming the secret.
   Signature foreign =
-      Sign("wrong-secret", "PUT", path, bytes, SystemClock::Get());
+      Sign("wrong-secret", "PUT", target(), path, bytes, SystemClock::Get());
   foreign.protocol.clear();
   auto older =
       Send("PUT", url() + path, bytes, http::SignatureHeaders(foreign));
@@ -237,11 +240,20 @@ TEST_F(NodeTest, RefusesBadSignatures) {
   EXPECT_NE(older.body.find("protocol 1"), std::string::npos) << older.body;
   // Stale: signed two minutes ago.
   FakeClock past(SystemClock::Get().NowSeconds() - 120);
-  Signature old = Sign(kSecret, "PUT", path, bytes, past);
+  Signature old = Sign(kSecret, "PUT", target(), path, bytes, past);
   auto stale = Send("PUT", url() + path, bytes, http::SignatureHeaders(old));
   EXPECT_EQ(stale.status, 401u);
   // Replayed: the same signed request twice.
-  Signature once = Sign(kSecret, "PUT", path, bytes, SystemClock::Get());
+  // For another node (every node shares the secret): refused.
+  Signature elsewhere =
+      Sign(kSecret, "PUT", "127.0.0.1:1", path, bytes, SystemClock::Get());
+  auto misdirected =
+      Send("PUT", url() + path, bytes, http::SignatureHeaders(elsewhere));
+  EXPECT_EQ(misdirected.status, 401u);
+  EXPECT_NE(misdirected.body.find("made for 127.0.0.1:1"), std::string::npos)
+      << misdirected.body;
+  Signature once =
+      Sign(kSecret, "PUT", target(), path, bytes, SystemClock::Get());
   const auto h = http::SignatureHeaders(once);
   EXPECT_EQ(Send("PUT", url() + path, bytes, h).status, 201u);
   EXPECT_EQ(Send("DELETE", url() + path, "", h).status, 401u)
@@ -748,7 +760,9 @@ TEST(NodeCrashTest, KillDuringWritesLeavesNoPartialFile) {
         for (int i = 0; i < 50 && !stop; ++i) {
           const std::string path =
               "/" + MakeImagePath(ImageId::New(), ImageFormat::kJpeg).relative;
-          Signature s = Sign(kSecret, "PUT", path, big, SystemClock::Get());
+          Signature s =
+              Sign(kSecret, "PUT", "127.0.0.1:" + std::to_string(port), path,
+                   big, SystemClock::Get());
           http::ClientRequest r{"PUT", url + path, http::SignatureHeaders(s),
                                 big};
           auto res = http::Fetch(r);

@@ -36,8 +36,8 @@ std::unique_ptr<ChildProcess> ServeFiles(const TempDir& dir,
       std::vector<std::string>{
           "/bin/sh", "-c",
           "cd '" + dir.str() + "' && exec openssl s_server -quiet -WWW " +
-              "-accept 127.0.0.1:" + std::to_string(port) + " -cert '" +
-              base + ".pem' -key '" + base + ".key'"},
+              "-accept 127.0.0.1:" + std::to_string(port) + " -cert '" + base +
+              ".pem' -key '" + base + ".key'"},
       base + ".server.log");
   return server;
 }
@@ -78,17 +78,17 @@ TEST(TlsTest, FetchChecksTheCertificateAndItsName) {
   // Trusted, but for another name: refused, and the message says why.
   const uint16_t other_port = FreePort();
   auto other = ServeFiles(dir, "other", other_port);
-  auto wrong_name = GetWhenUp("https://127.0.0.1:" +
-                              std::to_string(other_port) + "/hello.txt");
+  auto wrong_name = GetWhenUp(
+      "https://127.0.0.1:" + std::to_string(other_port) + "/hello.txt");
   ASSERT_FALSE(wrong_name);
   EXPECT_EQ(wrong_name.error().code, ErrorCode::kUnavailable);
   EXPECT_NE(wrong_name.error().message.find("certificate"), std::string::npos)
       << wrong_name.error().message;
 
   // Plain http to a TLS port is an error too, not a hang.
-  auto plain = http::Fetch({.url = "http://127.0.0.1:" +
-                                   std::to_string(good_port) + "/hello.txt",
-                            .timeout = std::chrono::seconds(3)});
+  auto plain = http::Fetch(
+      {.url = "http://127.0.0.1:" + std::to_string(good_port) + "/hello.txt",
+       .timeout = std::chrono::seconds(3)});
   EXPECT_TRUE(!plain || plain->status >= 400);
 }
 

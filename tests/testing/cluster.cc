@@ -124,8 +124,11 @@ http::ClientResponse SignedSend(const std::string& method,
                                 const std::string& path,
                                 const std::string& body,
                                 const std::string& secret) {
-  Signature s = Sign(secret, method, path, body, SystemClock::Get());
-  return Send(method, base_url + path, body, http::SignatureHeaders(s));
+  http::ClientRequest request{
+      .method = method, .url = base_url + path, .body = body};
+  if (auto ok = http::SignRequest(request, secret, SystemClock::Get()); !ok)
+    return {.status = 0, .body = ok.error().message};
+  return Send(method, request.url, body, request.headers);
 }
 
 }  // namespace imgstore::testing
