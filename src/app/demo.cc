@@ -319,20 +319,20 @@ void PrintTail(const Child& c) {
   }
 }
 
-// Reaps children that have ended; returns the first one found, with its
-// wait status, or nullopt when all still run.
-std::optional<std::pair<Child*, int>> ReapEnded(std::vector<Child>& children) {
-  std::optional<std::pair<Child*, int>> first;
+// Reaps children that have ended; returns each, with its wait status
+// (none while all still run).
+std::vector<std::pair<Child*, int>> ReapEnded(std::vector<Child>& children) {
+  std::vector<std::pair<Child*, int>> ended;
   for (Child& c : children) {
     if (c.pid <= 0) continue;
     int status = 0;
     pid_t r = ::waitpid(c.pid, &status, WNOHANG);
     if (r == c.pid) {
       c.pid = -1;
-      if (!first) first = std::make_pair(&c, status);
+      ended.emplace_back(&c, status);
     }
   }
-  return first;
+  return ended;
 }
 
 // SIGTERM to every child still running, up to kStopTimeout for them to
@@ -400,6 +400,9 @@ class Demo {
   bool NodesUsable() const;
   // Reports a child that ended on its own, then stops the rest.
   int ChildDied(Child& child, int status, bool starting);
+  // A node that ended while the demo runs: said, with the command that
+  // brings it back; the tracker and the other nodes go on.
+  void NodeLost(const Child& child, int status) const;
   void PrintBanner() const;
   int Stop(int sig);
 
@@ -474,6 +477,18 @@ int Demo::ChildDied(Child& child, int status, bool starting) {
   return 1;
 }
 
+void Demo::NodeLost(const Child& child, int status) const {
+  const int i = std::stoi(child.name.substr(child.name.find('-') + 1));
+  Say(fmt::format(
+      "{} (pid {}) stopped: {}. The tracker and the other nodes go on: its "
+      "images are served from their other copies or as the default image, "
+      "and copied again if it stays away for a minute. To bring it back:\n"
+      "  IMGSTORE_SECRET={} imgstore node --listen 127.0.0.1:{} --root {} "
+      "--tracker {} --name {}",
+      child.name, child.started_pid, DescribeStatus(status), secrets_.secret,
+      NodePort(i), (dir_ / child.name).string(), tracker_url_, child.name));
+}
+
 int Demo::Stop(int sig) {
   std::printf("\nimgstore demo: %s: stopping the tracker and %d node%s\n",
               ::strsignal(sig), options_.nodes, options_.nodes == 1 ? "" : "s");
@@ -496,8 +511,7 @@ void Demo::PrintBanner() const {
       "  admin token:  %s\n"
       "  secret:       %s\n"
       "  nodes:        %s\n"
-      "  copies:       %d of each image; a node gone for a minute is "
-      "repaired\n"
+      "  copies:       %s\n"
       "  logs:         %s\n\n"
       "Try, from another shell:\n"
       "  IMGSTORE_TRACKER=%s imgstore upload FILE\n"
@@ -505,7 +519,11 @@ void Demo::PrintBanner() const {
       "Ctrl-C stops everything.\n",
       options_.nodes, options_.nodes == 1 ? "" : "s", dir_.c_str(),
       tracker_url_.c_str(), tracker_url_.c_str(), t.c_str(), t.c_str(),
-      secrets_.secret.c_str(), nodes.c_str(), std::min(2, options_.nodes),
+      secrets_.secret.c_str(), nodes.c_str(),
+      options_.nodes == 1 ? "1 of each image (with one node, a node gone "
+                            "shows the default image)"
+                          : "2 of each image; a node gone for a minute is "
+                            "repaired",
       (dir_ / "logs/").c_str(), tracker_url_.c_str(), tracker_url_.c_str(),
       t.c_str());
   std::fflush(stdout);
@@ -525,8 +543,8 @@ int Demo::Run(const sigset_t& signals) {
         sig == SIGINT || sig == SIGTERM) {
       return Stop(sig);
     }
-    if (auto ended = ReapEnded(children_)) {
-      return ChildDied(*ended->first, ended->second, true);
+    if (auto ended = ReapEnded(children_); !ended.empty()) {
+      return ChildDied(*ended[0].first, ended[0].second, true);
     }
     const auto now = Clock::now();
     if (!nodes_started) {
@@ -555,8 +573,9 @@ int Demo::Run(const sigset_t& signals) {
   while (true) {
     int sig = WaitSignal(signals, std::chrono::seconds(1));
     if (sig == SIGINT || sig == SIGTERM) return Stop(sig);
-    if (auto ended = ReapEnded(children_)) {
-      return ChildDied(*ended->first, ended->second, false);
+    for (auto [child, status] : ReapEnded(children_)) {
+      if (child->name == "tracker") return ChildDied(*child, status, false);
+      NodeLost(*child, status);
     }
   }
 }

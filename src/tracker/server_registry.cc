@@ -1,5 +1,6 @@
 #include "tracker/server_registry.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -109,7 +110,52 @@ void ServerRegistry::KeepAliveUnrecorded(const NodeStatus& s,
   row.node_full = NodeFull(s);
 }
 
+Result<void> ServerRegistry::Admit(const NodeStatus& s) {
+  std::lock_guard lock(mutex_);
+  auto find = [&](auto match) -> const ServerRow* {
+    auto it = std::find_if(servers_.begin(), servers_.end(),
+                           [&](const auto& e) { return match(e.second); });
+    return it == servers_.end() ? nullptr : &it->second;
+  };
+  const ServerRow* row =
+      find([&](const ServerRow& r) { return r.server_url == s.url; });
+  if (!row && !s.name.empty()) {
+    row = find([&](const ServerRow& r) { return r.server_name == s.name; });
+    // A row found by name takes the new URL: a node that moved. While the
+    // row's own node still beats, this is another node with its name.
+    if (row && Alive(*row)) {
+      return Fail(ErrorCode::kConflict,
+                  fmt::format("server name {} is in use by server {} at {} "
+                              "(heartbeat {} s ago): give the node at {} a "
+                              "--name of its own",
+                              s.name, row->server_id, row->server_url,
+                              HeartbeatAgeSeconds(*row), s.url));
+    }
+  }
+  // A node holding far fewer images than the copies recorded on it has
+  // lost its files, most often to a disk not mounted under --root. Taken
+  // in, it would be handed out for images it cannot serve; refused, it
+  // turns unusable and its copies are served and repaired from others.
+  if (row && row->cur_pic_amount >= kLostFilesMinimum &&
+      s.images * 2 < row->cur_pic_amount) {
+    return Fail(ErrorCode::kConflict,
+                fmt::format("server {} ({}) reports {} images at {}, but {} "
+                            "copies are recorded on it: is its --root the "
+                            "right disk, mounted? Its heartbeats are refused "
+                            "until it is",
+                            row->server_id, row->server_name, s.images, s.root,
+                            row->cur_pic_amount));
+  }
+  return {};
+}
+
 Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
+  if (auto admitted = Admit(s); !admitted) {
+    std::lock_guard lock(mutex_);
+    if (refused_.insert(s.url).second)
+      spdlog::error("heartbeat refused: {}", admitted.error().message);
+    return Fail(admitted.error());
+  }
   auto row = store_.RecordHeartbeat(s.name, s.url, s.root, s.max_pics,
                                     s.disk_free_bytes, s.bytes_used,
                                     clock_.NowSeconds());

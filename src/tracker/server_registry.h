@@ -34,6 +34,10 @@ class ServerRegistry {
   Result<void> Refresh();
 
   // A signed heartbeat's status: recorded in the store, usable at once.
+  // Refused (kConflict, logged once per URL) when it would take over the
+  // row of another live node with the same name, or when the node reports
+  // fewer than half the copies recorded on it (its files are gone: a disk
+  // not mounted).
   // When the store cannot take it (its disk full, its server down), a
   // server this registry knows (by URL, else by name) is still alive here:
   // it stays usable, so pages keep their images while the database is
@@ -52,7 +56,14 @@ class ServerRegistry {
   int64_t HeartbeatAgeSeconds(const ServerRow& row) const;
 
  private:
+  // Copies recorded on a server below which a node reporting fewer
+  // images is not taken for one that lost its files: small counts drift
+  // with uploads and deletes in flight.
+  static constexpr int64_t kLostFilesMinimum = 10;
+
   bool Alive(const ServerRow& row) const;
+  // Heartbeat's checks against the rows in memory.
+  Result<void> Admit(const NodeStatus& s);
   void Apply(std::vector<ServerRow> rows);
   // Heartbeat's fallback when the store failed with `why`: the known
   // server that sent `s` is alive in memory.

@@ -188,6 +188,30 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
   EXPECT_EQ(file_over_env.exit_code, 0) << file_over_env.output;
 }
 
+// The pid of `parent`'s child whose command line has `listen`: a process
+// this test started, through the demo, found by its parent.
+pid_t ChildListeningOn(pid_t parent, const std::string& listen) {
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    // pid (comm) state ppid ...: comm may hold spaces, so after the ')'.
+    std::istringstream fields(line.substr(line.rfind(')') + 1));
+    std::string state;
+    pid_t ppid = 0;
+    fields >> state >> ppid;
+    if (ppid != parent) continue;
+    std::ifstream cmdline(entry.path() / "cmdline");
+    std::string args((std::istreambuf_iterator<char>(cmdline)),
+                     std::istreambuf_iterator<char>());
+    if (args.find(listen + '\0') != std::string::npos)
+      return pid_t(std::stol(name));
+  }
+  return -1;
+}
+
 TEST(DemoTest, StartsServesAndStopsEverything) {
   TempDir dir;
   const uint16_t port = FreePort();
@@ -207,6 +231,25 @@ TEST(DemoTest, StartsServesAndStopsEverything) {
   auto j = nlohmann::json::parse(up.body);
   EXPECT_EQ(Get(j["url"].get<std::string>()).body, TestData("small.jpg"));
   EXPECT_EQ(Get(url + "/").status, 200u);
+
+  // A node that dies leaves the rest running (the demo is where one shows
+  // a node going down), and the demo says how to bring it back.
+  const std::string image_url = j["url"].get<std::string>();
+  int victim = 1;  // a node the image's URL is not on
+  while (image_url.find(":" + std::to_string(port + victim) + "/") !=
+         std::string::npos)
+    ++victim;
+  const std::string node_listen = "127.0.0.1:" + std::to_string(port + victim);
+  const pid_t node = ChildListeningOn(demo.pid(), node_listen);
+  ASSERT_GT(node, 0) << "no child of the demo listens on " << node_listen;
+  ASSERT_EQ(::kill(node, SIGKILL), 0);
+  ASSERT_TRUE(Eventually(
+      [&] { return demo.Log().find("To bring it back") != std::string::npos; },
+      std::chrono::seconds(10)))
+      << demo.Log();
+  EXPECT_TRUE(demo.running()) << demo.Log();
+  EXPECT_EQ(Get(url + "/healthz").status, 200u);
+  EXPECT_EQ(Get(image_url).body, TestData("small.jpg"));
 
   int status = demo.Signal(SIGTERM, std::chrono::seconds(15));
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)

@@ -1,0 +1,89 @@
+#include "tracker/server_registry.h"
+
+#include <gtest/gtest.h>
+
+#include "testing/testing.h"
+
+namespace imgstore {
+namespace {
+
+class ServerRegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = OpenMetadataStore("sqlite:" + dir_.str() + "/meta.db");
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    store_ = std::move(*store);
+    registry_ = std::make_unique<ServerRegistry>(*store_, clock_, kTimeout);
+  }
+
+  static NodeStatus Beat(const std::string& name, const std::string& url,
+                         int64_t images = 0) {
+    NodeStatus s;
+    s.name = name;
+    s.url = url;
+    s.root = "/srv/images";
+    s.images = images;
+    s.disk_free_bytes = int64_t(1) << 40;
+    s.max_pics = 1000;
+    return s;
+  }
+
+  static constexpr std::chrono::seconds kTimeout{6};
+  testing::TempDir dir_;
+  FakeClock clock_;
+  std::unique_ptr<MetadataStore> store_;
+  std::unique_ptr<ServerRegistry> registry_;
+};
+
+// Two nodes started with one name (the default node-PORT on two hosts):
+// the second must not take over the first's row, whose copies it does not
+// hold. A node that moved, its old URL silent, keeps its row.
+TEST_F(ServerRegistryTest, LiveServersNameIsNotTakenOver) {
+  auto first = registry_->Heartbeat(Beat("node-9001", "http://a:9001"));
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  auto second = registry_->Heartbeat(Beat("node-9001", "http://b:9001"));
+  ASSERT_FALSE(second.has_value());
+  EXPECT_EQ(second.error().code, ErrorCode::kConflict);
+  EXPECT_NE(second.error().message.find("in use by server"), std::string::npos)
+      << second.error().message;
+  ASSERT_EQ(registry_->Snapshot().size(), 1u);
+  EXPECT_EQ(registry_->Snapshot()[0].server_url, "http://a:9001");
+
+  clock_.Advance(kTimeout + std::chrono::seconds(1));
+  auto moved = registry_->Heartbeat(Beat("node-9001", "http://b:9001"));
+  ASSERT_TRUE(moved.has_value()) << moved.error().message;
+  EXPECT_EQ(moved->server_id, first->server_id);
+  EXPECT_EQ(registry_->Snapshot()[0].server_url, "http://b:9001");
+}
+
+// A node back with far fewer images than the copies recorded on it lost
+// its files (a disk not mounted under --root): refused, so it turns
+// unusable and resolve hands out other copies instead of its 404s.
+TEST_F(ServerRegistryTest, NodeThatLostItsFilesIsRefused) {
+  auto row = registry_->Heartbeat(Beat("n1", "http://a:9001"));
+  ASSERT_TRUE(row.has_value());
+  registry_->AdjustCount(row->server_id, 40);
+
+  auto empty = registry_->Heartbeat(Beat("n1", "http://a:9001", 0));
+  ASSERT_FALSE(empty.has_value());
+  EXPECT_EQ(empty.error().code, ErrorCode::kConflict);
+  EXPECT_NE(empty.error().message.find("reports 0 images"), std::string::npos)
+      << empty.error().message;
+  clock_.Advance(kTimeout + std::chrono::seconds(1));
+  ASSERT_FALSE(registry_->Heartbeat(Beat("n1", "http://a:9001", 3)));
+  EXPECT_FALSE(registry_->Find(row->server_id)->flg_usable);
+
+  // Its disk is back: most of what is recorded is there.
+  auto mounted = registry_->Heartbeat(Beat("n1", "http://a:9001", 38));
+  ASSERT_TRUE(mounted.has_value()) << mounted.error().message;
+  EXPECT_TRUE(registry_->Find(row->server_id)->flg_usable);
+
+  // Small counts drift with uploads and deletes in flight: not judged.
+  auto small = registry_->Heartbeat(Beat("n2", "http://b:9001"));
+  ASSERT_TRUE(small.has_value());
+  registry_->AdjustCount(small->server_id, 5);
+  EXPECT_TRUE(registry_->Heartbeat(Beat("n2", "http://b:9001", 0)));
+}
+
+}  // namespace
+}  // namespace imgstore
