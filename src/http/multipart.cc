@@ -1,6 +1,7 @@
 #include "http/multipart.h"
 
 #include <boost/beast/core/string.hpp>
+#include <optional>
 
 namespace imgstore::http {
 
@@ -37,6 +38,7 @@ Result<MultipartPart> FindFormField(std::string_view content_type,
                 "multipart body without a boundary");
   }
   const std::string delimiter = "--" + std::string(boundary);
+  std::optional<MultipartPart> found;
   size_t at = body.find(delimiter);
   while (at != std::string_view::npos) {
     at += delimiter.size();
@@ -68,12 +70,20 @@ Result<MultipartPart> FindFormField(std::string_view content_type,
       head.remove_prefix(eol + 2);
     }
     if (Parameter(disposition, "name") == field) {
+      // One field, one answer: a second would be dropped unsaid (a form's
+      // <input multiple> sends one part per file).
+      if (found) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    "multipart body has more than one field \"" +
+                        std::string(field) + "\": send one per request");
+      }
       part.filename = Parameter(disposition, "filename");
       part.body = body.substr(content, next - content);
-      return part;
+      found = part;
     }
     at = next + 2;
   }
+  if (found) return *found;
   return Fail(ErrorCode::kInvalidArgument,
               "multipart body has no field \"" + std::string(field) + "\"");
 }

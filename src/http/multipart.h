@@ -15,7 +15,7 @@ struct MultipartPart {
 
 // Finds the part named `field` in a multipart/form-data body (RFC 7578).
 // kInvalidArgument when the content type has no boundary, the body is
-// malformed, or no such field exists.
+// malformed, or there is no such field or more than one.
 Result<MultipartPart> FindFormField(std::string_view content_type,
                                     std::string_view body,
                                     std::string_view field);

@@ -36,5 +36,17 @@ TEST(MultipartTest, RefusesMalformed) {
       FindFormField("multipart/form-data", "--x\r\n", "file").has_value());
 }
 
+// A form's <input multiple> sends one part per file: taking the first and
+// dropping the rest unsaid would lose uploads, so it is refused.
+TEST(MultipartTest, RefusesTheFieldTwice) {
+  const std::string body =
+      "--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nA\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nB\r\n"
+      "--XyZ--\r\n";
+  auto two = FindFormField("multipart/form-data; boundary=XyZ", body, "file");
+  ASSERT_FALSE(two.has_value());
+  EXPECT_NE(two.error().message.find("more than one"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace imgstore::http
