@@ -92,7 +92,11 @@ Run ImportCommand(CLI::App& app) {
   app.add_option("-j,--jobs", jobs, "uploads in parallel")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
-  return [&client] { return RunImport(client, dir, jobs); };
+  static bool json = false;
+  app.add_flag("--json", json,
+               "print one JSON object per file: its status (imported, "
+               "already, skipped, failed) and image id");
+  return [&client] { return RunImport(client, dir, jobs, json); };
 }
 
 Run GetCommand(CLI::App& app) {

@@ -190,21 +190,36 @@ int RunUpload(const ClientOptions& options,
               const std::vector<std::string>& files, bool json) {
   const TrackerClient tracker = MakeClient(options);
   int failed = 0;
+  // With --json, one line per file, its name in it, failures included, so
+  // a script can tell which file each id or error is for.
+  auto fail = [&](const std::string& path, const Error& error) {
+    ++failed;
+    if (!json) {
+      PrintError(fmt::format("{}: {}", path, Describe(error)));
+      return;
+    }
+    const nlohmann::json line = {
+        {"file", path},
+        {"error",
+         {{"code", ErrorCodeName(error.code)}, {"message", Describe(error)}}}};
+    std::printf("%s\n", line.dump().c_str());
+    std::fflush(stdout);
+  };
   for (const std::string& path : files) {
     auto file = ReadImageFile(path);
     if (!file) {
-      PrintError(fmt::format("{}: {}", path, file.error().message));
-      ++failed;
+      fail(path, file.error());
       continue;
     }
     auto meta = tracker.Upload(std::move(file->bytes), file->content_type);
     if (!meta) {
-      PrintError(fmt::format("{}: {}", path, Describe(meta.error())));
-      ++failed;
+      fail(path, meta.error());
       continue;
     }
     if (json) {
-      std::printf("%s\n", meta->raw.dump().c_str());
+      nlohmann::json line = {{"file", path}};
+      line.update(meta->raw);
+      std::printf("%s\n", line.dump().c_str());
     } else {
       std::printf("%s %s\n", meta->id.c_str(), meta->url.c_str());
     }
@@ -224,9 +239,8 @@ bool IsHidden(const fs::path& p) {
 
 }  // namespace
 
-std::vector<std::string> ListImportFiles(const std::string& dir,
-                                         std::vector<std::string>& errors) {
-  std::vector<std::string> files;
+ImportListing ListImportFiles(const std::string& dir) {
+  ImportListing out;
   std::vector<fs::path> pending{fs::path(dir)};
   while (!pending.empty()) {
     fs::path at = std::move(pending.back());
@@ -234,26 +248,36 @@ std::vector<std::string> ListImportFiles(const std::string& dir,
     std::error_code ec;
     fs::directory_iterator it(at, ec), end;
     if (ec) {
-      errors.push_back(fmt::format("{}: {}", at.string(), ec.message()));
+      out.errors.push_back(fmt::format("{}: {}", at.string(), ec.message()));
       continue;
     }
     for (; it != end; it.increment(ec)) {
       if (ec) break;
       const fs::directory_entry& entry = *it;
-      if (IsHidden(entry.path())) continue;
+      const std::string path = entry.path().string();
       std::error_code sec;
-      if (entry.is_symlink(sec)) {
-        if (entry.is_regular_file(sec)) files.push_back(entry.path().string());
-      } else if (entry.is_directory(sec)) {
+      const bool link = entry.is_symlink(sec);
+      const bool directory = entry.is_directory(sec);
+      const bool file = entry.is_regular_file(sec);
+      if (IsHidden(entry.path())) {
+        out.skipped.emplace_back(
+            path, directory ? "hidden directory" : "hidden file");
+      } else if (file) {
+        out.files.push_back(path);
+      } else if (link) {
+        out.skipped.emplace_back(path, directory
+                                           ? "link to a directory, not followed"
+                                           : "broken link");
+      } else if (directory) {
         pending.push_back(entry.path());
-      } else if (entry.is_regular_file(sec)) {
-        files.push_back(entry.path().string());
       }
     }
-    if (ec) errors.push_back(fmt::format("{}: {}", at.string(), ec.message()));
+    if (ec)
+      out.errors.push_back(fmt::format("{}: {}", at.string(), ec.message()));
   }
-  std::sort(files.begin(), files.end());
-  return files;
+  std::sort(out.files.begin(), out.files.end());
+  std::sort(out.skipped.begin(), out.skipped.end());
+  return out;
 }
 
 namespace {
@@ -269,29 +293,43 @@ size_t TerminalColumns() {
 
 // Counts and stderr for the workers of one import. Lines and the progress
 // bar share stderr, so both are written under `mutex_`: a line first erases
-// the bar, then the bar is drawn again below it.
+// the bar, then the bar is drawn again below it. With `json`, every file
+// also gets a line on stdout: what became of it, and its image id.
 class ImportReport {
  public:
-  ImportReport(int64_t total, bool bar) : bar_(bar) { counts_.total = total; }
+  ImportReport(int64_t total, bool bar, bool json) : json_(json), bar_(bar) {
+    counts_.total = total;
+  }
 
-  void Imported(int64_t bytes) {
+  void Imported(const std::string& path, int64_t bytes, const ImageMeta& meta) {
     std::lock_guard lock(mutex_);
     ++counts_.imported;
     counts_.bytes += bytes;
+    JsonLocked({{"file", path},
+                {"status", "imported"},
+                {"id", meta.id},
+                {"url", meta.url}});
   }
-  void Already() {
+  // `ids`: the images already stored with these bytes; empty for a file
+  // with the bytes of another file of this import.
+  void Already(const std::string& path, const std::vector<std::string>& ids) {
     std::lock_guard lock(mutex_);
     ++counts_.already;
+    JsonLocked({{"file", path}, {"status", "already"}, {"ids", ids}});
   }
   void Skipped(const std::string& path, const std::string& why) {
     std::lock_guard lock(mutex_);
     ++counts_.skipped;
     LineLocked(fmt::format("skipped {}: {}", path, why));
+    JsonLocked({{"file", path}, {"status", "skipped"}, {"reason", why}});
   }
-  void Failed(const std::string& text) {
+  void Failed(const std::string& path, const std::string& why) {
     std::lock_guard lock(mutex_);
     ++counts_.failed;
-    LineLocked("imgstore: " + text);
+    LineLocked(path.empty() ? "imgstore: " + why
+                            : fmt::format("imgstore: {}: {}", path, why));
+    if (!path.empty())
+      JsonLocked({{"file", path}, {"status", "failed"}, {"reason", why}});
   }
 
   // Redraws the bar (no-op without one).
@@ -310,6 +348,11 @@ class ImportReport {
   }
 
  private:
+  void JsonLocked(const nlohmann::json& line) {
+    if (!json_) return;
+    std::printf("%s\n", line.dump().c_str());
+    std::fflush(stdout);
+  }
   void LineLocked(const std::string& text) {
     if (bar_) std::fputs("\r\x1b[K", stderr);
     std::fprintf(stderr, "%s\n", text.c_str());
@@ -331,7 +374,8 @@ class ImportReport {
 
   const std::chrono::steady_clock::time_point start_ =
       std::chrono::steady_clock::now();
-  std::mutex mutex_;  // guards everything below and writes to stderr
+  const bool json_;
+  std::mutex mutex_;  // guards everything below and writes to the terminal
   bool bar_;
   ImportCounts counts_;
 };
@@ -358,22 +402,22 @@ void ImportOne(const TrackerClient& tracker, const std::string& path,
     if (file.error().code == ErrorCode::kUnsupportedMedia) {
       report.Skipped(path, file.error().message);
     } else {
-      report.Failed(fmt::format("{}: {}", path, file.error().message));
+      report.Failed(path, file.error().message);
     }
     return;
   }
   const std::string hex = Sha256Hex(file->bytes);
   if (!seen.Claim(hex)) {
-    report.Already();
+    report.Already(path, {});
     return;
   }
   auto ids = tracker.FindBySha256(hex);
   if (!ids) {
-    report.Failed(fmt::format("{}: {}", path, Describe(ids.error())));
+    report.Failed(path, Describe(ids.error()));
     return;
   }
   if (!ids->empty()) {
-    report.Already();
+    report.Already(path, *ids);
     return;
   }
   const int64_t size = int64_t(file->bytes.size());
@@ -386,26 +430,29 @@ void ImportOne(const TrackerClient& tracker, const std::string& path,
         code == ErrorCode::kUndecodable) {
       report.Skipped(path, meta.error().message);
     } else {
-      report.Failed(fmt::format("{}: {}", path, Describe(meta.error())));
+      report.Failed(path, Describe(meta.error()));
     }
     return;
   }
-  report.Imported(size);
+  report.Imported(path, size, *meta);
 }
 
 }  // namespace
 
-int RunImport(const ClientOptions& options, const std::string& dir, int jobs) {
+int RunImport(const ClientOptions& options, const std::string& dir, int jobs,
+              bool json) {
   const TrackerClient tracker = MakeClient(options);
   // One clear line rather than one per file when the tracker is not there.
   if (auto up = tracker.Healthz(); !up) {
     PrintError(up.error().message);
     return 1;
   }
-  std::vector<std::string> walk_errors;
-  const std::vector<std::string> files = ListImportFiles(dir, walk_errors);
-  ImportReport report(int64_t(files.size()), ::isatty(STDERR_FILENO) == 1);
-  for (const std::string& e : walk_errors) report.Failed(e);
+  const ImportListing listing = ListImportFiles(dir);
+  const std::vector<std::string>& files = listing.files;
+  ImportReport report(int64_t(files.size() + listing.skipped.size()),
+                      ::isatty(STDERR_FILENO) == 1, json);
+  for (const std::string& e : listing.errors) report.Failed("", e);
+  for (const auto& [path, why] : listing.skipped) report.Skipped(path, why);
   report.Draw();
 
   SeenDigests seen;
@@ -440,7 +487,8 @@ int RunImport(const ClientOptions& options, const std::string& dir, int jobs) {
   ticker.join();
 
   const ImportCounts counts = report.Finish();
-  std::printf("%s\n", FormatSummary(counts).c_str());
+  // With --json, stdout holds only the files' lines.
+  std::fprintf(json ? stderr : stdout, "%s\n", FormatSummary(counts).c_str());
   return counts.failed == 0 ? 0 : 1;
 }
 

@@ -19,7 +19,8 @@ struct ClientOptions {
 // one-line errors to stderr, and returns the process exit code.
 int RunUpload(const ClientOptions& options,
               const std::vector<std::string>& files, bool json);
-int RunImport(const ClientOptions& options, const std::string& dir, int jobs);
+int RunImport(const ClientOptions& options, const std::string& dir, int jobs,
+              bool json);
 int RunGet(const ClientOptions& options, const std::string& id,
            const std::string& out);
 int RunRm(const ClientOptions& options, const std::vector<std::string>& ids);
@@ -50,11 +51,17 @@ struct ServersAction {
 Result<ServersAction> ParseServersAction(const std::string& verb,
                                          const std::string& arg);
 
-// The files `import DIR` considers: every regular file under `dir`, sorted,
-// hidden files and directories (names starting with '.') left out; symbolic
-// links to files followed, to directories not (a link loop cannot trap the
-// walk). A directory that cannot be read adds "PATH: why" to `errors`.
-std::vector<std::string> ListImportFiles(const std::string& dir,
-                                         std::vector<std::string>& errors);
+// What `import DIR` considers: every regular file under `dir`, sorted;
+// symbolic links to files followed. Left out, each with its reason in
+// `skipped` (so the summary counts them): hidden files and directories
+// (names starting with '.'), links to directories (a link loop cannot trap
+// the walk) and broken links. A directory that cannot be read adds
+// "PATH: why" to `errors`.
+struct ImportListing {
+  std::vector<std::string> files;
+  std::vector<std::pair<std::string, std::string>> skipped;  // path, why
+  std::vector<std::string> errors;
+};
+ImportListing ListImportFiles(const std::string& dir);
 
 }  // namespace imgstore

@@ -75,22 +75,31 @@ TEST(ListImportFilesTest, SkipsHiddenAndDirectoryLinks) {
   fs::create_directory_symlink("..", root / "a" / "loop");
   fs::create_symlink(root / "z.png", root / "a" / "link.png");
 
-  std::vector<std::string> errors;
-  auto files = ListImportFiles(root.string(), errors);
-  EXPECT_TRUE(errors.empty());
+  fs::create_symlink(root / "gone.png", root / "a" / "broken.png");
+
+  auto listing = ListImportFiles(root.string());
+  EXPECT_TRUE(listing.errors.empty());
   std::vector<std::string> want = {(root / "a" / "b" / "two.txt").string(),
                                    (root / "a" / "link.png").string(),
                                    (root / "a" / "one.jpg").string(),
                                    (root / "z.png").string()};
-  EXPECT_EQ(files, want);
+  EXPECT_EQ(listing.files, want);
+  // What is left out is said, with why.
+  std::vector<std::pair<std::string, std::string>> skipped = {
+      {(root / ".dot.png").string(), "hidden file"},
+      {(root / ".hidden").string(), "hidden directory"},
+      {(root / "a" / "broken.png").string(), "broken link"},
+      {(root / "a" / "loop").string(), "link to a directory, not followed"},
+  };
+  EXPECT_EQ(listing.skipped, skipped);
 }
 
 TEST(ListImportFilesTest, ReportsAMissingDirectory) {
-  std::vector<std::string> errors;
-  auto files = ListImportFiles("/nonexistent/imgstore-test", errors);
-  EXPECT_TRUE(files.empty());
-  ASSERT_EQ(errors.size(), 1u);
-  EXPECT_NE(errors[0].find("/nonexistent/imgstore-test"), std::string::npos);
+  auto listing = ListImportFiles("/nonexistent/imgstore-test");
+  EXPECT_TRUE(listing.files.empty());
+  ASSERT_EQ(listing.errors.size(), 1u);
+  EXPECT_NE(listing.errors[0].find("/nonexistent/imgstore-test"),
+            std::string::npos);
 }
 
 }  // namespace

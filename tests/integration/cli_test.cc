@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -64,6 +65,21 @@ TEST_F(CliTest, UploadJsonAndRefusals) {
   auto j = nlohmann::json::parse(Lines(up.output).at(0), nullptr, false);
   ASSERT_TRUE(j.is_object()) << up.output;
   EXPECT_EQ(j["content_type"], "image/gif");
+  EXPECT_EQ(j["file"], std::string(IMGSTORE_TEST_DATA) + "/small.gif");
+  // With --json every file gets its line, failures too, named.
+  const std::string text = std::string(IMGSTORE_TEST_DATA) + "/text.txt";
+  auto mixed = Run({"upload", "--json", text,
+                    std::string(IMGSTORE_TEST_DATA) + "/small.png"});
+  EXPECT_NE(mixed.exit_code, 0);
+  auto lines = Lines(mixed.output);
+  ASSERT_EQ(lines.size(), 2u) << mixed.output;
+  auto refused = nlohmann::json::parse(lines[0], nullptr, false);
+  ASSERT_TRUE(refused.is_object()) << mixed.output;
+  EXPECT_EQ(refused["file"], text);
+  EXPECT_TRUE(refused["error"]["message"].is_string()) << mixed.output;
+  auto stored = nlohmann::json::parse(lines[1], nullptr, false);
+  ASSERT_TRUE(stored.is_object()) << mixed.output;
+  EXPECT_EQ(stored["content_type"], "image/png");
   auto bad = Run({"upload", std::string(IMGSTORE_TEST_DATA) + "/text.txt"});
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("text.txt"), std::string::npos) << bad.output;
@@ -95,6 +111,32 @@ TEST_F(CliTest, ImportSkipsNonImagesAndDoesNotDuplicate) {
   EXPECT_NE(second.output.find("imported 0"), std::string::npos)
       << second.output;
   EXPECT_EQ(cluster_->Servers()["totals"]["images"].get<int64_t>(), before + 2);
+
+  // --json: a line per file, what became of it and its image id, so a
+  // site can record the ids of what it imported. Hidden files are named.
+  const std::string gif = TestData("small.gif") + "trailer-" + tree.str();
+  std::ofstream(tree.path() / "three.gif") << gif;
+  fs::copy_file(fs::path(IMGSTORE_TEST_DATA) / "small.png",
+                tree.path() / ".hidden.png");
+  auto listed = Run({"import", "--json", tree.str()});
+  ASSERT_EQ(listed.exit_code, 0) << listed.output;
+  std::map<std::string, nlohmann::json> by_file;
+  for (const std::string& line : Lines(listed.output)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("file"))
+      by_file[j["file"].get<std::string>()] = j;
+  }
+  ASSERT_EQ(by_file.size(), 5u) << listed.output;
+  const auto& three = by_file[(tree.path() / "three.gif").string()];
+  EXPECT_EQ(three["status"], "imported") << listed.output;
+  ASSERT_TRUE(three["url"].is_string()) << listed.output;
+  EXPECT_EQ(Get(three["url"].get<std::string>()).body, gif);
+  const auto& one = by_file[(tree.path() / "a" / "one.jpg").string()];
+  EXPECT_EQ(one["status"], "already");
+  EXPECT_EQ(one["ids"].size(), 1u) << listed.output;
+  EXPECT_EQ(by_file[(tree.path() / "notes.txt").string()]["status"], "skipped");
+  EXPECT_EQ(by_file[(tree.path() / ".hidden.png").string()]["reason"],
+            "hidden file");
 }
 
 TEST_F(CliTest, ServersAndStats) {
