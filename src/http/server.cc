@@ -19,6 +19,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <csignal>
+#include <optional>
 
 #include "core/wire.h"
 #include "http/respond.h"
@@ -280,6 +281,18 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
     } done{in_flight_};
 
     auto& head = parser.get();
+    // A body framed by anything but chunked cannot be delimited: Beast would
+    // read none and take the body for the next request (RFC 9112 §6.3).
+    if (head.find(beast_http::field::transfer_encoding) != head.end() &&
+        !parser.chunked()) {
+      Response refusal =
+          PlainError(ErrorCode::kInvalidArgument,
+                     "Transfer-Encoding other than chunked is not supported");
+      co_await Write(c, head, refusal, false);
+      metrics_.RecordRequest(refusal.message.result_int(), 0, 0);
+      linger = true;
+      break;
+    }
     if (auto length = parser.content_length();
         length && *length > options_.max_body_bytes) {
       Response refusal =
@@ -310,11 +323,16 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
       auto [body_ec, body_n] =
           co_await beast_http::async_read(socket, buffer, parser, kUseTuple);
       if (body_ec) {
+        std::optional<Response> refusal;
         if (body_ec == beast_http::error::body_limit) {
-          Response refusal =
-              PlainError(ErrorCode::kTooLarge, "body is over the limit");
-          co_await Write(c, head, refusal, false);
-          metrics_.RecordRequest(refusal.message.result_int(), 0, 0);
+          refusal = PlainError(ErrorCode::kTooLarge, "body is over the limit");
+        } else if (IsParseError(body_ec)) {  // a bad chunk, say
+          refusal = PlainError(ErrorCode::kInvalidArgument,
+                               "malformed request body: " + body_ec.message());
+        }
+        if (refusal) {
+          co_await Write(c, head, *refusal, false);
+          metrics_.RecordRequest(refusal->message.result_int(), 0, 0);
           linger = true;
         }
         break;

@@ -338,6 +338,21 @@ TEST_F(NodeTest, MalformedAndOversizedRequests) {
       "PUT " + NewPath(ImageFormat::kJpeg) +
       " HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999\r\n\r\n";
   EXPECT_EQ(RawExchange(port_, huge).substr(0, 12), "HTTP/1.1 413");
+  // A body framed otherwise than chunked cannot be delimited: refused and
+  // the connection closed, so the body is not served as a second request
+  // (one answer only, no /status).
+  std::string smuggled = RawExchange(
+      port_,
+      "POST /status HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"
+      "GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(smuggled.substr(0, 12), "HTTP/1.1 400") << smuggled;
+  EXPECT_EQ(smuggled.find("HTTP/1.1", 12), std::string::npos) << smuggled;
+  // A chunk size that is not hex: a 400, not a silent close.
+  std::string bad_chunk = RawExchange(
+      port_, "PUT " + NewPath(ImageFormat::kJpeg) +
+                 " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                 "\r\nzz\r\nabc\r\n0\r\n\r\n");
+  EXPECT_EQ(bad_chunk.substr(0, 12), "HTTP/1.1 400") << bad_chunk;
   EXPECT_EQ(Get(url() + "/status").status, 200u) << "still healthy";
 }
 
