@@ -64,7 +64,8 @@ Run TrackerCommand(CLI::App& app) {
 
 Run DemoCommand(CLI::App& app) {
   app.add_option("--port", demo_options.port, "tracker port")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65535).description(""));
   app.add_option("--nodes", demo_options.nodes, "number of nodes")
       ->capture_default_str()
       ->check(CLI::Range(1, 32));

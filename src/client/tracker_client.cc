@@ -189,7 +189,15 @@ Result<http::ClientResponse> Call(http::ClientRequest request,
   auto res = http::Fetch(request);
   if (!res) return Fail(res.error());
   if (res->status != expected) {
-    return Fail(ParseErrorBody(res->body, CodeForStatus(res->status)));
+    Error error = ParseErrorBody(res->body, CodeForStatus(res->status));
+    // Every path this client asks for is a tracker's: a server without it
+    // is something else (a node, say), or the URL has a path too many.
+    if (res->status == 404 && error.message == "no such path") {
+      error.message = fmt::format(
+          "{} {}: no such path: is the --tracker URL an imgstore tracker?",
+          request.method, request.url);
+    }
+    return Fail(std::move(error));
   }
   return res;
 }

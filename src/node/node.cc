@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+
 #include "http/signed.h"
 
 namespace imgstore {
@@ -12,7 +14,16 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   if (options.secret.empty())
     return Fail(ErrorCode::kInvalidArgument, "--secret is required");
   std::unique_ptr<Node> node(new Node(options));
-  auto store = FileStore::Open(options.root, options.max_pics,
+  // Absolute, as it is reported to trackers and shown on the dashboard: a
+  // relative root means nothing away from where the node was started.
+  std::error_code ec;
+  const std::filesystem::path root =
+      std::filesystem::absolute(options.root, ec).lexically_normal();
+  if (ec) return Fail(ErrorCode::kInvalidArgument, "--root: " + ec.message());
+  node->options_.root = root.string();
+  while (node->options_.root.size() > 1 && node->options_.root.back() == '/')
+    node->options_.root.pop_back();
+  auto store = FileStore::Open(node->options_.root, options.max_pics,
                                options.disk_reserve_bytes);
   if (!store) return Fail(store.error());
   node->store_ = std::move(*store);

@@ -156,6 +156,11 @@ TEST_F(CliTest, ServersAndStats) {
   auto unauthorised =
       RunImgstore({"servers", "list"}, cluster_->tracker_url(), "wrong");
   EXPECT_NE(unauthorised.exit_code, 0);
+  // Pointed at a node instead of the tracker: said so.
+  auto at_node = RunImgstore({"stats"}, cluster_->NodeUrl(0), kAdminToken);
+  EXPECT_NE(at_node.exit_code, 0);
+  EXPECT_NE(at_node.output.find("an imgstore tracker?"), std::string::npos)
+      << at_node.output;
 }
 
 TEST_F(CliTest, FlagsHelpVersionAndConfig) {
@@ -189,6 +194,23 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
   EXPECT_NE(https.exit_code, 0);
   EXPECT_NE(https.output.find("--internal-url"), std::string::npos)
       << https.output;
+  // A relative --root is reported absolute (trackers and the dashboard
+  // show it far from where the node was started).
+  {
+    TempDir cwd;
+    const uint16_t port = FreePort();
+    ChildProcess node({"/bin/sh", "-c",
+                       "cd '" + cwd.str() + "' && exec " + IMGSTORE_BINARY +
+                           " node --listen 127.0.0.1:" + std::to_string(port) +
+                           " --root ./images/ --tracker http://127.0.0.1:1"
+                           " --secret s"},
+                      cwd.str() + "/node.log");
+    const std::string status =
+        "http://127.0.0.1:" + std::to_string(port) + "/status";
+    ASSERT_TRUE(WaitForStatus(status, 200)) << node.Log();
+    EXPECT_EQ(nlohmann::json::parse(Get(status).body)["root"],
+              cwd.str() + "/images");
+  }
   // A tracker URL this program cannot speak to is a flag error at once.
   auto not_url = RunImgstore(
       {"node", "--root", "/tmp/x", "--tracker", "notaurl", "--secret", "s"});
