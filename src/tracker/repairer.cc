@@ -100,8 +100,10 @@ bool Repairer::Retire(const ImageRecord& image, int64_t server_id,
   }
   registry_.AdjustCount(server_id, -1);
   copies_dropped_.fetch_add(1);
-  spdlog::info("repair {}: copy on server {} retired ({})", image.id.str(),
-               server_id, why);
+  // Per copy at debug: a lost server retires its copies by the thousand;
+  // the repair loop logs the totals.
+  spdlog::debug("repair {}: copy on server {} retired ({})", image.id.str(),
+                server_id, why);
   DeleteFile(FindServer(servers, server_id),
              MakeImagePath(image.id, image.format));
   return true;
@@ -112,8 +114,12 @@ void Repairer::DeleteFile(const ServerRow* server, const ImagePath& path) {
   Result<void> deleted = Fail(ErrorCode::kUnavailable, "server unusable");
   if (server->flg_usable) deleted = nodes_.Delete(*server, path);
   if (deleted || deleted.error().code == ErrorCode::kNotFound) return;
-  spdlog::warn("{}: file on server {} not deleted yet: {}", path.relative,
-               server->server_id, deleted.error().message);
+  // Queued; deleted once the server is back. A usable server that refused
+  // is worth a line, the expected wait for an unusable one is not.
+  if (server->flg_usable) {
+    spdlog::warn("{}: file on server {} not deleted yet: {}", path.relative,
+                 server->server_id, deleted.error().message);
+  }
   (void)store_.QueueFileDelete({server->server_id, path.relative},
                                clock_.NowSeconds());
 }
@@ -200,8 +206,8 @@ int64_t Repairer::AddCopies(const ImageRecord& image, std::string_view bytes,
     registry_.AdjustCount(s->server_id, 1);
     copies_made_.fetch_add(1);
     ++added;
-    spdlog::info("repair {}: new copy on server {}", image.id.str(),
-                 s->server_id);
+    spdlog::debug("repair {}: new copy on server {}", image.id.str(),
+                  s->server_id);
   }
   return added;
 }

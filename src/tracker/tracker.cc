@@ -177,6 +177,11 @@ bool Tracker::Wait(std::chrono::milliseconds d) {
 
 void Tracker::RepairLoop() {
   bool failing = false;
+  // Copies made and retired are logged as totals, every 10 s while they
+  // change (each copy is a debug line).
+  constexpr auto kReportEvery = std::chrono::seconds(10);
+  RepairStatus reported = repairer_->Status();
+  auto reported_at = std::chrono::steady_clock::now();
   for (auto pause = std::chrono::milliseconds(1000); Wait(pause);) {
     auto changed = repairer_->RunOnce();
     if (!changed && !failing) {
@@ -184,6 +189,21 @@ void Tracker::RepairLoop() {
     }
     failing = !changed;
     pause = std::chrono::milliseconds(changed && *changed > 0 ? 0 : 1000);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - reported_at < kReportEvery) continue;
+    const RepairStatus status = repairer_->Status();
+    const int64_t made = status.copies_made - reported.copies_made;
+    const int64_t dropped = status.copies_dropped - reported.copies_dropped;
+    if (made > 0 || dropped > 0) {
+      spdlog::info(
+          "repair: {} copies made, {} retired in the last {} s; {} to go", made,
+          dropped,
+          std::chrono::duration_cast<std::chrono::seconds>(now - reported_at)
+              .count(),
+          status.backlog);
+    }
+    reported = status;
+    reported_at = now;
   }
 }
 
