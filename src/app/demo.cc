@@ -594,6 +594,8 @@ int RunDemo(const DemoOptions& options) {
     Say(fmt::format("{}: {}", options.dir, ec.message()));
     return 1;
   }
+  // A refusal leaves no state directory behind that this run made.
+  const bool fresh = !fs::exists(dir);
   fs::create_directories(dir / "logs", ec);
   for (int i = 1; !ec && i <= options.nodes; ++i) {
     fs::create_directories(dir / fmt::format("node-{}", i), ec);
@@ -619,6 +621,7 @@ int RunDemo(const DemoOptions& options) {
                       "--port (the demo uses {} to {})",
                       port, i == 0 ? "" : fmt::format(" (for node-{})", i),
                       options.port, options.port + options.nodes));
+      if (fresh) fs::remove_all(dir, ec);
       return 1;
     }
   }
