@@ -78,6 +78,17 @@ std::string Mac(std::string_view secret, std::string_view method,
   return HmacHex(secret, canonical);
 }
 
+// HMAC-SHA256(secret, "imgstore-head" \n REQUEST \n LENGTH).
+std::string HeadMac(std::string_view secret, std::string_view method,
+                    std::string_view target, std::string_view path,
+                    std::string_view time, std::string_view nonce,
+                    uint64_t length) {
+  std::string text = "imgstore-head\n";
+  text.append(RequestLine(method, target, path, time, nonce));
+  text.append("\n").append(std::to_string(length));
+  return HmacHex(secret, text);
+}
+
 // The sender's words echoed into a log line and a reply only when short
 // and plain.
 std::string_view Echo(std::string_view theirs, size_t max) {
@@ -102,14 +113,12 @@ Signature Sign(std::string_view secret, std::string_view method,
   s.time = std::to_string(clock.NowSeconds());
   s.nonce = HexEncode(std::span<const unsigned char>(nonce, sizeof nonce));
   s.mac = Mac(secret, method, target, path, s.time, s.nonce, body);
+  s.head = HeadMac(secret, method, target, path, s.time, s.nonce, body.size());
   s.protocol = std::string(kProtocolVersion);
   return s;
 }
 
-Result<void> SignatureVerifier::Verify(std::string_view method,
-                                       std::string_view path,
-                                       std::string_view body,
-                                       const Signature& signature) {
+Result<int64_t> SignatureVerifier::CheckTime(const Signature& signature) const {
   int64_t t = 0;
   auto [end, ec] = std::from_chars(
       signature.time.data(), signature.time.data() + signature.time.size(), t);
@@ -129,24 +138,10 @@ Result<void> SignatureVerifier::Verify(std::string_view method,
                 "signature: made before this server started (its nonces "
                 "are not remembered across a restart); send it again");
   }
-  const std::string expected = Mac(secret_, method, signature.target, path,
-                                   signature.time, signature.nonce, body);
-  if (CRYPTO_memcmp(expected.data(), signature.mac.data(), expected.size()) !=
-      0) {
-    if (signature.protocol != kProtocolVersion) {
-      return Fail(
-          ErrorCode::kUnauthenticated,
-          fmt::format("signature: does not match: the sender signs with "
-                      "protocol {}, this imgstore with {}; upgrade trackers "
-                      "and nodes together (docs/DEPLOYMENT.md)",
-                      signature.protocol.empty() ? "1 (it sent no version)"
-                                                 : Echo(signature.protocol, 8),
-                      kProtocolVersion));
-    }
-    return Fail(ErrorCode::kUnauthenticated,
-                "signature: does not match (is the cluster secret the same "
-                "on both sides?)");
-  }
+  return now;
+}
+
+Result<void> SignatureVerifier::CheckTarget(const Signature& signature) const {
   if (!targets_.empty() && std::find(targets_.begin(), targets_.end(),
                                      signature.target) == targets_.end()) {
     return Fail(
@@ -154,16 +149,68 @@ Result<void> SignatureVerifier::Verify(std::string_view method,
         fmt::format("signature: made for {}, not for this server ({})",
                     Echo(signature.target, 300), fmt::join(targets_, ", ")));
   }
+  return {};
+}
+
+Result<void> SignatureVerifier::Match(std::string_view expected,
+                                      std::string_view mac,
+                                      const Signature& signature) {
+  if (mac.size() == expected.size() &&
+      CRYPTO_memcmp(expected.data(), mac.data(), expected.size()) == 0) {
+    return {};
+  }
+  if (signature.protocol != kProtocolVersion) {
+    return Fail(
+        ErrorCode::kUnauthenticated,
+        fmt::format("signature: does not match: the sender signs with "
+                    "protocol {}, this imgstore with {}; upgrade trackers "
+                    "and nodes together (docs/DEPLOYMENT.md)",
+                    signature.protocol.empty() ? "1 (it sent no version)"
+                                               : Echo(signature.protocol, 8),
+                    kProtocolVersion));
+  }
+  return Fail(ErrorCode::kUnauthenticated,
+              "signature: does not match (is the cluster secret the same "
+              "on both sides?)");
+}
+
+Result<void> SignatureVerifier::CheckHead(std::string_view method,
+                                          std::string_view path,
+                                          uint64_t length,
+                                          const Signature& signature) const {
+  if (auto t = CheckTime(signature); !t) return Fail(t.error());
+  if (auto ok = Match(HeadMac(secret_, method, signature.target, path,
+                              signature.time, signature.nonce, length),
+                      signature.head, signature);
+      !ok) {
+    return ok;
+  }
+  return CheckTarget(signature);
+}
+
+Result<void> SignatureVerifier::Verify(std::string_view method,
+                                       std::string_view path,
+                                       std::string_view body,
+                                       const Signature& signature) {
+  auto now = CheckTime(signature);
+  if (!now) return Fail(now.error());
+  if (auto ok = Match(Mac(secret_, method, signature.target, path,
+                          signature.time, signature.nonce, body),
+                      signature.mac, signature);
+      !ok) {
+    return ok;
+  }
+  if (auto ok = CheckTarget(signature); !ok) return ok;
   std::lock_guard lock(mutex_);
   while (!seen_order_.empty() &&
-         seen_order_.front().first < now - 2 * kWindowSeconds) {
+         seen_order_.front().first < *now - 2 * kWindowSeconds) {
     seen_.erase(seen_order_.front().second);
     seen_order_.pop_front();
   }
   if (!seen_.insert(signature.nonce).second) {
     return Fail(ErrorCode::kUnauthenticated, "signature: replayed");
   }
-  seen_order_.emplace_back(now, signature.nonce);
+  seen_order_.emplace_back(*now, signature.nonce);
   return {};
 }
 

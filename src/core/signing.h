@@ -19,6 +19,8 @@ namespace imgstore {
 //   X-Imgstore-Time:      Unix seconds when it was signed
 //   X-Imgstore-Nonce:     32 random hex digits, unique per request
 //   X-Imgstore-Signature: hex HMAC-SHA256(secret, canonical)
+//   X-Imgstore-Head:      hex HMAC-SHA256(secret, "imgstore-head" \n REQUEST
+//                         \n LENGTH), LENGTH the body's size in decimal
 // where canonical = REQUEST \n hex(TAG), REQUEST = METHOD \n TARGET \n PATH
 // \n TIME \n NONCE, and TAG is the body's Poly1305 tag under the one-time
 // key HMAC-SHA256(secret, "imgstore-body" \n REQUEST).
@@ -30,7 +32,10 @@ namespace imgstore {
 // request stays usable; the nonce, remembered by the verifier for that
 // window, refuses a replay inside it, and makes every body key new. Nonces
 // live in memory, so a verifier also refuses what was signed before it
-// started: a restart does not reopen the window.
+// started: a restart does not reopen the window. The head signature lets a
+// receiver refuse a request before reading its body (CheckHead): a node
+// faces the internet, and a body of tens of megabytes is not read for
+// anyone who cannot sign; the signature proper still decides.
 // Why a Poly1305 tag and not a SHA-256 of the body: the node checks every
 // byte it is sent, and Poly1305 does that about seven times as fast (the
 // tracker keeps the image's SHA-256 for its record all the same). Poly1305
@@ -44,10 +49,11 @@ namespace imgstore {
 // explains a signature that does not match: a tracker and a node of
 // releases that sign differently say so, instead of suggesting a wrong
 // secret. Version 1 hashed the body with SHA-256 and sent no version; 2
-// signed no target; 3 is the scheme above.
+// signed no target and no head; 3 is the scheme above.
 inline constexpr std::string_view kProtocolVersion = "3";
 inline constexpr std::string_view kProtocolHeader = "X-Imgstore-Protocol";
 inline constexpr std::string_view kTargetHeader = "X-Imgstore-Target";
+inline constexpr std::string_view kHeadHeader = "X-Imgstore-Head";
 inline constexpr std::string_view kTimeHeader = "X-Imgstore-Time";
 inline constexpr std::string_view kNonceHeader = "X-Imgstore-Nonce";
 inline constexpr std::string_view kSignatureHeader = "X-Imgstore-Signature";
@@ -58,6 +64,7 @@ struct Signature {
   std::string nonce;
   std::string mac;
   std::string protocol;  // the sender's kProtocolVersion; empty: none sent
+  std::string head;      // the head signature
 };
 
 // `target`: the host:port the request goes to (http::SignatureTarget).
@@ -92,11 +99,25 @@ class SignatureVerifier {
   Result<void> Verify(std::string_view method, std::string_view path,
                       std::string_view body, const Signature& signature);
 
+  // What can be checked before the body is read: fresh, made since this
+  // server started, for this server, and a head signature that matches a
+  // body of `length` bytes. Remembers nothing: Verify, once the body is
+  // in, still decides (and refuses a replay).
+  Result<void> CheckHead(std::string_view method, std::string_view path,
+                         uint64_t length, const Signature& signature) const;
+
  private:
   const std::string secret_;
   const Clock& clock_;
   const std::vector<std::string> targets_;
   const int64_t started_;  // Unix seconds
+
+  // The checks CheckHead and Verify share: the time's form and freshness,
+  // and the target; the MAC's comparison and refusal message.
+  Result<int64_t> CheckTime(const Signature& signature) const;
+  Result<void> CheckTarget(const Signature& signature) const;
+  static Result<void> Match(std::string_view expected, std::string_view mac,
+                            const Signature& signature);
 
   std::mutex mutex_;  // guards the two below
   std::unordered_set<std::string> seen_;

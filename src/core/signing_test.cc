@@ -33,6 +33,39 @@ TEST(SigningTest, KnownAnswer) {
   SignatureVerifier verifier("cluster-secret", clock);
   EXPECT_TRUE(
       verifier.Verify("PUT", "/ab/cd/x.jpg", "hello image", s).has_value());
+  // The head signature: HMAC over "imgstore-head", the request line and
+  // the body's length (11).
+  Signature head = s;
+  head.head =
+      "7d49311bb634f5fef3acbec0b94bd13a21c6280633e7d1dd3370a901e445fdde";
+  EXPECT_TRUE(verifier.CheckHead("PUT", "/ab/cd/x.jpg", 11, head).has_value());
+  EXPECT_FALSE(verifier.CheckHead("PUT", "/ab/cd/x.jpg", 12, head).has_value());
+  EXPECT_EQ(Sign("cluster-secret", "PUT", "127.0.0.1:9001", "/ab/cd/x.jpg",
+                 "hello image", clock)
+                .head.size(),
+            64u);
+}
+
+// A node checks the head before it reads a body: nobody without the secret
+// has it read megabytes, and CheckHead alone never admits a replay.
+TEST(SigningTest, HeadIsCheckedBeforeTheBody) {
+  FakeClock clock;
+  SignatureVerifier node("s", clock, {"n1:9001"});
+  const std::string body(1000, 'x');
+  Signature s = Sign("s", "PUT", "n1:9001", "/p", body, clock);
+  EXPECT_TRUE(node.CheckHead("PUT", "/p", body.size(), s).has_value());
+  EXPECT_FALSE(node.CheckHead("PUT", "/p", 10, s).has_value()) << "length";
+  EXPECT_FALSE(node.CheckHead("DELETE", "/p", 0, s).has_value()) << "method";
+  EXPECT_FALSE(node.CheckHead("PUT", "/q", body.size(), s)) << "path";
+  Signature forged = s;
+  forged.head = std::string(64, 'a');
+  EXPECT_FALSE(node.CheckHead("PUT", "/p", body.size(), forged).has_value());
+  Signature elsewhere = Sign("s", "PUT", "n2:9001", "/p", body, clock);
+  EXPECT_FALSE(node.CheckHead("PUT", "/p", body.size(), elsewhere));
+  // The head leaves no trace: the full check still takes the request once.
+  EXPECT_TRUE(node.CheckHead("PUT", "/p", body.size(), s).has_value());
+  EXPECT_TRUE(node.Verify("PUT", "/p", body, s).has_value());
+  EXPECT_FALSE(node.Verify("PUT", "/p", body, s).has_value()) << "replay";
 }
 
 TEST(SigningTest, EveryPartIsBound) {

@@ -83,6 +83,22 @@ const std::string& ServerAndDateLines(const std::string& server) {
   return text;
 }
 
+// A request target's path and query (after '?'). The absolute form
+// ("http://host/path"), which proxies send and servers must accept (RFC
+// 9112 §3.2.2), is routed by its path.
+std::pair<std::string_view, std::string_view> SplitTarget(
+    std::string_view target) {
+  if (target.substr(0, 7) == "http://") {
+    const size_t slash = target.find('/', 7);
+    target = slash == std::string_view::npos ? std::string_view("/")
+                                             : target.substr(slash);
+  }
+  const size_t q = target.find('?');
+  return {target.substr(0, q), q == std::string_view::npos
+                                   ? std::string_view()
+                                   : target.substr(q + 1)};
+}
+
 bool IsParseError(const error_code& ec) {
   return ec.category() ==
              beast_http::make_error_code(beast_http::error::bad_target)
@@ -304,6 +320,24 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
       linger = true;
       break;
     }
+    if (options_.check_head) {
+      // No Content-Length and not chunked: no body (RFC 9112 §6.3).
+      std::optional<uint64_t> length;
+      if (auto declared = parser.content_length()) {
+        length = *declared;
+      } else if (!parser.chunked()) {
+        length = 0;
+      }
+      if (auto ok = options_.check_head(head, SplitTarget(head.target()).first,
+                                        length);
+          !ok) {
+        Response refusal = PlainError(ok.error().code, ok.error().message);
+        co_await Write(c, head, refusal, false);
+        metrics_.RecordRequest(refusal.message.result_int(), 0, 0);
+        linger = true;
+        break;
+      }
+    }
     if (!parser.is_done()) {
       if (beast::iequals(head[beast_http::field::expect], "100-continue")) {
         static constexpr std::string_view kContinue =
@@ -382,18 +416,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
 
 asio::awaitable<Response> Server::Dispatch(RequestMessage& message,
                                            std::string_view remote) {
-  std::string_view target = message.target();
-  // The absolute form ("http://host/path"), which proxies send and servers
-  // must accept (RFC 9112 §3.2.2): the path is what routes.
-  if (target.substr(0, 7) == "http://") {
-    const size_t slash = target.find('/', 7);
-    target = slash == std::string_view::npos ? std::string_view("/")
-                                             : target.substr(slash);
-  }
-  size_t q = target.find('?');
-  std::string_view path = target.substr(0, q);
-  std::string_view query =
-      q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  auto [path, query] = SplitTarget(message.target());
   Router::Match match = router_.Find(message.method(), path);
   if (!match.route) {
     const bool path_known =

@@ -8,7 +8,9 @@
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,6 +37,13 @@ struct ServerOptions {
   // On Stop(), requests in flight get this long to finish.
   std::chrono::seconds drain_timeout{10};
   std::string server_header = "imgstore";
+  // Called once a request's head is read, before its body: an error is
+  // answered at once (and the connection closed) without reading the body.
+  // `path`: the target's, as routes see it; `length`: the declared body
+  // size, absent for a chunked body.
+  std::function<Result<void>(const RequestMessage& head, std::string_view path,
+                             std::optional<uint64_t> length)>
+      check_head;
 };
 
 // The HTTP/1.1 server: the only code that reads or writes sockets. Owns an

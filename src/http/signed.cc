@@ -35,17 +35,26 @@ std::vector<std::pair<std::string, std::string>> SignatureHeaders(
       {std::string(kTimeHeader), signature.time},
       {std::string(kNonceHeader), signature.nonce},
       {std::string(kSignatureHeader), signature.mac}};
+  if (!signature.head.empty())
+    fields.emplace_back(std::string(kHeadHeader), signature.head);
   if (!signature.protocol.empty())
     fields.emplace_back(std::string(kProtocolHeader), signature.protocol);
   return fields;
 }
 
+Signature SignatureOf(const RequestMessage& message) {
+  auto field = [&](std::string_view name) {
+    auto it = message.find(name);
+    return it == message.end() ? std::string() : std::string(it->value());
+  };
+  Signature s{field(kTargetHeader), field(kTimeHeader), field(kNonceHeader),
+              field(kSignatureHeader), field(kProtocolHeader)};
+  s.head = field(kHeadHeader);
+  return s;
+}
+
 Signature SignatureOf(const Request& request) {
-  return Signature{std::string(request.Header(kTargetHeader)),
-                   std::string(request.Header(kTimeHeader)),
-                   std::string(request.Header(kNonceHeader)),
-                   std::string(request.Header(kSignatureHeader)),
-                   std::string(request.Header(kProtocolHeader))};
+  return SignatureOf(request.message);
 }
 
 }  // namespace imgstore::http

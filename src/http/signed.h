@@ -34,6 +34,7 @@ std::vector<std::pair<std::string, std::string>> SignatureHeaders(
     const Signature& signature);
 
 // The signature a request carries; an empty mac when it carries none.
+Signature SignatureOf(const RequestMessage& message);
 Signature SignatureOf(const Request& request);
 
 }  // namespace imgstore::http
