@@ -323,13 +323,35 @@ class ImportReport {
     LineLocked(fmt::format("skipped {}: {}", path, why));
     JsonLocked({{"file", path}, {"status", "skipped"}, {"reason", why}});
   }
-  void Failed(const std::string& path, const std::string& why) {
+  // `cluster`: the tracker could not take it (unreachable, no server with
+  // room); a run of those in a row means the rest would fail too.
+  void Failed(const std::string& path, const std::string& why,
+              bool cluster = false) {
     std::lock_guard lock(mutex_);
     ++counts_.failed;
+    refused_in_a_row_ = cluster ? refused_in_a_row_ + 1 : 0;
+    if (cluster) last_refusal_ = why;
     LineLocked(path.empty() ? "imgstore: " + why
                             : fmt::format("imgstore: {}: {}", path, why));
     if (!path.empty())
       JsonLocked({{"file", path}, {"status", "failed"}, {"reason", why}});
+  }
+
+  // True once kGiveUpAfter files in a row failed for the cluster's sake:
+  // the tracker down, or no server with room. Then the rest is not sent.
+  bool GivenUp() {
+    std::lock_guard lock(mutex_);
+    return refused_in_a_row_ >= kGiveUpAfter;
+  }
+  // Ends an import that gave up: says why, counts what was not tried.
+  void GiveUp(int64_t not_tried) {
+    std::lock_guard lock(mutex_);
+    counts_.not_tried = not_tried;
+    LineLocked(fmt::format(
+        "imgstore: stopping: {} uploads in a row failed ({}); {} files not "
+        "tried. Re-run the import once the cluster takes uploads: nothing "
+        "is uploaded twice",
+        refused_in_a_row_, last_refusal_, not_tried));
   }
 
   // Redraws the bar (no-op without one).
@@ -374,10 +396,13 @@ class ImportReport {
 
   const std::chrono::steady_clock::time_point start_ =
       std::chrono::steady_clock::now();
+  static constexpr int kGiveUpAfter = 10;
   const bool json_;
   std::mutex mutex_;  // guards everything below and writes to the terminal
   bool bar_;
   ImportCounts counts_;
+  int refused_in_a_row_ = 0;
+  std::string last_refusal_;
 };
 
 // Bytes seen earlier in this run: a second file with the same bytes is
@@ -413,7 +438,7 @@ void ImportOne(const TrackerClient& tracker, const std::string& path,
   }
   auto ids = tracker.FindBySha256(hex);
   if (!ids) {
-    report.Failed(path, Describe(ids.error()));
+    report.Failed(path, Describe(ids.error()), true);
     return;
   }
   if (!ids->empty()) {
@@ -430,7 +455,9 @@ void ImportOne(const TrackerClient& tracker, const std::string& path,
         code == ErrorCode::kUndecodable) {
       report.Skipped(path, meta.error().message);
     } else {
-      report.Failed(path, Describe(meta.error()));
+      const bool cluster = code == ErrorCode::kUnavailable ||
+                           code == ErrorCode::kInsufficientStorage;
+      report.Failed(path, Describe(meta.error()), cluster);
     }
     return;
   }
@@ -457,8 +484,10 @@ int RunImport(const ClientOptions& options, const std::string& dir, int jobs,
 
   SeenDigests seen;
   std::atomic<size_t> next{0};
+  std::atomic<int64_t> tried{0};
   auto work = [&] {
-    for (size_t i = next++; i < files.size(); i = next++) {
+    for (size_t i = next++; i < files.size() && !report.GivenUp(); i = next++) {
+      ++tried;
       ImportOne(tracker, files[i], seen, report);
     }
   };
@@ -486,10 +515,12 @@ int RunImport(const ClientOptions& options, const std::string& dir, int jobs,
   done_cv.notify_one();
   ticker.join();
 
+  if (tried < int64_t(files.size()))
+    report.GiveUp(int64_t(files.size()) - tried);
   const ImportCounts counts = report.Finish();
   // With --json, stdout holds only the files' lines.
   std::fprintf(json ? stderr : stdout, "%s\n", FormatSummary(counts).c_str());
-  return counts.failed == 0 ? 0 : 1;
+  return counts.failed == 0 && counts.not_tried == 0 ? 0 : 1;
 }
 
 // ---------------------------------------------------------------- get

@@ -98,10 +98,13 @@ std::string FormatProgress(const ImportCounts& counts, double elapsed_s) {
 }
 
 std::string FormatSummary(const ImportCounts& counts) {
-  return fmt::format(
-      "imported {}, already stored {}, skipped {} (not images or "
-      "undecodable), failed {}",
-      counts.imported, counts.already, counts.skipped, counts.failed);
+  std::string out =
+      fmt::format("imported {}, already stored {}, skipped {}{}, failed {}",
+                  counts.imported, counts.already, counts.skipped,
+                  counts.skipped > 0 ? " (see above)" : "", counts.failed);
+  if (counts.not_tried > 0)
+    out += fmt::format(", not tried {}", counts.not_tried);
+  return out;
 }
 
 }  // namespace imgstore

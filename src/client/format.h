@@ -35,7 +35,8 @@ struct ImportCounts {
   int64_t already = 0;   // same bytes already stored
   int64_t skipped = 0;   // not images
   int64_t failed = 0;
-  int64_t bytes = 0;  // bytes uploaded
+  int64_t not_tried = 0;  // left when the import gave up
+  int64_t bytes = 0;      // bytes uploaded
   int64_t done() const { return imported + already + skipped + failed; }
 };
 
@@ -43,8 +44,8 @@ struct ImportCounts {
 // 5.2 MiB/s  skipped 3  failed 0". `elapsed_s` gives the rate; none is shown
 // before a tenth of a second has passed.
 std::string FormatProgress(const ImportCounts& counts, double elapsed_s);
-// "imported N, already stored M, skipped K (not images or undecodable),
-// failed F".
+// "imported N, already stored M, skipped K (see above), failed F", and
+// ", not tried T" when the import gave up.
 std::string FormatSummary(const ImportCounts& counts);
 
 }  // namespace imgstore

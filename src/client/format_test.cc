@@ -98,8 +98,12 @@ TEST(ImportFormatTest, Summary) {
   c.already = 2;
   c.skipped = 1;
   EXPECT_EQ(FormatSummary(c),
-            "imported 5, already stored 2, skipped 1 (not images or "
-            "undecodable), failed 0");
+            "imported 5, already stored 2, skipped 1 (see above), failed 0");
+  c.skipped = 0;
+  c.failed = 10;
+  c.not_tried = 90;
+  EXPECT_EQ(FormatSummary(c),
+            "imported 5, already stored 2, skipped 0, failed 10, not tried 90");
 }
 
 }  // namespace

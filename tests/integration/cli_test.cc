@@ -139,6 +139,32 @@ TEST_F(CliTest, ImportSkipsNonImagesAndDoesNotDuplicate) {
             "hidden file");
 }
 
+// With no server able to take images, an import stops after ten refusals
+// in a row instead of sending every file of the tree to be refused.
+TEST_F(CliTest, ImportGivesUpWhenTheClusterTakesNothing) {
+  TempDir tree;
+  for (int i = 0; i < 15; ++i) {
+    std::ofstream(tree.path() / ("p" + std::to_string(i) + ".png"))
+        << TestData("small.png") << "give-up-" << i << tree.str();
+  }
+  auto servers = cluster_->Servers()["servers"];
+  for (const auto& s : servers) {
+    const std::string id = std::to_string(s["server_id"].get<int>());
+    ASSERT_EQ(Run({"servers", "disable", id}).exit_code, 0);
+  }
+  auto import = Run({"import", tree.str(), "-j", "1"});
+  for (const auto& s : servers) {
+    const std::string id = std::to_string(s["server_id"].get<int>());
+    EXPECT_EQ(Run({"servers", "enable", id}).exit_code, 0);
+  }
+  EXPECT_NE(import.exit_code, 0);
+  EXPECT_NE(import.output.find("stopping: 10 uploads in a row failed"),
+            std::string::npos)
+      << import.output;
+  EXPECT_NE(import.output.find("failed 10, not tried 5"), std::string::npos)
+      << import.output;
+}
+
 TEST_F(CliTest, ServersAndStats) {
   auto list = Run({"servers", "list"});
   ASSERT_EQ(list.exit_code, 0) << list.output;
