@@ -4,7 +4,10 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "http/client.h"
 
@@ -229,6 +232,14 @@ Result<std::vector<std::string>> ExpandConfig(int argc, char** argv) {
     }
   }
   if (file.empty()) return args;
+  // toml++ says "could not be opened (line 0)" for any reason; the system's
+  // reason is the one to give.
+  if (std::FILE* f = std::fopen(file.c_str(), "r")) {
+    std::fclose(f);
+  } else {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("config {}: {}", file, std::strerror(errno)));
+  }
   toml::table table;
   try {
     table = toml::parse_file(file);

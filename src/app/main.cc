@@ -234,6 +234,16 @@ int main(int argc, char** argv) {
                    extras.front().c_str());
       return 2;
     }
+    if (app.get_subcommands().empty()) {
+      std::string names;
+      for (const Command& c : kCommands)
+        names += std::string(names.empty() ? "" : ", ") + c.name;
+      std::fprintf(stderr,
+                   "imgstore: no command given: one of %s (see imgstore "
+                   "--help)\n",
+                   names.c_str());
+      return 2;
+    }
     std::fprintf(stderr, "imgstore: %s\n", e.what());
     return 2;
   }

@@ -199,6 +199,15 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_EQ(Lines(bad.output).size(), 1u) << bad.output;
   EXPECT_NE(RunImgstore({"frobnicate"}).exit_code, 0);
+  auto bare = RunImgstore({});
+  EXPECT_EQ(bare.exit_code, 2);
+  EXPECT_NE(bare.output.find("no command given: one of node, tracker"),
+            std::string::npos)
+      << bare.output;
+  auto no_config = RunImgstore({"stats", "--config", "/nonexistent.toml"});
+  EXPECT_NE(no_config.exit_code, 0);
+  EXPECT_NE(no_config.output.find("No such file"), std::string::npos)
+      << no_config.output;
   // Every subcommand answers --version, even one with required flags.
   for (const char* sub : {"node", "tracker", "upload", "get", "stats"}) {
     auto version = RunImgstore({sub, "--version"});
