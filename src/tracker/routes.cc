@@ -301,6 +301,21 @@ http::Router Tracker::MakeRouter() {
                         s.server_id, s.server_url, url));
       }
     }
+    // A node that answers already must be added by the URL it reports:
+    // its heartbeats name that one, and a row by another spelling
+    // ("localhost" for "127.0.0.1") would never turn usable.
+    auto answer = http::Fetch(
+        {.url = url + "/status", .timeout = std::chrono::seconds(2)});
+    if (answer && answer->status == 200) {
+      auto node = ParseNodeStatus(answer->body);
+      if (node && node->url != url) {
+        return http::ErrorResponse(
+            ErrorCode::kConflict,
+            fmt::format("the node at {} calls itself {}: add that URL, or "
+                        "start the node with --public-url {}",
+                        url, node->url, url));
+      }
+    }
     std::string name = body->value("name", "");
     if (name.empty()) name = url.substr(url.find("://") + 3);
     int64_t max = body->value("max_pic_amount", int64_t(10'000'000));

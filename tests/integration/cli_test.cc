@@ -182,6 +182,14 @@ TEST_F(CliTest, ServersAndStats) {
   auto unauthorised =
       RunImgstore({"servers", "list"}, cluster_->tracker_url(), "wrong");
   EXPECT_NE(unauthorised.exit_code, 0);
+  // A node added by another spelling of its URL would never turn usable.
+  std::string alias = cluster_->NodeUrl(0);
+  alias.replace(alias.find("127.0.0.1"), 9, "localhost");
+  auto misspelt = Run({"servers", "add", alias});
+  EXPECT_NE(misspelt.exit_code, 0);
+  EXPECT_NE(misspelt.output.find("calls itself " + cluster_->NodeUrl(0)),
+            std::string::npos)
+      << misspelt.output;
   // Pointed at a node instead of the tracker: said so.
   auto at_node = RunImgstore({"stats"}, cluster_->NodeUrl(0), kAdminToken);
   EXPECT_NE(at_node.exit_code, 0);
