@@ -13,6 +13,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <netinet/in.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
@@ -400,6 +401,9 @@ class Demo {
   bool NodesUsable() const;
   // Reports a child that ended on its own, then stops the rest.
   int ChildDied(Child& child, int status, bool starting);
+  // Servers of an earlier run of this directory with more --nodes: their
+  // images are unavailable or repaired elsewhere, which a user should hear.
+  void SayLeftBehind() const;
   // A node that ended while the demo runs: said, with the command that
   // brings it back; the tracker and the other nodes go on.
   void NodeLost(const Child& child, int status) const;
@@ -475,6 +479,31 @@ int Demo::ChildDied(Child& child, int status, bool starting) {
   if (others) Say("stopping the others");
   StopAll(children_);
   return 1;
+}
+
+void Demo::SayLeftBehind() const {
+  auto list = client_.ListServers();
+  if (!list) return;
+  std::vector<std::string> names;
+  for (const ServerEntry& e : list->servers) {
+    bool ours = false;
+    for (int i = 1; i <= options_.nodes; ++i)
+      ours |= e.row.server_url == NodeUrl(i);
+    if (!ours && e.row.state != ServerState::kRemoved &&
+        e.row.cur_pic_amount > 0)
+      names.push_back(
+          fmt::format("{} ({})", e.row.server_name, e.row.server_url));
+  }
+  if (names.empty()) return;
+  Say(fmt::format(
+      "note: {} of an earlier run of {} {} not started by this one (--nodes "
+      "{}): {} images are read from other copies or show the default image, "
+      "and where a copy survives are copied again after a minute. Run with the "
+      "earlier --nodes "
+      "to bring {} back.",
+      fmt::join(names, ", "), dir_.string(), names.size() == 1 ? "is" : "are",
+      options_.nodes, names.size() == 1 ? "its" : "their",
+      names.size() == 1 ? "it" : "them"));
 }
 
 void Demo::NodeLost(const Child& child, int status) const {
@@ -569,6 +598,7 @@ int Demo::Run(const sigset_t& signals) {
     }
   }
   PrintBanner();
+  SayLeftBehind();
 
   while (true) {
     int sig = WaitSignal(signals, std::chrono::seconds(1));
