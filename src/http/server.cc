@@ -258,7 +258,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
   auto peer = socket.remote_endpoint(ec);
   const std::string remote = ec ? std::string("?") : peer.address().to_string();
   for (;;) {
-    beast_http::request_parser<beast_http::string_body> parser;
+    RequestParser parser;
     parser.header_limit(uint32_t(options_.max_header_bytes));
     parser.body_limit(options_.max_body_bytes);
     c.ExpireAfter(options_.header_timeout);
@@ -297,46 +297,12 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
     } done{in_flight_};
 
     auto& head = parser.get();
-    // A body framed by anything but chunked cannot be delimited: Beast would
-    // read none and take the body for the next request (RFC 9112 §6.3).
-    if (head.find(beast_http::field::transfer_encoding) != head.end() &&
-        !parser.chunked()) {
-      Response refusal =
-          PlainError(ErrorCode::kInvalidArgument,
-                     "Transfer-Encoding other than chunked is not supported");
-      co_await Write(c, head, refusal, false);
-      metrics_.RecordRequest(refusal.message.result_int(), 0, 0);
+    std::optional<Response> head_refusal = RefuseHead(parser);
+    if (head_refusal) {
+      co_await Write(c, head, *head_refusal, false);
+      metrics_.RecordRequest(head_refusal->message.result_int(), 0, 0);
       linger = true;
       break;
-    }
-    if (auto length = parser.content_length();
-        length && *length > options_.max_body_bytes) {
-      Response refusal =
-          PlainError(ErrorCode::kTooLarge,
-                     fmt::format("body of {} bytes is over the limit of {}",
-                                 *length, options_.max_body_bytes));
-      co_await Write(c, head, refusal, false);
-      metrics_.RecordRequest(refusal.message.result_int(), 0, 0);
-      linger = true;
-      break;
-    }
-    if (options_.check_head) {
-      // No Content-Length and not chunked: no body (RFC 9112 §6.3).
-      std::optional<uint64_t> length;
-      if (auto declared = parser.content_length()) {
-        length = *declared;
-      } else if (!parser.chunked()) {
-        length = 0;
-      }
-      if (auto ok = options_.check_head(head, SplitTarget(head.target()).first,
-                                        length);
-          !ok) {
-        Response refusal = PlainError(ok.error().code, ok.error().message);
-        co_await Write(c, head, refusal, false);
-        metrics_.RecordRequest(refusal.message.result_int(), 0, 0);
-        linger = true;
-        break;
-      }
     }
     if (!parser.is_done()) {
       if (beast::iequals(head[beast_http::field::expect], "100-continue")) {
@@ -412,6 +378,36 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
   }
   c.closed = true;
   c.timer.cancel();
+}
+
+std::optional<Response> Server::RefuseHead(const RequestParser& parser) const {
+  const RequestMessage& head = parser.get();
+  // A body framed by anything but chunked cannot be delimited: Beast would
+  // read none and take the body for the next request (RFC 9112 §6.3).
+  if (head.find(beast_http::field::transfer_encoding) != head.end() &&
+      !parser.chunked()) {
+    return PlainError(ErrorCode::kInvalidArgument,
+                      "Transfer-Encoding other than chunked is not supported");
+  }
+  const auto declared = parser.content_length();
+  if (declared && *declared > options_.max_body_bytes) {
+    return PlainError(ErrorCode::kTooLarge,
+                      fmt::format("body of {} bytes is over the limit of {}",
+                                  *declared, options_.max_body_bytes));
+  }
+  if (options_.check_head) {
+    // No Content-Length and not chunked: no body (RFC 9112 §6.3).
+    std::optional<uint64_t> length;
+    if (declared) {
+      length = *declared;
+    } else if (!parser.chunked()) {
+      length = 0;
+    }
+    auto ok =
+        options_.check_head(head, SplitTarget(head.target()).first, length);
+    if (!ok) return PlainError(ok.error().code, ok.error().message);
+  }
+  return std::nullopt;
 }
 
 asio::awaitable<Response> Server::Dispatch(RequestMessage& message,

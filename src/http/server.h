@@ -91,6 +91,12 @@ class Server {
   boost::asio::awaitable<void> Accept();
   boost::asio::awaitable<void> Session(std::shared_ptr<Connection> connection);
   boost::asio::awaitable<void> Watchdog(std::shared_ptr<Connection> connection);
+  using RequestParser =
+      boost::beast::http::request_parser<boost::beast::http::string_body>;
+  // The answer to give, without reading the body, to a request whose head
+  // decides it: a body that cannot be framed or is over the limit, or
+  // what options_.check_head refuses. nullopt: read the body, dispatch.
+  std::optional<Response> RefuseHead(const RequestParser& parser) const;
   boost::asio::awaitable<Response> Dispatch(RequestMessage& message,
                                             std::string_view remote);
   boost::asio::awaitable<boost::system::error_code> Write(
