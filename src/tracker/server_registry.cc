@@ -88,17 +88,10 @@ void ServerRegistry::KeepAliveUnrecorded(const NodeStatus& s,
         why.message);
     beats_unrecorded_ = true;
   }
-  // Found as the store finds it: by URL, else by name.
-  auto known = std::find_if(servers_.begin(), servers_.end(), [&](auto& e) {
-    return e.second.server_url == s.url;
-  });
-  if (known == servers_.end()) {
-    known = std::find_if(servers_.begin(), servers_.end(), [&](auto& e) {
-      return e.second.server_name == s.name;
-    });
-  }
-  if (known == servers_.end()) return;  // joins once the store takes it
-  ServerRow& row = known->second;
+  bool by_name = false;
+  ServerRow* known = FindSenderLocked(s, by_name);
+  if (known == nullptr) return;  // joins once the store takes it
+  ServerRow& row = *known;
   if (!row.flg_usable) {
     spdlog::info("server {} ({}): usable again", row.server_id,
                  row.server_name);
@@ -110,27 +103,37 @@ void ServerRegistry::KeepAliveUnrecorded(const NodeStatus& s,
   row.node_full = NodeFull(s);
 }
 
-Result<void> ServerRegistry::Admit(const NodeStatus& s) {
-  std::lock_guard lock(mutex_);
-  auto find = [&](auto match) -> const ServerRow* {
+ServerRow* ServerRegistry::FindSenderLocked(const NodeStatus& s,
+                                            bool& by_name) {
+  // As the store finds it: by URL, else by name; an empty name matches
+  // nothing.
+  auto find = [&](auto match) -> ServerRow* {
     auto it = std::find_if(servers_.begin(), servers_.end(),
                            [&](const auto& e) { return match(e.second); });
     return it == servers_.end() ? nullptr : &it->second;
   };
-  const ServerRow* row =
-      find([&](const ServerRow& r) { return r.server_url == s.url; });
-  if (!row && !s.name.empty()) {
-    row = find([&](const ServerRow& r) { return r.server_name == s.name; });
-    // A row found by name takes the new URL: a node that moved. While the
-    // row's own node still beats, this is another node with its name.
-    if (row && Alive(*row)) {
-      return Fail(ErrorCode::kConflict,
-                  fmt::format("server name {} is in use by server {} at {} "
-                              "(heartbeat {} s ago): give the node at {} a "
-                              "--name of its own",
-                              s.name, row->server_id, row->server_url,
-                              HeartbeatAgeSeconds(*row), s.url));
-    }
+  by_name = false;
+  if (ServerRow* row =
+          find([&](const ServerRow& r) { return r.server_url == s.url; }))
+    return row;
+  if (s.name.empty()) return nullptr;
+  by_name = true;
+  return find([&](const ServerRow& r) { return r.server_name == s.name; });
+}
+
+Result<void> ServerRegistry::Admit(const NodeStatus& s) {
+  std::lock_guard lock(mutex_);
+  bool by_name = false;
+  const ServerRow* row = FindSenderLocked(s, by_name);
+  // A row found by name takes the new URL: a node that moved. While the
+  // row's own node still beats, this is another node with its name.
+  if (row && by_name && Alive(*row)) {
+    return Fail(ErrorCode::kConflict,
+                fmt::format("server name {} is in use by server {} at {} "
+                            "(heartbeat {} s ago): give the node at {} a "
+                            "--name of its own",
+                            s.name, row->server_id, row->server_url,
+                            HeartbeatAgeSeconds(*row), s.url));
   }
   // A node holding far fewer images than the copies recorded on it has
   // lost its files, most often to a disk not mounted under --root. Taken

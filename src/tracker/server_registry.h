@@ -62,6 +62,9 @@ class ServerRegistry {
   static constexpr int64_t kLostFilesMinimum = 10;
 
   bool Alive(const ServerRow& row) const;
+  // The row a heartbeat's sender has, as the store finds it (by URL, else
+  // by name: then `by_name`); nullptr for a new server. mutex_ held.
+  ServerRow* FindSenderLocked(const NodeStatus& s, bool& by_name);
   // Heartbeat's checks against the rows in memory.
   Result<void> Admit(const NodeStatus& s);
   void Apply(std::vector<ServerRow> rows);
