@@ -14,6 +14,7 @@
 
 #include "core/image_probe.h"
 #include "core/layout.h"
+#include "http/query.h"
 #include "http/respond.h"
 #include "http/signed.h"
 #include "node/node.h"
@@ -109,47 +110,10 @@ constexpr size_t kListMaxLimit = 10'000;
 // Longer than any path the layout makes, with room to spare.
 constexpr size_t kListMaxAfter = 256;
 
-// The raw value of `key` in a query string; nullopt when absent.
-std::optional<std::string_view> QueryValue(std::string_view query,
-                                           std::string_view key) {
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == key) {
-      return eq == std::string_view::npos ? std::string_view()
-                                          : pair.substr(eq + 1);
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return std::nullopt;
-}
-
-// Decodes %XX escapes (a client may escape the slashes of `after`).
-Result<std::string> PercentDecode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    unsigned value = 0;
-    auto [end, ec] = std::from_chars(
-        s.data() + i + 1, s.data() + std::min(i + 3, s.size()), value, 16);
-    if (ec != std::errc() || end != s.data() + i + 3 || value == 0) {
-      return Fail(ErrorCode::kInvalidArgument, "bad percent-escape in query");
-    }
-    out += char(value);
-    i += 2;
-  }
-  return out;
-}
-
 Response ListFiles(FileStore& store, const Request& request) {
   std::string after;
-  if (auto raw = QueryValue(request.query, "after")) {
-    auto decoded = PercentDecode(*raw);
+  if (auto raw = http::QueryValue(request.query, "after")) {
+    auto decoded = http::PercentDecode(*raw);
     if (!decoded) return http::ErrorResponse(decoded.error());
     if (decoded->size() > kListMaxAfter)
       return http::ErrorResponse(ErrorCode::kInvalidArgument,
@@ -157,7 +121,7 @@ Response ListFiles(FileStore& store, const Request& request) {
     after = std::move(*decoded);
   }
   size_t limit = kListDefaultLimit;
-  if (auto raw = QueryValue(request.query, "limit")) {
+  if (auto raw = http::QueryValue(request.query, "limit")) {
     uint64_t n = 0;
     auto [end, ec] = std::from_chars(raw->data(), raw->data() + raw->size(), n);
     if (raw->empty() || ec != std::errc() || end != raw->data() + raw->size() ||

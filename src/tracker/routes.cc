@@ -16,6 +16,7 @@
 #include "core/wire.h"
 #include "http/client.h"
 #include "http/multipart.h"
+#include "http/query.h"
 #include "http/respond.h"
 #include "http/signed.h"
 #include "tracker/fsck.h"
@@ -41,24 +42,9 @@ constexpr int64_t kGalleryPageSize = 24;
 // repeated loads, short enough that a dead server's images switch soon.
 constexpr int kRedirectMaxAge = 10;
 
-std::string_view QueryValue(std::string_view query, std::string_view key) {
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == key) {
-      return eq == std::string_view::npos ? std::string_view()
-                                          : pair.substr(eq + 1);
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return {};
-}
-
 int64_t QueryInt(std::string_view query, std::string_view key,
                  int64_t fallback) {
-  std::string_view v = QueryValue(query, key);
+  std::string_view v = http::QueryValue(query, key).value_or("");
   int64_t out = 0;
   auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
   if (v.empty() || ec != std::errc() || end != v.data() + v.size())
@@ -193,9 +179,9 @@ http::Router Tracker::MakeRouter() {
   });
 
   auto list_images = [this, recent_images](const Request& r) -> Response {
-    std::string sha(QueryValue(r.query, "sha256"));
-    if (!sha.empty()) {
+    if (auto given = http::QueryValue(r.query, "sha256")) {
       // Stored in lower case; either case is the same digest.
+      std::string sha(*given);
       std::transform(sha.begin(), sha.end(), sha.begin(),
                      [](unsigned char c) { return char(std::tolower(c)); });
       if (!IsLowerHex(sha, 64)) {
@@ -207,10 +193,6 @@ http::Router Tracker::MakeRouter() {
       json out = json::array();
       for (const ImageId& id : *ids) out.push_back(id.str());
       return http::Json(bhttp::status::ok, {{"ids", out}});
-    }
-    if (r.query.find("sha256=") != std::string_view::npos) {
-      return http::ErrorResponse(ErrorCode::kInvalidArgument,
-                                 "sha256 must be 64 hex digits");
     }
     return recent_images(r);
   };
