@@ -23,6 +23,12 @@ using AsyncHandler =
 // the file, then co_await the group sync).
 enum class Dispatch { kInline, kBlocking, kAsync };
 
+// Who may call a route. kSigned: only requests signed with the cluster
+// secret (core/signing.h), checked by the server (ServerOptions::verifier),
+// not by the handler: the head before the body is read, the whole request
+// before the handler runs.
+enum class Access { kAnyone, kSigned };
+
 // One row of a daemon's route table. Pattern segments are literals or "{}",
 // which matches one non-empty segment and is passed in Request::params.
 struct Route {
@@ -31,7 +37,14 @@ struct Route {
   Dispatch dispatch;
   Handler handler;               // kInline, kBlocking
   AsyncHandler async_handler{};  // kAsync
+  Access access = Access::kAnyone;
 };
+
+// `route`, open to signed requests only.
+inline Route Signed(Route route) {
+  route.access = Access::kSigned;
+  return route;
+}
 
 // {method, path pattern} -> route. 404 and 405 are decided here and nowhere
 // else. Immutable after construction, so safe to share between threads.

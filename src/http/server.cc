@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 
@@ -23,6 +24,7 @@
 
 #include "core/wire.h"
 #include "http/respond.h"
+#include "http/signed.h"
 
 namespace imgstore::http {
 
@@ -296,16 +298,19 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
       ~Done() { n.fetch_sub(1); }
     } done{in_flight_};
 
-    auto& head = parser.get();
-    std::optional<Response> head_refusal = RefuseHead(parser);
+    // The parser keeps the message: `match` borrows its target.
+    RequestMessage& message = parser.get();
+    Router::Match match =
+        router_.Find(message.method(), SplitTarget(message.target()).first);
+    std::optional<Response> head_refusal = RefuseHead(parser, match, remote);
     if (head_refusal) {
-      co_await Write(c, head, *head_refusal, false);
+      co_await Write(c, message, *head_refusal, false);
       metrics_.RecordRequest(head_refusal->message.result_int(), 0, 0);
       linger = true;
       break;
     }
     if (!parser.is_done()) {
-      if (beast::iequals(head[beast_http::field::expect], "100-continue")) {
+      if (beast::iequals(message[beast_http::field::expect], "100-continue")) {
         static constexpr std::string_view kContinue =
             "HTTP/1.1 100 Continue\r\n\r\n";
         c.ExpireAfter(options_.write_timeout);
@@ -331,20 +336,19 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
                                "malformed request body: " + body_ec.message());
         }
         if (refusal) {
-          co_await Write(c, head, *refusal, false);
+          co_await Write(c, message, *refusal, false);
           metrics_.RecordRequest(refusal->message.result_int(), 0, 0);
           linger = true;
         }
         break;
       }
     }
-    RequestMessage message = parser.release();
     // An idle keep-alive connection holds no more than a head's worth.
     if (buffer.capacity() > kIdleBuffer) buffer.shrink_to_fit();
     // A handler may take long (a database, another server): the watchdog
     // times out the client, not our own work.
     c.deadline = std::chrono::steady_clock::time_point::max();
-    Response response = co_await Dispatch(message, remote);
+    Response response = co_await Dispatch(message, match, remote);
     const bool keep_alive =
         message.keep_alive() && !stopping_ && response.message.keep_alive();
     error_code write_ec = co_await Write(c, message, response, keep_alive);
@@ -380,7 +384,9 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
   c.timer.cancel();
 }
 
-std::optional<Response> Server::RefuseHead(const RequestParser& parser) const {
+std::optional<Response> Server::RefuseHead(const RequestParser& parser,
+                                           const Router::Match& match,
+                                           std::string_view remote) const {
   const RequestMessage& head = parser.get();
   // A body framed by anything but chunked cannot be delimited: Beast would
   // read none and take the body for the next request (RFC 9112 §6.3).
@@ -395,25 +401,58 @@ std::optional<Response> Server::RefuseHead(const RequestParser& parser) const {
                       fmt::format("body of {} bytes is over the limit of {}",
                                   *declared, options_.max_body_bytes));
   }
-  if (options_.check_head) {
-    // No Content-Length and not chunked: no body (RFC 9112 §6.3).
-    std::optional<uint64_t> length;
-    if (declared) {
-      length = *declared;
-    } else if (!parser.chunked()) {
-      length = 0;
-    }
+  // An unsigned or forged request is not worth reading a body for.
+  if (match.route && match.route->access == Access::kSigned) {
     auto ok =
-        options_.check_head(head, SplitTarget(head.target()).first, length);
+        CheckSignature(head, SplitTarget(head.target()).first, remote, &parser);
     if (!ok) return PlainError(ok.error().code, ok.error().message);
   }
   return std::nullopt;
 }
 
+Result<void> Server::CheckSignature(const RequestMessage& message,
+                                    std::string_view path,
+                                    std::string_view remote,
+                                    const RequestParser* head) const {
+  const Signature signature = SignatureOf(message);
+  const std::string_view method = message.method_string();
+  Result<void> ok;
+  if (verifier_ == nullptr) {
+    ok = Fail(ErrorCode::kUnauthenticated,
+              "this server takes no signed requests");
+  } else if (signature.mac.empty()) {
+    ok = Fail(ErrorCode::kUnauthenticated, "request is not signed");
+  } else if (head != nullptr) {
+    // No Content-Length and not chunked: no body (RFC 9112 §6.3). A chunked
+    // body's length is not known yet, and the head signature binds it.
+    std::optional<uint64_t> length;
+    if (auto declared = head->content_length()) {
+      length = *declared;
+    } else if (!head->chunked()) {
+      length = 0;
+    }
+    ok = length ? verifier_->CheckHead(method, path, *length, signature)
+                : Fail(ErrorCode::kUnauthenticated,
+                       "a signed request states its Content-Length");
+  } else {
+    ok = verifier_->Verify(method, path, message.body(), signature);
+  }
+  if (!ok) {
+    // A misconfigured peer retries every few seconds: one line per 10 s.
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    if (now - last_refusal_logged_.exchange(now) >= 10) {
+      spdlog::warn("{} {} from {} refused: {}", method, path, remote,
+                   ok.error().message);
+    }
+  }
+  return ok;
+}
+
 asio::awaitable<Response> Server::Dispatch(RequestMessage& message,
+                                           Router::Match& match,
                                            std::string_view remote) {
-  auto [path, query] = SplitTarget(message.target());
-  Router::Match match = router_.Find(message.method(), path);
   if (!match.route) {
     const bool path_known =
         match.status == beast_http::status::method_not_allowed;
@@ -425,8 +464,13 @@ asio::awaitable<Response> Server::Dispatch(RequestMessage& message,
       r.message.set(beast_http::field::allow, match.allow);
     co_return r;
   }
-  Request request{message, path, query, std::move(match.params), remote};
+  auto [path, query] = SplitTarget(message.target());
   const Route& route = *match.route;
+  if (route.access == Access::kSigned) {
+    if (auto ok = CheckSignature(message, path, remote, nullptr); !ok)
+      co_return ErrorResponse(ok.error());
+  }
+  Request request{message, path, query, std::move(match.params), remote};
   if (route.dispatch == Dispatch::kInline) co_return route.handler(request);
   if (route.dispatch == Dispatch::kAsync) {
     Response response = co_await route.async_handler(request);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/signing.h"
 #include "http/metrics.h"
 #include "http/router.h"
 
@@ -37,13 +38,6 @@ struct ServerOptions {
   // On Stop(), requests in flight get this long to finish.
   std::chrono::seconds drain_timeout{10};
   std::string server_header = "imgstore";
-  // Called once a request's head is read, before its body: an error is
-  // answered at once (and the connection closed) without reading the body.
-  // `path`: the target's, as routes see it; `length`: the declared body
-  // size, absent for a chunked body.
-  std::function<Result<void>(const RequestMessage& head, std::string_view path,
-                             std::optional<uint64_t> length)>
-      check_head;
 };
 
 // The HTTP/1.1 server: the only code that reads or writes sockets. Owns an
@@ -60,6 +54,11 @@ class Server {
   ~Server();
 
   uint16_t port() const { return port_; }
+
+  // Checks the requests to Access::kSigned routes: the head before the body
+  // is read, the whole request before its handler runs. Until set, such
+  // requests are refused. Call before Run(); `verifier` outlives the server.
+  void VerifyWith(SignatureVerifier& verifier) { verifier_ = &verifier; }
   boost::asio::io_context& io_context() { return ioc_; }
 
   // Serves until Stop() (or SIGINT/SIGTERM) has drained; the calling
@@ -95,9 +94,19 @@ class Server {
       boost::beast::http::request_parser<boost::beast::http::string_body>;
   // The answer to give, without reading the body, to a request whose head
   // decides it: a body that cannot be framed or is over the limit, or
-  // what options_.check_head refuses. nullopt: read the body, dispatch.
-  std::optional<Response> RefuseHead(const RequestParser& parser) const;
+  // a signed route's request whose head does not check out. nullopt: read
+  // the body, dispatch.
+  std::optional<Response> RefuseHead(const RequestParser& parser,
+                                     const Router::Match& match,
+                                     std::string_view remote) const;
+  // Ok when `message` carries a valid signature: with `head` (its parser,
+  // before the body is read) what the head proves, else the whole request.
+  // kUnauthenticated otherwise, logged at most once per 10 s.
+  Result<void> CheckSignature(const RequestMessage& message,
+                              std::string_view path, std::string_view remote,
+                              const RequestParser* head) const;
   boost::asio::awaitable<Response> Dispatch(RequestMessage& message,
+                                            Router::Match& match,
                                             std::string_view remote);
   boost::asio::awaitable<boost::system::error_code> Write(
       Connection& connection, const RequestMessage& request, Response& response,
@@ -114,6 +123,8 @@ class Server {
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<int> in_flight_{0};  // requests read and not yet answered
+  SignatureVerifier* verifier_ = nullptr;
+  mutable std::atomic<int64_t> last_refusal_logged_{0};  // steady seconds
 };
 
 }  // namespace imgstore::http

@@ -35,13 +35,6 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   server.io_threads = options.io_threads;
   server.worker_threads = options.worker_threads;
   server.max_body_bytes = options.max_body_bytes;
-  // Signed requests whose head does not check out are refused before their
-  // body is read (the verifier is made below, before Run serves anyone).
-  server.check_head = [raw = node.get()](const http::RequestMessage& head,
-                                         std::string_view path,
-                                         std::optional<uint64_t> length) {
-    return raw->CheckSignedHead(head, path, length);
-  };
   auto listening = http::Server::Listen(server, *node->router_, node->metrics_);
   if (!listening) return Fail(listening.error());
   node->server_ = std::move(*listening);
@@ -77,6 +70,7 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   }
   node->verifier_ = std::make_unique<SignatureVerifier>(o.secret, node->clock_,
                                                         std::move(targets));
+  node->server_->VerifyWith(*node->verifier_);
 
   ScrubberOptions scrub;
   scrub.tracker_url = o.tracker_url;
@@ -101,24 +95,6 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
       "group_syncs", "Group syncs run so far (each served one or more writes).",
       [raw] { return double(raw->store_->sync_runs()); });
   return node;
-}
-
-Result<void> Node::CheckSignedHead(const http::RequestMessage& head,
-                                   std::string_view path,
-                                   std::optional<uint64_t> length) const {
-  using boost::beast::http::verb;
-  const bool is_signed = head.method() == verb::put ||
-                         head.method() == verb::delete_ || path == "/v1/files";
-  if (!is_signed) return {};
-  const Signature signature = http::SignatureOf(head);
-  if (signature.mac.empty())
-    return Fail(ErrorCode::kUnauthenticated, "request is not signed");
-  if (!length) {
-    return Fail(ErrorCode::kUnauthenticated,
-                "a signed request states its Content-Length");
-  }
-  return verifier_->CheckHead(std::string_view(head.method_string()), path,
-                              *length, signature);
 }
 
 Node::Node(const NodeOptions& options) : options_(options) {}

@@ -65,11 +65,6 @@ class Node {
  private:
   explicit Node(const NodeOptions& options);
   http::Router MakeRouter();
-  // http::ServerOptions::check_head: PUT, DELETE and GET /v1/files must
-  // carry a signature whose head checks out (SignatureVerifier::CheckHead).
-  Result<void> CheckSignedHead(const http::RequestMessage& head,
-                               std::string_view path,
-                               std::optional<uint64_t> length) const;
   void HeartbeatLoop();
 
   NodeOptions options_;

@@ -366,24 +366,7 @@ http::Router Tracker::MakeRouter() {
     return http::Empty(bhttp::status::no_content);
   };
 
-  // Requests from nodes (heartbeats, scrub reports) carry the cluster
-  // secret's signature.
-  auto from_node = [this](const Request& r) -> Result<void> {
-    auto ok = verifier_.Verify("POST", r.path, r.body(), http::SignatureOf(r));
-    if (!ok) {
-      // Once per 10 s at most: a misconfigured node beats every 2 s.
-      static std::atomic<int64_t> last_logged{0};
-      const int64_t now = clock_.NowSeconds();
-      if (now - last_logged.exchange(now) >= 10) {
-        spdlog::warn("{} from {} refused: {}", r.path, r.remote,
-                     ok.error().message);
-      }
-    }
-    return ok;
-  };
-
-  auto heartbeat = [this, from_node](const Request& r) -> Response {
-    if (auto ok = from_node(r); !ok) return http::ErrorResponse(ok.error());
+  auto heartbeat = [this](const Request& r) -> Response {
     auto status = ParseNodeStatus(r.body());
     if (!status) return http::ErrorResponse(status.error());
     // Browsers use url; trackers store at internal_url when there is one
@@ -400,8 +383,7 @@ http::Router Tracker::MakeRouter() {
     return http::Json(bhttp::status::ok, {{"server_id", row->server_id}});
   };
 
-  auto scrub = [this, from_node](const Request& r) -> Response {
-    if (auto ok = from_node(r); !ok) return http::ErrorResponse(ok.error());
+  auto scrub = [this](const Request& r) -> Response {
     auto body = ParseJsonObject(r.body());
     if (!body) return http::ErrorResponse(body.error());
     std::string url = body->value("url", "");
@@ -614,8 +596,10 @@ http::Router Tracker::MakeRouter() {
       {verb::patch, "/v1/servers/{}", Dispatch::kBlocking, admin(patch_server)},
       {verb::delete_, "/v1/servers/{}", Dispatch::kBlocking,
        admin(remove_server)},
-      {verb::post, "/v1/heartbeat", Dispatch::kBlocking, heartbeat},
-      {verb::post, "/v1/scrub", Dispatch::kBlocking, scrub},
+      // From nodes: heartbeats and scrub reports.
+      http::Signed(
+          {verb::post, "/v1/heartbeat", Dispatch::kBlocking, heartbeat}),
+      http::Signed({verb::post, "/v1/scrub", Dispatch::kBlocking, scrub}),
       {verb::get, "/v1/rebalance", Dispatch::kBlocking,
        admin(rebalance_status)},
       {verb::post, "/v1/rebalance", Dispatch::kBlocking,

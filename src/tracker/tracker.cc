@@ -66,6 +66,7 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
   auto listening = http::Server::Listen(server, *t->router_, t->metrics_);
   if (!listening) return Fail(listening.error());
   t->server_ = std::move(*listening);
+  t->server_->VerifyWith(t->verifier_);
   if (o.public_url.empty()) {
     o.public_url =
         "http://" + o.host + ":" + std::to_string(t->server_->port());
