@@ -22,9 +22,9 @@ struct ImageRecord {
   int64_t bytes = 0;
   int64_t width = 0;
   int64_t height = 0;
-  std::string sha256;      // 64 lower-case hex digits
-  int64_t created_at = 0;  // Unix seconds
-  std::vector<Placement> placements;
+  std::string sha256;                 // 64 lower-case hex digits
+  int64_t created_at = 0;             // Unix seconds
+  std::vector<Placement> placements;  // in server_id order, as stored
 };
 
 }  // namespace imgstore

@@ -90,6 +90,12 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
     record.placements.clear();
     for (const ServerRow& s : holders)
       record.placements.push_back({s.server_id, path.relative});
+    // In the order the store gives them back: the copy the resolver picks
+    // depends on it, and the 201's URL must be the one pages get later.
+    std::sort(record.placements.begin(), record.placements.end(),
+              [](const Placement& a, const Placement& b) {
+                return a.server_id < b.server_id;
+              });
     auto added = store_.AddImage(record);
     lap = Lap(Stage::kRecord, lap);
     if (added) {

@@ -119,6 +119,23 @@ TEST_F(UploaderTest, CopiesOnDistinctServers) {
   EXPECT_EQ(nodes_.files.size(), 2u);
 }
 
+TEST_F(UploaderTest, RecordListsCopiesAsTheStoreDoes) {
+  // The 201 is rendered from the returned record, pages from the stored
+  // one: the resolver's pick depends on the order of the copies.
+  Uploader uploader = Make(3);
+  for (int i = 0; i < 10; ++i) {
+    auto record = uploader.Upload(jpeg_);
+    ASSERT_TRUE(record.has_value()) << record.error().message;
+    auto stored = store_->GetImage(record->id);
+    ASSERT_TRUE(stored.has_value());
+    ASSERT_EQ(stored->placements.size(), record->placements.size());
+    for (size_t c = 0; c < record->placements.size(); ++c) {
+      EXPECT_EQ(record->placements[c].server_id,
+                stored->placements[c].server_id);
+    }
+  }
+}
+
 TEST_F(UploaderTest, FullInDatabaseDeletesTheCopyAndMovesOn) {
   // The registry still thinks server 1 has room; the database knows better
   // (another tracker filled it). Its copy must be removed again.
