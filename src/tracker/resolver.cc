@@ -100,8 +100,9 @@ Result<Resolver::Batch> Resolver::ResolveMany(
       batch.missing.emplace_back(text);
     }
   }
-  if (parsed.empty()) return batch;
-  auto images = store_.Locate(parsed);
+  // Malformed ids only: no query, but still each listed once below.
+  Result<std::vector<ImageLocation>> images = std::vector<ImageLocation>{};
+  if (!parsed.empty()) images = store_.Locate(parsed);
   if (!images) return Fail(images.error());
   // Sorted, so that each requested id is a binary search and a store that
   // returned an image twice cannot list it twice.

@@ -455,6 +455,8 @@ TEST_F(ResolverTest, KnownMissingAndRepeated) {
   EXPECT_EQ(batch.missing, (std::vector<std::string>{"bad!", "", unknown}));
   EXPECT_TRUE(Resolve({}).images.empty());
   EXPECT_EQ(Resolve({"x"}).missing, std::vector<std::string>{"x"});
+  EXPECT_EQ(Resolve({"x", "y", "x"}).missing,
+            (std::vector<std::string>{"x", "y"}));
 }
 
 TEST_F(ResolverTest, UnusableCopiesGiveTheDefaultImage) {

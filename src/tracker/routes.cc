@@ -141,7 +141,11 @@ http::Router Tracker::MakeRouter() {
       auto part = http::FindFormField(type, r.body(), "file");
       if (!part) return http::ErrorResponse(part.error());
       bytes = part->body;
-    } else if (!is("image/") && !is("application/octet-stream")) {
+    } else if (!type.empty() && !is("image/") &&
+               !is("application/octet-stream")) {
+      // No type at all is what a browser's fetch() sends for a file whose
+      // type it does not know (HEIC, say): the bytes decide, as they do
+      // for every raw upload.
       return http::ErrorResponse(ErrorCode::kUnsupportedMedia,
                                  "send an image Content-Type or "
                                  "multipart/form-data with field \"file\"");

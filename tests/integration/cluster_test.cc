@@ -175,6 +175,7 @@ TEST_F(ClusterTest, BadInputIsRefusedAndChangesNothing) {
       {"text", TestData("text.txt"), "image/jpeg", 415},
       {"svg", TestData("evil.svg"), "image/svg+xml", 415},
       {"text type", TestData("small.jpg"), "text/plain", 415},
+      {"text, no type", TestData("text.txt"), "", 415},
       {"truncated jpeg", TestData("truncated.jpg"), "image/jpeg", 422},
       {"png bomb", TestData("bomb.png"), "image/png", 422},
       {"empty", "", "image/png", 400},
@@ -234,6 +235,9 @@ TEST_F(ClusterTest, BadInputIsRefusedAndChangesNothing) {
   EXPECT_EQ(Get(c().tracker_url() + "/healthz").status, 200u);
   auto ok = c().Upload(TestData("small.jpg"), "image/jpeg");
   EXPECT_EQ(ok.status, 201u) << "still takes uploads";
+  auto untyped = c().Upload(TestData("small.png"), "");
+  EXPECT_EQ(untyped.status, 201u) << "no Content-Type: the bytes decide";
+  EXPECT_EQ(Parse(untyped.body)["content_type"], "image/png");
 }
 
 TEST_F(ClusterTest, ConcurrentUploadersNeverOverfill) {
