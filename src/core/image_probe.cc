@@ -1,7 +1,9 @@
 #include "core/image_probe.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <vips/vips.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cctype>
@@ -20,6 +22,10 @@ uint32_t Be32(std::string_view b, size_t at) {
   return (uint32_t(uint8_t(b[at])) << 24) |
          (uint32_t(uint8_t(b[at + 1])) << 16) |
          (uint32_t(uint8_t(b[at + 2])) << 8) | uint32_t(uint8_t(b[at + 3]));
+}
+
+uint32_t Le16(std::string_view b, size_t at) {
+  return (uint32_t(uint8_t(b[at + 1])) << 8) | uint32_t(uint8_t(b[at]));
 }
 
 uint32_t Le32(std::string_view b, size_t at) {
@@ -111,11 +117,18 @@ bool JpegComplete(std::string_view b) {
 }
 
 // Chunks (length, type, data, CRC) to IEND.
+// Every chunk to IEND, each with its CRC: PNG carries a checksum of every
+// chunk, so bytes damaged on their way are caught without decoding them.
 bool PngComplete(std::string_view b) {
   size_t at = 8;  // after the signature
   while (at + 12 <= b.size()) {
+    const size_t length = Be32(b, at);
+    if (length > b.size() - at - 12) return false;
+    const auto* typed = reinterpret_cast<const Bytef*>(b.data() + at + 4);
+    const uLong crc = crc32(crc32(0L, Z_NULL, 0), typed, uInt(length + 4));
+    if (crc != Be32(b, at + 8 + length)) return false;
     if (b.substr(at + 4, 4) == "IEND") return true;
-    at += 12 + size_t(Be32(b, at));
+    at += 12 + length;
   }
   return false;
 }
@@ -175,6 +188,14 @@ void InitVips() {
   static std::once_flag once;
   std::call_once(once, [] {
     if (VIPS_INIT("imgstore") != 0) vips_error_clear();
+    // libvips warns about every odd upload on stderr; into our log, where
+    // a refusal's reason already is, at debug level.
+    g_log_set_handler(
+        "VIPS", GLogLevelFlags(G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE),
+        [](const gchar*, GLogLevelFlags, const gchar* message, gpointer) {
+          spdlog::debug("libvips: {}", message);
+        },
+        nullptr);
     // Header probes are one-shot; caching their operations only holds memory.
     vips_cache_set_max(0);
     vips_concurrency_set(1);
@@ -242,18 +263,27 @@ Result<ImageInfo> ProbeImage(std::string_view bytes, int64_t max_pixels) {
   InitVips();
   VipsImage* image = LoadHeader(*format, bytes);
   if (image == nullptr) {
+    // libvips' log may hold the same line many times: the first says it.
     std::string why = vips_error_buffer();
     vips_error_clear();
-    while (!why.empty() &&
-           std::isspace(static_cast<unsigned char>(why.back()))) {
-      why.pop_back();
-    }
+    why = why.substr(0, why.find('\n'));
+    if (why.empty()) why = "no reason given";
     return Fail(ErrorCode::kUndecodable,
                 "image header does not decode: " + why);
   }
   ImageInfo info{*format, vips_image_get_width(image),
                  vips_image_get_height(image)};
+  // EXIF orientations 5 to 8 turn the image a quarter: browsers show it,
+  // and lay it out, the other way round.
+  if (vips_image_get_orientation_swap(image)) {
+    std::swap(info.width, info.height);
+  }
   g_object_unref(image);
+  if (*format == ImageFormat::kGif) {
+    // Browsers size a GIF by its logical screen, whatever its frames.
+    info.width = std::max<int64_t>(info.width, Le16(bytes, 6));
+    info.height = std::max<int64_t>(info.height, Le16(bytes, 8));
+  }
   if (info.width <= 0 || info.height <= 0) {
     return Fail(ErrorCode::kUndecodable, "image has no pixels");
   }

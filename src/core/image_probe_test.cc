@@ -68,6 +68,49 @@ TEST(ImageProbeTest, TrailersAcceptedTruncationRefused) {
   }
 }
 
+TEST(ImageProbeTest, DamagedPngChunkRefused) {
+  std::string bytes = testing::TestData("small.png");
+  const size_t idat = bytes.find("IDAT");
+  ASSERT_NE(idat, std::string::npos);
+  bytes[idat + 10] = char(bytes[idat + 10] ^ 0x40);  // its CRC no longer fits
+  auto info = ProbeImage(bytes, 100'000'000);
+  ASSERT_FALSE(info.has_value());
+  EXPECT_EQ(info.error().code, ErrorCode::kUndecodable);
+}
+
+// A GIF of one 1x1 frame on a logical screen of `width` x `height`.
+std::string OnePixelGif(uint16_t width, uint16_t height) {
+  std::string gif = "GIF89a";
+  for (uint16_t v : {width, height}) {
+    gif += char(v & 0xff);
+    gif += char(v >> 8);
+  }
+  gif += std::string("\x80\x00\x00", 3);  // a 2-colour table
+  gif += std::string("\x00\x00\x00\xff\xff\xff", 6);
+  gif += std::string("\x2c\0\0\0\0\x01\0\x01\0\0", 10);  // 1x1 at 0,0
+  gif += std::string("\x02\x02\x44\x01\x00\x3b", 6);     // LZW data, end
+  return gif;
+}
+
+TEST(ImageProbeTest, GifIsSizedByItsScreen) {
+  // Browsers lay a GIF out, and decoders allocate it, by its screen.
+  auto small = ProbeImage(OnePixelGif(100, 80), 100'000'000);
+  ASSERT_TRUE(small.has_value()) << small.error().message;
+  EXPECT_EQ(small->width, 100);
+  EXPECT_EQ(small->height, 80);
+  auto bomb = ProbeImage(OnePixelGif(60000, 60000), 100'000'000);
+  ASSERT_FALSE(bomb.has_value());
+  EXPECT_EQ(bomb.error().code, ErrorCode::kUndecodable);
+}
+
+TEST(ImageProbeTest, ExifRotationGivesTheSizeAsShown) {
+  // 320x200 pixels with EXIF orientation 6: shown (and laid out) 200x320.
+  auto info = ProbeImage(testing::TestData("rotated.jpg"), 100'000'000);
+  ASSERT_TRUE(info.has_value()) << info.error().message;
+  EXPECT_EQ(info->width, 200);
+  EXPECT_EQ(info->height, 320);
+}
+
 TEST(ImageProbeTest, PixelLimitIsConfigurable) {
   EXPECT_FALSE(
       ProbeImage(testing::TestData("small.jpg"), 64 * 48 - 1).has_value());
