@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cstring>
 #include <optional>
+#include <random>
 
 #include "core/image_probe.h"
 #include "core/layout.h"
@@ -34,21 +35,26 @@ constexpr std::string_view kImmutableLines =
     "Accept-Ranges: bytes\r\n"
     "X-Content-Type-Options: nosniff\r\n";
 
-// Separates the parts of a multipart/byteranges answer. Image bytes could
-// contain it; readers go by each part's Content-Range, not by searching.
-constexpr std::string_view kBoundary = "imgstore-byteranges-3d1f9a7c";
+// Separates the parts of a multipart/byteranges answer: random for each
+// answer, so bytes an uploader chose cannot hold it and end a part early
+// (RFC 2046 §5.1.1).
+std::string NewBoundary() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("imgstore-{:016x}{:016x}", rng(), rng());
+}
 
 // The multipart/byteranges body (RFC 9110 §14.6) for several ranges, read
 // into memory: ParseRange caps their number and refuses overlaps, so it is
 // never larger than the file and a little framing.
 Result<std::string> ByteRanges(const http::OpenFile& f,
                                std::string_view content_type,
-                               const http::RangeRequest& range) {
+                               const http::RangeRequest& range,
+                               std::string_view boundary) {
   std::string body;
   for (const http::ByteRange& part : range.multiple) {
     body += fmt::format(
         "--{}\r\nContent-Type: {}\r\nContent-Range: bytes {}-{}/{}\r\n\r\n",
-        kBoundary, content_type, part.first, part.first + part.length - 1,
+        boundary, content_type, part.first, part.first + part.length - 1,
         f.size);
     const size_t at = body.size();
     body.resize(at + part.length);
@@ -66,7 +72,7 @@ Result<std::string> ByteRanges(const http::OpenFile& f,
     }
     body += "\r\n";
   }
-  body += fmt::format("--{}--\r\n", kBoundary);
+  body += fmt::format("--{}--\r\n", boundary);
   return body;
 }
 
@@ -197,11 +203,13 @@ Response GetImage(FileStore& store, const Request& request) {
       r.file_length = range.range.length;
       break;
     case http::RangeKind::kMultiple: {
-      auto body = ByteRanges(f, FormatContentType(path->format), range);
+      const std::string boundary = NewBoundary();
+      auto body =
+          ByteRanges(f, FormatContentType(path->format), range, boundary);
       if (!body) return http::ErrorResponse(body.error());
       m.result(bhttp::status::partial_content);
       m.set(bhttp::field::content_type,
-            fmt::format("multipart/byteranges; boundary={}", kBoundary));
+            fmt::format("multipart/byteranges; boundary={}", boundary));
       m.body() = std::move(*body);
       m.prepare_payload();
       return r;

@@ -113,8 +113,9 @@ http::Router Tracker::MakeRouter() {
     return [this, handler = std::move(handler)](const Request& r) -> Response {
       if (!options_.admin_token.empty()) {
         std::string_view auth = r.Header("Authorization");
+        // The scheme's name is case-insensitive (RFC 9110 §11.1).
         constexpr std::string_view kBearer = "Bearer ";
-        if (auth.substr(0, kBearer.size()) != kBearer) {
+        if (!boost::beast::iequals(auth.substr(0, kBearer.size()), kBearer)) {
           return http::ErrorResponse(ErrorCode::kUnauthenticated,
                                      "admin token required");
         }
