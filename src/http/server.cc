@@ -388,6 +388,11 @@ std::optional<Response> Server::RefuseHead(const RequestParser& parser,
                                            const Router::Match& match,
                                            std::string_view remote) const {
   const RequestMessage& head = parser.get();
+  if (head.version() >= 11 &&
+      head.find(beast_http::field::host) == head.end()) {
+    return PlainError(ErrorCode::kInvalidArgument,
+                      "an HTTP/1.1 request must name its Host (RFC 9112 §3.2)");
+  }
   // A body framed by anything but chunked cannot be delimited: Beast would
   // read none and take the body for the next request (RFC 9112 §6.3).
   if (head.find(beast_http::field::transfer_encoding) != head.end() &&

@@ -334,6 +334,12 @@ TEST_F(NodeTest, HostilePathsTouchNothingOutsideTheRoot) {
 
 TEST_F(NodeTest, MalformedAndOversizedRequests) {
   EXPECT_EQ(RawExchange(port_, "BLAH\r\n\r\n").substr(0, 12), "HTTP/1.1 400");
+  EXPECT_EQ(RawExchange(port_, "GET /status HTTP/1.1\r\n\r\n").substr(0, 12),
+            "HTTP/1.1 400")
+      << "HTTP/1.1 without Host";
+  EXPECT_EQ(RawExchange(port_, "GET /status HTTP/1.0\r\n\r\n").substr(0, 12),
+            "HTTP/1.0 200")
+      << "HTTP/1.0 needs none";
   std::string line =
       "GET /" + std::string(64 * 1024, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n";
   EXPECT_EQ(RawExchange(port_, line).substr(0, 12), "HTTP/1.1 431");
