@@ -30,10 +30,13 @@ namespace {
 
 constexpr std::string_view kImmutable = "public, max-age=31536000, immutable";
 // The same headers as ready-made lines for the hot path (Response::raw_head).
+// Any page may use the pixels (a canvas, fetch()): images are public and
+// the site's pages are always another origin than its nodes.
 constexpr std::string_view kImmutableLines =
     "Cache-Control: public, max-age=31536000, immutable\r\n"
     "Accept-Ranges: bytes\r\n"
-    "X-Content-Type-Options: nosniff\r\n";
+    "X-Content-Type-Options: nosniff\r\n"
+    "Access-Control-Allow-Origin: *\r\n";
 
 // Separates the parts of a multipart/byteranges answer: random for each
 // answer, so bytes an uploader chose cannot hold it and end a part early
@@ -165,6 +168,7 @@ Response GetImage(FileStore& store, const Request& request) {
   m.set(bhttp::field::cache_control, kImmutable);
   m.set(bhttp::field::accept_ranges, "bytes");
   m.set("X-Content-Type-Options", "nosniff");
+  m.set(bhttp::field::access_control_allow_origin, "*");
 
   std::string_view inm = request.Header("If-None-Match");
   bool not_modified = false;

@@ -230,7 +230,10 @@ http::Router Tracker::MakeRouter() {
   auto redirect = [this](const Request& r) -> Response {
     auto now = resolver_->ResolveOne(r.params[0]);
     if (!now) return http::ErrorResponse(now.error());
-    return http::Redirect(now->url, kRedirectMaxAge);
+    Response to = http::Redirect(now->url, kRedirectMaxAge);
+    // A cross-origin <img> or fetch() follows it only if it, too, allows it.
+    to.message.set(bhttp::field::access_control_allow_origin, "*");
+    return to;
   };
 
   auto list_servers = [this](const Request&) -> Response {
@@ -580,6 +583,8 @@ http::Router Tracker::MakeRouter() {
                    format ? FormatContentType(*format) : "image/png");
     res.message.set(bhttp::field::cache_control, "public, max-age=3600");
     res.message.set("X-Content-Type-Options", "nosniff");
+    // It stands in for node images, which any origin may read (node routes).
+    res.message.set(bhttp::field::access_control_allow_origin, "*");
     return res;
   };
 

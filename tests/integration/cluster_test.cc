@@ -139,6 +139,7 @@ TEST_F(ClusterTest, ResolveAndRedirect) {
   EXPECT_EQ(redirect.Header("Location"), j["images"][ids[0]]["url"]);
   EXPECT_NE(redirect.Header("Cache-Control").find("max-age"),
             std::string::npos);
+  EXPECT_EQ(redirect.Header("Access-Control-Allow-Origin"), "*");
   EXPECT_EQ(Get(c().tracker_url() + "/i/AAAAAAAAAAAAAAAAAAAAAA").status, 404u);
 
   auto meta = Parse(Get(c().tracker_url() + "/v1/images/" + ids[1]).body);
@@ -360,6 +361,7 @@ TEST_F(ClusterTest, MetricsAndHealth) {
   auto d = Get(c().tracker_url() + "/default-image");
   EXPECT_EQ(d.status, 200u);
   EXPECT_EQ(d.Header("Content-Type").substr(0, 6), "image/");
+  EXPECT_EQ(d.Header("Access-Control-Allow-Origin"), "*");
 
   // A request target in absolute form, as proxies send it (RFC 9112 §3.2.2).
   boost::asio::io_context io;
