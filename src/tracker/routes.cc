@@ -163,6 +163,8 @@ http::Router Tracker::MakeRouter() {
     auto id = ImageId::Parse(r.params[0]);
     if (!id) return http::ErrorResponse(ErrorCode::kNotFound, "no such image");
     auto image = store_->GetImage(*id);
+    if (!image && image.error().code == ErrorCode::kNotFound)
+      return http::ErrorResponse(ErrorCode::kNotFound, "no such image");
     if (!image) return http::ErrorResponse(image.error());
     return http::Json(bhttp::status::ok,
                       ImageJson(*image, *resolver_, registry_->Snapshot()));

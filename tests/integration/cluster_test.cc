@@ -147,8 +147,9 @@ TEST_F(ClusterTest, ResolveAndRedirect) {
   EXPECT_TRUE(meta["available"].get<bool>());
   ASSERT_EQ(meta["replicas"].size(), 1u);
   EXPECT_TRUE(meta["replicas"][0]["usable"].get<bool>());
-  EXPECT_EQ(Get(c().tracker_url() + "/v1/images/AAAAAAAAAAAAAAAAAAAAAA").status,
-            404u);
+  auto unknown = Get(c().tracker_url() + "/v1/images/AAAAAAAAAAAAAAAAAAAAAA");
+  EXPECT_EQ(unknown.status, 404u);
+  EXPECT_EQ(Parse(unknown.body)["error"]["message"], "no such image");
 }
 
 TEST_F(ClusterTest, DeleteRemovesEveryCopyAndNeedsTheToken) {
