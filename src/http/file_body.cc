@@ -48,8 +48,21 @@ std::string HttpDate(int64_t unix_seconds) {
 }
 
 std::optional<int64_t> ParseHttpDate(std::string_view text) {
+  if (text.size() != 29) {
+    // The two obsolete forms recipients must still take (RFC 9110 §5.6.7):
+    // "Sunday, 06-Nov-94 08:49:37 GMT" and "Sun Nov  6 08:49:37 1994".
+    const std::string copy(text);
+    for (const char* form :
+         {"%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
+      struct tm tm = {};
+      const char* end = strptime(copy.c_str(), form, &tm);
+      if (end != nullptr && *end == '\0')
+        return static_cast<int64_t>(timegm(&tm));
+    }
+    return std::nullopt;
+  }
   // "Sun, 06 Nov 1994 08:49:37 GMT"
-  if (text.size() != 29 || text.substr(25) != " GMT") return std::nullopt;
+  if (text.substr(25) != " GMT") return std::nullopt;
   struct tm tm = {};
   auto num = [&](size_t at, size_t n) {
     return ParseNumber(text.substr(at, n));

@@ -31,7 +31,8 @@ struct OpenFile {
 
 // An HTTP date (IMF-fixdate, RFC 9110 §5.6.7) for Unix seconds.
 std::string HttpDate(int64_t unix_seconds);
-// Parses an IMF-fixdate; nullopt when malformed.
+// Parses an IMF-fixdate, or one of the two obsolete forms; nullopt when
+// malformed.
 std::optional<int64_t> ParseHttpDate(std::string_view text);
 
 // A satisfiable byte range [first, first + length).

@@ -63,7 +63,10 @@ TEST(RangeTest, SeveralRangesInTheOrderAsked) {
 TEST(HttpDateTest, RoundTrip) {
   EXPECT_EQ(HttpDate(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");
   EXPECT_EQ(ParseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT"), 784111777);
-  EXPECT_FALSE(ParseHttpDate("Sunday, 06-Nov-94 08:49:37 GMT").has_value());
+  EXPECT_EQ(ParseHttpDate("Sunday, 06-Nov-94 08:49:37 GMT"), 784111777);
+  EXPECT_EQ(ParseHttpDate("Sun Nov  6 08:49:37 1994"), 784111777);
+  EXPECT_FALSE(ParseHttpDate("Sunday, 06-Nov-94 08:49:37").has_value());
+  EXPECT_FALSE(ParseHttpDate("Sun Nov  6 08:49:37 1994 x").has_value());
   EXPECT_FALSE(ParseHttpDate("Sun, 06 Foo 1994 08:49:37 GMT").has_value());
 }
 
