@@ -54,19 +54,20 @@ Repairer::Repairer(MetadataStore& store, ServerRegistry& registry,
       registry_(registry),
       nodes_(nodes),
       clock_(clock),
-      options_(options),
-      started_at_(clock.NowSeconds()) {}
+      options_(options) {}
 
 Repairer::Role Repairer::RoleOf(const ServerRow* server) const {
   if (server == nullptr || server->state == ServerState::kRemoved)
     return Role::kLost;
   if (server->state == ServerState::kDraining) return Role::kLeaving;
   if (server->flg_usable) return Role::kLive;
-  // Silent since its last beat, or since this tracker started, whichever is
-  // later: a tracker that was itself down for a while must hear from each
-  // server for a grace period before calling it lost.
+  // Silent since its last beat, or since the registry could last believe
+  // the recorded beats, whichever is later: a tracker that was itself down,
+  // or could not read the database, must hear from each server for a grace
+  // period before calling it lost (ServerRegistry::HealthKnownSince).
   const int64_t silent =
-      clock_.NowSeconds() - std::max(server->last_heartbeat_at, started_at_);
+      clock_.NowSeconds() -
+      std::max(server->last_heartbeat_at, registry_.HealthKnownSince());
   return silent > options_.grace.count() ? Role::kLost : Role::kDown;
 }
 

@@ -150,7 +150,6 @@ class Repairer {
   NodeClient& nodes_;
   const Clock& clock_;
   const RepairOptions options_;
-  const int64_t started_at_;  // Unix seconds
 
   // Used only by the thread in RunOnce() (one round at a time).
   std::map<int64_t, std::string> server_cursor_;  // per leaving/lost server

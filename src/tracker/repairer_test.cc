@@ -1,6 +1,7 @@
 #include "tracker/repairer.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "core/hex.h"
 #include "testing/testing.h"
@@ -154,9 +155,55 @@ TEST_F(RepairerTest, AFreshTrackerGivesEveryServerAGracePeriod) {
   }
   // Silent for longer than the grace period while no tracker watched.
   Pass(seconds(300), others);
-  Repairer repairer = Make(2);  // a tracker (re)starting now
+  // A tracker (re)starting now.
+  registry_ = std::make_unique<ServerRegistry>(*store_, clock_, seconds(6));
+  ASSERT_TRUE(registry_->Refresh().has_value());
+  Repairer repairer = Make(2);
   Rounds(repairer, 2);
   EXPECT_EQ(Holders(image.id), before) << "not lost before it had a chance";
+  Pass(seconds(61), others);
+  Rounds(repairer, 2);
+  const std::vector<int64_t> after = Holders(image.id);
+  EXPECT_EQ(after.size(), 2u);
+  EXPECT_EQ(std::count(after.begin(), after.end(), before[0]), 0);
+}
+
+// Makes the server table unreadable (renamed away) or readable again, from
+// a connection of the test's own, as a database outage would for reads.
+void SetServerTableReadable(const std::string& db, bool readable) {
+  sqlite3* c = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &c), SQLITE_OK);
+  const char* sql = readable ? "ALTER TABLE servers_away RENAME TO servers"
+                             : "ALTER TABLE servers RENAME TO servers_away";
+  char* error = nullptr;
+  EXPECT_EQ(sqlite3_exec(c, sql, nullptr, nullptr, &error), SQLITE_OK)
+      << (error ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(c);
+}
+
+TEST_F(RepairerTest, ADatabaseOutageGivesEveryServerAGracePeriod) {
+  ImageRecord image = Upload(2);
+  const std::vector<int64_t> before = Holders(image.id);
+  Repairer repairer = Make(2);
+  // While the database cannot be read no tracker records a beat: in the
+  // store every server falls silent, for longer than the grace period.
+  SetServerTableReadable(dir_.str() + "/meta.db", false);
+  clock_.Advance(seconds(300));
+  EXPECT_FALSE(registry_->Refresh().has_value());
+  EXPECT_TRUE(registry_->RefreshError().has_value());
+  SetServerTableReadable(dir_.str() + "/meta.db", true);
+  ASSERT_TRUE(registry_->Refresh().has_value());
+  EXPECT_FALSE(registry_->RefreshError().has_value());
+  EXPECT_EQ(registry_->HealthKnownSince(), clock_.NowSeconds());
+  Rounds(repairer, 2);
+  EXPECT_EQ(Holders(image.id), before)
+      << "no copy moves for a silence no one could record";
+  // Then a server that really stays silent is lost after its grace period.
+  std::vector<int> others;
+  for (int i : {1, 2, 3}) {
+    if (i != before[0]) others.push_back(i);
+  }
   Pass(seconds(61), others);
   Rounds(repairer, 2);
   const std::vector<int64_t> after = Holders(image.id);

@@ -520,7 +520,14 @@ http::Router Tracker::MakeRouter() {
                                           {"fix", o.fix}});
   };
 
-  auto healthz = [](const Request&) {
+  // Out of a balancer's rotation while the database cannot be read: every
+  // upload and most resolves would fail here.
+  auto healthz = [this](const Request&) {
+    if (auto down = registry_->RefreshError()) {
+      return http::Json(bhttp::status::service_unavailable,
+                        {{"status", "unavailable"},
+                         {"error", "the metadata store cannot be read"}});
+    }
     return http::Json(bhttp::status::ok, {{"status", "ok"}});
   };
   auto metrics = [this](const Request&) {

@@ -9,7 +9,10 @@ namespace imgstore {
 
 ServerRegistry::ServerRegistry(MetadataStore& store, const Clock& clock,
                                std::chrono::seconds heartbeat_timeout)
-    : store_(store), clock_(clock), timeout_(heartbeat_timeout) {}
+    : store_(store),
+      clock_(clock),
+      timeout_(heartbeat_timeout),
+      known_since_(clock.NowSeconds()) {}
 
 bool ServerRegistry::Alive(const ServerRow& row) const {
   return row.last_heartbeat_at > 0 &&
@@ -30,9 +33,34 @@ bool NodeFull(const NodeStatus& s) {
 
 Result<void> ServerRegistry::Refresh() {
   auto rows = store_.ListServers();
+  {
+    std::lock_guard lock(mutex_);
+    if (!rows && !refresh_error_) {
+      spdlog::warn(
+          "tracker: cannot read the server table, health is unknown until "
+          "it can: {}",
+          rows.error().message);
+    } else if (rows && refresh_error_) {
+      known_since_ = clock_.NowSeconds();
+      spdlog::info(
+          "tracker: the server table can be read again; heartbeats count "
+          "from now, no server is called lost for its silence before");
+    }
+    refresh_error_ = rows ? std::nullopt : std::optional(rows.error());
+  }
   if (!rows) return Fail(rows.error());
   Apply(std::move(*rows));
   return {};
+}
+
+int64_t ServerRegistry::HealthKnownSince() const {
+  std::lock_guard lock(mutex_);
+  return known_since_;
+}
+
+std::optional<Error> ServerRegistry::RefreshError() const {
+  std::lock_guard lock(mutex_);
+  return refresh_error_;
 }
 
 void ServerRegistry::Apply(std::vector<ServerRow> rows) {

@@ -30,8 +30,17 @@ class ServerRegistry {
 
   // Reloads rows from the store and re-derives usability. A heartbeat this
   // registry saw but the store could not record (see Heartbeat) outlives
-  // the reload.
+  // the reload. A failure, and the recovery after it, are logged once.
   Result<void> Refresh();
+
+  // Since when the recorded heartbeats can be believed (Unix seconds): the
+  // registry's start, or the end of the last time the store could not be
+  // read. While it could not, no tracker could record a beat either, so a
+  // server silent in the store over that time may have been beating all
+  // along: no one may call it lost for that silence.
+  int64_t HealthKnownSince() const;
+  // The error of the last Refresh, while the store cannot be read.
+  std::optional<Error> RefreshError() const;
 
   // A signed heartbeat's status: recorded in the store, usable at once.
   // Refused (kConflict, logged once per URL) when it would take over the
@@ -76,8 +85,10 @@ class ServerRegistry {
   const Clock& clock_;
   const std::chrono::seconds timeout_;
 
-  mutable std::mutex mutex_;  // guards the three below
+  mutable std::mutex mutex_;  // guards the five below
   std::unordered_map<int64_t, ServerRow> servers_;
+  int64_t known_since_;
+  std::optional<Error> refresh_error_;
   bool beats_unrecorded_ = false;  // the last heartbeat's record failed
   std::set<std::string> refused_;  // URLs of removed servers still beating
 };

@@ -164,10 +164,7 @@ void Tracker::WatchLoop() {
                          [this] { return stopping_; }))
         return;
     }
-    if (auto r = registry_->Refresh(); !r) {
-      spdlog::warn("tracker: could not refresh the server table: {}",
-                   r.error().message);
-    }
+    (void)registry_->Refresh();  // logs a failure, and the recovery, once
   }
 }
 
