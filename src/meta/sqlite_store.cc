@@ -1,7 +1,9 @@
 #include "meta/sqlite_store.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <functional>
@@ -547,7 +549,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(
       readers.push_back(*std::move(reader));
     }
     return std::unique_ptr<SqliteStore>(
-        new SqliteStore(*std::move(writer), std::move(readers)));
+        new SqliteStore(path, *std::move(writer), std::move(readers)));
   };
   // Opening can meet an SQLITE_BUSY that SQLite returns at once, without
   // calling the busy handler: switching a new file to WAL takes an
@@ -569,9 +571,33 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(
   }
 }
 
-SqliteStore::SqliteStore(std::unique_ptr<SqliteConnection> writer,
+SqliteStore::SqliteStore(std::string path,
+                         std::unique_ptr<SqliteConnection> writer,
                          std::vector<std::unique_ptr<SqliteConnection>> readers)
-    : writer_(std::move(writer)), free_readers_(std::move(readers)) {}
+    : path_(std::move(path)),
+      writer_(std::move(writer)),
+      free_readers_(std::move(readers)) {
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0) {
+    device_ = uint64_t(st.st_dev);
+    inode_ = uint64_t(st.st_ino);
+  }
+}
+
+Result<void> SqliteStore::CheckFile() const {
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0 && uint64_t(st.st_dev) == device_ &&
+      uint64_t(st.st_ino) == inode_) {
+    return {};
+  }
+  const std::string why = fmt::format(
+      "the database file {} was deleted or replaced while in use: nothing "
+      "more is recorded; put the file back (or restore a backup) and "
+      "restart the tracker",
+      path_);
+  if (!file_gone_logged_.exchange(true)) spdlog::error("{}", why);
+  return Fail(ErrorCode::kUnavailable, why);
+}
 
 SqliteStore::~SqliteStore() = default;
 
@@ -640,6 +666,14 @@ void SqliteStore::RunBatch(const std::vector<PendingWrite*>& batch) {
     for (PendingWrite* w : batch) {
       if (w->outcome) w->outcome = Fail(committed.error());
     }
+    return;
+  }
+  // Committed to the file we hold open; if that is no longer the file at
+  // its path, no restart would find the commit: not a success.
+  if (auto file = CheckFile(); !file) {
+    for (PendingWrite* w : batch) {
+      if (w->outcome) w->outcome = Fail(file.error());
+    }
   }
 }
 
@@ -664,6 +698,9 @@ Result<T> SqliteStore::Read(Fn&& fn) {
 // ---- servers ----
 
 Result<std::vector<ServerRow>> SqliteStore::ListServers() {
+  // Read every second by each tracker's registry: where a file deleted
+  // under a running tracker shows (in /healthz too) before any write.
+  if (auto file = CheckFile(); !file) return Fail(file.error());
   auto list = [](SqliteConnection& c) -> Result<std::vector<ServerRow>> {
     auto s = c.Prepare(
         "SELECT server_id, server_name, server_url, pic_root_path, "

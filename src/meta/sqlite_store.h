@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -109,8 +110,13 @@ class SqliteStore final : public MetadataStore {
       const std::string& name) override;
 
  private:
-  SqliteStore(std::unique_ptr<SqliteConnection> writer,
+  SqliteStore(std::string path, std::unique_ptr<SqliteConnection> writer,
               std::vector<std::unique_ptr<SqliteConnection>> readers);
+
+  // kUnavailable, logged once, when the file at path_ is no longer the one
+  // opened (deleted, or replaced by a restore): every connection still
+  // writes to the old one, which no restart would find.
+  Result<void> CheckFile() const;
 
   // Runs `fn(connection)` on the writer inside its own SAVEPOINT: released
   // when it succeeds, rolled back (alone) when it fails. Group commit:
@@ -134,6 +140,10 @@ class SqliteStore final : public MetadataStore {
   // Runs `fn(connection)` on a free reader, waiting for one if need be.
   template <typename T, typename Fn>
   Result<T> Read(Fn&& fn);
+
+  const std::string path_;
+  uint64_t device_ = 0, inode_ = 0;  // of the file opened
+  mutable std::atomic<bool> file_gone_logged_{false};
 
   // writer_ is used only by the current batch leader (leader_active_).
   const std::unique_ptr<SqliteConnection> writer_;

@@ -110,6 +110,24 @@ TEST_F(SqliteStoreTest, RefusesAFileThatIsNotADatabase) {
       << store.error().message;
 }
 
+TEST_F(SqliteStoreTest, AFileDeletedWhileOpenAcknowledgesNothingMore) {
+  auto store = SqliteStore::Open(path_);
+  ASSERT_TRUE(store) << store.error().message;
+  ASSERT_TRUE((*store)->AddServer("n1", "http://n1", 10));
+  // An operator's mistake: the open file goes; the store still writes to it.
+  for (const char* suffix : {"", "-wal", "-shm"})
+    std::filesystem::remove(path_ + suffix);
+  auto added = (*store)->AddServer("n2", "http://n2", 10);
+  ASSERT_FALSE(added) << "a write no restart would find is no success";
+  EXPECT_EQ(added.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(added.error().message.find("deleted or replaced"),
+            std::string::npos)
+      << added.error().message;
+  auto listed = (*store)->ListServers();
+  ASSERT_FALSE(listed) << "and the registry's next read says so";
+  EXPECT_EQ(listed.error().code, ErrorCode::kUnavailable);
+}
+
 TEST_F(SqliteStoreTest, ALockHeldPastTheBusyTimeoutIsUnavailable) {
   auto store = SqliteStore::Open(path_, std::chrono::milliseconds(50));
   ASSERT_TRUE(store) << store.error().message;

@@ -216,9 +216,29 @@ Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
   if (it == servers_.end()) {
     spdlog::info("server {} ({}): joined at {}", row->server_id,
                  row->server_name, row->server_url);
-  } else if (!it->second.flg_usable) {
-    spdlog::info("server {} ({}): usable again", row->server_id,
-                 row->server_name);
+    if (row->cur_pic_amount == 0 && s.images > 0) {
+      // A node full of files this database has never heard of: most likely
+      // the tracker was started on another (or a fresh) database.
+      spdlog::warn(
+          "server {} ({}): holds {} images, none of them recorded here: is "
+          "--db the database this cluster used? (imgstore fsck lists files "
+          "no database records)",
+          row->server_id, row->server_name, s.images);
+    }
+  } else {
+    const ServerRow& was = it->second;
+    if (was.server_name != row->server_name) {
+      spdlog::info("server {}: renamed {} -> {}", row->server_id,
+                   was.server_name, row->server_name);
+    }
+    if (was.server_url != row->server_url) {
+      spdlog::info("server {} ({}): now at {} (was {})", row->server_id,
+                   row->server_name, row->server_url, was.server_url);
+    }
+    if (!was.flg_usable) {
+      spdlog::info("server {} ({}): usable again", row->server_id,
+                   row->server_name);
+    }
   }
   row->flg_usable = true;
   row->node_full = NodeFull(s);
