@@ -1,7 +1,8 @@
 // `imgstore demo`: a tracker and N nodes as child processes of this one, on
 // 127.0.0.1, with their state under one directory.
 //
-// Signals: SIGINT, SIGTERM and SIGCHLD are blocked before the first fork and
+// Signals: SIGINT, SIGTERM, SIGHUP (its terminal closed) and SIGCHLD are
+// blocked before the first fork and
 // taken with sigtimedwait, so there is no handler and no race between "a
 // child died" and "we were asked to stop". Each child gets the default mask
 // and dispositions back before exec, its own process group (a terminal's
@@ -365,7 +366,7 @@ void StopAll(std::vector<Child>& children) {
   }
 }
 
-// Waits up to `timeout` for SIGINT, SIGTERM or SIGCHLD; returns the signal,
+// Waits up to `timeout` for a signal of `set`; returns the signal,
 // or 0 on timeout.
 int WaitSignal(const sigset_t& set, std::chrono::milliseconds timeout) {
   timespec ts{};
@@ -569,7 +570,7 @@ int Demo::Run(const sigset_t& signals) {
   bool nodes_started = false;
   while (true) {
     if (int sig = WaitSignal(signals, std::chrono::milliseconds(200));
-        sig == SIGINT || sig == SIGTERM) {
+        sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
       return Stop(sig);
     }
     if (auto ended = ReapEnded(children_); !ended.empty()) {
@@ -602,7 +603,7 @@ int Demo::Run(const sigset_t& signals) {
 
   while (true) {
     int sig = WaitSignal(signals, std::chrono::seconds(1));
-    if (sig == SIGINT || sig == SIGTERM) return Stop(sig);
+    if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) return Stop(sig);
     for (auto [child, status] : ReapEnded(children_)) {
       if (child->name == "tracker") return ChildDied(*child, status, false);
       NodeLost(*child, status);
@@ -661,6 +662,7 @@ int RunDemo(const DemoOptions& options) {
   ::sigemptyset(&signals);
   ::sigaddset(&signals, SIGINT);
   ::sigaddset(&signals, SIGTERM);
+  ::sigaddset(&signals, SIGHUP);
   ::sigaddset(&signals, SIGCHLD);
   ::sigprocmask(SIG_BLOCK, &signals, nullptr);
 

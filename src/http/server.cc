@@ -179,6 +179,19 @@ void Server::Run() {
   signals.async_wait([this](const error_code& ec, int) {
     if (!ec) Stop();
   });
+  // SIGHUP asks a daemon to reload: flags and --config are read at start
+  // and the log is stderr, so there is nothing to reload or reopen. Said,
+  // not obeyed by dying.
+  asio::signal_set hangups(ioc_, SIGHUP);
+  std::function<void(const error_code&, int)> on_hangup =
+      [&](const error_code& ec, int) {
+        if (ec) return;
+        spdlog::info(
+            "SIGHUP: nothing to reload (flags and --config are read at "
+            "start: restart to change them); still running");
+        hangups.async_wait(on_hangup);
+      };
+  hangups.async_wait(on_hangup);
   std::vector<std::thread> extra;
   for (int i = 1; i < options_.io_threads; ++i)
     extra.emplace_back([this] { ioc_.run(); });

@@ -828,6 +828,15 @@ TEST(NodeCrashTest, KillDuringWritesLeavesNoPartialFile) {
     EXPECT_EQ(e.path().filename().string().rfind(".tmp.", 0), std::string::npos)
         << e.path();
   }
+  // SIGHUP (logrotate's habit): said in the log, and the node serves on.
+  ASSERT_EQ(::kill(node.pid(), SIGHUP), 0);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return ReadFile(dir.str() + "/node2.log").find("SIGHUP") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(5)));
+  EXPECT_EQ(Get(url + "/status").status, 200u) << "still running";
   // Graceful stop: SIGTERM exits 0.
   int status = node.Signal(SIGTERM);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
