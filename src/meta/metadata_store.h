@@ -193,7 +193,8 @@ class MetadataStore {
 
   // Takes or renews the lease `name` for `holder` until now + ttl; true when
   // `holder` holds it afterwards. Another holder's lease is taken only once
-  // it has expired, so of several trackers one at a time runs repair.
+  // it has expired, so of several trackers one at a time runs repair. A
+  // holder gives its lease up with a negative ttl: expired for all at once.
   virtual Result<bool> AcquireLease(const std::string& name,
                                     const std::string& holder, int64_t now,
                                     int64_t ttl_seconds) = 0;

@@ -1075,6 +1075,9 @@ TEST_P(MetadataStoreTest, LeaseHasOneHolderUntilItExpires) {
       << "expired at 118";
   EXPECT_FALSE(Must(store().AcquireLease("repair", "a", 120, 10)));
   EXPECT_TRUE(Must(store().AcquireLease("other", "a", 120, 10)));
+  // Given up (a ttl below zero, by its holder): another takes it at once.
+  Must(store().AcquireLease("repair", "b", 121, -1));
+  EXPECT_TRUE(Must(store().AcquireLease("repair", "a", 121, 10)));
 }
 
 TEST_P(MetadataStoreTest, Settings) {

@@ -124,8 +124,9 @@ NodeStatus Node::Status() const {
 }
 
 void Node::Run() {
-  spdlog::info("node {}: serving {} at {} ({} images)", options_.name,
-               store_->root(), options_.public_url, store_->images());
+  spdlog::info("node {}: serving {} on {}:{} as {} ({} images)", options_.name,
+               store_->root(), options_.host, server_->port(),
+               options_.public_url, store_->images());
   if (!options_.tracker_url.empty())
     heartbeat_ = std::thread([this] { HeartbeatLoop(); });
   scrubber_->Start();

@@ -339,6 +339,20 @@ Result<bool> Repairer::HoldLease() {
   return *lease;
 }
 
+void Repairer::ReleaseLease() {
+  if (!leader_.exchange(false)) return;
+  auto released = store_.AcquireLease(std::string(kRepairLease),
+                                      options_.holder, clock_.NowSeconds(), -1);
+  if (released) {
+    spdlog::info("repair: this tracker gave the repair lease up");
+  } else {
+    spdlog::warn(
+        "repair: could not give the repair lease up, it expires "
+        "by itself: {}",
+        released.error().message);
+  }
+}
+
 Result<int64_t> Repairer::RunOnce() {
   auto lease = HoldLease();
   if (!lease) return Fail(lease.error());

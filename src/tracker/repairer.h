@@ -85,6 +85,11 @@ class Repairer {
   // another tracker holds the lease).
   Result<int64_t> RunOnce();
 
+  // Gives the repair lease up, if this tracker holds it, so that another
+  // tracker (or this one restarted) takes it at once instead of after its
+  // expiry. On a clean stop, once rounds are over.
+  void ReleaseLease();
+
   // A node's scrub report: copies whose bytes no longer match are retired
   // (when another copy exists) and queued for repair. Returns their paths.
   Result<std::vector<std::string>> CheckScrub(

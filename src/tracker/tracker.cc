@@ -207,8 +207,10 @@ void Tracker::RepairLoop() {
 
 void Tracker::Run() {
   spdlog::info(
-      "tracker: serving {} with {} ({} placement, {} {} of each image)",
-      options_.public_url, RedactStoreUrl(options_.db_url),
+      "tracker: listening on {}:{} as {}, with {} ({} placement, {} {} of "
+      "each image)",
+      options_.host, server_->port(), options_.public_url,
+      RedactStoreUrl(options_.db_url),
       options_.placement == PlacementPolicy::kRandom ? "random" : "weighted",
       options_.replicas, options_.replicas == 1 ? "copy" : "copies");
   watcher_ = std::thread([this] { WatchLoop(); });
@@ -228,6 +230,7 @@ void Tracker::Stop() {
   for (std::thread* t : {&watcher_, &repair_}) {
     if (t->joinable() && t->get_id() != std::this_thread::get_id()) t->join();
   }
+  if (repairer_ && !repair_.joinable()) repairer_->ReleaseLease();
 }
 
 }  // namespace imgstore
