@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <libpq-fe.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -483,7 +484,17 @@ Result<std::unique_ptr<PgConnection>> PostgresStore::Acquire() {
     lock.lock();
     --open_;
     freed_.notify_one();
-    return Fail(c.error());
+    // libpq's reason names the database's host and port: for the log, not
+    // for whichever client's request needed the connection. Once per 10 s,
+    // as every request tries.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_connect_logged_ >= std::chrono::seconds(10)) {
+      last_connect_logged_ = now;
+      spdlog::warn("postgresql: cannot connect: {}", c.error().message);
+    }
+    return Fail(c.error().code,
+                "cannot connect to the PostgreSQL database (the tracker's "
+                "log says why)");
   }
   return c;
 }

@@ -291,32 +291,26 @@ Result<bool> Repairer::Fix(const ImageRecord& image, const ServerView& servers,
   return changed;
 }
 
-std::vector<ImageId> Repairer::CollectWork(const ServerView& servers,
-                                           std::set<std::string>& queued) {
+Result<std::vector<ImageId>> Repairer::CollectWork(
+    const ServerView& servers, std::set<std::string>& queued) {
   std::vector<ImageId> ids;
   for (const ServerRow& s : servers) {
     const Role role = RoleOf(&s);
     if (role != Role::kLeaving && role != Role::kLost) continue;
     std::string& cursor = server_cursor_[s.server_id];
     auto copies = store_.CopiesOnServer(s.server_id, cursor, options_.batch);
-    if (!copies) {
-      spdlog::warn("repair: {}", copies.error().message);
-      continue;
-    }
+    if (!copies) return Fail(copies.error());  // the round fails, logged once
     Advance(cursor, *copies, options_.batch,
             [](const ServerCopy& c) { return c.relative_path; });
     for (ServerCopy& c : *copies) ids.push_back(std::move(c.id));
   }
   auto queue = store_.RepairQueue(queue_cursor_, options_.batch);
-  if (queue) {
-    Advance(queue_cursor_, *queue, options_.batch,
-            [](const ImageId& id) { return id.str(); });
-    for (ImageId& id : *queue) {
-      queued.insert(id.str());
-      ids.push_back(std::move(id));
-    }
-  } else {
-    spdlog::warn("repair: {}", queue.error().message);
+  if (!queue) return Fail(queue.error());
+  Advance(queue_cursor_, *queue, options_.batch,
+          [](const ImageId& id) { return id.str(); });
+  for (ImageId& id : *queue) {
+    queued.insert(id.str());
+    ids.push_back(std::move(id));
   }
   return ids;
 }
@@ -363,7 +357,9 @@ Result<int64_t> Repairer::RunOnce() {
   }
 
   std::set<std::string> queued;
-  std::vector<ImageId> ids = CollectWork(servers, queued);
+  auto collected = CollectWork(servers, queued);
+  if (!collected) return Fail(collected.error());
+  std::vector<ImageId> ids = std::move(*collected);
   auto found = store_.GetImages(ids);
   if (!found) return Fail(found.error());
   std::vector<ImageRecord> images = std::move(*found);

@@ -147,8 +147,8 @@ class Repairer {
   // and lost servers plus the queue.
   void UpdateBacklog(const ServerView& servers);
 
-  std::vector<ImageId> CollectWork(const ServerView& servers,
-                                   std::set<std::string>& queued);
+  Result<std::vector<ImageId>> CollectWork(const ServerView& servers,
+                                           std::set<std::string>& queued);
 
   MetadataStore& store_;
   ServerRegistry& registry_;

@@ -184,6 +184,8 @@ void Tracker::RepairLoop() {
     auto changed = repairer_->RunOnce();
     if (!changed && !failing) {
       spdlog::warn("repair: round failed: {}", changed.error().message);
+    } else if (changed && failing) {
+      spdlog::info("repair: rounds run again");
     }
     failing = !changed;
     pause = std::chrono::milliseconds(changed && *changed > 0 ? 0 : 1000);
