@@ -141,12 +141,13 @@ class Repairer {
   // Waits until `bytes` fit the bandwidth budget.
   void Throttle(int64_t bytes);
 
-  // Ids from the copies on leaving and lost servers and from the queue
-  // (those also land in `queued`), one page of each, cursors advanced.
   // What /metrics calls the backlog, from any tracker: copies on draining
   // and lost servers plus the queue.
   void UpdateBacklog(const ServerView& servers);
 
+  // Ids from the copies on leaving and lost servers and from the queue
+  // (those also land in `queued`), one page of each, cursors advanced. A
+  // store that cannot say fails the round.
   Result<std::vector<ImageId>> CollectWork(const ServerView& servers,
                                            std::set<std::string>& queued);
 
