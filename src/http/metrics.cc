@@ -28,6 +28,11 @@ void Metrics::AddCounter(std::string name, std::string help,
       ReadCounter{std::move(name), std::move(help), std::move(series)});
 }
 
+void Metrics::AddCounter(std::string name, std::string help,
+                         std::function<double()> read) {
+  AddCounter(std::move(name), std::move(help), {Series{"", std::move(read)}});
+}
+
 std::atomic<uint64_t>& Metrics::Counter(const std::string& name,
                                         const std::string& help) {
   std::lock_guard lock(mutex_);
@@ -84,8 +89,13 @@ std::string Metrics::Render() const {
   for (const auto& c : read_counters_) {
     line("# HELP {0}_{1} {2}\n# TYPE {0}_{1} counter\n", prefix_, c.name,
          c.help);
-    for (const Series& s : c.series)
-      line("{}_{}{{{}}} {}\n", prefix_, c.name, s.labels, s.read());
+    for (const Series& s : c.series) {
+      if (s.labels.empty()) {
+        line("{}_{} {}\n", prefix_, c.name, s.read());
+      } else {
+        line("{}_{}{{{}}} {}\n", prefix_, c.name, s.labels, s.read());
+      }
+    }
   }
   for (const auto& g : gauges_) {
     line("# HELP {0}_{1} {2}\n# TYPE {0}_{1} gauge\n{0}_{1} {3}\n", prefix_,

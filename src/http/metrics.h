@@ -24,7 +24,8 @@ class Metrics {
   void AddGauge(std::string name, std::string help,
                 std::function<double()> read);
 
-  // Counters a component increments itself (e.g. upload retries).
+  // Counters a component increments itself (e.g. files scrubbed). Names of
+  // counters end in _total, as Prometheus expects.
   std::atomic<uint64_t>& Counter(const std::string& name,
                                  const std::string& help);
 
@@ -37,6 +38,9 @@ class Metrics {
   };
   void AddCounter(std::string name, std::string help,
                   std::vector<Series> series);
+  // The same with one series and no labels.
+  void AddCounter(std::string name, std::string help,
+                  std::function<double()> read);
 
   std::string Render() const;
 

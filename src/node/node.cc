@@ -91,8 +91,9 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
       "disk_free_bytes", "Free bytes on the root's file system.",
       [raw] { return double(raw->store_->DiskFreeBytes()); });
   // Writes made durable per sync = PUTs and DELETEs over this.
-  node->metrics_.AddGauge(
-      "group_syncs", "Group syncs run so far (each served one or more writes).",
+  node->metrics_.AddCounter(
+      "group_syncs_total",
+      "Group syncs run so far (each served one or more writes).",
       [raw] { return double(raw->store_->sync_runs()); });
   return node;
 }

@@ -34,9 +34,10 @@ Scrubber::Scrubber(ScrubberOptions options, FileStore& store,
     : options_(std::move(options)),
       store_(store),
       clock_(clock),
-      files_(metrics.Counter("scrub_files", "Files the scrub has checked.")),
-      bytes_(metrics.Counter("scrub_bytes", "Bytes the scrub has read.")),
-      passes_(metrics.Counter("scrub_passes",
+      files_(
+          metrics.Counter("scrub_files_total", "Files the scrub has checked.")),
+      bytes_(metrics.Counter("scrub_bytes_total", "Bytes the scrub has read.")),
+      passes_(metrics.Counter("scrub_passes_total",
                               "Scrub passes over every file completed.")) {}
 
 Scrubber::~Scrubber() { Stop(); }

@@ -37,8 +37,9 @@ struct ScrubberOptions {
 // retried, never dropped, and scrubbing waits for it. Read only: it never
 // writes, renames or deletes anything under the root.
 //
-// Owned by Node. Counters scrub_files, scrub_bytes and scrub_passes are
-// registered on `metrics` at construction, running or not. Start() and
+// Owned by Node. Counters scrub_files_total, scrub_bytes_total and
+// scrub_passes_total are registered on `metrics` at construction, running
+// or not. Start() and
 // Stop() are for the owner's thread; the scrub runs on a thread of its own.
 class Scrubber {
  public:

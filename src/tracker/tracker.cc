@@ -100,8 +100,9 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
   *t->router_ = t->MakeRouter();
 
   auto* raw = t.get();
-  t->metrics_.AddGauge("upload_retries", "Stores retried on another server.",
-                       [raw] { return double(raw->uploader_->retries()); });
+  t->metrics_.AddCounter("upload_retries_total",
+                         "Stores retried on another server.",
+                         [raw] { return double(raw->uploader_->retries()); });
   std::vector<http::Metrics::Series> stages;
   for (size_t i = 0; i < Uploader::kStageNames.size(); ++i) {
     stages.push_back(
@@ -120,28 +121,29 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
                            n += s.flg_usable;
                          return n;
                        });
-  struct RepairGauge {
+  t->metrics_.AddGauge(
+      "repair_backlog", "Copies known to be missing or to move away.",
+      [raw] { return double(raw->repairer_->Status().backlog); });
+  struct RepairCounter {
     const char* name;
     const char* help;
     int64_t RepairStatus::*field;
   };
-  for (const RepairGauge& g : {
-           RepairGauge{"repair_backlog",
-                       "Copies known to be missing or to move away.",
-                       &RepairStatus::backlog},
-           RepairGauge{"repair_copies_made", "Copies added by repair.",
-                       &RepairStatus::copies_made},
-           RepairGauge{"repair_copies_retired",
-                       "Copies retired (drained, lost, corrupt, extra).",
-                       &RepairStatus::copies_dropped},
-           RepairGauge{"repair_corrupt", "Copies found not to match sha256.",
-                       &RepairStatus::corrupt},
-           RepairGauge{"repair_failures", "Copy attempts that failed.",
-                       &RepairStatus::failures},
-           RepairGauge{"rebalance_moves", "Copies moved by rebalance.",
-                       &RepairStatus::moved},
+  for (const RepairCounter& c : {
+           RepairCounter{"repair_copies_made_total", "Copies added by repair.",
+                         &RepairStatus::copies_made},
+           RepairCounter{"repair_copies_retired_total",
+                         "Copies retired (drained, lost, corrupt, extra).",
+                         &RepairStatus::copies_dropped},
+           RepairCounter{"repair_corrupt_total",
+                         "Copies found not to match sha256.",
+                         &RepairStatus::corrupt},
+           RepairCounter{"repair_failures_total", "Copy attempts that failed.",
+                         &RepairStatus::failures},
+           RepairCounter{"rebalance_moves_total", "Copies moved by rebalance.",
+                         &RepairStatus::moved},
        }) {
-    t->metrics_.AddGauge(g.name, g.help, [raw, field = g.field] {
+    t->metrics_.AddCounter(c.name, c.help, [raw, field = c.field] {
       return double(raw->repairer_->Status().*field);
     });
   }

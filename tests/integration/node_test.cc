@@ -453,7 +453,7 @@ TEST_F(NodeTest, StatusAndMetrics) {
   EXPECT_NE(metrics.find("imgstore_node_http_response_bytes_total"),
             std::string::npos);
   // Images were stored, so their writes went through at least one sync.
-  const std::string syncs = "\nimgstore_node_group_syncs ";
+  const std::string syncs = "\nimgstore_node_group_syncs_total ";
   const size_t at = metrics.find(syncs);
   ASSERT_NE(at, std::string::npos) << metrics;
   EXPECT_GT(std::stod(metrics.substr(at + syncs.size())), 0);
@@ -703,10 +703,10 @@ TEST_F(NodeTest, ScrubReportsTheHashOfEachFileToTheTracker) {
     if (at == std::string::npos) return -1;
     return std::stoll(metrics.substr(at + key.size()));
   };
-  EXPECT_TRUE(Eventually([&] { return counter("scrub_passes") >= 1; },
+  EXPECT_TRUE(Eventually([&] { return counter("scrub_passes_total") >= 1; },
                          std::chrono::seconds(15)));
-  EXPECT_GE(counter("scrub_files"), 2);
-  EXPECT_GE(counter("scrub_bytes"), int64_t(jpeg.size() + png.size()));
+  EXPECT_GE(counter("scrub_files_total"), 2);
+  EXPECT_GE(counter("scrub_bytes_total"), int64_t(jpeg.size() + png.size()));
 }
 
 TEST_F(NodeTest, ScrubRetriesAReportTheTrackerRefused) {
@@ -740,7 +740,7 @@ TEST_F(NodeTest, ScrubRetriesAReportTheTrackerRefused) {
   EXPECT_TRUE(Eventually(
       [&] {
         return Get(node_url + "/metrics")
-                   .body.find("imgstore_node_scrub_passes 1\n") !=
+                   .body.find("imgstore_node_scrub_passes_total 1\n") !=
                std::string::npos;
       },
       std::chrono::seconds(5)));
@@ -764,8 +764,9 @@ TEST_F(NodeTest, ScrubRateZeroScrubsNothing) {
   ::usleep(2'500'000);
   EXPECT_EQ(tracker.refused(), 0) << "no report was even tried";
   EXPECT_TRUE(tracker.Accepted().empty());
-  EXPECT_NE(Get(node_url + "/metrics").body.find("imgstore_node_scrub_files 0"),
-            std::string::npos);
+  EXPECT_NE(
+      Get(node_url + "/metrics").body.find("imgstore_node_scrub_files_total 0"),
+      std::string::npos);
 }
 
 // kill -9 in the middle of a stream of writes, then restart: every

@@ -331,7 +331,7 @@ TEST(RepairTest, TrackerKilledDuringRepairResumes) {
   for (int i = 0; i < 80; ++i) ids.push_back(UploadOne(c, jpeg));
   const std::string dead = c.NodeUrl(1);
   c.StopNode(1, SIGKILL);
-  auto made = [&] { return Metric(c, "repair_copies_made"); };
+  auto made = [&] { return Metric(c, "repair_copies_made_total"); };
   ASSERT_TRUE(Eventually([&] { return made() >= 3; }, seconds(30))) << c.Logs();
   c.StopTracker(SIGKILL);
   c.StartTracker();
@@ -392,7 +392,7 @@ TEST(RepairTest, ScrubberFindsAFlippedByteAndTheCopyIsReplaced) {
     std::ofstream out(file, std::ios::binary | std::ios::trunc);
     out << bytes;
   }
-  auto corrupt = [&] { return Metric(c, "repair_corrupt"); };
+  auto corrupt = [&] { return Metric(c, "repair_corrupt_total"); };
   EXPECT_TRUE(Eventually([&] { return corrupt() >= 1; }, seconds(20)))
       << c.Logs().substr(0, 20000);
   ExpectCopiesBecomeGood(c, ids, 2, jpeg, "", seconds(20));
