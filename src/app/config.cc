@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -71,6 +72,22 @@ CLI::Validator AtLeast(int min) {
       min == 0 ? "NUMBER >= 0" : "NUMBER >= 1");
 }
 
+// A whole number from `min` to `max`: CLI11's Range calls "two" out of range.
+CLI::Validator Between(int min, int max) {
+  return CLI::Validator(
+      [min, max](std::string& value) -> std::string {
+        long long v = 0;
+        const char* end = value.data() + value.size();
+        auto [at, ec] = std::from_chars(value.data(), end, v);
+        if (value.empty() || ec != std::errc() || at != end)
+          return "expected a whole number, got '" + value + "'";
+        if (v < min || v > max)
+          return fmt::format("must be from {} to {}", min, max);
+        return {};
+      },
+      fmt::format("{}..{}", min, max));
+}
+
 // An http:// or https:// URL, checked with the other flags rather than at
 // the first request.
 CLI::Validator WebUrl() {
@@ -120,7 +137,7 @@ void AddNodeFlags(CLI::App& app, NodeOptions& o) {
       ->check(AtLeast(1));
   app.add_option("--io-threads", o.io_threads, "threads serving sockets")
       ->capture_default_str()
-      ->check(CLI::Range(1, 64));
+      ->check(Between(1, 64));
   app.add_option("--scrub-rate", o.scrub_rate_bytes_per_s,
                  "bytes per second the integrity scrub reads at most (0: no "
                  "scrub)")
@@ -168,14 +185,14 @@ void AddTrackerFlags(CLI::App& app, TrackerOptions& o) {
                  "copies of each image on distinct servers (with fewer usable "
                  "servers, uploads store what they can; repair adds the rest)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 16));
+      ->check(Between(1, 16));
   AddSeconds(app, "--repair-grace", o.repair_grace,
              "seconds a server may be unusable before its images are copied "
              "elsewhere");
   app.add_option("--repair-concurrency", o.repair_concurrency,
                  "images repaired, drained or moved at once")
       ->capture_default_str()
-      ->check(CLI::Range(1, 64));
+      ->check(Between(1, 64));
   app.add_option("--repair-rate", o.repair_bytes_per_second,
                  "bytes per second repair, drain and rebalance may copy (0: "
                  "unlimited)")
@@ -204,7 +221,7 @@ void AddTrackerFlags(CLI::App& app, TrackerOptions& o) {
   app.add_option("--workers", o.worker_threads,
                  "threads for uploads and queries")
       ->capture_default_str()
-      ->check(CLI::Range(1, 512));
+      ->check(Between(1, 512));
 }
 
 void AddClientFlags(CLI::App& app, ClientOptions& o) {
@@ -254,14 +271,16 @@ Result<std::vector<std::string>> ExpandConfig(int argc, char** argv) {
   size_t insert = std::min<size_t>(2, args.size());
   std::vector<std::string> flags;
   for (const auto& [key, value] : table) {
+    // By the value's own type: toml++'s value<T>() would read `true` as 1,
+    // and `replicas = true` would mean one copy.
     std::string text;
-    if (auto s = value.value<std::string>()) {
+    if (auto s = value.value_exact<std::string>()) {
       text = *s;
-    } else if (auto i = value.value<int64_t>()) {
+    } else if (auto i = value.value_exact<int64_t>()) {
       text = std::to_string(*i);
-    } else if (auto d = value.value<double>()) {
+    } else if (auto d = value.value_exact<double>()) {
       text = fmt::format("{}", *d);
-    } else if (auto b = value.value<bool>()) {
+    } else if (auto b = value.value_exact<bool>()) {
       text = *b ? "true" : "false";
     } else {
       return Fail(

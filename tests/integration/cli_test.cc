@@ -260,8 +260,28 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
   EXPECT_NE(not_url.exit_code, 0);
   EXPECT_NE(not_url.output.find("--tracker"), std::string::npos)
       << not_url.output;
-  // A TOML config supplies flags; the command line still wins.
   TempDir dir;
+  // A value of the wrong type is refused, not read as another: `true` is
+  // not one copy, "two" is not out of range.
+  {
+    std::ofstream(dir.path() / "typed.toml")
+        << "listen = \"127.0.0.1:1\"\ndb = \"sqlite:" << dir.str()
+        << "/t.db\"\nsecret = \"s\"\nreplicas = true\n";
+  }
+  auto typed = RunImgstore({"tracker", "--config", dir.str() + "/typed.toml"});
+  EXPECT_EQ(typed.exit_code, 2) << typed.output;
+  EXPECT_NE(typed.output.find("--replicas: expected a whole number, got "
+                              "'true'"),
+            std::string::npos)
+      << typed.output;
+  auto word = RunImgstore({"tracker", "--listen", "127.0.0.1:1", "--db",
+                           "sqlite:" + dir.str() + "/t.db", "--secret", "s",
+                           "--replicas", "two"});
+  EXPECT_NE(word.output.find("expected a whole number, got 'two'"),
+            std::string::npos)
+      << word.output;
+
+  // A TOML config supplies flags; the command line still wins.
   {
     std::ofstream(dir.path() / "c.toml")
         << "tracker = \"http://127.0.0.1:1\"\n";
