@@ -296,6 +296,17 @@ Result<std::vector<ImageId>> Repairer::CollectWork(
   std::vector<ImageId> ids;
   for (const ServerRow& s : servers) {
     const Role role = RoleOf(&s);
+    // A drain is done when the server holds nothing: said once.
+    if (role == Role::kLeaving && s.cur_pic_amount == 0) {
+      if (drained_said_.insert(s.server_id).second) {
+        spdlog::info(
+            "server {} ({}): drained, it holds no images: imgstore servers "
+            "remove {}",
+            s.server_id, s.server_name, s.server_id);
+      }
+    } else {
+      drained_said_.erase(s.server_id);
+    }
     if (role != Role::kLeaving && role != Role::kLost) continue;
     std::string& cursor = server_cursor_[s.server_id];
     auto copies = store_.CopiesOnServer(s.server_id, cursor, options_.batch);

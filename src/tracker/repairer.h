@@ -159,6 +159,7 @@ class Repairer {
 
   // Used only by the thread in RunOnce() (one round at a time).
   std::map<int64_t, std::string> server_cursor_;  // per leaving/lost server
+  std::set<int64_t> drained_said_;  // draining servers logged as empty
   std::string queue_cursor_;
   std::string sweep_cursor_;
   std::string rebalance_cursor_;

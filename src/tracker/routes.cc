@@ -316,6 +316,9 @@ http::Router Tracker::MakeRouter() {
                                  "max_pic_amount must be positive");
     auto row = store_->AddServer(name, url, max);
     if (!row) return http::ErrorResponse(row.error());
+    spdlog::info("server {} ({}): added by operator at {}, room for {}",
+                 row->server_id, row->server_name, row->server_url,
+                 row->max_pic_amount);
     (void)registry_->Refresh();
     return http::Json(bhttp::status::created, ServerJson(*row, *registry_));
   };
@@ -357,9 +360,20 @@ http::Router Tracker::MakeRouter() {
     }
     auto row = store_->UpdateServer(*id, update);
     if (!row) return http::ErrorResponse(row.error());
-    spdlog::info("server {} ({}): operator set state {} max {}", row->server_id,
-                 row->server_name, ServerStateName(row->state),
-                 row->max_pic_amount);
+    // What the operator asked for, in words: "now draining", "room for N".
+    std::string what;
+    if (update.state) what = fmt::format("now {}", ServerStateName(row->state));
+    if (update.max_pic_amount) {
+      if (!what.empty()) what += ", ";
+      what += fmt::format("room for {}", row->max_pic_amount);
+      if (row->cur_pic_amount > row->max_pic_amount) {
+        what += fmt::format(
+            " (it holds {}: no new images go there; drain it to move some)",
+            row->cur_pic_amount);
+      }
+    }
+    spdlog::info("server {} ({}): {}, set by operator", row->server_id,
+                 row->server_name, what);
     (void)registry_->Refresh();
     auto live = registry_->Find(*id);
     return http::Json(bhttp::status::ok,
