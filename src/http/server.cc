@@ -442,7 +442,8 @@ Result<void> Server::CheckSignature(const RequestMessage& message,
     ok = Fail(ErrorCode::kUnauthenticated, "request is not signed");
   } else if (head != nullptr) {
     // No Content-Length and not chunked: no body (RFC 9112 §6.3). A chunked
-    // body's length is not known yet, and the head signature binds it.
+    // body's length is unknown until it is read, and the head signature
+    // binds the length: a signed request must state it.
     std::optional<uint64_t> length;
     if (auto declared = head->content_length()) {
       length = *declared;
