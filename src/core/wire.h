@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "core/error.h"
 
@@ -36,6 +37,29 @@ Result<NodeStatus> ParseNodeStatus(std::string_view body);
 // Parses a JSON body without exceptions; kInvalidArgument when malformed or
 // not an object.
 Result<nlohmann::json> ParseJsonObject(std::string_view body);
+
+// `body[key]` read as T (std::string, int64_t, double or bool): `fallback`
+// when absent, kInvalidArgument when of another JSON type. nlohmann's own
+// value() throws for that, and a request must not be able to throw.
+template <typename T>
+Result<T> Field(const nlohmann::json& body, const std::string& key,
+                T fallback) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return fallback;
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (it->is_string()) return it->template get<std::string>();
+    return Fail(ErrorCode::kInvalidArgument, key + " must be a string");
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (it->is_boolean()) return it->template get<bool>();
+    return Fail(ErrorCode::kInvalidArgument, key + " must be true or false");
+  } else if constexpr (std::is_integral_v<T>) {
+    if (it->is_number_integer()) return it->template get<T>();
+    return Fail(ErrorCode::kInvalidArgument, key + " must be an integer");
+  } else {
+    if (it->is_number()) return it->template get<T>();
+    return Fail(ErrorCode::kInvalidArgument, key + " must be a number");
+  }
+}
 
 // The error body every endpoint returns: {"error":{"code","message"}}.
 std::string ErrorBody(const Error& error);

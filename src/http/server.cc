@@ -490,12 +490,31 @@ asio::awaitable<Response> Server::Dispatch(RequestMessage& message,
       co_return ErrorResponse(ok.error());
   }
   Request request{message, path, query, std::move(match.params), remote};
-  if (route.dispatch == Dispatch::kInline) co_return route.handler(request);
+  // Handlers return their errors; one that throws anyway is a bug, which
+  // costs its request a 500 and a log line, not the daemon its life.
+  auto failed = [&request](const char* what) {
+    spdlog::error("{} {}: handler failed: {}",
+                  std::string_view(request.message.method_string()),
+                  request.path, what);
+    return ErrorResponse(ErrorCode::kInternal, "internal error");
+  };
+  auto run = [&route, &request, &failed]() -> Response {
+    try {
+      return route.handler(request);
+    } catch (const std::exception& e) {
+      return failed(e.what());
+    }
+  };
+  if (route.dispatch == Dispatch::kInline) co_return run();
   if (route.dispatch == Dispatch::kAsync) {
-    Response response = co_await route.async_handler(request);
-    co_return response;
+    std::optional<Response> response;
+    try {
+      response = co_await route.async_handler(request);
+    } catch (const std::exception& e) {
+      response = failed(e.what());
+    }
+    co_return std::move(*response);
   }
-  auto run = [&route, &request] { return route.handler(request); };
   Response response = co_await Offload(workers_, std::move(run));
   co_return response;
 }

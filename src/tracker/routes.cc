@@ -279,7 +279,14 @@ http::Router Tracker::MakeRouter() {
   auto add_server = [this](const Request& r) -> Response {
     auto body = ParseJsonObject(r.body());
     if (!body) return http::ErrorResponse(body.error());
-    std::string url = body->value("url", "");
+    auto given_url = Field<std::string>(*body, "url", "");
+    auto given_name = Field<std::string>(*body, "name", "");
+    auto given_max =
+        Field<int64_t>(*body, "max_pic_amount", int64_t(10'000'000));
+    if (!given_url) return http::ErrorResponse(given_url.error());
+    if (!given_name) return http::ErrorResponse(given_name.error());
+    if (!given_max) return http::ErrorResponse(given_max.error());
+    std::string url = *given_url;
     while (!url.empty() && url.back() == '/') url.pop_back();
     if (!http::ParseUrl(url)) {
       return http::ErrorResponse(ErrorCode::kInvalidArgument,
@@ -308,9 +315,9 @@ http::Router Tracker::MakeRouter() {
                         url, node->url, url));
       }
     }
-    std::string name = body->value("name", "");
+    std::string name = *given_name;
     if (name.empty()) name = url.substr(url.find("://") + 3);
-    int64_t max = body->value("max_pic_amount", int64_t(10'000'000));
+    const int64_t max = *given_max;
     if (max <= 0)
       return http::ErrorResponse(ErrorCode::kInvalidArgument,
                                  "max_pic_amount must be positive");
@@ -410,7 +417,9 @@ http::Router Tracker::MakeRouter() {
   auto scrub = [this](const Request& r) -> Response {
     auto body = ParseJsonObject(r.body());
     if (!body) return http::ErrorResponse(body.error());
-    std::string url = body->value("url", "");
+    auto given_url = Field<std::string>(*body, "url", "");
+    if (!given_url) return http::ErrorResponse(given_url.error());
+    std::string url = *given_url;
     while (!url.empty() && url.back() == '/') url.pop_back();
     std::optional<ServerRow> server;
     for (const ServerRow& s : registry_->Snapshot()) {
@@ -432,9 +441,10 @@ http::Router Tracker::MakeRouter() {
         return http::ErrorResponse(ErrorCode::kInvalidArgument,
                                    "each file needs path and sha256");
       }
+      auto bytes = Field<int64_t>(f, "bytes", 0);
+      if (!bytes) return http::ErrorResponse(bytes.error());
       files.push_back(ScrubbedFile{f["path"].get<std::string>(),
-                                   f["sha256"].get<std::string>(),
-                                   f.value("bytes", int64_t(0))});
+                                   f["sha256"].get<std::string>(), *bytes});
     }
     auto bad = repairer_->CheckScrub(*server, files);
     if (!bad) return http::ErrorResponse(bad.error());
@@ -499,8 +509,13 @@ http::Router Tracker::MakeRouter() {
     if (!r.body().empty()) {
       auto body = ParseJsonObject(r.body());
       if (!body) return http::ErrorResponse(body.error());
-      o.fix = body->value("fix", false);
-      int64_t age = body->value("min_age_s", int64_t(o.min_age.count()));
+      auto fix = Field<bool>(*body, "fix", false);
+      auto given_age =
+          Field<int64_t>(*body, "min_age_s", int64_t(o.min_age.count()));
+      if (!fix) return http::ErrorResponse(fix.error());
+      if (!given_age) return http::ErrorResponse(given_age.error());
+      o.fix = *fix;
+      const int64_t age = *given_age;
       if (age < 0)
         return http::ErrorResponse(ErrorCode::kInvalidArgument,
                                    "min_age_s must not be negative");

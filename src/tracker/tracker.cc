@@ -217,6 +217,14 @@ void Tracker::Run() {
       RedactStoreUrl(options_.db_url),
       options_.placement == PlacementPolicy::kRandom ? "random" : "weighted",
       options_.replicas, options_.replicas == 1 ? "copy" : "copies");
+  const bool loopback = options_.host.rfind("127.", 0) == 0 ||
+                        options_.host == "::1" || options_.host == "localhost";
+  if (options_.admin_token.empty() && !loopback) {
+    spdlog::warn(
+        "tracker: no --admin-token: anyone who reaches {}:{} may delete "
+        "images and add, drain or remove servers",
+        options_.host, server_->port());
+  }
   watcher_ = std::thread([this] { WatchLoop(); });
   repair_ = std::thread([this] { RepairLoop(); });
   server_->Run();

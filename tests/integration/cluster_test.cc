@@ -228,6 +228,18 @@ TEST_F(ClusterTest, BadInputIsRefusedAndChangesNothing) {
       [&] { return c().Logs().find("heartbeat from") != std::string::npos; },
       std::chrono::seconds(3)));
 
+  // A field of the wrong type is a 400, not an exception that ends the
+  // tracker.
+  for (auto [path, body] : {std::pair{"/v1/servers", R"({"url": 1})"},
+                            std::pair{"/v1/servers", R"({"url": "http://x:1",
+                                        "max_pic_amount": "many"})"},
+                            std::pair{"/v1/fsck", R"({"fix": "yes"})"}}) {
+    auto typed =
+        Send("POST", c().tracker_url() + path, body, c().AdminHeaders());
+    EXPECT_EQ(typed.status, 400u) << path << " " << body << ": " << typed.body;
+  }
+  EXPECT_EQ(Get(c().tracker_url() + "/healthz").status, 200u);
+
   // A 64 KB request line.
   http::ClientRequest line;
   line.url = c().tracker_url() + "/" + std::string(64 * 1024, 'a');

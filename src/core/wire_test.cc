@@ -1,0 +1,30 @@
+#include "core/wire.h"
+
+#include <gtest/gtest.h>
+
+namespace imgstore {
+namespace {
+
+TEST(FieldTest, ReadsByTypeAndRefusesOthers) {
+  const auto body = nlohmann::json::parse(
+      R"({"s": "x", "i": 5, "d": 0.5, "b": true, "n": null})");
+  EXPECT_EQ(Field<std::string>(body, "s", "").value(), "x");
+  EXPECT_EQ(Field<int64_t>(body, "i", 0).value(), 5);
+  EXPECT_EQ(Field<double>(body, "d", 0).value(), 0.5);
+  EXPECT_EQ(Field<double>(body, "i", 0).value(), 5.0);
+  EXPECT_TRUE(Field<bool>(body, "b", false).value());
+  EXPECT_EQ(Field<std::string>(body, "absent", "fallback").value(), "fallback");
+  EXPECT_EQ(Field<int64_t>(body, "n", 7).value(), 7) << "null reads as absent";
+  auto refused = [](auto r) {
+    return !r && r.error().code == ErrorCode::kInvalidArgument;
+  };
+  EXPECT_TRUE(refused(Field<std::string>(body, "i", "")));
+  EXPECT_TRUE(refused(Field<int64_t>(body, "s", 0)));
+  EXPECT_TRUE(refused(Field<int64_t>(body, "d", 0)));
+  EXPECT_TRUE(refused(Field<bool>(body, "i", false)));
+  EXPECT_EQ(Field<std::string>(body, "i", "").error().message,
+            "i must be a string");
+}
+
+}  // namespace
+}  // namespace imgstore
