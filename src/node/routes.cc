@@ -38,6 +38,9 @@ constexpr std::string_view kImmutableLines =
     "X-Content-Type-Options: nosniff\r\n"
     "Access-Control-Allow-Origin: *\r\n";
 
+// The most bytes a multipart/byteranges answer carries; see GetImage.
+constexpr uint64_t kMaxByteRangesBytes = 64 * 1024;
+
 // Separates the parts of a multipart/byteranges answer: random for each
 // answer, so bytes an uploader chose cannot hold it and end a part early
 // (RFC 2046 §5.1.1).
@@ -189,6 +192,16 @@ Response GetImage(FileStore& store, const Request& request) {
     // If-Range holds the ETag or the Last-Modified date the client has.
     if (if_range.empty() || if_range == f.etag || if_range == f.last_modified)
       range = http::ParseRange(header, f.size);
+  }
+  if (range.kind == http::RangeKind::kMultiple) {
+    // Several ranges are built in memory (ByteRanges) and held until the
+    // client reads them: a few parts, as PDF readers ask for, are worth it;
+    // more is a way to pin files in a node's memory with small requests,
+    // so the whole file goes instead, with sendfile (RFC 9110 §14.2 lets a
+    // server ignore Range).
+    uint64_t parts = 0;
+    for (const http::ByteRange& part : range.multiple) parts += part.length;
+    if (parts > kMaxByteRangesBytes) range.kind = http::RangeKind::kWhole;
   }
   switch (range.kind) {
     case http::RangeKind::kUnsatisfiable:
