@@ -397,6 +397,17 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
   c.timer.cancel();
 }
 
+Response Server::NoRoute(const Router::Match& match) {
+  const bool path_known =
+      match.status == beast_http::status::method_not_allowed;
+  Response r = path_known ? ErrorResponse(ErrorCode::kMethodNotAllowed,
+                                          "method not allowed")
+                          : ErrorResponse(ErrorCode::kNotFound, "no such path");
+  if (!match.allow.empty())
+    r.message.set(beast_http::field::allow, match.allow);
+  return r;
+}
+
 std::optional<Response> Server::RefuseHead(const RequestParser& parser,
                                            const Router::Match& match,
                                            std::string_view remote) const {
@@ -418,6 +429,15 @@ std::optional<Response> Server::RefuseHead(const RequestParser& parser,
     return PlainError(ErrorCode::kTooLarge,
                       fmt::format("body of {} bytes is over the limit of {}",
                                   *declared, options_.max_body_bytes));
+  }
+  // A body no route would read is not read either: it could hold a
+  // connection's worth of memory for nothing (up to the limit, each).
+  const bool has_body = (declared && *declared > 0) || parser.chunked();
+  if (has_body && !match.route) return NoRoute(match);
+  if (has_body && (head.method() == beast_http::verb::get ||
+                   head.method() == beast_http::verb::head)) {
+    return PlainError(ErrorCode::kInvalidArgument,
+                      "a GET or HEAD request carries no body");
   }
   // An unsigned or forged request is not worth reading a body for.
   if (match.route && match.route->access == Access::kSigned) {
@@ -472,17 +492,7 @@ Result<void> Server::CheckSignature(const RequestMessage& message,
 asio::awaitable<Response> Server::Dispatch(RequestMessage& message,
                                            Router::Match& match,
                                            std::string_view remote) {
-  if (!match.route) {
-    const bool path_known =
-        match.status == beast_http::status::method_not_allowed;
-    Response r =
-        path_known
-            ? ErrorResponse(ErrorCode::kMethodNotAllowed, "method not allowed")
-            : ErrorResponse(ErrorCode::kNotFound, "no such path");
-    if (!match.allow.empty())
-      r.message.set(beast_http::field::allow, match.allow);
-    co_return r;
-  }
+  if (!match.route) co_return NoRoute(match);
   auto [path, query] = SplitTarget(message.target());
   const Route& route = *match.route;
   if (route.access == Access::kSigned) {

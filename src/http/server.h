@@ -92,10 +92,12 @@ class Server {
   boost::asio::awaitable<void> Watchdog(std::shared_ptr<Connection> connection);
   using RequestParser =
       boost::beast::http::request_parser<boost::beast::http::string_body>;
+  // The 404 or 405 (with Allow) for a request no route takes.
+  static Response NoRoute(const Router::Match& match);
   // The answer to give, without reading the body, to a request whose head
-  // decides it: a body that cannot be framed or is over the limit, or
-  // a signed route's request whose head does not check out. nullopt: read
-  // the body, dispatch.
+  // decides it: a body that cannot be framed, is over the limit, or that
+  // nothing would read (no route, a GET), or a signed route's request whose
+  // head does not check out. nullopt: read the body, dispatch.
   std::optional<Response> RefuseHead(const RequestParser& parser,
                                      const Router::Match& match,
                                      std::string_view remote) const;

@@ -391,6 +391,19 @@ TEST_F(ClusterTest, MetricsAndHealth) {
   boost::system::error_code ec;
   boost::asio::read(socket, boost::asio::dynamic_buffer(reply), ec);
   EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply;
+
+  // A chunk size that is not hex, where a body is read: a 400, not a
+  // silent close.
+  boost::asio::ip::tcp::socket chunked(io);
+  chunked.connect(
+      {boost::asio::ip::make_address("127.0.0.1"), uint16_t(std::stoi(port))});
+  const std::string bad_chunk =
+      "POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+      "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n";
+  boost::asio::write(chunked, boost::asio::buffer(bad_chunk));
+  std::string refused;
+  boost::asio::read(chunked, boost::asio::dynamic_buffer(refused), ec);
+  EXPECT_EQ(refused.rfind("HTTP/1.1 400", 0), 0u) << refused;
 }
 
 // The tracker's own disk fills up (its SQLite file on a 640 KiB tmpfs in a

@@ -352,6 +352,18 @@ TEST_F(NodeTest, MalformedAndOversizedRequests) {
   EXPECT_EQ(RawExchange(port_, "GET /status HTTP/1.0\r\n\r\n").substr(0, 12),
             "HTTP/1.0 200")
       << "HTTP/1.0 needs none";
+  // A body nothing would read is refused on the head, not read (the body
+  // itself is never sent here: an answer means it was not waited for).
+  EXPECT_EQ(RawExchange(port_,
+                        "GET /status HTTP/1.1\r\nHost: x\r\n"
+                        "Content-Length: 60000000\r\n\r\n")
+                .substr(0, 12),
+            "HTTP/1.1 400");
+  EXPECT_EQ(RawExchange(port_,
+                        "POST /nowhere HTTP/1.1\r\nHost: x\r\n"
+                        "Content-Length: 60000000\r\n\r\n")
+                .substr(0, 12),
+            "HTTP/1.1 404");
   std::string line =
       "GET /" + std::string(64 * 1024, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n";
   EXPECT_EQ(RawExchange(port_, line).substr(0, 12), "HTTP/1.1 431");
@@ -374,13 +386,14 @@ TEST_F(NodeTest, MalformedAndOversizedRequests) {
       port_, "PUT " + NewPath(ImageFormat::kJpeg) +
                  " HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n");
   EXPECT_EQ(unsigned_put.substr(0, 12), "HTTP/1.1 401") << unsigned_put;
-  // A chunk size that is not hex: a 400, not a silent close.
+  // A body for a path that takes none: refused on the head (the tracker's
+  // test sends a bad chunk where a body is read).
   std::string bad_chunk =
       RawExchange(port_,
                   "POST /status"
                   " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
                   "\r\nzz\r\nabc\r\n0\r\n\r\n");
-  EXPECT_EQ(bad_chunk.substr(0, 12), "HTTP/1.1 400") << bad_chunk;
+  EXPECT_EQ(bad_chunk.substr(0, 12), "HTTP/1.1 405") << bad_chunk;
   EXPECT_EQ(Get(url() + "/status").status, 200u) << "still healthy";
 }
 
