@@ -1,6 +1,7 @@
 // imgstore: one binary, one table of subcommands (SPEC §1). Each row adds
 // its flags and returns what to run once they are parsed.
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -42,9 +43,22 @@ int Report(const Error& error) {
   return 1;
 }
 
+// Daemons hold a descriptor per connection, and a node one per cached open
+// image: the soft limit (often 1024) is raised to the hard one, as a
+// daemon's unit would with LimitNOFILE. The node sizes its cache by it.
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
+      limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
 Run NodeCommand(CLI::App& app) {
   AddNodeFlags(app, node_options);
   return [] {
+    RaiseOpenFileLimit();
     auto node = Node::Start(node_options);
     if (!node) return Report(node.error());
     (*node)->Run();
@@ -55,6 +69,7 @@ Run NodeCommand(CLI::App& app) {
 Run TrackerCommand(CLI::App& app) {
   AddTrackerFlags(app, tracker_options);
   return [] {
+    RaiseOpenFileLimit();
     auto tracker = Tracker::Start(tracker_options);
     if (!tracker) return Report(tracker.error());
     (*tracker)->Run();

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/openat2.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -163,7 +164,14 @@ FileStore::FileStore(std::string root, int root_fd, int64_t max_pics,
     : root_(std::move(root)),
       root_fd_(root_fd),
       max_pics_(max_pics),
-      disk_reserve_bytes_(disk_reserve_bytes) {}
+      disk_reserve_bytes_(disk_reserve_bytes) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
+      limit.rlim_cur != RLIM_INFINITY) {
+    cache_capacity_ =
+        std::clamp<size_t>(size_t(limit.rlim_cur / 4), 16, kOpenFileCacheSize);
+  }
+}
 
 FileStore::~FileStore() {
   // The group's last runs still sync through root_fd_.
@@ -417,7 +425,7 @@ Result<std::shared_ptr<const http::OpenFile>> FileStore::OpenForRead(
       // failure still gets its 304.
       fmt::format("\"{}\"", path.id.str()));
   std::lock_guard lock(mutex_);
-  if (cache_.size() >= kOpenFileCacheSize) {
+  if (cache_.size() >= cache_capacity_) {
     // Drop an arbitrary entry: cheap, and a hot file comes straight back.
     cache_.erase(cache_.begin());
   }

@@ -119,8 +119,11 @@ class FileStore {
   std::atomic<int64_t> bytes_used_{0};
   GroupSync sync_{[this] { return SyncFilesystem(); }};
 
-  // Why a cap: each entry holds a descriptor. Why an age: a file removed
-  // behind our back (by an operator) stops being served within a minute.
+  // Why a cap: each entry holds a descriptor; at most this many, and no
+  // more than a quarter of the process's descriptor limit (cache_capacity_),
+  // so connections and new opens always find one. Why an age: a file
+  // removed behind our back (by an operator) stops being served within a
+  // minute.
   static constexpr size_t kOpenFileCacheSize = 10'000;
   static constexpr std::chrono::seconds kOpenFileMaxAge{60};
   struct Cached {
@@ -129,6 +132,7 @@ class FileStore {
   };
   std::mutex mutex_;  // guards cache_
   std::unordered_map<std::string, Cached> cache_;
+  size_t cache_capacity_ = kOpenFileCacheSize;
 };
 
 }  // namespace imgstore

@@ -1,6 +1,7 @@
 #include "node/file_store.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -95,6 +96,33 @@ TEST(FileStoreTest, FullNodeAnswersRetriesOfWhatItHolds) {
       store.Put(MakeImagePath(ImageId::New(), ImageFormat::kJpeg), "bytes");
   ASSERT_FALSE(fresh.has_value());
   EXPECT_EQ(fresh.error().code, ErrorCode::kInsufficientStorage);
+}
+
+// Under a low descriptor limit the open-file cache keeps a quarter of it:
+// reading more distinct images than the limit never runs out (each failed
+// with "Too many open files" once the cache had taken them all).
+TEST(FileStoreTest, OpenFileCacheStaysWithinTheDescriptorLimit) {
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = 256;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  {
+    testing::TempDir dir;
+    auto opened = FileStore::Open(dir.str() + "/root", 1'000'000, 0);
+    ASSERT_TRUE(opened.has_value()) << opened.error().message;
+    FileStore& store = **opened;
+    std::vector<ImagePath> paths;
+    for (int i = 0; i < 400; ++i) {
+      paths.push_back(MakeImagePath(ImageId::New(), ImageFormat::kJpeg));
+      ASSERT_TRUE(store.Put(paths.back(), "bytes").has_value());
+    }
+    for (const ImagePath& p : paths) {
+      auto file = store.OpenForRead(p);
+      ASSERT_TRUE(file.has_value()) << file.error().message;
+    }
+  }
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
 }
 
 TEST_F(FileStoreListTest, EmptyRoot) {
