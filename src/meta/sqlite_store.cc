@@ -973,6 +973,9 @@ Result<void> SqliteStore::AddImage(const ImageRecord& image) {
 }
 
 Result<ImageRecord> SqliteStore::GetImage(const ImageId& id) {
+  // Read after a failed write to learn whether it landed: a file that is no
+  // longer the one at its path answers nothing true.
+  if (auto file = CheckFile(); !file) return Fail(file.error());
   auto get = [&](SqliteConnection& c) { return ImageById(c, id); };
   return Context(Read<ImageRecord>(get), "get image {}", id.str());
 }

@@ -98,7 +98,24 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
               });
     auto added = store_.AddImage(record);
     lap = Lap(Stage::kRecord, lap);
-    if (added) {
+    bool recorded = added.has_value();
+    const ErrorCode code = added ? ErrorCode::kInternal : added.error().code;
+    if (!recorded &&
+        (code == ErrorCode::kUnavailable || code == ErrorCode::kIo)) {
+      // The connection may have died after the commit was sent, with the
+      // record in place: ask. Files of an image that is recorded stay; so
+      // do those of one nobody can tell about (fsck finds them orphans).
+      auto found = store_.GetImage(record.id);
+      recorded = found.has_value();
+      if (!found && found.error().code != ErrorCode::kNotFound) {
+        spdlog::warn(
+            "upload {}: not known to be recorded ({}); its copies are kept "
+            "for fsck to judge",
+            record.id.str(), added.error().message);
+        return Fail(added.error());
+      }
+    }
+    if (recorded) {
       for (const ServerRow& s : holders) registry_.AdjustCount(s.server_id, 1);
       if (holders.size() < wanted) {
         // Acknowledged with what exists; the repairer adds the rest. Should
@@ -110,8 +127,7 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
       return record;
     }
     Discard(path, holders);
-    if (added.error().code != ErrorCode::kInsufficientStorage)
-      return Fail(added.error());
+    if (code != ErrorCode::kInsufficientStorage) return Fail(added.error());
     // Another tracker filled a server first: see the real counts, retry.
     // Unless none is full: then the disk that is full is the database's.
     if (auto r = registry_.Refresh(); !r) return Fail(r.error());

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "testing/testing.h"
 #include "tracker/fake_nodes.h"
 
@@ -134,6 +136,19 @@ TEST_F(UploaderTest, RecordListsCopiesAsTheStoreDoes) {
                 stored->placements[c].server_id);
     }
   }
+}
+
+TEST_F(UploaderTest, ARecordOfUnknownFateKeepsItsCopies) {
+  // The database file goes (the store then cannot say whether the commit
+  // it made counts): the upload fails, and its copy stays for fsck to
+  // judge instead of being deleted under a record that might exist.
+  Uploader uploader = Make();
+  for (const char* suffix : {"", "-wal", "-shm"})
+    std::filesystem::remove(dir_.str() + "/meta.db" + suffix);
+  auto record = uploader.Upload(jpeg_);
+  ASSERT_FALSE(record.has_value());
+  EXPECT_EQ(record.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(nodes_.files.size(), 1u) << "the copy is kept";
 }
 
 TEST_F(UploaderTest, FullInDatabaseDeletesTheCopyAndMovesOn) {
