@@ -166,7 +166,7 @@ Result<std::string> Repairer::ReadGood(
     why = fmt::format("the copy on server {} does not match its sha256",
                       s->server_id);
     spdlog::error("repair {}: {}", image.id.str(), why);
-    if (Retire(image, s->server_id, servers, "corrupt")) ++retired;
+    if (RetireCorrupt(image, s->server_id, servers)) ++retired;
   }
   return Fail(ErrorCode::kUnavailable, why);
 }
@@ -502,6 +502,19 @@ Result<int64_t> Repairer::Rebalance(const ServerView& servers, double spread) {
   return moved;
 }
 
+bool Repairer::RetireCorrupt(const ImageRecord& image, int64_t server_id,
+                             const ServerView& servers) {
+  // Only while another copy is on a usable server: a damaged copy is still
+  // mostly the image, and the others may be on servers that never return.
+  const bool other = std::any_of(
+      image.placements.begin(), image.placements.end(),
+      [&](const Placement& p) {
+        const ServerRow* s = FindServer(servers, p.server_id);
+        return p.server_id != server_id && s != nullptr && s->flg_usable;
+      });
+  return other && Retire(image, server_id, servers, "corrupt");
+}
+
 Result<std::vector<std::string>> Repairer::CheckScrub(
     const ServerRow& server, const std::vector<ScrubbedFile>& files) {
   // The reported files that name an image, and those images' records.
@@ -531,10 +544,10 @@ Result<std::vector<std::string>> Repairer::CheckScrub(
     bad.push_back(f.path);
     spdlog::error("scrub: {} on server {} does not match its sha256", f.path,
                   server.server_id);
-    if (!Retire(image, server.server_id, servers, "corrupt")) {
+    if (!RetireCorrupt(image, server.server_id, servers)) {
       spdlog::error(
-          "scrub: {} has no other copy; the corrupt one is kept, the image "
-          "needs restoring from a backup",
+          "scrub: {} has no other copy on a usable server; the corrupt one "
+          "is kept until one is good again (else restore it from a backup)",
           image.id.str());
     }
     if (auto r = store_.QueueRepair(image.id, clock_.NowSeconds()); !r)

@@ -113,6 +113,10 @@ class Repairer {
     kLost,     // unusable past the grace period: neither
   };
   Role RoleOf(const ServerRow* server) const;
+  // Retires a copy found corrupt, only while another copy of the image is
+  // on a usable server; true when it was retired.
+  bool RetireCorrupt(const ImageRecord& image, int64_t server_id,
+                     const ServerView& servers);
   // Takes or renews the repair lease; true while this tracker holds it.
   Result<bool> HoldLease();
 

@@ -262,6 +262,30 @@ TEST_F(RepairerTest, CorruptCopyFromTheScrubberIsReplaced) {
   ExpectGoodCopies(image, 2);
 }
 
+TEST_F(RepairerTest, CorruptCopyIsKeptWhileTheOtherIsOnADownServer) {
+  ImageRecord image = Upload(2);
+  const std::vector<int64_t> holders = Holders(image.id);
+  const int64_t bad = holders[0], down = holders[1];
+  nodes_.files[{bad, image.placements[0].relative_path}][100] ^= 0x01;
+  // The other copy's server stops beating: unusable, perhaps for good.
+  std::vector<int> beating;
+  for (int i : {1, 2, 3}) {
+    if (i != down) beating.push_back(i);
+  }
+  Pass(seconds(10), beating);
+  Repairer repairer = Make(2);
+  auto found = repairer.CheckScrub(
+      *registry_->Find(bad),
+      {{image.placements[0].relative_path,
+        Sha256Hex(nodes_.files[{bad, image.placements[0].relative_path}]),
+        image.bytes}});
+  ASSERT_TRUE(found.has_value()) << found.error().message;
+  EXPECT_EQ(found->size(), 1u);
+  EXPECT_EQ(Holders(image.id), holders)
+      << "the only readable copy, damaged, is kept";
+  EXPECT_EQ(nodes_.files.count({bad, image.placements[0].relative_path}), 1u);
+}
+
 TEST_F(RepairerTest, MatchingScrubReportChangesNothing) {
   ImageRecord image = Upload(2);
   Repairer repairer = Make(2);
