@@ -88,6 +88,20 @@ class RepairerTest : public ::testing::Test {
     }
   }
 
+  // Flips a bit of `image`'s copy on `server`, and has `repairer` hear
+  // of it from that server's scrub; returns the paths found corrupt.
+  std::vector<std::string> DamageAndScrub(Repairer& repairer,
+                                          const ImageRecord& image,
+                                          int64_t server) {
+    const std::string& relative = image.placements[0].relative_path;
+    std::string& bytes = nodes_.files[{server, relative}];
+    bytes[100] ^= 0x01;
+    auto found = repairer.CheckScrub(
+        *registry_->Find(server), {{relative, Sha256Hex(bytes), image.bytes}});
+    EXPECT_TRUE(found.has_value()) << found.error().message;
+    return found ? *found : std::vector<std::string>{};
+  }
+
   void Rounds(Repairer& r, int n) {
     for (int i = 0; i < n; ++i) {
       auto round = r.RunOnce();
@@ -247,16 +261,8 @@ TEST_F(RepairerTest, DrainOfTheLastServerKeepsTheOnlyCopy) {
 TEST_F(RepairerTest, CorruptCopyFromTheScrubberIsReplaced) {
   ImageRecord image = Upload(2);
   const int64_t bad = Holders(image.id)[0];
-  nodes_.files[{bad, image.placements[0].relative_path}][100] ^= 0x01;
   Repairer repairer = Make(2);
-  auto server = registry_->Find(bad);
-  auto found = repairer.CheckScrub(
-      *server,
-      {{image.placements[0].relative_path,
-        Sha256Hex(nodes_.files[{bad, image.placements[0].relative_path}]),
-        image.bytes}});
-  ASSERT_TRUE(found.has_value()) << found.error().message;
-  EXPECT_EQ(found->size(), 1u);
+  EXPECT_EQ(DamageAndScrub(repairer, image, bad).size(), 1u);
   EXPECT_EQ(Holders(image.id).size(), 1u) << "the corrupt copy retired";
   Rounds(repairer, 1);
   ExpectGoodCopies(image, 2);
@@ -266,7 +272,6 @@ TEST_F(RepairerTest, CorruptCopyIsKeptWhileTheOtherIsOnADownServer) {
   ImageRecord image = Upload(2);
   const std::vector<int64_t> holders = Holders(image.id);
   const int64_t bad = holders[0], down = holders[1];
-  nodes_.files[{bad, image.placements[0].relative_path}][100] ^= 0x01;
   // The other copy's server stops beating: unusable, perhaps for good.
   std::vector<int> beating;
   for (int i : {1, 2, 3}) {
@@ -274,13 +279,7 @@ TEST_F(RepairerTest, CorruptCopyIsKeptWhileTheOtherIsOnADownServer) {
   }
   Pass(seconds(10), beating);
   Repairer repairer = Make(2);
-  auto found = repairer.CheckScrub(
-      *registry_->Find(bad),
-      {{image.placements[0].relative_path,
-        Sha256Hex(nodes_.files[{bad, image.placements[0].relative_path}]),
-        image.bytes}});
-  ASSERT_TRUE(found.has_value()) << found.error().message;
-  EXPECT_EQ(found->size(), 1u);
+  EXPECT_EQ(DamageAndScrub(repairer, image, bad).size(), 1u);
   EXPECT_EQ(Holders(image.id), holders)
       << "the only readable copy, damaged, is kept";
   EXPECT_EQ(nodes_.files.count({bad, image.placements[0].relative_path}), 1u);
