@@ -185,7 +185,12 @@ Result<void> SignatureVerifier::CheckHead(std::string_view method,
       !ok) {
     return ok;
   }
-  return CheckTarget(signature);
+  if (auto ok = CheckTarget(signature); !ok) return ok;
+  // A nonce already taken is a replay: not worth reading a body for.
+  std::lock_guard lock(mutex_);
+  if (seen_.count(signature.nonce) != 0)
+    return Fail(ErrorCode::kUnauthenticated, "signature: replayed");
+  return {};
 }
 
 Result<void> SignatureVerifier::Verify(std::string_view method,

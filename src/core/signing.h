@@ -100,9 +100,9 @@ class SignatureVerifier {
                       std::string_view body, const Signature& signature);
 
   // What can be checked before the body is read: fresh, made since this
-  // server started, for this server, and a head signature that matches a
-  // body of `length` bytes. Remembers nothing: Verify, once the body is
-  // in, still decides (and refuses a replay).
+  // server started, for this server, not replayed, and a head signature
+  // that matches a body of `length` bytes. Remembers nothing: Verify, once
+  // the body is in, still decides.
   Result<void> CheckHead(std::string_view method, std::string_view path,
                          uint64_t length, const Signature& signature) const;
 
@@ -119,7 +119,7 @@ class SignatureVerifier {
   static Result<void> Match(std::string_view expected, std::string_view mac,
                             const Signature& signature);
 
-  std::mutex mutex_;  // guards the two below
+  mutable std::mutex mutex_;  // guards the two below
   std::unordered_set<std::string> seen_;
   std::deque<std::pair<int64_t, std::string>> seen_order_;  // (time, nonce)
 };

@@ -14,6 +14,10 @@ TEST(SigningTest, SignedRequestVerifiesOnce) {
   ASSERT_FALSE(replay.has_value());
   EXPECT_EQ(replay.error().code, ErrorCode::kUnauthenticated);
   EXPECT_NE(replay.error().message.find("replayed"), std::string::npos);
+  // A replay is refused on its head already, before its body is read.
+  auto head = verifier.CheckHead("PUT", "/ab/cd/x.jpg", 4, s);
+  ASSERT_FALSE(head.has_value());
+  EXPECT_NE(head.error().message.find("replayed"), std::string::npos);
 }
 
 // The wire format as signing.h documents it, computed independently with
@@ -38,8 +42,12 @@ TEST(SigningTest, KnownAnswer) {
   Signature head = s;
   head.head =
       "7d49311bb634f5fef3acbec0b94bd13a21c6280633e7d1dd3370a901e445fdde";
-  EXPECT_TRUE(verifier.CheckHead("PUT", "/ab/cd/x.jpg", 11, head).has_value());
-  EXPECT_FALSE(verifier.CheckHead("PUT", "/ab/cd/x.jpg", 12, head).has_value());
+  // (On a verifier that has not taken the nonce: `verifier` would call the
+  // head a replay of the request it verified.)
+  EXPECT_TRUE(
+      other_body.CheckHead("PUT", "/ab/cd/x.jpg", 11, head).has_value());
+  EXPECT_FALSE(
+      other_body.CheckHead("PUT", "/ab/cd/x.jpg", 12, head).has_value());
   EXPECT_EQ(Sign("cluster-secret", "PUT", "127.0.0.1:9001", "/ab/cd/x.jpg",
                  "hello image", clock)
                 .head.size(),
