@@ -38,6 +38,11 @@ using nlohmann::json;
 namespace {
 
 constexpr int64_t kGalleryPageSize = 24;
+// The gallery is public: how deep it pages (an OFFSET scan grows with the
+// page) and how often its total is counted (a scan of the image table) are
+// bounded, whatever a visitor asks.
+constexpr int64_t kGalleryMaxPages = 400;
+constexpr auto kGalleryCountEvery = std::chrono::seconds(5);
 // /i/{id} redirects may be cached briefly: long enough to absorb a page's
 // repeated loads, short enough that a dead server's images switch soon.
 constexpr int kRedirectMaxAge = 10;
@@ -569,20 +574,39 @@ http::Router Tracker::MakeRouter() {
                       "text/html; charset=utf-8");
   };
 
-  auto gallery = [this, html](const Request& r) -> Response {
-    const int64_t page = std::max<int64_t>(1, QueryInt(r.query, "page", 1));
+  struct CountedImages {
+    std::mutex mutex;
+    std::chrono::steady_clock::time_point at{};
+    int64_t images = 0;
+  };
+  auto counted = std::make_shared<CountedImages>();
+  auto gallery = [this, html, counted](const Request& r) -> Response {
+    const int64_t page =
+        std::clamp<int64_t>(QueryInt(r.query, "page", 1), 1, kGalleryMaxPages);
     auto images = store_->RecentImages(kGalleryPageSize + 1,
                                        (page - 1) * kGalleryPageSize);
     if (!images) return http::ErrorResponse(images.error());
-    auto stats = store_->Stats();
-    const bool has_next = int64_t(images->size()) > kGalleryPageSize;
-    if (has_next) images->pop_back();
+    int64_t total = 0;
+    {
+      std::lock_guard lock(counted->mutex);
+      const auto now = std::chrono::steady_clock::now();
+      if (now - counted->at >= kGalleryCountEvery) {
+        if (auto stats = store_->Stats()) counted->images = stats->images;
+        counted->at = now;
+      }
+      total = counted->images;
+    }
+    const bool has_next =
+        int64_t(images->size()) > kGalleryPageSize && page < kGalleryMaxPages;
+    if (int64_t(images->size()) > kGalleryPageSize) images->pop_back();
+    // A count up to 5 s old is never below what this page shows.
+    total = std::max(total,
+                     (page - 1) * kGalleryPageSize + int64_t(images->size()));
     const ServerView servers = registry_->Snapshot();
     std::vector<pages::GalleryImage> items;
     for (const ImageRecord& image : *images)
       items.push_back(GalleryItem(image, *resolver_, servers));
-    return html(
-        pages::Gallery(items, page, has_next, stats ? stats->images : 0));
+    return html(pages::Gallery(items, page, has_next, total));
   };
 
   auto image_page = [this, html](const Request& r) -> Response {

@@ -239,6 +239,10 @@ TEST_F(ClusterTest, BadInputIsRefusedAndChangesNothing) {
     EXPECT_EQ(typed.status, 400u) << path << " " << body << ": " << typed.body;
   }
   EXPECT_EQ(Get(c().tracker_url() + "/healthz").status, 200u);
+  // The public gallery pages only so deep (no OFFSET scan of every image).
+  auto deep = Get(c().tracker_url() + "/?page=9223372036854775807");
+  EXPECT_EQ(deep.status, 200u);
+  EXPECT_NE(deep.body.find("page 400"), std::string::npos);
 
   // A 64 KB request line.
   http::ClientRequest line;
