@@ -478,10 +478,7 @@ Result<void> Server::CheckSignature(const RequestMessage& message,
   }
   if (!ok) {
     // A misconfigured peer retries every few seconds: one line per 10 s.
-    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::steady_clock::now().time_since_epoch())
-                            .count();
-    if (now - last_refusal_logged_.exchange(now) >= 10) {
+    if (refusals_logged_.Due()) {
       spdlog::warn("{} {} from {} refused: {}", method, path, remote,
                    ok.error().message);
     }

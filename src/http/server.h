@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/log_every.h"
 #include "core/signing.h"
 #include "http/metrics.h"
 #include "http/router.h"
@@ -126,7 +127,7 @@ class Server {
   std::atomic<bool> stopping_{false};
   std::atomic<int> in_flight_{0};  // requests read and not yet answered
   SignatureVerifier* verifier_ = nullptr;
-  mutable std::atomic<int64_t> last_refusal_logged_{0};  // steady seconds
+  mutable LogEvery refusals_logged_{std::chrono::seconds(10)};
 };
 
 }  // namespace imgstore::http

@@ -487,9 +487,7 @@ Result<std::unique_ptr<PgConnection>> PostgresStore::Acquire() {
     // libpq's reason names the database's host and port: for the log, not
     // for whichever client's request needed the connection. Once per 10 s,
     // as every request tries.
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_connect_logged_ >= std::chrono::seconds(10)) {
-      last_connect_logged_ = now;
+    if (connect_failures_logged_.Due()) {
       spdlog::warn("postgresql: cannot connect: {}", c.error().message);
     }
     return Fail(c.error().code,

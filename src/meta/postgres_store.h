@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/log_every.h"
 #include "meta/metadata_store.h"
 
 namespace imgstore {
@@ -125,11 +126,11 @@ class PostgresStore final : public MetadataStore {
 
   const std::string url_;
 
-  std::mutex mu_;  // guards free_, open_ and last_connect_logged_
+  std::mutex mu_;  // guards free_ and open_
   std::condition_variable freed_;
   std::vector<std::unique_ptr<PgConnection>> free_;
   int open_ = 0;  // connections in free_ plus those lent out
-  std::chrono::steady_clock::time_point last_connect_logged_{};
+  LogEvery connect_failures_logged_{std::chrono::seconds(10)};
 };
 
 // Administration for tests and setup scripts: creates / drops database
