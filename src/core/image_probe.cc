@@ -1,12 +1,18 @@
 #include "core/image_probe.h"
 
+// clang-format off
+#include <cstdio>  // jpeglib.h uses FILE and size_t without including them
+#include <jpeglib.h>
+// clang-format on
 #include <fmt/format.h>
+#include <libexif/exif-data.h>
 #include <spdlog/spdlog.h>
 #include <vips/vips.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cctype>
+#include <csetjmp>
 #include <cstring>
 #include <mutex>
 
@@ -205,16 +211,14 @@ void InitVips() {
 // The format's own loader, so libvips does not ask every loader it has
 // whether it knows the bytes (a search that cost as much as the header
 // read). Reads the header only; pixels stay undecoded. Null on failure,
-// with the reason in vips_error_buffer().
+// with the reason in vips_error_buffer(). JPEG does not come here: see
+// ReadJpegHeader.
 VipsImage* LoadHeader(ImageFormat format, std::string_view bytes) {
   void* data = const_cast<char*>(bytes.data());
   const size_t size = bytes.size();
   VipsImage* image = nullptr;
   int failed = -1;
   switch (format) {
-    case ImageFormat::kJpeg:
-      failed = vips_jpegload_buffer(data, size, &image, nullptr);
-      break;
     case ImageFormat::kPng:
       failed = vips_pngload_buffer(data, size, &image, nullptr);
       break;
@@ -228,8 +232,105 @@ VipsImage* LoadHeader(ImageFormat format, std::string_view bytes) {
     case ImageFormat::kHeic:
       failed = vips_heifload_buffer(data, size, &image, nullptr);
       break;
+    case ImageFormat::kJpeg:
+      break;
   }
   return failed == 0 ? image : nullptr;
+}
+
+Result<ImageInfo> HeaderDoesNotDecode(std::string why) {
+  if (why.empty()) why = "no reason given";
+  return Fail(ErrorCode::kUndecodable, "image header does not decode: " + why);
+}
+
+// Width and height as libvips reads them, turned a quarter when the EXIF
+// orientation (5 to 8) says so: browsers show it, and lay it out, the other
+// way round.
+Result<ImageInfo> ReadVipsHeader(ImageFormat format, std::string_view bytes) {
+  InitVips();
+  VipsImage* image = LoadHeader(format, bytes);
+  if (image == nullptr) {
+    // libvips' log may hold the same line many times: the first says it.
+    std::string why = vips_error_buffer();
+    vips_error_clear();
+    return HeaderDoesNotDecode(why.substr(0, why.find('\n')));
+  }
+  ImageInfo info{format, vips_image_get_width(image),
+                 vips_image_get_height(image)};
+  if (vips_image_get_orientation_swap(image)) {
+    std::swap(info.width, info.height);
+  }
+  g_object_unref(image);
+  return info;
+}
+
+// True when an APP1 segment is EXIF whose orientation (5 to 8) turns the
+// image a quarter.
+bool ExifTurnsAQuarter(const JOCTET* data, unsigned size) {
+  if (size < 6 || std::memcmp(data, "Exif\0\0", 6) != 0) return false;
+  ExifData* exif = exif_data_new();
+  if (exif == nullptr) return false;
+  // Read what is there; no repairs to the tags, which cost time to no use.
+  exif_data_unset_option(exif, EXIF_DATA_OPTION_FOLLOW_SPECIFICATION);
+  exif_data_set_option(exif, EXIF_DATA_OPTION_DONT_CHANGE_MAKER_NOTE);
+  exif_data_load_data(exif, data, size);
+  ExifEntry* entry =
+      exif_content_get_entry(exif->ifd[EXIF_IFD_0], EXIF_TAG_ORIENTATION);
+  int orientation = 1;
+  if (entry != nullptr && entry->format == EXIF_FORMAT_SHORT &&
+      entry->size >= 2) {
+    orientation = exif_get_short(entry->data, exif_data_get_byte_order(exif));
+  }
+  exif_data_unref(exif);
+  return orientation >= 5 && orientation <= 8;
+}
+
+// libjpeg ends a fatal error in error_exit, which must not return: it
+// keeps the message and jumps back into ReadJpegHeader.
+struct JpegErrors {
+  jpeg_error_mgr manager;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+// A JPEG's header read by libjpeg itself: its frame, tables and markers up
+// to the first scan, what libvips' JPEG loader reads too, without the
+// objects and metadata fields libvips builds around it (which cost more
+// than ten times the read: most of an upload's check, measured in
+// docs/BENCHMARKS.md). Pixels stay undecoded.
+Result<ImageInfo> ReadJpegHeader(std::string_view bytes) {
+  jpeg_decompress_struct jpeg{};
+  JpegErrors errors{};
+  jpeg.err = jpeg_std_error(&errors.manager);
+  errors.manager.error_exit = [](j_common_ptr common) {
+    auto* self = reinterpret_cast<JpegErrors*>(common->err);
+    (*common->err->format_message)(common, self->message);
+    std::longjmp(self->jump, 1);
+  };
+  errors.manager.output_message = [](j_common_ptr common) {
+    char message[JMSG_LENGTH_MAX];
+    (*common->err->format_message)(common, message);
+    spdlog::debug("libjpeg: {}", message);
+  };
+  // Nothing with a destructor lives between here and the jump.
+  if (setjmp(errors.jump) != 0) {
+    jpeg_destroy_decompress(&jpeg);
+    return HeaderDoesNotDecode(errors.message);
+  }
+  jpeg_create_decompress(&jpeg);
+  jpeg_mem_src(&jpeg, reinterpret_cast<const unsigned char*>(bytes.data()),
+               bytes.size());
+  jpeg_save_markers(&jpeg, JPEG_APP0 + 1, 0xFFFF);
+  jpeg_read_header(&jpeg, TRUE);
+  ImageInfo info{ImageFormat::kJpeg, jpeg.image_width, jpeg.image_height};
+  for (jpeg_saved_marker_ptr m = jpeg.marker_list; m != nullptr; m = m->next) {
+    if (ExifTurnsAQuarter(m->data, m->data_length)) {
+      std::swap(info.width, info.height);
+      break;
+    }
+  }
+  jpeg_destroy_decompress(&jpeg);
+  return info;
 }
 
 }  // namespace
@@ -260,25 +361,10 @@ Result<ImageInfo> ProbeImage(std::string_view bytes, int64_t max_pixels) {
   if (!Complete(*format, bytes)) {
     return Fail(ErrorCode::kUndecodable, "image is truncated or corrupt");
   }
-  InitVips();
-  VipsImage* image = LoadHeader(*format, bytes);
-  if (image == nullptr) {
-    // libvips' log may hold the same line many times: the first says it.
-    std::string why = vips_error_buffer();
-    vips_error_clear();
-    why = why.substr(0, why.find('\n'));
-    if (why.empty()) why = "no reason given";
-    return Fail(ErrorCode::kUndecodable,
-                "image header does not decode: " + why);
-  }
-  ImageInfo info{*format, vips_image_get_width(image),
-                 vips_image_get_height(image)};
-  // EXIF orientations 5 to 8 turn the image a quarter: browsers show it,
-  // and lay it out, the other way round.
-  if (vips_image_get_orientation_swap(image)) {
-    std::swap(info.width, info.height);
-  }
-  g_object_unref(image);
+  auto read = *format == ImageFormat::kJpeg ? ReadJpegHeader(bytes)
+                                            : ReadVipsHeader(*format, bytes);
+  if (!read) return read;
+  ImageInfo info = *read;
   if (*format == ImageFormat::kGif) {
     // Browsers size a GIF by its logical screen, whatever its frames.
     info.width = std::max<int64_t>(info.width, Le16(bytes, 6));

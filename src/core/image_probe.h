@@ -22,10 +22,11 @@ std::optional<ImageFormat> SniffFormat(std::string_view bytes);
 // Full check of an upload: magic bytes, structural completeness (a JPEG ends
 // with its EOI marker, a PNG with IEND, a GIF with its trailer, a WebP or
 // ISO-BMFF file holds every byte its headers announce), then the header
-// decoded by libvips for width and height. Errors:
+// decoded for width and height (libjpeg for JPEG, libvips for the others),
+// turned by the EXIF orientation. Errors:
 //   kUnsupportedMedia  not an image, or SVG (it carries scripts)
 //   kUndecodable       truncated or corrupt, or width*height > max_pixels
-// Thread-safe; runs libvips, so call it off I/O threads.
+// Thread-safe; runs image libraries, so call it off I/O threads.
 Result<ImageInfo> ProbeImage(std::string_view bytes, int64_t max_pixels);
 
 }  // namespace imgstore

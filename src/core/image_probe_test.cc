@@ -111,6 +111,23 @@ TEST(ImageProbeTest, ExifRotationGivesTheSizeAsShown) {
   EXPECT_EQ(info->height, 320);
 }
 
+// Whole in structure, but its frame header says what no decoder reads: the
+// header read (libjpeg's) refuses it, and says why.
+TEST(ImageProbeTest, JpegHeaderThatDoesNotDecodeRefused) {
+  std::string bytes = testing::TestData("small.jpg");
+  size_t frame = bytes.find("\xff\xc0");
+  if (frame == std::string::npos) frame = bytes.find("\xff\xc2");
+  ASSERT_NE(frame, std::string::npos);
+  bytes[frame + 4] = 3;  // sample precision: 3 bits
+  auto info = ProbeImage(bytes, 100'000'000);
+  ASSERT_FALSE(info.has_value());
+  EXPECT_EQ(info.error().code, ErrorCode::kUndecodable);
+  EXPECT_NE(info.error().message.find("does not decode"), std::string::npos)
+      << info.error().message;
+  EXPECT_NE(info.error().message.find("precision"), std::string::npos)
+      << info.error().message;
+}
+
 TEST(ImageProbeTest, PixelLimitIsConfigurable) {
   EXPECT_FALSE(
       ProbeImage(testing::TestData("small.jpg"), 64 * 48 - 1).has_value());
