@@ -218,8 +218,9 @@ void AddTrackerFlags(CLI::App& app, TrackerOptions& o) {
                  "servers with less free disk than this get no new images")
       ->capture_default_str()
       ->check(AtLeast(0));
-  app.add_option("--workers", o.worker_threads,
-                 "threads for uploads and queries")
+  app.add_option(
+         "--workers", o.worker_threads,
+         "threads for uploads and queries (default: 8 per core, at least 16)")
       ->capture_default_str()
       ->check(Between(1, 512));
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -44,9 +45,18 @@ struct TrackerOptions {
   // A server with less free disk than this takes no new uploads.
   int64_t disk_reserve_bytes = 64 * 1024 * 1024;
   int io_threads = 1;
-  // Uploads block on a node's fsync and the database: enough threads to
-  // keep many in flight.
-  int worker_threads = 64;
+  // Uploads block on a node's sync and the database, so there are more
+  // threads than cores; but every runnable one takes its share of the
+  // cores, and with many a large upload's turn stretches with their number:
+  // on 2 cores, 64 threads made real images' p99 at 64 connections 4 to 5
+  // times what 16 do, at a lower rate. (Uploads of 64 KB at 64 connections
+  // go faster with 64, their node syncing larger groups: a trade, see
+  // docs/BENCHMARKS.md.)
+  int worker_threads = DefaultWorkerThreads();
+
+  static int DefaultWorkerThreads() {
+    return std::max(16, 8 * int(std::thread::hardware_concurrency()));
+  }
 };
 
 class NodeClient;
