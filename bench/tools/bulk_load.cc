@@ -77,12 +77,10 @@ int main(int argc, char** argv) {
     }
   }
   Check(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), db, "commit");
-  Check(sqlite3_exec(db,
-                     "UPDATE servers SET cur_pic_amount = (SELECT count(*) "
-                     "FROM placements p "
-                     "WHERE p.server_id = servers.server_id)",
-                     nullptr, nullptr, nullptr),
-        db, "update counts");
+  // servers.cur_pic_amount is left alone: no file stands behind these rows,
+  // and a server recorded as holding them while its node reports none is
+  // what a node whose disk was lost looks like (the tracker refuses its
+  // heartbeats). Resolve does not read the counts.
   sqlite3_finalize(image);
   sqlite3_finalize(placement);
   sqlite3_close(db);

@@ -74,8 +74,8 @@ bench_bulk_csv() {
 
 # bench_pg_bulk_load URL COUNT SERVERS IDS_OUT: the PostgreSQL counterpart of
 # imgstore_bulk_load: COUNT synthetic images on server ids 1..SERVERS, loaded
-# with COPY in one transaction, then servers.cur_pic_amount recounted and the
-# tables analyzed; the ids go to IDS_OUT.
+# with COPY in one transaction, then the tables analyzed; the ids go to
+# IDS_OUT. servers.cur_pic_amount is left alone, as bulk_load.cc says why.
 bench_pg_bulk_load() {
   local url=$1 count=$2 servers=$3 ids=$4 gen t0=$SECONDS
   gen=${bench_bulk_csv_bin:=$(bench_bulk_csv)}
@@ -84,7 +84,6 @@ bench_pg_bulk_load() {
   bench_pg_psql "$url" -1 \
     -c "\\copy images (image_id, content_type, bytes, width, height, sha256, created_at) FROM '$bench_tmp/images.csv' WITH (FORMAT csv)" \
     -c "\\copy placements (image_id, server_id, relative_path) FROM '$bench_tmp/placements.csv' WITH (FORMAT csv)" \
-    -c "UPDATE servers SET cur_pic_amount = (SELECT count(*) FROM placements p WHERE p.server_id = servers.server_id)" \
     -c "ANALYZE servers, images, placements" ||
     bench_die "COPY into PostgreSQL failed"
   rm -f "$bench_tmp/images.csv" "$bench_tmp/placements.csv"
