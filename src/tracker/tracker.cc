@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -17,6 +18,17 @@
 #include "tracker/uploader.h"
 
 namespace imgstore {
+
+namespace {
+
+// The address the tracker listens on is reachable from this host only.
+bool IsLoopback(const std::string& host) {
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(host, ec);
+  return ec ? host == "localhost" : address.is_loopback();
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
   if (options.secret.empty())
@@ -217,9 +229,7 @@ void Tracker::Run() {
       RedactStoreUrl(options_.db_url),
       options_.placement == PlacementPolicy::kRandom ? "random" : "weighted",
       options_.replicas, options_.replicas == 1 ? "copy" : "copies");
-  const bool loopback = options_.host.rfind("127.", 0) == 0 ||
-                        options_.host == "::1" || options_.host == "localhost";
-  if (options_.admin_token.empty() && !loopback) {
+  if (options_.admin_token.empty() && !IsLoopback(options_.host)) {
     spdlog::warn(
         "tracker: no --admin-token: anyone who reaches {}:{} may delete "
         "images and add, drain or remove servers",

@@ -99,9 +99,8 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
     auto added = store_.AddImage(record);
     lap = Lap(Stage::kRecord, lap);
     bool recorded = added.has_value();
-    const ErrorCode code = added ? ErrorCode::kInternal : added.error().code;
-    if (!recorded &&
-        (code == ErrorCode::kUnavailable || code == ErrorCode::kIo)) {
+    if (!recorded && (added.error().code == ErrorCode::kUnavailable ||
+                      added.error().code == ErrorCode::kIo)) {
       // The connection may have died after the commit was sent, with the
       // record in place: ask. Files of an image that is recorded stay; so
       // do those of one nobody can tell about (fsck finds them orphans).
@@ -127,7 +126,8 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
       return record;
     }
     Discard(path, holders);
-    if (code != ErrorCode::kInsufficientStorage) return Fail(added.error());
+    if (added.error().code != ErrorCode::kInsufficientStorage)
+      return Fail(added.error());
     // Another tracker filled a server first: see the real counts, retry.
     // Unless none is full: then the disk that is full is the database's.
     if (auto r = registry_.Refresh(); !r) return Fail(r.error());
