@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -43,13 +44,21 @@ void AddListen(CLI::App& app, std::string& host, uint16_t& port,
       ->default_str(fallback);
 }
 
+// Ten years: longer is a typo, and still fits every duration type used.
+constexpr double kMaxSeconds = 315'360'000;
+
 template <typename Rep>
 void AddSeconds(CLI::App& app, const std::string& name,
                 std::chrono::duration<Rep>& value, const std::string& help) {
   app.add_option_function<double>(
          name,
          [&value, name](double s) {
-           if (s <= 0) throw CLI::ValidationError(name, "must be positive");
+           // "nan" and "inf" parse as doubles; neither is a duration.
+           if (!std::isfinite(s) || s <= 0 || s > kMaxSeconds)
+             throw CLI::ValidationError(
+                 name, fmt::format("must be a number of seconds above 0 and "
+                                   "at most {}",
+                                   kMaxSeconds));
            value = std::chrono::duration<Rep>(Rep(s));
          },
          help)
@@ -63,7 +72,7 @@ CLI::Validator AtLeast(int min) {
       [min](std::string& value) -> std::string {
         char* end = nullptr;
         const double v = std::strtod(value.c_str(), &end);
-        if (value.empty() || *end != '\0')
+        if (value.empty() || *end != '\0' || !std::isfinite(v))
           return "expected a number, got '" + value + "'";
         if (v < min)
           return min == 0 ? "must be 0 or more" : "must be 1 or more";
@@ -171,7 +180,8 @@ void AddTrackerFlags(CLI::App& app, TrackerOptions& o) {
       ->check(CLI::IsMember({"on", "off"}))
       ->default_str("on");
   app.add_option("--public-url", o.public_url,
-                 "root URL of this tracker (default http://LISTEN)");
+                 "root URL of this tracker (default http://LISTEN)")
+      ->check(WebUrl());
   app.add_option_function<std::string>(
          "--placement",
          [&o](const std::string& v) {

@@ -1,5 +1,6 @@
 // imgstore: one binary, one table of subcommands (SPEC §1). Each row adds
 // its flags and returns what to run once they are parsed.
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -262,6 +263,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "imgstore: %s\n", e.what());
     return 2;
   }
+  // The log is standard error (docs/OPERATIONS.md): standard output is
+  // what a command prints for its user (ids, URLs, JSON lines).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("imgstore"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   return run ? run() : 1;
 }

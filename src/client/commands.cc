@@ -17,8 +17,10 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <future>
+#include <map>
 #include <mutex>
-#include <set>
+#include <optional>
 #include <thread>
 
 #include "client/format.h"
@@ -248,7 +250,7 @@ ImportListing ListImportFiles(const std::string& dir) {
     std::error_code ec;
     fs::directory_iterator it(at, ec), end;
     if (ec) {
-      out.errors.push_back(fmt::format("{}: {}", at.string(), ec.message()));
+      out.errors.emplace_back(at.string(), ec.message());
       continue;
     }
     for (; it != end; it.increment(ec)) {
@@ -270,10 +272,11 @@ ImportListing ListImportFiles(const std::string& dir) {
                                            : "broken link");
       } else if (directory) {
         pending.push_back(entry.path());
+      } else {
+        out.skipped.emplace_back(path, "not a regular file");
       }
     }
-    if (ec)
-      out.errors.push_back(fmt::format("{}: {}", at.string(), ec.message()));
+    if (ec) out.errors.emplace_back(at.string(), ec.message());
   }
   std::sort(out.files.begin(), out.files.end());
   std::sort(out.skipped.begin(), out.skipped.end());
@@ -310,8 +313,7 @@ class ImportReport {
                 {"id", meta.id},
                 {"url", meta.url}});
   }
-  // `ids`: the images already stored with these bytes; empty for a file
-  // with the bytes of another file of this import.
+  // `ids`: the images already stored with these bytes.
   void Already(const std::string& path, const std::vector<std::string>& ids) {
     std::lock_guard lock(mutex_);
     ++counts_.already;
@@ -331,10 +333,8 @@ class ImportReport {
     ++counts_.failed;
     refused_in_a_row_ = cluster ? refused_in_a_row_ + 1 : 0;
     if (cluster) last_refusal_ = why;
-    LineLocked(path.empty() ? "imgstore: " + why
-                            : fmt::format("imgstore: {}: {}", path, why));
-    if (!path.empty())
-      JsonLocked({{"file", path}, {"status", "failed"}, {"reason", why}});
+    LineLocked(fmt::format("imgstore: {}: {}", path, why));
+    JsonLocked({{"file", path}, {"status", "failed"}, {"reason", why}});
   }
 
   // True once kGiveUpAfter files in a row failed for the cluster's sake:
@@ -405,20 +405,79 @@ class ImportReport {
   std::string last_refusal_;
 };
 
-// Bytes seen earlier in this run: a second file with the same bytes is
-// "already stored" without asking, and without racing its twin's upload.
+// What became of the first file with some bytes, for the later files of
+// the run with the same bytes ("twins").
+struct FirstOutcome {
+  std::string path;
+  std::vector<std::string> ids;  // the images with these bytes; empty: none
+  std::string status;            // "skipped" or "failed" when `ids` is empty
+  std::string reason;
+};
+
+// Bytes seen earlier in this run. The first file with them is sent; a twin
+// waits for its outcome instead of racing its upload, and is "already
+// stored" only when the first file was.
 class SeenDigests {
  public:
-  // True when `hex` was not seen before (and now is).
-  bool Claim(const std::string& hex) {
+  struct Claim {
+    std::optional<std::promise<FirstOutcome>> first;  // set: this one sends
+    std::shared_future<FirstOutcome> outcome;         // else: wait for this
+  };
+
+  Claim Take(const std::string& hex) {
     std::lock_guard lock(mutex_);
-    return seen_.insert(hex).second;
+    auto found = seen_.find(hex);
+    if (found != seen_.end()) return {std::nullopt, found->second};
+    Claim claim{std::promise<FirstOutcome>(), {}};
+    seen_.emplace(hex, claim.first->get_future().share());
+    return claim;
   }
 
  private:
   std::mutex mutex_;  // guards seen_
-  std::set<std::string> seen_;
+  std::map<std::string, std::shared_future<FirstOutcome>> seen_;
 };
+
+// Sends a file whose bytes are new to this run, reports it and returns what
+// became of it.
+FirstOutcome SendFirst(const TrackerClient& tracker, const std::string& path,
+                       const std::string& hex, ImageFile file,
+                       ImportReport& report) {
+  FirstOutcome out{.path = path};
+  auto fail = [&](const std::string& why, bool cluster) {
+    report.Failed(path, why, cluster);
+    out.status = "failed";
+    out.reason = why;
+    return out;
+  };
+  auto ids = tracker.FindBySha256(hex);
+  if (!ids) return fail(Describe(ids.error()), true);
+  if (!ids->empty()) {
+    report.Already(path, *ids);
+    out.ids = *ids;
+    return out;
+  }
+  const int64_t size = int64_t(file.bytes.size());
+  auto meta = tracker.Upload(std::move(file.bytes), file.content_type);
+  if (!meta) {
+    // The tracker's verdict on the file itself (not an image, truncated,
+    // a pixel bomb) is a skip with its reason; anything else is a failure.
+    const ErrorCode code = meta.error().code;
+    if (code == ErrorCode::kUnsupportedMedia ||
+        code == ErrorCode::kUndecodable) {
+      report.Skipped(path, meta.error().message);
+      out.status = "skipped";
+      out.reason = meta.error().message;
+      return out;
+    }
+    return fail(Describe(meta.error()),
+                code == ErrorCode::kUnavailable ||
+                    code == ErrorCode::kInsufficientStorage);
+  }
+  report.Imported(path, size, *meta);
+  out.ids = {meta->id};
+  return out;
+}
 
 void ImportOne(const TrackerClient& tracker, const std::string& path,
                SeenDigests& seen, ImportReport& report) {
@@ -432,36 +491,22 @@ void ImportOne(const TrackerClient& tracker, const std::string& path,
     return;
   }
   const std::string hex = Sha256Hex(file->bytes);
-  if (!seen.Claim(hex)) {
-    report.Already(path, {});
+  SeenDigests::Claim claim = seen.Take(hex);
+  if (claim.first) {
+    claim.first->set_value(
+        SendFirst(tracker, path, hex, std::move(*file), report));
     return;
   }
-  auto ids = tracker.FindBySha256(hex);
-  if (!ids) {
-    report.Failed(path, Describe(ids.error()), true);
-    return;
+  const FirstOutcome& first = claim.outcome.get();
+  if (!first.ids.empty()) {
+    report.Already(path, first.ids);
+  } else if (first.status == "skipped") {
+    report.Skipped(path, fmt::format("the same bytes as {}: {}", first.path,
+                                     first.reason));
+  } else {
+    report.Failed(path, fmt::format("the same bytes as {}, which failed: {}",
+                                    first.path, first.reason));
   }
-  if (!ids->empty()) {
-    report.Already(path, *ids);
-    return;
-  }
-  const int64_t size = int64_t(file->bytes.size());
-  auto meta = tracker.Upload(std::move(file->bytes), file->content_type);
-  if (!meta) {
-    // The tracker's verdict on the file itself (not an image, truncated,
-    // a pixel bomb) is a skip with its reason; anything else is a failure.
-    const ErrorCode code = meta.error().code;
-    if (code == ErrorCode::kUnsupportedMedia ||
-        code == ErrorCode::kUndecodable) {
-      report.Skipped(path, meta.error().message);
-    } else {
-      const bool cluster = code == ErrorCode::kUnavailable ||
-                           code == ErrorCode::kInsufficientStorage;
-      report.Failed(path, Describe(meta.error()), cluster);
-    }
-    return;
-  }
-  report.Imported(path, size, *meta);
 }
 
 }  // namespace
@@ -478,7 +523,7 @@ int RunImport(const ClientOptions& options, const std::string& dir, int jobs,
   const std::vector<std::string>& files = listing.files;
   ImportReport report(int64_t(files.size() + listing.skipped.size()),
                       ::isatty(STDERR_FILENO) == 1, json);
-  for (const std::string& e : listing.errors) report.Failed("", e);
+  for (const auto& [path, why] : listing.errors) report.Failed(path, why);
   for (const auto& [path, why] : listing.skipped) report.Skipped(path, why);
   report.Draw();
 

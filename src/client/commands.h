@@ -55,12 +55,12 @@ Result<ServersAction> ParseServersAction(const std::string& verb,
 // symbolic links to files followed. Left out, each with its reason in
 // `skipped` (so the summary counts them): hidden files and directories
 // (names starting with '.'), links to directories (a link loop cannot trap
-// the walk) and broken links. A directory that cannot be read adds
-// "PATH: why" to `errors`.
+// the walk), broken links, and what is neither file nor directory (a FIFO,
+// a socket, a device). A directory that cannot be read is in `errors`.
 struct ImportListing {
   std::vector<std::string> files;
   std::vector<std::pair<std::string, std::string>> skipped;  // path, why
-  std::vector<std::string> errors;
+  std::vector<std::pair<std::string, std::string>> errors;   // path, why
 };
 ImportListing ListImportFiles(const std::string& dir);
 

@@ -1,6 +1,7 @@
 #include "client/commands.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -76,6 +77,7 @@ TEST(ListImportFilesTest, SkipsHiddenAndDirectoryLinks) {
   fs::create_symlink(root / "z.png", root / "a" / "link.png");
 
   fs::create_symlink(root / "gone.png", root / "a" / "broken.png");
+  ASSERT_EQ(::mkfifo((root / "a" / "fifo.jpg").c_str(), 0600), 0);
 
   auto listing = ListImportFiles(root.string());
   EXPECT_TRUE(listing.errors.empty());
@@ -89,6 +91,7 @@ TEST(ListImportFilesTest, SkipsHiddenAndDirectoryLinks) {
       {(root / ".dot.png").string(), "hidden file"},
       {(root / ".hidden").string(), "hidden directory"},
       {(root / "a" / "broken.png").string(), "broken link"},
+      {(root / "a" / "fifo.jpg").string(), "not a regular file"},
       {(root / "a" / "loop").string(), "link to a directory, not followed"},
   };
   EXPECT_EQ(listing.skipped, skipped);
@@ -98,8 +101,8 @@ TEST(ListImportFilesTest, ReportsAMissingDirectory) {
   auto listing = ListImportFiles("/nonexistent/imgstore-test");
   EXPECT_TRUE(listing.files.empty());
   ASSERT_EQ(listing.errors.size(), 1u);
-  EXPECT_NE(listing.errors[0].find("/nonexistent/imgstore-test"),
-            std::string::npos);
+  EXPECT_EQ(listing.errors[0].first, "/nonexistent/imgstore-test");
+  EXPECT_FALSE(listing.errors[0].second.empty());
 }
 
 }  // namespace

@@ -189,15 +189,19 @@ Result<http::ClientResponse> Call(http::ClientRequest request,
   auto res = http::Fetch(request);
   if (!res) return Fail(res.error());
   if (res->status != expected) {
-    Error error = ParseErrorBody(res->body, CodeForStatus(res->status));
+    const ErrorCode code = CodeForStatus(res->status);
+    auto message = ErrorBodyMessage(res->body);
     // Every path this client asks for is a tracker's: a server without it
-    // is something else (a node, say), or the URL has a path too many.
-    if (res->status == 404 && error.message == "no such path") {
-      error.message = fmt::format(
-          "{} {}: no such path: is the --tracker URL an imgstore tracker?",
-          request.method, request.url);
+    // is something else (a node, say), or the URL has a path too many. A
+    // reply without an imgstore error body (a web page, a proxy's) is
+    // from something else too, and its page is no one-line message.
+    if (!message || (res->status == 404 && *message == "no such path")) {
+      return Fail(code, fmt::format("{} {}: HTTP {}{}: is the --tracker URL an "
+                                    "imgstore tracker?",
+                                    request.method, request.url, res->status,
+                                    message ? " no such path" : ""));
     }
-    return Fail(std::move(error));
+    return Fail(code, std::move(*message));
   }
   return res;
 }

@@ -67,12 +67,18 @@ std::string ErrorBody(const Error& error) {
       .dump();
 }
 
-Error ParseErrorBody(std::string_view body, ErrorCode fallback) {
+std::optional<std::string> ErrorBodyMessage(std::string_view body) {
   json j = json::parse(body, nullptr, false);
   if (j.is_object() && j.contains("error") && j["error"].is_object() &&
       j["error"].contains("message") && j["error"]["message"].is_string()) {
-    return Error{fallback, j["error"]["message"].get<std::string>()};
+    return j["error"]["message"].get<std::string>();
   }
+  return std::nullopt;
+}
+
+Error ParseErrorBody(std::string_view body, ErrorCode fallback) {
+  if (auto message = ErrorBodyMessage(body))
+    return Error{fallback, std::move(*message)};
   std::string text(body.substr(0, 200));
   return Error{fallback,
                text.empty() ? std::string(ErrorCodeName(fallback)) : text};

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -63,8 +64,10 @@ Result<T> Field(const nlohmann::json& body, const std::string& key,
 
 // The error body every endpoint returns: {"error":{"code","message"}}.
 std::string ErrorBody(const Error& error);
-// Reads an error body back into an Error; nullopt-like kInternal when the
-// body is not one.
+// The message of an error body; nullopt when the body is not one.
+std::optional<std::string> ErrorBodyMessage(std::string_view body);
+// Reads an error body back into an Error with code `fallback`; a body that
+// is not one becomes the message as it is (its first 200 bytes).
 Error ParseErrorBody(std::string_view body, ErrorCode fallback);
 
 }  // namespace imgstore

@@ -26,5 +26,18 @@ TEST(FieldTest, ReadsByTypeAndRefusesOthers) {
             "i must be a string");
 }
 
+TEST(WireTest, ErrorBodiesAreToldApartFromOtherReplies) {
+  const std::string ours = ErrorBody({ErrorCode::kNotFound, "no image abc"});
+  EXPECT_EQ(ErrorBodyMessage(ours), "no image abc");
+  EXPECT_EQ(ParseErrorBody(ours, ErrorCode::kNotFound).message, "no image abc");
+  // A web server's page or a proxy's is not an imgstore error.
+  EXPECT_EQ(ErrorBodyMessage("<!DOCTYPE HTML><html>Not Found</html>"),
+            std::nullopt);
+  EXPECT_EQ(ErrorBodyMessage(R"({"error":"plain string"})"), std::nullopt);
+  EXPECT_EQ(ErrorBodyMessage(""), std::nullopt);
+  EXPECT_EQ(ParseErrorBody("", ErrorCode::kUnavailable).message,
+            ErrorCodeName(ErrorCode::kUnavailable));
+}
+
 }  // namespace
 }  // namespace imgstore

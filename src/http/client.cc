@@ -48,6 +48,9 @@ Result<Url> ParseUrl(std::string_view url) {
   out.path =
       slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
   size_t colon = authority.rfind(':');
+  // "[::1]" has colons but no port.
+  if (!authority.empty() && authority.back() == ']')
+    colon = std::string_view::npos;
   if (colon == std::string_view::npos) {
     out.host = authority;
     out.port = out.tls ? "443" : "80";
@@ -55,9 +58,16 @@ Result<Url> ParseUrl(std::string_view url) {
     out.host = authority.substr(0, colon);
     out.port = authority.substr(colon + 1);
   }
-  if (out.host.empty() || out.port.empty()) {
+  if (out.host.empty()) {
     return Fail(ErrorCode::kInvalidArgument,
                 fmt::format("url {}: no host", url));
+  }
+  unsigned port = 0;
+  const char* port_end = out.port.data() + out.port.size();
+  auto [at, ec] = std::from_chars(out.port.data(), port_end, port);
+  if (ec != std::errc() || at != port_end || port == 0 || port > 65535) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("url {}: the port must be from 1 to 65535", url));
   }
   return out;
 }

@@ -293,10 +293,8 @@ http::Router Tracker::MakeRouter() {
     if (!given_max) return http::ErrorResponse(given_max.error());
     std::string url = *given_url;
     while (!url.empty() && url.back() == '/') url.pop_back();
-    if (!http::ParseUrl(url)) {
-      return http::ErrorResponse(ErrorCode::kInvalidArgument,
-                                 "expected {\"url\": \"http://host:port\"}");
-    }
+    if (auto parsed = http::ParseUrl(url); !parsed)
+      return http::ErrorResponse(parsed.error());
     for (const ServerRow& s : registry_->Snapshot()) {
       if (s.internal_url == url) {
         return http::ErrorResponse(

@@ -165,6 +165,61 @@ TEST_F(CliTest, ImportGivesUpWhenTheClusterTakesNothing) {
       << import.output;
 }
 
+// Files with the same bytes in one import: the first is sent, the others
+// are "already" stored with its id once it is, and fail with it when it
+// fails, never "already" for bytes stored nowhere.
+TEST_F(CliTest, ImportTwinsFollowTheFirstFile) {
+  TempDir tree;
+  const std::string bytes = TestData("small.png") + "twins-" + tree.str();
+  for (const char* name : {"a.png", "b.png", "c.png"})
+    std::ofstream(tree.path() / name) << bytes;
+  auto import_json = [&] {
+    auto run = Run({"import", "--json", tree.str(), "-j", "3"});
+    std::map<std::string, nlohmann::json> by_file;
+    for (const std::string& line : Lines(run.output)) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object() && j.contains("file"))
+        by_file[fs::path(j["file"].get<std::string>()).filename()] = j;
+    }
+    return std::make_pair(run, by_file);
+  };
+
+  auto servers = cluster_->Servers()["servers"];
+  for (const auto& s : servers) {
+    const std::string id = std::to_string(s["server_id"].get<int>());
+    ASSERT_EQ(Run({"servers", "disable", id}).exit_code, 0);
+  }
+  auto [refused, refused_files] = import_json();
+  for (const auto& s : servers) {
+    const std::string id = std::to_string(s["server_id"].get<int>());
+    EXPECT_EQ(Run({"servers", "enable", id}).exit_code, 0);
+  }
+  EXPECT_NE(refused.exit_code, 0);
+  ASSERT_EQ(refused_files.size(), 3u) << refused.output;
+  for (const auto& [name, j] : refused_files)
+    EXPECT_EQ(j["status"], "failed") << name << ": " << refused.output;
+  EXPECT_NE(refused.output.find("the same bytes as"), std::string::npos)
+      << refused.output;
+
+  auto [stored, stored_files] = import_json();
+  ASSERT_EQ(stored.exit_code, 0) << stored.output;
+  ASSERT_EQ(stored_files.size(), 3u) << stored.output;
+  std::string id;
+  int imported = 0;
+  for (const auto& [name, j] : stored_files) {
+    if (j["status"] == "imported") {
+      ++imported;
+      id = j["id"];
+    }
+  }
+  ASSERT_EQ(imported, 1) << stored.output;
+  for (const auto& [name, j] : stored_files) {
+    if (j["status"] == "imported") continue;
+    EXPECT_EQ(j["status"], "already") << stored.output;
+    EXPECT_EQ(j["ids"], nlohmann::json::array({id})) << stored.output;
+  }
+}
+
 TEST_F(CliTest, ServersAndStats) {
   auto list = Run({"servers", "list"});
   ASSERT_EQ(list.exit_code, 0) << list.output;
@@ -254,6 +309,24 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
     EXPECT_EQ(nlohmann::json::parse(Get(status).body)["root"],
               cwd.str() + "/images");
   }
+  // Durations and counts are numbers: "nan" parses as a double and would
+  // leave every server unusable or heartbeats without a pause.
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {"tracker", "--secret", "s", "--heartbeat-timeout", "nan"},
+           {"tracker", "--secret", "s", "--repair-grace", "inf"},
+           {"tracker", "--secret", "s", "--max-pixels", "nan"},
+           {"node", "--root", "/tmp/x", "--tracker", "http://127.0.0.1:1",
+            "--secret", "s", "--heartbeat", "nan"}}) {
+    auto refused = RunImgstore(args);
+    EXPECT_EQ(refused.exit_code, 2) << args[3] << ": " << refused.output;
+    EXPECT_EQ(Lines(refused.output).size(), 1u) << refused.output;
+  }
+  auto bad_public =
+      RunImgstore({"tracker", "--secret", "s", "--public-url", "notaurl"});
+  EXPECT_EQ(bad_public.exit_code, 2) << bad_public.output;
+  EXPECT_NE(bad_public.output.find("--public-url"), std::string::npos)
+      << bad_public.output;
   // A tracker URL this program cannot speak to is a flag error at once.
   auto not_url = RunImgstore(
       {"node", "--root", "/tmp/x", "--tracker", "notaurl", "--secret", "s"});
