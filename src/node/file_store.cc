@@ -31,6 +31,19 @@ Error PosixError(const std::string& context, int err) {
   return Error{code, fmt::format("{}: {}", context, std::strerror(err))};
 }
 
+// Opening an image to read it. O_NONBLOCK: a FIFO put where an image
+// belongs would otherwise block the opening thread until a writer comes,
+// and with it every connection that thread serves; on a regular file the
+// flag changes nothing.
+constexpr int kReadFlags = O_RDONLY | O_NONBLOCK;
+
+// True for a regular file (what every image is); fills `st` when given.
+bool IsRegularFile(int fd, struct stat* st = nullptr) {
+  struct stat local;
+  if (st == nullptr) st = &local;
+  return ::fstat(fd, st) == 0 && S_ISREG(st->st_mode);
+}
+
 // openat2 beneath `dir`, refusing symlinks and escapes, whatever the path.
 int OpenBeneath(int dir, const char* path, uint64_t flags, uint64_t mode = 0) {
   struct open_how how = {};
@@ -350,13 +363,15 @@ Result<FileStore::PutOutcome> FileStore::CompareStored(int dir,
                                                        const ImagePath& path,
                                                        std::string_view bytes) {
   const std::string& rel = path.relative;
-  int existing = OpenBeneath(dir, FileName(path).c_str(), O_RDONLY);
+  int existing = OpenBeneath(dir, FileName(path).c_str(), kReadFlags);
   if (existing < 0) {
     if (errno == ENOENT)
       return Fail(ErrorCode::kNotFound, rel + ": not stored");
     return Fail(PosixError("open existing " + rel, errno));
   }
   Fd ex(existing);
+  if (!IsRegularFile(ex.get()))
+    return Fail(ErrorCode::kConflict, rel + ": taken by something not a file");
   auto current = ReadAll(ex.get(), "read existing " + rel);
   if (!current) return Fail(current.error());
   if (*current != bytes) {
@@ -401,7 +416,7 @@ Result<std::shared_ptr<const http::OpenFile>> FileStore::OpenForRead(
       cache_.erase(it);
     }
   }
-  int fd = OpenBeneath(root_fd_, path.relative.c_str(), O_RDONLY);
+  int fd = OpenBeneath(root_fd_, path.relative.c_str(), kReadFlags);
   if (fd < 0) {
     // A symlink (ELOOP) or an escape (EXDEV) is not an image of ours.
     if (errno == ELOOP || errno == EXDEV) {
@@ -411,7 +426,7 @@ Result<std::shared_ptr<const http::OpenFile>> FileStore::OpenForRead(
     return Fail(PosixError("open " + path.relative, errno));
   }
   struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (!IsRegularFile(fd, &st)) {
     ::close(fd);
     return Fail(ErrorCode::kNotFound,
                 "open " + path.relative + ": not a regular file");
@@ -488,9 +503,11 @@ Result<std::vector<FileStore::FileEntry>> FileStore::List(
 }
 
 Result<std::string> FileStore::Read(const ImagePath& path) {
-  int fd = OpenBeneath(root_fd_, path.relative.c_str(), O_RDONLY);
+  int fd = OpenBeneath(root_fd_, path.relative.c_str(), kReadFlags);
   if (fd < 0) return Fail(PosixError("open " + path.relative, errno));
   Fd file(fd);
+  if (!IsRegularFile(file.get()))
+    return Fail(ErrorCode::kNotFound, path.relative + ": not a regular file");
   return ReadAll(file.get(), "read " + path.relative);
 }
 

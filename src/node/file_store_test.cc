@@ -98,6 +98,30 @@ TEST(FileStoreTest, FullNodeAnswersRetriesOfWhatItHolds) {
   EXPECT_EQ(fresh.error().code, ErrorCode::kInsufficientStorage);
 }
 
+// A FIFO where an image belongs (put there by hand, or by a hostile local
+// user) is no image: reading it answers at once instead of blocking the
+// thread until a writer opens it, and a store there is a conflict.
+TEST(FileStoreTest, FifoAtAnImagePathDoesNotBlock) {
+  testing::TempDir dir;
+  auto opened = FileStore::Open(dir.str() + "/root", 100, 0);
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  FileStore& store = **opened;
+  const ImagePath path = MakeImagePath(ImageId::New(), ImageFormat::kJpeg);
+  const fs::path at = fs::path(dir.str() + "/root") / path.relative;
+  fs::create_directories(at.parent_path());
+  ASSERT_EQ(::mkfifo(at.c_str(), 0600), 0);
+
+  auto served = store.OpenForRead(path);
+  ASSERT_FALSE(served.has_value());
+  EXPECT_EQ(served.error().code, ErrorCode::kNotFound);
+  auto read = store.Read(path);
+  ASSERT_FALSE(read.has_value());
+  EXPECT_EQ(read.error().code, ErrorCode::kNotFound);
+  auto put = store.Put(path, "bytes");
+  ASSERT_FALSE(put.has_value());
+  EXPECT_EQ(put.error().code, ErrorCode::kConflict);
+}
+
 // Under a low descriptor limit the open-file cache keeps a quarter of it:
 // reading more distinct images than the limit never runs out (each failed
 // with "Too many open files" once the cache had taken them all).

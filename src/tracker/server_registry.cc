@@ -167,8 +167,16 @@ Result<void> ServerRegistry::Admit(const NodeStatus& s) {
   // lost its files, most often to a disk not mounted under --root. Taken
   // in, it would be handed out for images it cannot serve; refused, it
   // turns unusable and its copies are served and repaired from others.
-  if (row && row->cur_pic_amount >= kLostFilesMinimum &&
-      s.images * 2 < row->cur_pic_amount) {
+  // Small counts drift (uploads recorded while the beat was on its way),
+  // so only a large shortfall is judged on the same root; a node back on
+  // another --root with fewer files than its copies is judged at any count
+  // (no upload can have been in flight to a root that just changed).
+  const bool lost =
+      row && s.images < row->cur_pic_amount &&
+      ((!row->pic_root_path.empty() && s.root != row->pic_root_path) ||
+       (row->cur_pic_amount >= kLostFilesMinimum &&
+        s.images * 2 < row->cur_pic_amount));
+  if (lost) {
     return Fail(ErrorCode::kConflict,
                 fmt::format("server {} ({}) reports {} images at {}, but {} "
                             "copies are recorded on it: is its --root the "

@@ -65,9 +65,9 @@ class ServerRegistry {
   int64_t HeartbeatAgeSeconds(const ServerRow& row) const;
 
  private:
-  // Copies recorded on a server below which a node reporting fewer
-  // images is not taken for one that lost its files: small counts drift
-  // with uploads and deletes in flight.
+  // Copies recorded on a server from which a node reporting fewer than
+  // half of them is taken for one that lost its files (below it, only a
+  // node with none, or with another root, is).
   static constexpr int64_t kLostFilesMinimum = 10;
 
   bool Alive(const ServerRow& row) const;

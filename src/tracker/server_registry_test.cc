@@ -83,6 +83,18 @@ TEST_F(ServerRegistryTest, NodeThatLostItsFilesIsRefused) {
   ASSERT_TRUE(small.has_value());
   registry_->AdjustCount(small->server_id, 5);
   EXPECT_TRUE(registry_->Heartbeat(Beat("n2", "http://b:9001", 0)));
+
+  // But a node back on another --root without its files is refused at
+  // any count; with them (the disk mounted elsewhere) it is taken. (The
+  // store holds no copies here: its row, read back by each beat, says 0.)
+  registry_->AdjustCount(small->server_id, 5);
+  NodeStatus moved = Beat("n2", "http://b:9001", 1);
+  moved.root = "/srv/other";
+  auto refused = registry_->Heartbeat(moved);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kConflict);
+  moved.images = 5;
+  EXPECT_TRUE(registry_->Heartbeat(moved));
 }
 
 }  // namespace
