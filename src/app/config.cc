@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/server.h"
 #include "http/client.h"
 
 namespace imgstore {
@@ -102,7 +103,7 @@ CLI::Validator Between(int min, int max) {
 CLI::Validator WebUrl() {
   return CLI::Validator(
       [](std::string& value) -> std::string {
-        auto url = http::ParseUrl(value);
+        auto url = http::CheckRootUrl(value);
         return url ? std::string() : url.error().message;
       },
       "URL");
@@ -132,7 +133,14 @@ void AddNodeFlags(CLI::App& app, NodeOptions& o) {
       ->check(WebUrl());
   app.add_option("--max-pics", o.max_pics, "most images this node holds")
       ->capture_default_str()
-      ->check(AtLeast(1));
+      ->check(AtLeast(1))
+      ->check(CLI::Validator(
+          [](const std::string& v) {
+            return std::strtod(v.c_str(), nullptr) > double(kMaxPicAmount)
+                       ? fmt::format("must be at most {}", kMaxPicAmount)
+                       : std::string();
+          },
+          ""));
   app.add_option("--disk-reserve", o.disk_reserve_bytes,
                  "bytes kept free: writes are refused (507) below it")
       ->capture_default_str()
@@ -214,7 +222,16 @@ void AddTrackerFlags(CLI::App& app, TrackerOptions& o) {
       ->check(CLI::ExistingFile);
   app.add_option("--admin-token", o.admin_token,
                  "token for admin endpoints (none: open)")
-      ->envname("IMGSTORE_ADMIN_TOKEN");
+      ->envname("IMGSTORE_ADMIN_TOKEN")
+      // An empty token would open the admin API while looking set.
+      ->check(CLI::Validator(
+          [](const std::string& v) {
+            return v.empty() ? std::string(
+                                   "must not be empty (leave it out "
+                                   "for an open admin API)")
+                             : std::string();
+          },
+          ""));
   AddSeconds(app, "--heartbeat-timeout", o.heartbeat_timeout,
              "seconds without a heartbeat before a server is unusable");
   app.add_option("--max-upload-bytes", o.max_upload_bytes,

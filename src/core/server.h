@@ -18,6 +18,10 @@ std::optional<ServerState> ParseServerState(std::string_view name);
 
 // One row of the server table (the founding design's columns, kept by name,
 // plus what operations need).
+// The most images one server may be given (max_pic_amount, --max-pics):
+// far beyond any disk, and a million servers' sum still fits an int64.
+inline constexpr int64_t kMaxPicAmount = 1'000'000'000'000;
+
 struct ServerRow {
   int64_t server_id = 0;
   std::string server_name;

@@ -72,6 +72,29 @@ Result<Url> ParseUrl(std::string_view url) {
   return out;
 }
 
+Result<void> CheckRootUrl(std::string_view url) {
+  // Characters first: ParseUrl's messages quote the URL.
+  constexpr std::string_view kAllowed =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+      "-._~!$&'()*+,;=:/%[]";
+  for (char c : url) {
+    if (kAllowed.find(c) == std::string_view::npos) {
+      const bool printable = c > ' ' && c < 0x7f;
+      return Fail(ErrorCode::kInvalidArgument,
+                  printable ? fmt::format("url: '{}' is not allowed in a "
+                                          "server's URL (no user info, query "
+                                          "or fragment)",
+                                          c)
+                            : fmt::format("url: a byte 0x{:02x} is not allowed "
+                                          "in a server's URL",
+                                          static_cast<unsigned char>(c)));
+    }
+  }
+  auto parsed = ParseUrl(url);
+  if (!parsed) return Fail(parsed.error());
+  return {};
+}
+
 namespace {
 
 // The endpoint of a URL whose host is an IP address, as nodes' and

@@ -19,6 +19,11 @@ struct Url {
   std::string path;  // starts with '/', may be "/"
 };
 Result<Url> ParseUrl(std::string_view url);
+// A server's root URL, to which paths are appended and which goes into
+// Location headers, JSON and pages: ParseUrl's checks, and only the
+// characters of a plain URL (no spaces or control characters, no quotes
+// or angle brackets), without user info, query or fragment.
+Result<void> CheckRootUrl(std::string_view url);
 
 struct ClientRequest {
   std::string method = "GET";

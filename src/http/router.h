@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,11 @@ enum class Dispatch { kInline, kBlocking, kAsync };
 // before the handler runs.
 enum class Access { kAnyone, kSigned };
 
+// The largest body a route reads unless it takes large ones: JSON requests
+// are small, and each connection could otherwise hold the server's upload
+// limit in memory for a request that needs a few kilobytes.
+inline constexpr uint64_t kSmallBodyBytes = 1 << 20;
+
 // One row of a daemon's route table. Pattern segments are literals or "{}",
 // which matches one non-empty segment and is passed in Request::params.
 struct Route {
@@ -38,7 +44,14 @@ struct Route {
   Handler handler;               // kInline, kBlocking
   AsyncHandler async_handler{};  // kAsync
   Access access = Access::kAnyone;
+  uint64_t max_body_bytes = kSmallBodyBytes;  // within the server's limit
 };
+
+// `route`, reading bodies up to the server's limit (uploads, stores).
+inline Route LargeBody(Route route) {
+  route.max_body_bytes = UINT64_MAX;
+  return route;
+}
 
 // `route`, open to signed requests only.
 inline Route Signed(Route route) {

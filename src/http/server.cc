@@ -323,6 +323,9 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
       break;
     }
     if (!parser.is_done()) {
+      // The route's own limit, for a chunked body (a declared length was
+      // checked with the head).
+      parser.body_limit(BodyLimit(match));
       if (beast::iequals(message[beast_http::field::expect], "100-continue")) {
         static constexpr std::string_view kContinue =
             "HTTP/1.1 100 Continue\r\n\r\n";
@@ -408,6 +411,12 @@ Response Server::NoRoute(const Router::Match& match) {
   return r;
 }
 
+uint64_t Server::BodyLimit(const Router::Match& match) const {
+  return match.route
+             ? std::min(options_.max_body_bytes, match.route->max_body_bytes)
+             : options_.max_body_bytes;
+}
+
 std::optional<Response> Server::RefuseHead(const RequestParser& parser,
                                            const Router::Match& match,
                                            std::string_view remote) const {
@@ -425,10 +434,11 @@ std::optional<Response> Server::RefuseHead(const RequestParser& parser,
                       "Transfer-Encoding other than chunked is not supported");
   }
   const auto declared = parser.content_length();
-  if (declared && *declared > options_.max_body_bytes) {
+  const uint64_t limit = BodyLimit(match);
+  if (declared && *declared > limit) {
     return PlainError(ErrorCode::kTooLarge,
                       fmt::format("body of {} bytes is over the limit of {}",
-                                  *declared, options_.max_body_bytes));
+                                  *declared, limit));
   }
   // A body no route would read is not read either: it could hold a
   // connection's worth of memory for nothing (up to the limit, each).

@@ -99,6 +99,8 @@ class Server {
   // decides it: a body that cannot be framed, is over the limit, or that
   // nothing would read (no route, a GET), or a signed route's request whose
   // head does not check out. nullopt: read the body, dispatch.
+  // The largest body `match`'s route reads.
+  uint64_t BodyLimit(const Router::Match& match) const;
   std::optional<Response> RefuseHead(const RequestParser& parser,
                                      const Router::Match& match,
                                      std::string_view remote) const;

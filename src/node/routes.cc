@@ -290,10 +290,11 @@ http::Router Node::MakeRouter() {
       {verb::get, kImage, Dispatch::kInline,
        [this](const Request& r) { return node_routes::GetImage(*store_, r); }},
       // Writes and listings come from trackers only.
-      http::Signed({verb::put, kImage, Dispatch::kAsync, nullptr,
-                    [this](const Request& r) {
-                      return node_routes::PutImage(*store_, r);
-                    }}),
+      http::LargeBody(
+          http::Signed({verb::put, kImage, Dispatch::kAsync, nullptr,
+                        [this](const Request& r) {
+                          return node_routes::PutImage(*store_, r);
+                        }})),
       http::Signed({verb::delete_, kImage, Dispatch::kBlocking,
                     [this](const Request& r) {
                       auto path = ParseImagePath(r.path);

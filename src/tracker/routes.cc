@@ -57,6 +57,21 @@ int64_t QueryInt(std::string_view query, std::string_view key,
   return out;
 }
 
+// An API's query number: `fallback` when absent, else a whole number from
+// `min` to `max`, or a 400 that says so (the pages clamp instead).
+Result<int64_t> QueryNumber(std::string_view query, std::string_view key,
+                            int64_t fallback, int64_t min, int64_t max) {
+  if (!http::QueryValue(query, key)) return fallback;
+  constexpr int64_t kBad = INT64_MIN;
+  const int64_t v = QueryInt(query, key, kBad);
+  if (v == kBad || v < min || v > max) {
+    return Fail(
+        ErrorCode::kInvalidArgument,
+        fmt::format("{} must be a whole number from {} to {}", key, min, max));
+  }
+  return v;
+}
+
 json ServerJson(const ServerRow& s, const ServerRegistry& registry) {
   return json{{"server_id", s.server_id},
               {"server_name", s.server_name},
@@ -178,10 +193,12 @@ http::Router Tracker::MakeRouter() {
   // Recent images, newest first: every id in the store, so behind the
   // admin token when one is set (ids are meant to be unguessable).
   auto recent_images = admin([this](const Request& r) -> Response {
-    const int64_t limit =
-        std::clamp<int64_t>(QueryInt(r.query, "limit", 50), 1, 500);
-    const int64_t offset = std::max<int64_t>(0, QueryInt(r.query, "offset", 0));
-    auto images = store_->RecentImages(limit, offset);
+    auto limit = QueryNumber(r.query, "limit", 50, 1, INT64_MAX);
+    if (!limit) return http::ErrorResponse(limit.error());
+    auto offset = QueryNumber(r.query, "offset", 0, 0, 1'000'000'000);
+    if (!offset) return http::ErrorResponse(offset.error());
+    // A larger page is capped, not refused (as the node's listing).
+    auto images = store_->RecentImages(std::min<int64_t>(*limit, 500), *offset);
     if (!images) return http::ErrorResponse(images.error());
     const ServerView servers = registry_->Snapshot();
     json out = json::array();
@@ -293,8 +310,8 @@ http::Router Tracker::MakeRouter() {
     if (!given_max) return http::ErrorResponse(given_max.error());
     std::string url = *given_url;
     while (!url.empty() && url.back() == '/') url.pop_back();
-    if (auto parsed = http::ParseUrl(url); !parsed)
-      return http::ErrorResponse(parsed.error());
+    if (auto checked = http::CheckRootUrl(url); !checked)
+      return http::ErrorResponse(checked.error());
     for (const ServerRow& s : registry_->Snapshot()) {
       if (s.internal_url == url) {
         return http::ErrorResponse(
@@ -321,9 +338,12 @@ http::Router Tracker::MakeRouter() {
     std::string name = *given_name;
     if (name.empty()) name = url.substr(url.find("://") + 3);
     const int64_t max = *given_max;
-    if (max <= 0)
-      return http::ErrorResponse(ErrorCode::kInvalidArgument,
-                                 "max_pic_amount must be positive");
+    if (max <= 0 || max > kMaxPicAmount) {
+      return http::ErrorResponse(
+          ErrorCode::kInvalidArgument,
+          fmt::format("max_pic_amount must be a whole number from 1 to {}",
+                      kMaxPicAmount));
+    }
     auto row = store_->AddServer(name, url, max);
     if (!row) return http::ErrorResponse(row.error());
     spdlog::info("server {} ({}): added by operator at {}, room for {}",
@@ -358,9 +378,12 @@ http::Router Tracker::MakeRouter() {
       update.state = state;
     }
     if (auto it = body->find("max_pic_amount"); it != body->end()) {
-      if (!it->is_number_integer() || it->get<int64_t>() <= 0) {
-        return http::ErrorResponse(ErrorCode::kInvalidArgument,
-                                   "max_pic_amount must be a positive integer");
+      if (!it->is_number_integer() || it->get<int64_t>() <= 0 ||
+          it->get<int64_t>() > kMaxPicAmount) {
+        return http::ErrorResponse(
+            ErrorCode::kInvalidArgument,
+            fmt::format("max_pic_amount must be a whole number from 1 to {}",
+                        kMaxPicAmount));
       }
       update.max_pic_amount = it->get<int64_t>();
     }
@@ -405,12 +428,11 @@ http::Router Tracker::MakeRouter() {
     if (!status) return http::ErrorResponse(status.error());
     // Browsers use url; trackers store at internal_url when there is one
     // (a TLS proxy in front of the node, plain HTTP behind it).
-    if (!http::ParseUrl(status->url) ||
-        (!status->internal_url.empty() &&
-         !http::ParseUrl(status->internal_url))) {
-      return http::ErrorResponse(
-          ErrorCode::kInvalidArgument,
-          "heartbeat url and internal_url must be http:// or https://");
+    if (auto checked = http::CheckRootUrl(status->url); !checked)
+      return http::ErrorResponse(checked.error());
+    if (!status->internal_url.empty()) {
+      if (auto checked = http::CheckRootUrl(status->internal_url); !checked)
+        return http::ErrorResponse(checked.error());
     }
     auto row = registry_->Heartbeat(*status);
     if (!row) return http::ErrorResponse(row.error());
@@ -654,7 +676,7 @@ http::Router Tracker::MakeRouter() {
   const Dispatch locate =
       locate_in_memory_ ? Dispatch::kInline : Dispatch::kBlocking;
   std::vector<http::Route> routes = {
-      {verb::post, "/v1/images", Dispatch::kBlocking, upload},
+      http::LargeBody({verb::post, "/v1/images", Dispatch::kBlocking, upload}),
       {verb::get, "/v1/images", Dispatch::kBlocking, list_images},
       {verb::get, "/v1/images/{}", Dispatch::kBlocking, get_image},
       {verb::delete_, "/v1/images/{}", Dispatch::kBlocking,

@@ -316,6 +316,7 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
            {"tracker", "--secret", "s", "--heartbeat-timeout", "nan"},
            {"tracker", "--secret", "s", "--repair-grace", "inf"},
            {"tracker", "--secret", "s", "--max-pixels", "nan"},
+           {"tracker", "--secret", "s", "--admin-token", ""},
            {"node", "--root", "/tmp/x", "--tracker", "http://127.0.0.1:1",
             "--secret", "s", "--heartbeat", "nan"}}) {
     auto refused = RunImgstore(args);

@@ -206,6 +206,23 @@ TEST_F(ClusterTest, BadInputIsRefusedAndChangesNothing) {
       403u);
   EXPECT_EQ(Get(c().tracker_url() + "/v1/images?sha256=xyz").status, 400u);
   EXPECT_EQ(Get(c().tracker_url() + "/v1/images?sha256=").status, 400u);
+  for (const char* query : {"limit=0", "limit=-1", "limit=abc", "limit=2.9",
+                            "offset=-5", "offset=abc"}) {
+    EXPECT_EQ(Get(c().tracker_url() + "/v1/images?" + query, c().AdminHeaders())
+                  .status,
+              400u)
+        << query;
+  }
+  EXPECT_EQ(Get(c().tracker_url() + "/v1/images?limit=9999", c().AdminHeaders())
+                .status,
+            200u)
+      << "capped, not refused";
+  // JSON requests are small: a resolve body past 1 MiB is refused before
+  // it is read, where an upload may be 32 MiB.
+  auto huge_resolve =
+      Send("POST", c().tracker_url() + "/v1/resolve",
+           R"({"ids":[")" + std::string(2 << 20, 'a') + R"("]})");
+  EXPECT_EQ(huge_resolve.status, 413u) << huge_resolve.body;
   // The list of recent images names every id: admin only.
   EXPECT_EQ(Get(c().tracker_url() + "/v1/images").status, 401u);
   EXPECT_EQ(Get(c().tracker_url() + "/v1/images", c().AdminHeaders()).status,
@@ -227,13 +244,27 @@ TEST_F(ClusterTest, BadInputIsRefusedAndChangesNothing) {
   EXPECT_TRUE(Eventually(
       [&] { return c().Logs().find("heartbeat from") != std::string::npos; },
       std::chrono::seconds(3)));
+  // Signed with the right secret, a URL that would split a redirect's
+  // header is refused all the same: the node's flags check it too, but a
+  // tracker takes no one's word for it.
+  json forged = beat;
+  forged["url"] = "https://x.example/a\r\nSet-Cookie: pwn=1";
+  auto split = SignedSend("POST", c().tracker_url(), "/v1/heartbeat",
+                          forged.dump(), kSecret);
+  EXPECT_EQ(split.status, 400u) << split.body;
 
   // A field of the wrong type is a 400, not an exception that ends the
   // tracker.
-  for (auto [path, body] : {std::pair{"/v1/servers", R"({"url": 1})"},
-                            std::pair{"/v1/servers", R"({"url": "http://x:1",
+  for (auto [path, body] :
+       {std::pair{"/v1/servers", R"({"url": 1})"},
+        std::pair{"/v1/servers", R"({"url": "http://x:1",
                                         "max_pic_amount": "many"})"},
-                            std::pair{"/v1/fsck", R"({"fix": "yes"})"}}) {
+        std::pair{"/v1/fsck", R"({"fix": "yes"})"},
+        // A server URL lands in Location headers and
+        // pages: no CR LF, quotes, port out of range.
+        std::pair{"/v1/servers", R"({"url": "http://x:1\r\nX: y"})"},
+        std::pair{"/v1/servers", R"({"url": "http://x:1/\"><b>"})"},
+        std::pair{"/v1/servers", R"({"url": "http://x:99999"})"}}) {
     auto typed =
         Send("POST", c().tracker_url() + path, body, c().AdminHeaders());
     EXPECT_EQ(typed.status, 400u) << path << " " << body << ": " << typed.body;
@@ -326,6 +357,11 @@ TEST_F(ClusterTest, ServerAdministration) {
   ASSERT_EQ(patch(real[1], "disabled").status, 200u);
   EXPECT_EQ(patch(real[2], "removed").status, 400u);
   EXPECT_EQ(patch(999, "active").status, 404u);
+  // A capacity past any disk would overflow the totals' sum.
+  auto huge =
+      Send("PATCH", base + "/" + std::to_string(real[2]),
+           R"({"max_pic_amount": 9223372036854775807})", c().AdminHeaders());
+  EXPECT_EQ(huge.status, 400u) << huge.body;
   for (int i = 0; i < 6; ++i) {
     json j = Parse(c().Upload(TestData("small.png"), "image/png").body);
     ASSERT_EQ(j["replicas"].size(), 1u);

@@ -1,0 +1,61 @@
+#include "http/client.h"
+
+#include <gtest/gtest.h>
+
+namespace imgstore::http {
+namespace {
+
+TEST(ParseUrlTest, SplitsSchemeHostPortAndPath) {
+  auto plain = ParseUrl("http://127.0.0.1:9001");
+  ASSERT_TRUE(plain.has_value()) << plain.error().message;
+  EXPECT_FALSE(plain->tls);
+  EXPECT_EQ(plain->host, "127.0.0.1");
+  EXPECT_EQ(plain->port, "9001");
+  EXPECT_EQ(plain->path, "/");
+  auto tls = ParseUrl("https://img.example.test/a/b");
+  ASSERT_TRUE(tls.has_value()) << tls.error().message;
+  EXPECT_TRUE(tls->tls);
+  EXPECT_EQ(tls->port, "443");
+  EXPECT_EQ(tls->path, "/a/b");
+  auto v6 = ParseUrl("http://[::1]");
+  ASSERT_TRUE(v6.has_value()) << v6.error().message;
+  EXPECT_EQ(v6->host, "[::1]");
+  EXPECT_EQ(v6->port, "80");
+}
+
+TEST(ParseUrlTest, RefusesWhatNoServerCanBe) {
+  for (const char* bad : {"ftp://x", "notaurl", "http://", "http://:9001",
+                          "http://h:", "http://h:0", "http://h:99999",
+                          "http://h:-1", "http://h:80x"}) {
+    auto url = ParseUrl(bad);
+    EXPECT_FALSE(url.has_value()) << bad;
+    if (!url) {
+      EXPECT_EQ(url.error().code, ErrorCode::kInvalidArgument);
+    }
+  }
+}
+
+// A server's URL goes into Location headers, JSON and pages: a CR LF in
+// it would add a header of the sender's choosing to every redirect.
+TEST(CheckRootUrlTest, RefusesWhatCouldEscapeAHeaderOrAPage) {
+  for (const char* good :
+       {"http://127.0.0.1:9001", "https://img.example.test/node-1/",
+        "http://[::1]:9001", "http://n1.example.test:8080/a%20b"}) {
+    EXPECT_TRUE(CheckRootUrl(good).has_value()) << good;
+  }
+  for (const char* bad :
+       {"https://x.example/a\r\nSet-Cookie: pwn=1", "http://a b:9001",
+        "http://127.0.0.1:9001/\"><b>x", "http://h:9001/<script>",
+        "http://user:pw@h:9001", "http://h:9001/?q=1", "http://h:9001/#f",
+        "http://h:99999", "http://a b\r\nX: y"}) {
+    auto checked = CheckRootUrl(bad);
+    EXPECT_FALSE(checked.has_value()) << bad;
+    if (!checked) {
+      EXPECT_EQ(checked.error().message.find('\r'), std::string::npos)
+          << "the message itself stays one line";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace imgstore::http
