@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/beast/core/string.hpp>
 #include <charconv>
 #include <ctime>
 #include <utility>
@@ -86,6 +87,19 @@ std::optional<int64_t> ParseHttpDate(std::string_view text) {
 
 namespace {
 
+// A position in a Range header: digits, any number of them; past what 64
+// bits hold it is "beyond any file" (a last position clamps to the end, a
+// first one is past it), not malformed.
+std::optional<uint64_t> ParseRangeNumber(std::string_view s) {
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string_view::npos)
+    return std::nullopt;
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec == std::errc::result_out_of_range) return UINT64_MAX;
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
 // One range of a Range header. nullopt: malformed; a zero length: wholly
 // past the end (unsatisfiable).
 std::optional<ByteRange> ParseOneRange(std::string_view spec, uint64_t size) {
@@ -97,16 +111,16 @@ std::optional<ByteRange> ParseOneRange(std::string_view spec, uint64_t size) {
   if (dash == std::string_view::npos) return std::nullopt;
   std::string_view a = spec.substr(0, dash), b = spec.substr(dash + 1);
   if (a.empty()) {  // suffix: the last n bytes
-    auto n = ParseNumber(b);
+    auto n = ParseRangeNumber(b);
     if (!n) return std::nullopt;
     const uint64_t len = std::min(*n, size);
     return ByteRange{size - len, len};
   }
-  auto first = ParseNumber(a);
+  auto first = ParseRangeNumber(a);
   if (!first) return std::nullopt;
   std::optional<uint64_t> last;
   if (!b.empty()) {
-    last = ParseNumber(b);
+    last = ParseRangeNumber(b);
     if (!last || *last < *first) return std::nullopt;
   }
   if (*first >= size) return ByteRange{};
@@ -118,8 +132,10 @@ std::optional<ByteRange> ParseOneRange(std::string_view spec, uint64_t size) {
 
 RangeRequest ParseRange(std::string_view header, uint64_t size) {
   const RangeRequest whole;
+  // The unit is case-insensitive (RFC 9110 §14.1).
   constexpr std::string_view kPrefix = "bytes=";
-  if (header.substr(0, kPrefix.size()) != kPrefix) return whole;
+  if (!boost::beast::iequals(header.substr(0, kPrefix.size()), kPrefix))
+    return whole;
   std::string_view specs = header.substr(kPrefix.size());
   std::vector<ByteRange> ranges;
   size_t asked = 0;

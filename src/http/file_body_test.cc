@@ -30,7 +30,14 @@ TEST(RangeTest, Table) {
       {"items=0-1", RangeKind::kWhole, 0, 0},
       {"bytes=a-b", RangeKind::kWhole, 0, 0},
       {"bytes=-", RangeKind::kWhole, 0, 0},
-      {"bytes=99999999999999999999-", RangeKind::kWhole, 0, 0},
+      // Positions past 64 bits are past any file, not malformed.
+      {"bytes=99999999999999999999-", RangeKind::kUnsatisfiable, 0, 0},
+      {"bytes=0-99999999999999999999", RangeKind::kPartial, 0, 100},
+      {"bytes=-99999999999999999999", RangeKind::kPartial, 0, 100},
+      {"bytes=+1-2", RangeKind::kWhole, 0, 0},
+      // The unit is case-insensitive.
+      {"BYTES=0-1", RangeKind::kPartial, 0, 2},
+      {"Bytes=-10", RangeKind::kPartial, 90, 10},
   };
   for (const Case& c : cases) {
     RangeRequest r = ParseRange(c.header, 100);

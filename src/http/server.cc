@@ -90,10 +90,15 @@ const std::string& ServerAndDateLines(const std::string& server) {
 // 9112 §3.2.2), is routed by its path.
 std::pair<std::string_view, std::string_view> SplitTarget(
     std::string_view target) {
-  if (target.substr(0, 7) == "http://") {
-    const size_t slash = target.find('/', 7);
-    target = slash == std::string_view::npos ? std::string_view("/")
-                                             : target.substr(slash);
+  // The absolute form ("GET http://host/path"), which a server must take
+  // (RFC 9112 §3.2.2); the scheme is case-insensitive.
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (beast::iequals(target.substr(0, scheme.size()), scheme)) {
+      const size_t slash = target.find('/', scheme.size());
+      target = slash == std::string_view::npos ? std::string_view("/")
+                                               : target.substr(slash);
+      break;
+    }
   }
   const size_t q = target.find('?');
   return {target.substr(0, q), q == std::string_view::npos
@@ -426,6 +431,10 @@ std::optional<Response> Server::RefuseHead(const RequestParser& parser,
     return PlainError(ErrorCode::kInvalidArgument,
                       "an HTTP/1.1 request must name its Host (RFC 9112 §3.2)");
   }
+  if (head.count(beast_http::field::host) > 1) {
+    return PlainError(ErrorCode::kInvalidArgument,
+                      "a request names one Host (RFC 9112 §3.2)");
+  }
   // A body framed by anything but chunked cannot be delimited: Beast would
   // read none and take the body for the next request (RFC 9112 §6.3).
   if (head.find(beast_http::field::transfer_encoding) != head.end() &&
@@ -434,12 +443,6 @@ std::optional<Response> Server::RefuseHead(const RequestParser& parser,
                       "Transfer-Encoding other than chunked is not supported");
   }
   const auto declared = parser.content_length();
-  const uint64_t limit = BodyLimit(match);
-  if (declared && *declared > limit) {
-    return PlainError(ErrorCode::kTooLarge,
-                      fmt::format("body of {} bytes is over the limit of {}",
-                                  *declared, limit));
-  }
   // A body no route would read is not read either: it could hold a
   // connection's worth of memory for nothing (up to the limit, each).
   const bool has_body = (declared && *declared > 0) || parser.chunked();
@@ -449,6 +452,13 @@ std::optional<Response> Server::RefuseHead(const RequestParser& parser,
     return PlainError(ErrorCode::kInvalidArgument,
                       "a GET or HEAD request carries no body");
   }
+  const uint64_t limit = BodyLimit(match);
+  if (declared && *declared > limit) {
+    return PlainError(ErrorCode::kTooLarge,
+                      fmt::format("body of {} bytes is over the limit of {}",
+                                  *declared, limit));
+  }
+
   // An unsigned or forged request is not worth reading a body for.
   if (match.route && match.route->access == Access::kSigned) {
     auto ok =

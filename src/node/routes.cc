@@ -82,16 +82,21 @@ Result<std::string> ByteRanges(const http::OpenFile& f,
   return body;
 }
 
-bool EtagMatches(std::string_view header, std::string_view etag) {
-  // If-None-Match: "*" or a comma-separated list; weak comparison (RFC 9110
-  // §13.1.2), so W/"x" matches "x".
+// If-None-Match or If-Match: "*" or a comma-separated list of tags.
+// If-None-Match compares weakly, so W/"x" matches "x"; If-Match strongly,
+// so a weak tag never matches (RFC 9110 §8.8.3.2).
+enum class Compare { kWeak, kStrong };
+bool EtagMatches(std::string_view header, std::string_view etag,
+                 Compare compare) {
   while (!header.empty()) {
     size_t comma = header.find(',');
     std::string_view item = header.substr(0, comma);
     while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
     while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (item.substr(0, 2) == "W/") item.remove_prefix(2);
-    if (item == "*" || item == etag) return true;
+    const bool weak = item.substr(0, 2) == "W/";
+    if (weak) item.remove_prefix(2);
+    if (item == "*" || (item == etag && !(weak && compare == Compare::kStrong)))
+      return true;
     if (comma == std::string_view::npos) break;
     header.remove_prefix(comma + 1);
   }
@@ -143,20 +148,28 @@ Response ListFiles(FileStore& store, const Request& request) {
 namespace node_routes {
 
 Response GetImage(FileStore& store, const Request& request) {
+  // Any origin may read images (the 200s below say so), so their refusals
+  // say so too: a page's fetch() then sees the status, not a CORS error.
+  auto refuse = [](Response r) {
+    r.message.set(bhttp::field::access_control_allow_origin, "*");
+    return r;
+  };
   auto path = ParseImagePath(request.path);
-  if (!path) return http::ErrorResponse(path.error());
+  if (!path) return refuse(http::ErrorResponse(path.error()));
   auto file = store.OpenForRead(*path);
   if (!file) {
-    return http::ErrorResponse(
-        file.error().code == ErrorCode::kNotFound
-            ? Error{ErrorCode::kNotFound, "no such image"}
-            : file.error());
+    return refuse(
+        http::ErrorResponse(file.error().code == ErrorCode::kNotFound
+                                ? Error{ErrorCode::kNotFound, "no such image"}
+                                : file.error()));
   }
   const http::OpenFile& f = **file;
   Response r;
   if (request.Header("Range").empty() &&
       request.Header("If-None-Match").empty() &&
-      request.Header("If-Modified-Since").empty()) {
+      request.Header("If-Modified-Since").empty() &&
+      request.Header("If-Match").empty() &&
+      request.Header("If-Unmodified-Since").empty()) {
     // The common case, a plain GET of the whole file: no header fields
     // built at all; the file carries its head (see http::OpenFile::head).
     r.message.result(bhttp::status::ok);
@@ -172,11 +185,32 @@ Response GetImage(FileStore& store, const Request& request) {
   m.set(bhttp::field::accept_ranges, "bytes");
   m.set("X-Content-Type-Options", "nosniff");
   m.set(bhttp::field::access_control_allow_origin, "*");
+  m.set(bhttp::field::access_control_expose_headers,
+        "Content-Range, ETag, Accept-Ranges");
 
+  // Preconditions in the order of RFC 9110 §13.2.2: If-Match, else
+  // If-Unmodified-Since (412 when it fails), then If-None-Match, else
+  // If-Modified-Since (304). An image never changes, so a client asking
+  // for another version (a stale tag, an earlier date) gets 412.
+  bool failed = false;
+  if (auto im = request.Header("If-Match"); !im.empty()) {
+    failed = !EtagMatches(im, f.etag, Compare::kStrong);
+  } else if (auto ius = request.Header("If-Unmodified-Since"); !ius.empty()) {
+    auto since = http::ParseHttpDate(ius);
+    failed = since && f.mtime_s > *since;
+  }
+  if (failed) {
+    r = refuse(http::ErrorResponse(
+        ErrorCode::kInvalidArgument,
+        "precondition failed (If-Match or If-Unmodified-Since)"));
+    r.message.result(bhttp::status::precondition_failed);
+    r.message.set(bhttp::field::etag, f.etag);
+    return r;
+  }
   std::string_view inm = request.Header("If-None-Match");
   bool not_modified = false;
   if (!inm.empty()) {
-    not_modified = EtagMatches(inm, f.etag);
+    not_modified = EtagMatches(inm, f.etag, Compare::kWeak);
   } else if (auto ims = request.Header("If-Modified-Since"); !ims.empty()) {
     auto since = http::ParseHttpDate(ims);
     not_modified = since && f.mtime_s <= *since;
@@ -205,8 +239,8 @@ Response GetImage(FileStore& store, const Request& request) {
   }
   switch (range.kind) {
     case http::RangeKind::kUnsatisfiable:
-      r = http::ErrorResponse(ErrorCode::kInvalidArgument,
-                              "range not satisfiable");
+      r = refuse(http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                     "range not satisfiable"));
       r.message.result(bhttp::status::range_not_satisfiable);
       r.message.set(bhttp::field::content_range,
                     fmt::format("bytes */{}", f.size));
@@ -282,6 +316,25 @@ boost::asio::awaitable<Response> PutImage(FileStore& store, const Request& r) {
 
 }  // namespace node_routes
 
+namespace {
+
+// A browser's CORS preflight, sent before a cross-origin fetch() with a
+// Range it does not let through alone (several ranges, a suffix) or a
+// conditional header: reads are open to every origin, writes are not.
+Response Preflight(const Request&) {
+  Response r = http::Empty(bhttp::status::no_content);
+  auto& m = r.message;
+  m.set(bhttp::field::access_control_allow_origin, "*");
+  m.set(bhttp::field::access_control_allow_methods, "GET, HEAD");
+  m.set(bhttp::field::access_control_allow_headers,
+        "Range, If-Match, If-None-Match, If-Modified-Since, "
+        "If-Unmodified-Since, If-Range");
+  m.set(bhttp::field::access_control_max_age, "86400");
+  return r;
+}
+
+}  // namespace
+
 http::Router Node::MakeRouter() {
   using bhttp::verb;
   using http::Dispatch;
@@ -289,6 +342,7 @@ http::Router Node::MakeRouter() {
   std::vector<http::Route> routes = {
       {verb::get, kImage, Dispatch::kInline,
        [this](const Request& r) { return node_routes::GetImage(*store_, r); }},
+      {verb::options, kImage, Dispatch::kInline, Preflight},
       // Writes and listings come from trackers only.
       http::LargeBody(
           http::Signed({verb::put, kImage, Dispatch::kAsync, nullptr,

@@ -153,6 +153,26 @@ TEST_F(NodeTest, StoresAndServesEveryFormat) {
                   {{"If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT"}})
                   .status,
               200u);
+    // If-Match and If-Unmodified-Since: the image as the client knew it,
+    // else 412 (RFC 9110 §13.1.1, §13.1.4); a weak tag never matches.
+    EXPECT_EQ(Get(url() + path, {{"If-Match", etag}}).status, 200u);
+    EXPECT_EQ(Get(url() + path, {{"If-Match", "*"}}).status, 200u);
+    auto stale = Get(url() + path, {{"If-Match", "\"other\""}});
+    EXPECT_EQ(stale.status, 412u);
+    EXPECT_EQ(stale.Header("Access-Control-Allow-Origin"), "*");
+    EXPECT_EQ(Get(url() + path, {{"If-Match", "W/" + etag}}).status, 412u);
+    EXPECT_EQ(
+        Get(url() + path, {{"If-Match", "\"other\""}, {"Range", "bytes=0-1"}})
+            .status,
+        412u);
+    EXPECT_EQ(Get(url() + path,
+                  {{"If-Unmodified-Since", "Sun, 06 Nov 1994 08:49:37 GMT"}})
+                  .status,
+              412u);
+    EXPECT_EQ(Get(url() + path,
+                  {{"If-Unmodified-Since", get.Header("Last-Modified")}})
+                  .status,
+              200u);
     // Another copy of the image, a newer file (as a repair writes), has the
     // same ETag: a browser sent to it after a failure gets its 304.
     ASSERT_EQ(SignedSend("DELETE", url(), path, "").status, 204u);
@@ -220,6 +240,26 @@ TEST_F(NodeTest, Ranges) {
   auto wide = Get(url() + large_path, {{"Range", "bytes=0-0,2-"}});
   EXPECT_EQ(wide.status, 200u);
   EXPECT_EQ(wide.body, large);
+  // The unit is case-insensitive; a last position past 64 bits is the end.
+  EXPECT_EQ(Get(url() + path, {{"Range", "BYTES=0-1"}}).status, 206u);
+  auto clamped = Get(url() + path, {{"Range", "bytes=1-99999999999999999999"}});
+  EXPECT_EQ(clamped.status, 206u);
+  EXPECT_EQ(clamped.body, bytes.substr(1));
+  // A browser's preflight for a Range it does not send alone: reads are
+  // open to any origin, writes are not offered.
+  auto preflight = Send("OPTIONS", url() + path, "",
+                        {{"Origin", "https://site.example"},
+                         {"Access-Control-Request-Method", "GET"},
+                         {"Access-Control-Request-Headers", "range"}});
+  EXPECT_EQ(preflight.status, 204u);
+  EXPECT_EQ(preflight.Header("Access-Control-Allow-Origin"), "*");
+  EXPECT_EQ(preflight.Header("Access-Control-Allow-Methods"), "GET, HEAD");
+  EXPECT_NE(preflight.Header("Access-Control-Allow-Headers").find("Range"),
+            std::string::npos);
+  EXPECT_EQ(Get(url() + NewPath(ImageFormat::kPng))
+                .Header("Access-Control-Allow-Origin"),
+            "*")
+      << "a 404 a page's fetch() can read";
   // Overlapping ranges are not worth the work: the whole file.
   auto overlapping = Get(url() + path, {{"Range", "bytes=0-9,5-15"}});
   EXPECT_EQ(overlapping.status, 200u);
@@ -352,6 +392,17 @@ TEST_F(NodeTest, MalformedAndOversizedRequests) {
   EXPECT_EQ(RawExchange(port_, "GET /status HTTP/1.0\r\n\r\n").substr(0, 12),
             "HTTP/1.0 200")
       << "HTTP/1.0 needs none";
+  EXPECT_EQ(
+      RawExchange(port_, "GET /status HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n")
+          .substr(0, 12),
+      "HTTP/1.1 400")
+      << "two Hosts";
+  // The absolute form, whatever the scheme's case (RFC 9112 §3.2.2).
+  EXPECT_EQ(RawExchange(port_,
+                        "GET HTTPS://img.example/status HTTP/1.1\r\n"
+                        "Host: img.example\r\n\r\n")
+                .substr(0, 12),
+            "HTTP/1.1 200");
   // A body nothing would read is refused on the head, not read (the body
   // itself is never sent here: an answer means it was not waited for).
   EXPECT_EQ(RawExchange(port_,
