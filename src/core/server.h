@@ -38,8 +38,9 @@ struct ServerRow {
   int64_t disk_free_bytes = 0;
   int64_t bytes_used = 0;
   // In memory only, from the node's heartbeat: it holds its own --max-pics
-  // (an operator may have set max_pic_amount above it), so it refuses
-  // new images whatever the counts here say.
+  // (an operator may have set max_pic_amount above it) or its disk is at
+  // its own --disk-reserve, so it refuses new images whatever the counts
+  // here say.
   bool node_full = false;
 };
 

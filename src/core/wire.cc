@@ -11,6 +11,7 @@ json ToJson(const NodeStatus& s) {
          {"images", s.images},
          {"bytes_used", s.bytes_used},
          {"disk_free_bytes", s.disk_free_bytes},
+         {"disk_reserve_bytes", s.disk_reserve_bytes},
          {"max_pics", s.max_pics},
          {"uptime_s", s.uptime_s},
          {"version", s.version}};
@@ -56,6 +57,11 @@ Result<NodeStatus> ParseNodeStatus(std::string_view body) {
   if (j->contains("internal_url") && !str("internal_url", s.internal_url)) {
     return Fail(ErrorCode::kInvalidArgument,
                 "node status: internal_url must be a string");
+  }
+  if (j->contains("disk_reserve_bytes") &&
+      !num("disk_reserve_bytes", s.disk_reserve_bytes)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "node status: disk_reserve_bytes must be an integer");
   }
   return s;
 }

@@ -27,6 +27,9 @@ struct NodeStatus {
   int64_t images = 0;
   int64_t bytes_used = 0;
   int64_t disk_free_bytes = 0;
+  // The node's --disk-reserve: below it, it refuses new images whatever a
+  // tracker's own reserve says. Optional when read (0: not said).
+  int64_t disk_reserve_bytes = 0;
   int64_t max_pics = 0;
   int64_t uptime_s = 0;
   std::string version;

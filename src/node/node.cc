@@ -116,6 +116,7 @@ NodeStatus Node::Status() const {
   s.images = store_->images();
   s.bytes_used = store_->bytes_used();
   s.disk_free_bytes = store_->DiskFreeBytes();
+  s.disk_reserve_bytes = options_.disk_reserve_bytes;
   s.max_pics = store_->max_pics();
   s.uptime_s = std::chrono::duration_cast<std::chrono::seconds>(
                    std::chrono::steady_clock::now() - started_)

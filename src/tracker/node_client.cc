@@ -15,6 +15,14 @@ constexpr std::string_view kListPath = "/v1/files";
 // Reads and listings are small and answered from the node's disk.
 constexpr std::chrono::milliseconds kReadTimeout{10'000};
 
+// A store's whole exchange: 10 s, the heartbeat timeout's order, plus the
+// body at 4 MiB/s. A node that stopped answering (hung, paused) holds an
+// upload that long before it is retried on another server: it was 30 s
+// for every body, where a 64 KB image needs milliseconds.
+std::chrono::milliseconds StoreTimeout(size_t body_bytes) {
+  return std::chrono::milliseconds(10'000 + body_bytes / (4 * 1024));
+}
+
 // The reply of a node that did not succeed, as an Error of `code` with the
 // node's own message.
 Error StatusError(std::string_view method, const ServerRow& server,
@@ -126,7 +134,7 @@ Result<void> HttpNodeClient::Call(const std::string& method,
   request.method = method;
   request.url = StoreUrl(server) + "/" + path.relative;
   request.borrowed_body = bytes;
-  request.timeout = std::chrono::milliseconds(30'000);
+  request.timeout = StoreTimeout(bytes.size());
   if (auto ok = http::SignRequest(request, secret_, clock_); !ok)
     return Fail(ok.error());
   if (method == "PUT") {

@@ -26,8 +26,12 @@ int64_t ServerRegistry::HeartbeatAgeSeconds(const ServerRow& row) const {
 }
 
 namespace {
+// What the node itself will refuse: at its --max-pics, or its disk at its
+// own --disk-reserve (which may be above the tracker's).
 bool NodeFull(const NodeStatus& s) {
-  return s.max_pics > 0 && s.images >= s.max_pics;
+  return (s.max_pics > 0 && s.images >= s.max_pics) ||
+         (s.disk_reserve_bytes > 0 &&
+          s.disk_free_bytes <= s.disk_reserve_bytes);
 }
 }  // namespace
 

@@ -70,29 +70,51 @@ TEST_F(UploaderTest, RetriesOnAnotherServer) {
 // A node whose heartbeat says it holds its own --max-pics gets no uploads,
 // though an operator set max_pic_amount above it; its next beat with room
 // lets it back in.
-TEST_F(UploaderTest, NodeAtItsOwnMaximumIsPassedOver) {
-  NodeStatus full;
-  full.name = "n2";
-  full.url = "http://127.0.0.1:9002";
-  full.root = "/r";
-  full.disk_free_bytes = int64_t(1) << 40;
-  full.max_pics = 1000;
-  full.images = 1000;
-  ASSERT_TRUE(registry_->Heartbeat(full).has_value());
-  ASSERT_TRUE(registry_->Refresh().has_value()) << "a reload keeps it";
-  Uploader uploader = Make();
+// Server 2's heartbeat, with room unless a test says otherwise.
+NodeStatus SecondNodeBeat() {
+  NodeStatus s;
+  s.name = "n2";
+  s.url = "http://127.0.0.1:9002";
+  s.root = "/r";
+  s.disk_free_bytes = int64_t(1) << 40;
+  s.max_pics = 1000;
+  return s;
+}
+
+// 30 uploads, none of them stored on (or even tried at) server 2.
+void ExpectSecondNodePassedOver(Uploader& uploader) {
   for (int i = 0; i < 30; ++i) {
-    auto record = uploader.Upload(jpeg_);
+    auto record = uploader.Upload(testing::TestData("small.jpg"));
     ASSERT_TRUE(record.has_value()) << record.error().message;
     EXPECT_NE(record->placements[0].server_id, 2);
   }
   EXPECT_EQ(uploader.retries(), 0u) << "not even tried";
+}
+
+TEST_F(UploaderTest, NodeAtItsOwnMaximumIsPassedOver) {
+  NodeStatus full = SecondNodeBeat();
+  full.images = 1000;
+  ASSERT_TRUE(registry_->Heartbeat(full).has_value());
+  ASSERT_TRUE(registry_->Refresh().has_value()) << "a reload keeps it";
+  Uploader uploader = Make();
+  ExpectSecondNodePassedOver(uploader);
   full.images = 10;
   ASSERT_TRUE(registry_->Heartbeat(full).has_value());
   bool reached = false;
   for (int i = 0; i < 60 && !reached; ++i)
     reached = uploader.Upload(jpeg_)->placements[0].server_id == 2;
   EXPECT_TRUE(reached);
+}
+
+// Likewise a node whose disk is at its own --disk-reserve, larger than the
+// tracker's: it would answer every store with 507.
+TEST_F(UploaderTest, NodeAtItsOwnDiskReserveIsPassedOver) {
+  NodeStatus low = SecondNodeBeat();
+  low.disk_free_bytes = int64_t(10) << 30;
+  low.disk_reserve_bytes = int64_t(20) << 30;
+  ASSERT_TRUE(registry_->Heartbeat(low).has_value());
+  Uploader uploader = Make();
+  ExpectSecondNodePassedOver(uploader);
 }
 
 TEST_F(UploaderTest, NoServerLeavesNothing) {
