@@ -234,7 +234,13 @@ asio::awaitable<void> Server::Accept() {
     auto [ec, socket] = co_await acceptor_.async_accept(executor, kUseTuple);
     if (ec) {
       if (stopping_ || ec == asio::error::operation_aborted) break;
-      // Out of descriptors and the like: wait a little instead of spinning.
+      // Out of descriptors and the like: wait a little instead of spinning,
+      // and say so, as new clients (heartbeats too) wait meanwhile.
+      if (accept_failures_logged_.Due()) {
+        spdlog::error("cannot accept connections on port {}: {} ({} in "
+                      "flight); retrying",
+                      port(), ec.message(), in_flight_.load());
+      }
       backoff.expires_after(std::chrono::milliseconds(50));
       co_await backoff.async_wait(kUseTuple);
       continue;

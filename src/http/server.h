@@ -130,6 +130,7 @@ class Server {
   std::atomic<int> in_flight_{0};  // requests read and not yet answered
   SignatureVerifier* verifier_ = nullptr;
   mutable LogEvery refusals_logged_{std::chrono::seconds(10)};
+  LogEvery accept_failures_logged_{std::chrono::seconds(10)};
 };
 
 }  // namespace imgstore::http
