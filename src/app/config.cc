@@ -261,7 +261,7 @@ void AddClientFlags(CLI::App& app, ClientOptions& o) {
       ->envname("IMGSTORE_ADMIN_TOKEN");
 }
 
-Result<std::vector<std::string>> ExpandConfig(int argc, char** argv) {
+Result<ExpandedArgs> ExpandConfig(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
   std::string file;
   for (size_t i = 1; i < args.size(); ++i) {
@@ -276,7 +276,7 @@ Result<std::vector<std::string>> ExpandConfig(int argc, char** argv) {
       break;
     }
   }
-  if (file.empty()) return args;
+  if (file.empty()) return ExpandedArgs{std::move(args), {}, {}};
   // toml++ says "could not be opened (line 0)" for any reason; the system's
   // reason is the one to give.
   if (std::FILE* f = std::fopen(file.c_str(), "r")) {
@@ -298,6 +298,7 @@ Result<std::vector<std::string>> ExpandConfig(int argc, char** argv) {
   // A --config before the subcommand's name still means the subcommand's.
   size_t insert = std::min<size_t>(2, args.size());
   std::vector<std::string> flags;
+  std::vector<std::string> names;
   for (const auto& [key, value] : table) {
     // By the value's own type: toml++'s value<T>() would read `true` as 1,
     // and `replicas = true` would mean one copy.
@@ -320,9 +321,10 @@ Result<std::vector<std::string>> ExpandConfig(int argc, char** argv) {
     std::string name(key.str());
     std::replace(name.begin(), name.end(), '_', '-');
     flags.push_back(fmt::format("--{}={}", name, text));
+    names.push_back("--" + name);
   }
   args.insert(args.begin() + long(insert), flags.begin(), flags.end());
-  return args;
+  return ExpandedArgs{std::move(args), std::move(file), std::move(names)};
 }
 
 }  // namespace imgstore

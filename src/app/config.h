@@ -20,6 +20,11 @@ void AddClientFlags(CLI::App& app, ClientOptions& options);
 // without dashes) into flags placed before the command line's own, so flags
 // given on the command line win. Returns the new argument list, or a
 // one-line error.
-Result<std::vector<std::string>> ExpandConfig(int argc, char** argv);
+struct ExpandedArgs {
+  std::vector<std::string> args;
+  std::string config_file;                // empty: no --config
+  std::vector<std::string> config_flags;  // "--name" of each key it set
+};
+Result<ExpandedArgs> ExpandConfig(int argc, char** argv);
 
 }  // namespace imgstore

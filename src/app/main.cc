@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <deque>
 #include <functional>
@@ -202,8 +203,9 @@ const Command kCommands[] = {
 
 int main(int argc, char** argv) {
   using namespace imgstore;
-  auto args = ExpandConfig(argc, argv);
-  if (!args) return Report(args.error());
+  auto expanded = ExpandConfig(argc, argv);
+  if (!expanded) return Report(expanded.error());
+  std::vector<std::string>& args = expanded->args;
 
   CLI::App app{
       "imgstore: distributed image storage and load balancing for web sites"};
@@ -223,7 +225,7 @@ int main(int argc, char** argv) {
   }
   demo_options.self = "/proc/self/exe";
   std::vector<char*> cargs;
-  for (auto& a : *args) cargs.push_back(a.data());
+  for (auto& a : args) cargs.push_back(a.data());
   try {
     app.parse(int(cargs.size()), cargs.data());
   } catch (const CLI::CallForHelp& e) {
@@ -239,8 +241,17 @@ int main(int argc, char** argv) {
     for (const std::string& extra : extras) {
       if (extra.size() > 1 && extra[0] == '-') {
         const std::string flag = extra.substr(0, extra.find('='));
-        std::fprintf(stderr, "imgstore: unknown flag %s (see --help)\n",
-                     flag.c_str());
+        const auto& from_config = expanded->config_flags;
+        if (std::find(from_config.begin(), from_config.end(), flag) !=
+            from_config.end()) {
+          std::fprintf(stderr,
+                       "imgstore: config %s: unknown key %s for this command "
+                       "(see --help)\n",
+                       expanded->config_file.c_str(), flag.c_str() + 2);
+        } else {
+          std::fprintf(stderr, "imgstore: unknown flag %s (see --help)\n",
+                       flag.c_str());
+        }
         return 2;
       }
     }

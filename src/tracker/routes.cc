@@ -416,9 +416,12 @@ http::Router Tracker::MakeRouter() {
   auto remove_server = [this, server_id](const Request& r) -> Response {
     auto id = server_id(r);
     if (!id) return http::ErrorResponse(ErrorCode::kNotFound, "no such server");
+    // Removing twice is one removal: the same answer, one log line.
+    auto known = registry_->Find(*id);
+    const bool already = known && known->state == ServerState::kRemoved;
     auto removed = store_->RemoveServer(*id);
     if (!removed) return http::ErrorResponse(removed.error());
-    spdlog::info("server {}: removed by operator", *id);
+    if (!already) spdlog::info("server {}: removed by operator", *id);
     (void)registry_->Refresh();
     return http::Empty(bhttp::status::no_content);
   };

@@ -323,6 +323,15 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
     EXPECT_EQ(refused.exit_code, 2) << args[3] << ": " << refused.output;
     EXPECT_EQ(Lines(refused.output).size(), 1u) << refused.output;
   }
+  // A key the command does not take names the file it came from.
+  TempDir conf;
+  std::ofstream(conf.str() + "/c.toml") << "nosuchkey = 3\n";
+  auto bad_key = RunImgstore({"stats", "--config", conf.str() + "/c.toml"});
+  EXPECT_EQ(bad_key.exit_code, 2);
+  EXPECT_NE(bad_key.output.find("config " + conf.str() +
+                                "/c.toml: unknown key nosuchkey"),
+            std::string::npos)
+      << bad_key.output;
   auto bad_public =
       RunImgstore({"tracker", "--secret", "s", "--public-url", "notaurl"});
   EXPECT_EQ(bad_public.exit_code, 2) << bad_public.output;
