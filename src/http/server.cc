@@ -237,9 +237,10 @@ asio::awaitable<void> Server::Accept() {
       // Out of descriptors and the like: wait a little instead of spinning,
       // and say so, as new clients (heartbeats too) wait meanwhile.
       if (accept_failures_logged_.Due()) {
-        spdlog::error("cannot accept connections on port {}: {} ({} in "
-                      "flight); retrying",
-                      port(), ec.message(), in_flight_.load());
+        spdlog::error(
+            "cannot accept connections on port {}: {} ({} in "
+            "flight); retrying",
+            port(), ec.message(), in_flight_.load());
       }
       backoff.expires_after(std::chrono::milliseconds(50));
       co_await backoff.async_wait(kUseTuple);
