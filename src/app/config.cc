@@ -82,6 +82,8 @@ CLI::Validator AtLeast(int min) {
       min == 0 ? "NUMBER >= 0" : "NUMBER >= 1");
 }
 
+}  // namespace
+
 // A whole number from `min` to `max`: CLI11's Range calls "two" out of range.
 CLI::Validator Between(int min, int max) {
   return CLI::Validator(
@@ -97,6 +99,8 @@ CLI::Validator Between(int min, int max) {
       },
       fmt::format("{}..{}", min, max));
 }
+
+namespace {
 
 // An http:// or https:// URL, checked with the other flags rather than at
 // the first request.

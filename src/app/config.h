@@ -16,6 +16,9 @@ void AddNodeFlags(CLI::App& app, NodeOptions& options);
 void AddTrackerFlags(CLI::App& app, TrackerOptions& options);
 void AddClientFlags(CLI::App& app, ClientOptions& options);
 
+// Checks a whole number from `min` to `max`, with a message that says so.
+CLI::Validator Between(int min, int max);
+
 // Expands `--config FILE` (a flat TOML table whose keys are flag names
 // without dashes) into flags placed before the command line's own, so flags
 // given on the command line win. Returns the new argument list, or a

@@ -29,6 +29,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -50,6 +51,24 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// How the printed commands name this program: "imgstore" when that is what
+// the shell finds on PATH, else the binary's own path (a build tree's).
+std::string CommandName() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return "imgstore";
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path ? path : "");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    if (dir.empty()) continue;
+    const fs::path candidate = fs::path(dir) / "imgstore";
+    if (fs::exists(candidate, ec) && fs::equivalent(candidate, self, ec))
+      return "imgstore";
+  }
+  return self.string();
+}
 
 // Start-up is a tracker plus one heartbeat per node (every 2 s): 15 s is
 // ample on a loaded machine, and short enough to report a hang.
@@ -513,10 +532,11 @@ void Demo::NodeLost(const Child& child, int status) const {
       "{} (pid {}) stopped: {}. The tracker and the other nodes go on: its "
       "images are served from their other copies or as the default image, "
       "and copied again if it stays away for a minute. To bring it back:\n"
-      "  IMGSTORE_SECRET={} imgstore node --listen 127.0.0.1:{} --root {} "
+      "  IMGSTORE_SECRET={} {} node --listen 127.0.0.1:{} --root {} "
       "--tracker {} --name {}",
       child.name, child.started_pid, DescribeStatus(status), secrets_.secret,
-      NodePort(i), (dir_ / child.name).string(), tracker_url_, child.name));
+      CommandName(), NodePort(i), (dir_ / child.name).string(), tracker_url_,
+      child.name));
 }
 
 int Demo::Stop(int sig) {
@@ -530,6 +550,7 @@ int Demo::Stop(int sig) {
 
 void Demo::PrintBanner() const {
   const std::string& t = secrets_.admin_token;
+  const std::string command = CommandName();
   const std::string nodes =
       options_.nodes == 1
           ? NodeUrl(1)
@@ -544,8 +565,8 @@ void Demo::PrintBanner() const {
       "  copies:       %s\n"
       "  logs:         %s\n\n"
       "Try, from another shell:\n"
-      "  IMGSTORE_TRACKER=%s imgstore upload FILE\n"
-      "  IMGSTORE_TRACKER=%s IMGSTORE_ADMIN_TOKEN=%s imgstore servers list\n\n"
+      "  IMGSTORE_TRACKER=%s %s upload FILE\n"
+      "  IMGSTORE_TRACKER=%s IMGSTORE_ADMIN_TOKEN=%s %s servers list\n\n"
       "Ctrl-C stops everything.\n",
       options_.nodes, options_.nodes == 1 ? "" : "s", dir_.c_str(),
       tracker_url_.c_str(), tracker_url_.c_str(), t.c_str(), t.c_str(),
@@ -554,8 +575,8 @@ void Demo::PrintBanner() const {
                             "shows the default image)"
                           : "2 of each image; a node gone for a minute is "
                             "repaired",
-      (dir_ / "logs/").c_str(), tracker_url_.c_str(), tracker_url_.c_str(),
-      t.c_str());
+      (dir_ / "logs/").c_str(), tracker_url_.c_str(), command.c_str(),
+      tracker_url_.c_str(), t.c_str(), command.c_str());
   std::fflush(stdout);
 }
 

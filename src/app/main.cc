@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 
@@ -82,10 +83,10 @@ Run TrackerCommand(CLI::App& app) {
 Run DemoCommand(CLI::App& app) {
   app.add_option("--port", demo_options.port, "tracker port")
       ->capture_default_str()
-      ->check(CLI::Range(1, 65535).description(""));
+      ->check(Between(1, 65535).description(""));
   app.add_option("--nodes", demo_options.nodes, "number of nodes")
       ->capture_default_str()
-      ->check(CLI::Range(1, 32));
+      ->check(Between(1, 32));
   app.add_option("--dir", demo_options.dir, "state directory")
       ->capture_default_str();
   return [] { return RunDemo(demo_options); };
@@ -95,7 +96,7 @@ Run UploadCommand(CLI::App& app) {
   ClientOptions& client = ClientFlags(app);
   static std::vector<std::string> files;
   static bool json = false;
-  app.add_option("files", files, "image files")->required();
+  app.add_option("FILE", files, "image files")->required();
   app.add_flag("--json", json, "print one JSON object per file");
   return [&client] { return RunUpload(client, files, json); };
 }
@@ -104,12 +105,19 @@ Run ImportCommand(CLI::App& app) {
   ClientOptions& client = ClientFlags(app);
   static std::string dir;
   static int jobs = 8;
-  app.add_option("dir", dir, "directory tree of images")
+  app.add_option("DIR", dir, "directory tree of images")
       ->required()
-      ->check(CLI::ExistingDirectory);
+      ->check(CLI::Validator(
+          [](const std::string& v) {
+            std::error_code ec;
+            if (std::filesystem::is_directory(v, ec)) return std::string();
+            return std::filesystem::exists(v, ec) ? v + " is not a directory"
+                                                  : v + ": no such directory";
+          },
+          ""));
   app.add_option("-j,--jobs", jobs, "uploads in parallel")
       ->capture_default_str()
-      ->check(CLI::Range(1, 256));
+      ->check(Between(1, 256));
   static bool json = false;
   app.add_flag("--json", json,
                "print one JSON object per file: its status (imported, "

@@ -68,6 +68,11 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
   std::string last_error = "no usable server has room";
   for (int attempt = 0; attempt < kPlacementAttempts; ++attempt) {
     const ServerView servers = registry_.Snapshot();
+    if (servers.empty()) {
+      last_error =
+          "no image server has joined: start a node with --tracker naming "
+          "this tracker";
+    }
     std::vector<ServerRow> holders;
     for (const ServerRow* s : Order(servers)) {
       if (holders.size() == wanted) break;
