@@ -661,11 +661,21 @@ http::Router Tracker::MakeRouter() {
     return res;
   };
 
-  auto default_image = [this](const Request&) -> Response {
+  // A validator for caches: the image's hash, fixed for the process.
+  const std::string default_etag =
+      "\"" + Sha256Hex(default_image_).substr(0, 32) + "\"";
+  auto default_image = [this, default_etag](const Request& r) -> Response {
+    if (r.Header("If-None-Match") == default_etag) {
+      Response res = http::Empty(bhttp::status::not_modified);
+      res.message.set(bhttp::field::etag, default_etag);
+      res.message.set(bhttp::field::cache_control, "public, max-age=3600");
+      return res;
+    }
     auto format = SniffFormat(default_image_);
     Response res =
         http::Text(bhttp::status::ok, default_image_,
                    format ? FormatContentType(*format) : "image/png");
+    res.message.set(bhttp::field::etag, default_etag);
     res.message.set(bhttp::field::cache_control, "public, max-age=3600");
     res.message.set("X-Content-Type-Options", "nosniff");
     // It stands in for node images, which any origin may read (node routes).

@@ -415,6 +415,11 @@ TEST_F(ClusterTest, MetricsAndHealth) {
   EXPECT_EQ(d.status, 200u);
   EXPECT_EQ(d.Header("Content-Type").substr(0, 6), "image/");
   EXPECT_EQ(d.Header("Access-Control-Allow-Origin"), "*");
+  ASSERT_FALSE(d.Header("ETag").empty());
+  auto again = Get(c().tracker_url() + "/default-image",
+                   {{"If-None-Match", d.Header("ETag")}});
+  EXPECT_EQ(again.status, 304u);
+  EXPECT_TRUE(again.body.empty());
 
   // A request target in absolute form, as proxies send it (RFC 9112 §3.2.2).
   boost::asio::io_context io;
