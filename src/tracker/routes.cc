@@ -72,6 +72,17 @@ Result<int64_t> QueryNumber(std::string_view query, std::string_view key,
   return v;
 }
 
+// A server's capacity as an operator gives it (POST or PATCH).
+Result<int64_t> CheckCapacity(int64_t max_pic_amount) {
+  if (max_pic_amount <= 0 || max_pic_amount > kMaxPicAmount) {
+    return Fail(
+        ErrorCode::kInvalidArgument,
+        fmt::format("max_pic_amount must be a whole number from 1 to {}",
+                    kMaxPicAmount));
+  }
+  return max_pic_amount;
+}
+
 json ServerJson(const ServerRow& s, const ServerRegistry& registry) {
   return json{{"server_id", s.server_id},
               {"server_name", s.server_name},
@@ -337,14 +348,9 @@ http::Router Tracker::MakeRouter() {
     }
     std::string name = *given_name;
     if (name.empty()) name = url.substr(url.find("://") + 3);
-    const int64_t max = *given_max;
-    if (max <= 0 || max > kMaxPicAmount) {
-      return http::ErrorResponse(
-          ErrorCode::kInvalidArgument,
-          fmt::format("max_pic_amount must be a whole number from 1 to {}",
-                      kMaxPicAmount));
-    }
-    auto row = store_->AddServer(name, url, max);
+    auto max = CheckCapacity(*given_max);
+    if (!max) return http::ErrorResponse(max.error());
+    auto row = store_->AddServer(name, url, *max);
     if (!row) return http::ErrorResponse(row.error());
     spdlog::info("server {} ({}): added by operator at {}, room for {}",
                  row->server_id, row->server_name, row->server_url,
@@ -378,14 +384,10 @@ http::Router Tracker::MakeRouter() {
       update.state = state;
     }
     if (auto it = body->find("max_pic_amount"); it != body->end()) {
-      if (!it->is_number_integer() || it->get<int64_t>() <= 0 ||
-          it->get<int64_t>() > kMaxPicAmount) {
-        return http::ErrorResponse(
-            ErrorCode::kInvalidArgument,
-            fmt::format("max_pic_amount must be a whole number from 1 to {}",
-                        kMaxPicAmount));
-      }
-      update.max_pic_amount = it->get<int64_t>();
+      auto max = it->is_number_integer() ? CheckCapacity(it->get<int64_t>())
+                                         : CheckCapacity(0);
+      if (!max) return http::ErrorResponse(max.error());
+      update.max_pic_amount = *max;
     }
     if (!update.state && !update.max_pic_amount) {
       return http::ErrorResponse(ErrorCode::kInvalidArgument,
