@@ -300,10 +300,15 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
                        "body is over the limit of " +
                            std::to_string(options_.max_body_bytes) + " bytes");
       } else if (read_ec == beast_http::error::header_limit) {
-        refusal =
-            PlainError(ErrorCode::kInvalidArgument, "request head too large");
+        // No target parsed: the request line alone was too long (414, as
+        // nginx answers a long URI); else its fields were (431).
+        const bool line = parser.get().target().empty();
+        refusal = PlainError(
+            ErrorCode::kInvalidArgument,
+            line ? "request line too long" : "request header fields too large");
         refusal.message.result(
-            beast_http::status::request_header_fields_too_large);
+            line ? beast_http::status::uri_too_long
+                 : beast_http::status::request_header_fields_too_large);
       } else if (IsParseError(read_ec)) {
         refusal = PlainError(ErrorCode::kInvalidArgument,
                              "malformed request: " + read_ec.message());

@@ -280,7 +280,7 @@ TEST_F(ClusterTest, BadInputIsRefusedAndChangesNothing) {
   line.url = c().tracker_url() + "/" + std::string(64 * 1024, 'a');
   auto long_line = http::Fetch(line);
   ASSERT_TRUE(long_line.has_value());
-  EXPECT_EQ(long_line->status, 431u);
+  EXPECT_EQ(long_line->status, 414u);
 
   EXPECT_EQ(TotalImages(c()), before);
   EXPECT_EQ(c().Servers()["servers"].size(), 3u) << "no intruder row";

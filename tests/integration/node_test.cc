@@ -417,7 +417,11 @@ TEST_F(NodeTest, MalformedAndOversizedRequests) {
             "HTTP/1.1 404");
   std::string line =
       "GET /" + std::string(64 * 1024, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n";
-  EXPECT_EQ(RawExchange(port_, line).substr(0, 12), "HTTP/1.1 431");
+  EXPECT_EQ(RawExchange(port_, line).substr(0, 12), "HTTP/1.1 414")
+      << "the request line is what is too long";
+  std::string fields = "GET /status HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                       std::string(64 * 1024, 'b') + "\r\n\r\n";
+  EXPECT_EQ(RawExchange(port_, fields).substr(0, 12), "HTTP/1.1 431");
   std::string huge =
       "PUT " + NewPath(ImageFormat::kJpeg) +
       " HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999\r\n\r\n";
