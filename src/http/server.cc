@@ -511,8 +511,14 @@ Result<void> Server::CheckSignature(const RequestMessage& message,
   if (!ok) {
     // A misconfigured peer retries every few seconds: one line per 10 s.
     if (refusals_logged_.Due()) {
-      spdlog::warn("{} {} from {} refused: {}", method, path, remote,
-                   ok.error().message);
+      // Who it says it is (a node names itself in its User-Agent), in
+      // printable characters only: the sender chose them.
+      std::string agent(message[beast_http::field::user_agent].substr(0, 100));
+      for (char& ch : agent) {
+        if (ch < ' ' || ch > '~') ch = '?';
+      }
+      spdlog::warn("{} {} from {} ({}) refused: {}", method, path, remote,
+                   agent.empty() ? "no User-Agent" : agent, ok.error().message);
     }
   }
   return ok;

@@ -19,7 +19,7 @@ void Node::HeartbeatLoop() {
     std::string why;
     const Link now = PostToTracker(
         target, kHeartbeatPath, ToJson(Status()).dump(), options_.secret,
-        clock_, std::chrono::milliseconds(2000), why);
+        options_.name, clock_, std::chrono::milliseconds(2000), why);
     if (now != link) {
       switch (now) {
         case Link::kUp:

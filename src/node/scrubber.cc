@@ -161,7 +161,7 @@ bool Scrubber::Post(const std::string& body) {
   const std::string& target = options_.tracker_url;
   std::string why;
   const Link now = PostToTracker(target, kScrubPath, body, options_.secret,
-                                 clock_, kPostTimeout, why);
+                                 options_.name, clock_, kPostTimeout, why);
   if (now != link_) {
     switch (now) {
       case Link::kUp:

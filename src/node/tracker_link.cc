@@ -7,8 +7,8 @@ namespace imgstore {
 
 TrackerLink PostToTracker(std::string_view tracker_url, std::string_view path,
                           std::string body, std::string_view secret,
-                          const Clock& clock, std::chrono::milliseconds timeout,
-                          std::string& why) {
+                          std::string_view name, const Clock& clock,
+                          std::chrono::milliseconds timeout, std::string& why) {
   while (!tracker_url.empty() && tracker_url.back() == '/')
     tracker_url.remove_suffix(1);
   http::ClientRequest request;
@@ -16,7 +16,9 @@ TrackerLink PostToTracker(std::string_view tracker_url, std::string_view path,
   request.url = std::string(tracker_url) + std::string(path);
   request.body = std::move(body);
   request.timeout = timeout;
-  request.headers = {{"Content-Type", "application/json"}};
+  request.headers = {{"Content-Type", "application/json"},
+                     {"User-Agent", "imgstore/" IMGSTORE_VERSION " node " +
+                                        std::string(name)}};
   if (auto signed_ok = http::SignRequest(request, secret, clock); !signed_ok) {
     why = signed_ok.error().message;
     return TrackerLink::kDown;

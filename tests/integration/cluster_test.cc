@@ -242,7 +242,11 @@ TEST_F(ClusterTest, BadInputIsRefusedAndChangesNothing) {
                        "wrong");
   EXPECT_EQ(hb.status, 401u);
   EXPECT_TRUE(Eventually(
-      [&] { return c().Logs().find("heartbeat from") != std::string::npos; },
+      [&] {
+        // Who sent it, as its User-Agent says (a node adds its name).
+        return c().Logs().find("heartbeat from 127.0.0.1 (imgstore/") !=
+               std::string::npos;
+      },
       std::chrono::seconds(3)));
   // Signed with the right secret, a URL that would split a redirect's
   // header is refused all the same: the node's flags check it too, but a
