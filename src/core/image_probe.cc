@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <csetjmp>
 #include <cstring>
 #include <mutex>
@@ -122,18 +123,39 @@ bool JpegComplete(std::string_view b) {
   return false;
 }
 
+// The most deflate compresses: a run of one byte, 258 bytes a match, each
+// match at least two bits (RFC 1951; zlib's own figure is 1032:1).
+constexpr double kDeflateMaxRatio = 1032;
+
 // Chunks (length, type, data, CRC) to IEND.
 // Every chunk to IEND, each with its CRC: PNG carries a checksum of every
 // chunk, so bytes damaged on their way are caught without decoding them.
+// And enough compressed pixel data (IDAT) for the image IHDR declares:
+// deflate shrinks data 1032 times at most, so fewer bytes than the pixels'
+// over 1032 cannot hold them, however the chunks check out (a 10000x10000
+// image with one row's data, say) — caught without inflating anything.
 bool PngComplete(std::string_view b) {
   size_t at = 8;  // after the signature
+  double pixel_bytes = 0;
+  double idat_bytes = 0;
   while (at + 12 <= b.size()) {
     const size_t length = Be32(b, at);
     if (length > b.size() - at - 12) return false;
     const auto* typed = reinterpret_cast<const Bytef*>(b.data() + at + 4);
     const uLong crc = crc32(crc32(0L, Z_NULL, 0), typed, uInt(length + 4));
     if (crc != Be32(b, at + 8 + length)) return false;
-    if (b.substr(at + 4, 4) == "IEND") return true;
+    const std::string_view type = b.substr(at + 4, 4);
+    if (type == "IHDR" && length >= 13) {
+      static constexpr int kSamples[] = {1, 0, 3, 1, 2, 0, 4};  // by colour
+      const uint8_t depth = uint8_t(b[at + 16]), colour = uint8_t(b[at + 17]);
+      const int samples = colour < 7 ? kSamples[colour] : 0;
+      const double row_bits = double(Be32(b, at + 8)) * samples * depth;
+      pixel_bytes = double(Be32(b, at + 12)) * std::ceil(row_bits / 8);
+    } else if (type == "IDAT") {
+      idat_bytes += double(length);
+    } else if (type == "IEND") {
+      return idat_bytes * kDeflateMaxRatio >= pixel_bytes;
+    }
     at += 12 + length;
   }
   return false;

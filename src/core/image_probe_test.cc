@@ -1,6 +1,7 @@
 #include "core/image_probe.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include "testing/testing.h"
 
@@ -76,6 +77,43 @@ TEST(ImageProbeTest, DamagedPngChunkRefused) {
   auto info = ProbeImage(bytes, 100'000'000);
   ASSERT_FALSE(info.has_value());
   EXPECT_EQ(info.error().code, ErrorCode::kUndecodable);
+}
+
+// A PNG of `width` x `height` RGB pixels whose IDAT holds `rows` rows of
+// zeros, deflated as hard as zlib can, every chunk's CRC right.
+std::string UniformPng(uint32_t width, uint32_t height, uint32_t rows) {
+  auto be32 = [](uint32_t v) {
+    return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+  };
+  auto chunk = [&](const std::string& type, const std::string& data) {
+    const std::string typed = type + data;
+    const uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(typed.data()),
+                            uInt(typed.size()));
+    return be32(uint32_t(data.size())) + typed + be32(uint32_t(crc));
+  };
+  const std::string ihdr =
+      be32(width) + be32(height) + std::string("\x08\x02\x00\x00\x00", 5);
+  const std::string raw(size_t(rows) * (1 + size_t(width) * 3), '\0');
+  uLongf n = compressBound(uLong(raw.size()));
+  std::string z(n, '\0');
+  EXPECT_EQ(compress2(reinterpret_cast<Bytef*>(z.data()), &n,
+                      reinterpret_cast<const Bytef*>(raw.data()),
+                      uLong(raw.size()), 9),
+            Z_OK);
+  z.resize(n);
+  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) +
+         chunk("IDAT", z) + chunk("IEND", "");
+}
+
+// Every chunk whole and checked, but pixel data for one row of 2000: no
+// decoder could fill the image from it (deflate packs 1032:1 at most).
+TEST(ImageProbeTest, PngWithTooLittlePixelDataRefused) {
+  auto whole = ProbeImage(UniformPng(2000, 2000, 2000), 100'000'000);
+  ASSERT_TRUE(whole.has_value()) << whole.error().message;
+  EXPECT_EQ(whole->width, 2000);
+  auto short_data = ProbeImage(UniformPng(2000, 2000, 1), 100'000'000);
+  ASSERT_FALSE(short_data.has_value());
+  EXPECT_EQ(short_data.error().code, ErrorCode::kUndecodable);
 }
 
 // A GIF of one 1x1 frame on a logical screen of `width` x `height`.
