@@ -66,17 +66,18 @@ void AddSeconds(CLI::App& app, const std::string& name,
       ->default_str(std::to_string(value.count()));
 }
 
-// A number at least `min` (0 or 1): CLI11's own checks name a range up to
-// the largest double, three hundred digits long.
-CLI::Validator AtLeast(int min) {
+// A number at least `min` (0 or 1), and at most `max`: CLI11's own checks
+// name a range up to the largest double, three hundred digits long.
+CLI::Validator AtLeast(int min, double max = HUGE_VAL) {
   return CLI::Validator(
-      [min](std::string& value) -> std::string {
+      [min, max](std::string& value) -> std::string {
         char* end = nullptr;
         const double v = std::strtod(value.c_str(), &end);
         if (value.empty() || *end != '\0' || !std::isfinite(v))
           return "expected a number, got '" + value + "'";
         if (v < min)
           return min == 0 ? "must be 0 or more" : "must be 1 or more";
+        if (v > max) return fmt::format("must be at most {:.0f}", max);
         return {};
       },
       min == 0 ? "NUMBER >= 0" : "NUMBER >= 1");
@@ -137,14 +138,7 @@ void AddNodeFlags(CLI::App& app, NodeOptions& o) {
       ->check(WebUrl());
   app.add_option("--max-pics", o.max_pics, "most images this node holds")
       ->capture_default_str()
-      ->check(AtLeast(1))
-      ->check(CLI::Validator(
-          [](const std::string& v) {
-            return std::strtod(v.c_str(), nullptr) > double(kMaxPicAmount)
-                       ? fmt::format("must be at most {}", kMaxPicAmount)
-                       : std::string();
-          },
-          ""));
+      ->check(AtLeast(1, double(kMaxPicAmount)));
   app.add_option("--disk-reserve", o.disk_reserve_bytes,
                  "bytes kept free: writes are refused (507) below it")
       ->capture_default_str()

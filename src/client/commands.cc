@@ -408,10 +408,11 @@ class ImportReport {
 // What became of the first file with some bytes, for the later files of
 // the run with the same bytes ("twins").
 struct FirstOutcome {
+  enum class Fate { kStored, kSkipped, kFailed };
   std::string path;
-  std::vector<std::string> ids;  // the images with these bytes; empty: none
-  std::string status;            // "skipped" or "failed" when `ids` is empty
-  std::string reason;
+  Fate fate = Fate::kStored;
+  std::vector<std::string> ids;  // kStored: the images with these bytes
+  std::string reason;            // kSkipped, kFailed: why
 };
 
 // Bytes seen earlier in this run. The first file with them is sent; a twin
@@ -446,7 +447,7 @@ FirstOutcome SendFirst(const TrackerClient& tracker, const std::string& path,
   FirstOutcome out{.path = path};
   auto fail = [&](const std::string& why, bool cluster) {
     report.Failed(path, why, cluster);
-    out.status = "failed";
+    out.fate = FirstOutcome::Fate::kFailed;
     out.reason = why;
     return out;
   };
@@ -466,7 +467,7 @@ FirstOutcome SendFirst(const TrackerClient& tracker, const std::string& path,
     if (code == ErrorCode::kUnsupportedMedia ||
         code == ErrorCode::kUndecodable) {
       report.Skipped(path, meta.error().message);
-      out.status = "skipped";
+      out.fate = FirstOutcome::Fate::kSkipped;
       out.reason = meta.error().message;
       return out;
     }
@@ -498,14 +499,18 @@ void ImportOne(const TrackerClient& tracker, const std::string& path,
     return;
   }
   const FirstOutcome& first = claim.outcome.get();
-  if (!first.ids.empty()) {
-    report.Already(path, first.ids);
-  } else if (first.status == "skipped") {
-    report.Skipped(path, fmt::format("the same bytes as {}: {}", first.path,
-                                     first.reason));
-  } else {
-    report.Failed(path, fmt::format("the same bytes as {}, which failed: {}",
-                                    first.path, first.reason));
+  switch (first.fate) {
+    case FirstOutcome::Fate::kStored:
+      report.Already(path, first.ids);
+      break;
+    case FirstOutcome::Fate::kSkipped:
+      report.Skipped(path, fmt::format("the same bytes as {}: {}", first.path,
+                                       first.reason));
+      break;
+    case FirstOutcome::Fate::kFailed:
+      report.Failed(path, fmt::format("the same bytes as {}, which failed: {}",
+                                      first.path, first.reason));
+      break;
   }
 }
 

@@ -67,7 +67,7 @@ class ServerRegistry {
  private:
   // Copies recorded on a server from which a node reporting fewer than
   // half of them is taken for one that lost its files (below it, only a
-  // node with none, or with another root, is).
+  // node back on another root with fewer than its copies is).
   static constexpr int64_t kLostFilesMinimum = 10;
 
   bool Alive(const ServerRow& row) const;
