@@ -1172,6 +1172,9 @@ TEST(OpenMetadataStoreTest, RefusesUrlsItCannotOpen) {
     EXPECT_NE(store.error().message.find(c.message_part), std::string::npos)
         << store.error().message;
     EXPECT_EQ(store.error().message.find("secret"), std::string::npos);
+    // One line for the log: libpq's continuation lines start with a tab.
+    EXPECT_EQ(store.error().message.find_first_of("\n\t"), std::string::npos)
+        << store.error().message;
   }
 }
 

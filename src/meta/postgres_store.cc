@@ -57,13 +57,19 @@ bool Retryable(std::string_view sqlstate) {
   return sqlstate == "40001" || sqlstate == "40P01";
 }
 
-// libpq's messages end in a newline and may span lines; logs want one.
+// libpq's messages end in a newline and may span lines, the next indented
+// by a tab; logs want one line, its words one space apart.
 std::string OneLine(std::string_view text) {
-  std::string out(text);
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) {
-    out.pop_back();
+  std::string out;
+  for (char c : text) {
+    const bool space = c == '\n' || c == '\t' || c == ' ';
+    if (!space) {
+      out += c;
+    } else if (!out.empty() && out.back() != ' ') {
+      out += ' ';
+    }
   }
-  std::replace(out.begin(), out.end(), '\n', ' ');
+  if (!out.empty() && out.back() == ' ') out.pop_back();
   return out;
 }
 

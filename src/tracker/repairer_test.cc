@@ -1,11 +1,11 @@
 #include "tracker/repairer.h"
 
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include "core/hex.h"
 #include "testing/testing.h"
 #include "tracker/fake_nodes.h"
+#include "tracker/store_outage.h"
 #include "tracker/uploader.h"
 
 namespace imgstore {
@@ -180,20 +180,6 @@ TEST_F(RepairerTest, AFreshTrackerGivesEveryServerAGracePeriod) {
   const std::vector<int64_t> after = Holders(image.id);
   EXPECT_EQ(after.size(), 2u);
   EXPECT_EQ(std::count(after.begin(), after.end(), before[0]), 0);
-}
-
-// Makes the server table unreadable (renamed away) or readable again, from
-// a connection of the test's own, as a database outage would for reads.
-void SetServerTableReadable(const std::string& db, bool readable) {
-  sqlite3* c = nullptr;
-  ASSERT_EQ(sqlite3_open(db.c_str(), &c), SQLITE_OK);
-  const char* sql = readable ? "ALTER TABLE servers_away RENAME TO servers"
-                             : "ALTER TABLE servers RENAME TO servers_away";
-  char* error = nullptr;
-  EXPECT_EQ(sqlite3_exec(c, sql, nullptr, nullptr, &error), SQLITE_OK)
-      << (error ? error : "");
-  sqlite3_free(error);
-  sqlite3_close(c);
 }
 
 TEST_F(RepairerTest, ADatabaseOutageGivesEveryServerAGracePeriod) {

@@ -12,12 +12,18 @@ ServerRegistry::ServerRegistry(MetadataStore& store, const Clock& clock,
     : store_(store),
       clock_(clock),
       timeout_(heartbeat_timeout),
-      known_since_(clock.NowSeconds()) {}
+      started_at_(clock.NowSeconds()) {}
 
 bool ServerRegistry::Alive(const ServerRow& row) const {
-  return row.last_heartbeat_at > 0 &&
-         clock_.NowSeconds() - row.last_heartbeat_at <
-             int64_t(timeout_.count());
+  if (row.last_heartbeat_at <= 0) return false;
+  const int64_t now = clock_.NowSeconds();
+  int64_t since = row.last_heartbeat_at;
+  // While the store cannot be read no tracker can record a beat, so a
+  // server usable before is not called lost for that silence: not during
+  // it, nor until a timeout after it.
+  if (row.flg_usable)
+    since = std::max(since, refresh_error_ ? now : recovered_at_);
+  return now - since < int64_t(timeout_.count());
 }
 
 int64_t ServerRegistry::HeartbeatAgeSeconds(const ServerRow& row) const {
@@ -45,7 +51,7 @@ Result<void> ServerRegistry::Refresh() {
           "it can: {}",
           rows.error().message);
     } else if (rows && refresh_error_) {
-      known_since_ = clock_.NowSeconds();
+      recovered_at_ = clock_.NowSeconds();
       spdlog::info(
           "tracker: the server table can be read again; heartbeats count "
           "from now, no server is called lost for its silence before");
@@ -59,7 +65,7 @@ Result<void> ServerRegistry::Refresh() {
 
 int64_t ServerRegistry::HealthKnownSince() const {
   std::lock_guard lock(mutex_);
-  return known_since_;
+  return std::max(started_at_, recovered_at_);
 }
 
 std::optional<Error> ServerRegistry::RefreshError() const {
@@ -73,17 +79,18 @@ void ServerRegistry::Apply(std::vector<ServerRow> rows) {
     std::lock_guard lock(mutex_);
     std::unordered_map<int64_t, ServerRow> next;
     for (ServerRow& row : rows) {
+      const bool stored_usable = row.flg_usable;
       auto old = servers_.find(row.server_id);
       if (old != servers_.end()) {
         // What only this registry saw: a beat the store could not record,
-        // the node's own fullness.
+        // the node's own fullness, its health as judged here.
         row.last_heartbeat_at =
             std::max(row.last_heartbeat_at, old->second.last_heartbeat_at);
         row.node_full = old->second.node_full;
+        row.flg_usable = old->second.flg_usable;
       }
+      const bool was = row.flg_usable;
       const bool alive = Alive(row);
-      const bool was =
-          old != servers_.end() ? old->second.flg_usable : row.flg_usable;
       if (alive != was) {
         if (alive) {
           spdlog::info("server {} ({}): usable again", row.server_id,
@@ -94,7 +101,7 @@ void ServerRegistry::Apply(std::vector<ServerRow> rows) {
                        HeartbeatAgeSeconds(row));
         }
       }
-      if (alive != row.flg_usable) changed.emplace_back(row.server_id, alive);
+      if (alive != stored_usable) changed.emplace_back(row.server_id, alive);
       row.flg_usable = alive;
       next.emplace(row.server_id, std::move(row));
     }
@@ -263,12 +270,14 @@ ServerView ServerRegistry::Snapshot() const {
   {
     std::lock_guard lock(mutex_);
     out.reserve(servers_.size());
-    for (const auto& [id, row] : servers_) out.push_back(row);
+    for (const auto& [id, row] : servers_) {
+      out.push_back(row);
+      out.back().flg_usable = row.flg_usable && Alive(row);
+    }
   }
   std::sort(out.begin(), out.end(), [](const ServerRow& a, const ServerRow& b) {
     return a.server_id < b.server_id;
   });
-  for (ServerRow& row : out) row.flg_usable = row.flg_usable && Alive(row);
   return out;
 }
 

@@ -70,6 +70,8 @@ class ServerRegistry {
   // node back on another root with fewer than its copies is).
   static constexpr int64_t kLostFilesMinimum = 10;
 
+  // Beat within the timeout, a store outage not held against a server
+  // usable before it. mutex_ held.
   bool Alive(const ServerRow& row) const;
   // The row a heartbeat's sender has, as the store finds it (by URL, else
   // by name: then `by_name`); nullptr for a new server. mutex_ held.
@@ -85,9 +87,10 @@ class ServerRegistry {
   const Clock& clock_;
   const std::chrono::seconds timeout_;
 
-  mutable std::mutex mutex_;  // guards the five below
+  const int64_t started_at_;  // Unix seconds
+  mutable std::mutex mutex_;  // guards the six below
   std::unordered_map<int64_t, ServerRow> servers_;
-  int64_t known_since_;
+  int64_t recovered_at_ = 0;  // the end of the last store outage
   std::optional<Error> refresh_error_;
   bool beats_unrecorded_ = false;  // the last heartbeat's record failed
   std::set<std::string> refused_;  // URLs of removed servers still beating

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "testing/testing.h"
+#include "tracker/store_outage.h"
 
 namespace imgstore {
 namespace {
@@ -95,6 +96,49 @@ TEST_F(ServerRegistryTest, NodeThatLostItsFilesIsRefused) {
   EXPECT_EQ(refused.error().code, ErrorCode::kConflict);
   moved.images = 5;
   EXPECT_TRUE(registry_->Heartbeat(moved));
+}
+
+// While the database cannot be read no tracker records a beat, so every
+// server falls silent in the store: none may be called lost for that, not
+// during the outage nor at its end (trackers that hear no beats themselves
+// would hand out default images for live servers). One unusable before
+// stays so; silence after the outage counts as usual.
+TEST_F(ServerRegistryTest, AStoreOutageCallsNoServerLost) {
+  for (const char* url : {"http://a:1", "http://b:1", "http://c:1"}) {
+    ASSERT_TRUE(registry_->Heartbeat(Beat(url, url)).has_value());
+  }
+  clock_.Advance(kTimeout);
+  ASSERT_TRUE(registry_->Heartbeat(Beat("http://a:1", "http://a:1")));
+  ASSERT_TRUE(registry_->Heartbeat(Beat("http://b:1", "http://b:1")));
+  ASSERT_TRUE(registry_->Refresh().has_value());
+  auto usable = [&] {
+    std::string out;
+    for (const ServerRow& row : registry_->Snapshot())
+      out += row.flg_usable ? "1" : "0";
+    return out;
+  };
+  ASSERT_EQ(usable(), "110");
+
+  const std::string db = dir_.str() + "/meta.db";
+  SetServerTableReadable(db, false);
+  clock_.Advance(kTimeout * 5);
+  EXPECT_FALSE(registry_->Refresh().has_value());
+  EXPECT_EQ(usable(), "110") << "during the outage";
+  SetServerTableReadable(db, true);
+  ASSERT_TRUE(registry_->Refresh().has_value());
+  EXPECT_EQ(usable(), "110") << "at its end";
+  auto stored = store_->ListServers();
+  ASSERT_TRUE(stored.has_value());
+  for (const ServerRow& row : *stored)
+    EXPECT_EQ(row.flg_usable, row.server_url != "http://c:1") << row.server_url;
+
+  clock_.Advance(kTimeout - std::chrono::seconds(1));
+  ASSERT_TRUE(registry_->Refresh().has_value());
+  EXPECT_EQ(usable(), "110");
+  clock_.Advance(std::chrono::seconds(1));
+  ASSERT_TRUE(registry_->Heartbeat(Beat("http://b:1", "http://b:1")));
+  ASSERT_TRUE(registry_->Refresh().has_value());
+  EXPECT_EQ(usable(), "010") << "silent a timeout after the outage";
 }
 
 }  // namespace

@@ -54,6 +54,12 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
   auto info = ProbeImage(bytes, options_.max_pixels);
   lap = Lap(Stage::kProbe, lap);
   if (!info) return Fail(info.error());
+  // A store that cannot be read will not take the record either: refused
+  // before any copy is made, so the outage leaves no file behind.
+  if (auto down = registry_.RefreshError()) {
+    return Fail(ErrorCode::kUnavailable,
+                "the metadata store cannot be read: " + down->message);
+  }
 
   ImageRecord record{ImageId::New()};
   record.format = info->format;

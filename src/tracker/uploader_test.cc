@@ -6,6 +6,7 @@
 
 #include "testing/testing.h"
 #include "tracker/fake_nodes.h"
+#include "tracker/store_outage.h"
 
 namespace imgstore {
 namespace {
@@ -192,6 +193,23 @@ TEST_F(UploaderTest, FullInDatabaseDeletesTheCopyAndMovesOn) {
   ASSERT_TRUE(again.has_value()) << again.error().message;
   EXPECT_EQ(again->placements[0].server_id, 3);
   EXPECT_EQ(nodes_.files.size(), 1u);
+}
+
+// A store the tracker cannot read will not take the record: the upload is
+// refused before any copy is made, so an outage leaves no file behind.
+TEST_F(UploaderTest, StoreOutageRefusesBeforeAnyCopy) {
+  const std::string db = dir_.str() + "/meta.db";
+  SetServerTableReadable(db, false);
+  ASSERT_FALSE(registry_->Refresh().has_value());
+  auto record = Make().Upload(jpeg_);
+  ASSERT_FALSE(record.has_value());
+  EXPECT_EQ(record.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(record.error().message.find("cannot be read"), std::string::npos)
+      << record.error().message;
+  EXPECT_TRUE(nodes_.puts.empty());
+  SetServerTableReadable(db, true);
+  ASSERT_TRUE(registry_->Refresh().has_value());
+  EXPECT_TRUE(Make().Upload(jpeg_).has_value());
 }
 
 }  // namespace
