@@ -32,7 +32,7 @@ std::vector<const ServerRow*> Candidates(const ServerView& servers,
   for (const ServerRow& s : servers) {
     if (s.flg_usable && s.state == ServerState::kActive &&
         s.cur_pic_amount < s.max_pic_amount && !s.node_full &&
-        s.disk_free_bytes > disk_reserve_bytes) {
+        !StoreFailedSinceBeat(s) && s.disk_free_bytes > disk_reserve_bytes) {
       out.push_back(&s);
     }
   }

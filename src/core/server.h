@@ -42,7 +42,18 @@ struct ServerRow {
   // its own --disk-reserve, so it refuses new images whatever the counts
   // here say.
   bool node_full = false;
+  // In memory only: when (Unix seconds) a store on it last failed for want
+  // of the server (unreachable, timed out, a 5xx); 0 = never.
+  int64_t store_failed_at = 0;
 };
+
+// A store failed since the server's last heartbeat: it gets no uploads
+// until a heartbeat after the failure (one in the same second may have
+// been sent before it).
+inline bool StoreFailedSinceBeat(const ServerRow& row) {
+  return row.store_failed_at > 0 &&
+         row.store_failed_at >= row.last_heartbeat_at;
+}
 
 // Where trackers reach a server: its internal URL, else its public one.
 inline const std::string& StoreUrl(const ServerRow& row) {

@@ -187,6 +187,8 @@ int64_t Repairer::AddCopies(const ImageRecord& image, std::string_view bytes,
     if (size_t(added) == count) break;
     if (auto put = nodes_.Put(*s, path, bytes); !put) {
       failures_.fetch_add(1);
+      if (put.error().code == ErrorCode::kUnavailable)
+        registry_.StoreFailed(s->server_id, put.error());
       spdlog::warn("repair {}: store on server {} failed: {}", image.id.str(),
                    s->server_id, put.error().message);
       continue;

@@ -128,6 +128,7 @@ TEST_F(RepairerTest, UploadWithTooFewServersIsCompletedLater) {
   Rounds(repairer, 1);
   EXPECT_EQ(Holders(image.id).size(), 1u) << "nowhere to copy it yet";
   nodes_.fail.clear();
+  Pass(seconds(1), {1, 2, 3});  // back: stores go there after a heartbeat
   Rounds(repairer, 1);
   ExpectGoodCopies(image, 2);
   EXPECT_EQ(*store_->RepairQueueLength(), 0);

@@ -13,6 +13,7 @@
 
 #include "core/hex.h"
 #include "core/image_probe.h"
+#include "core/placement.h"
 #include "core/wire.h"
 #include "http/client.h"
 #include "http/multipart.h"
@@ -83,7 +84,11 @@ Result<int64_t> CheckCapacity(int64_t max_pic_amount) {
   return max_pic_amount;
 }
 
-json ServerJson(const ServerRow& s, const ServerRegistry& registry) {
+json ServerJson(const ServerRow& s, const ServerRegistry& registry,
+                int64_t disk_reserve_bytes) {
+  // Whether placement would choose it now: usable, active, with room by
+  // the counts, its own heartbeat and its disk, its last store not failed.
+  const bool takes_uploads = !Candidates({s}, disk_reserve_bytes).empty();
   return json{{"server_id", s.server_id},
               {"server_name", s.server_name},
               {"server_url", s.server_url},
@@ -92,6 +97,7 @@ json ServerJson(const ServerRow& s, const ServerRegistry& registry) {
               {"max_pic_amount", s.max_pic_amount},
               {"cur_pic_amount", s.cur_pic_amount},
               {"flg_usable", s.flg_usable},
+              {"takes_uploads", takes_uploads},
               {"state", ServerStateName(s.state)},
               {"last_heartbeat_at", s.last_heartbeat_at},
               {"heartbeat_age_s", registry.HeartbeatAgeSeconds(s)},
@@ -281,7 +287,7 @@ http::Router Tracker::MakeRouter() {
     json servers = json::array();
     int64_t usable = 0, copies = 0, capacity = 0, bytes_used = 0;
     for (const ServerRow& s : registry_->Snapshot()) {
-      servers.push_back(ServerJson(s, *registry_));
+      servers.push_back(ServerJson(s, *registry_, options_.disk_reserve_bytes));
       usable += s.flg_usable;
       copies += s.cur_pic_amount;
       capacity += s.max_pic_amount;
@@ -356,7 +362,9 @@ http::Router Tracker::MakeRouter() {
                  row->server_id, row->server_name, row->server_url,
                  row->max_pic_amount);
     (void)registry_->Refresh();
-    return http::Json(bhttp::status::created, ServerJson(*row, *registry_));
+    return http::Json(
+        bhttp::status::created,
+        ServerJson(*row, *registry_, options_.disk_reserve_bytes));
   };
 
   auto server_id = [](const Request& r) -> std::optional<int64_t> {
@@ -412,7 +420,8 @@ http::Router Tracker::MakeRouter() {
     (void)registry_->Refresh();
     auto live = registry_->Find(*id);
     return http::Json(bhttp::status::ok,
-                      ServerJson(live ? *live : *row, *registry_));
+                      ServerJson(live ? *live : *row, *registry_,
+                                 options_.disk_reserve_bytes));
   };
 
   auto remove_server = [this, server_id](const Request& r) -> Response {

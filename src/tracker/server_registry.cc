@@ -15,7 +15,8 @@ ServerRegistry::ServerRegistry(MetadataStore& store, const Clock& clock,
       started_at_(clock.NowSeconds()) {}
 
 bool ServerRegistry::Alive(const ServerRow& row) const {
-  if (row.last_heartbeat_at <= 0) return false;
+  if (row.last_heartbeat_at <= 0 || lost_files_.count(row.server_id) != 0)
+    return false;
   const int64_t now = clock_.NowSeconds();
   int64_t since = row.last_heartbeat_at;
   // While the store cannot be read no tracker can record a beat, so a
@@ -87,6 +88,7 @@ void ServerRegistry::Apply(std::vector<ServerRow> rows) {
         row.last_heartbeat_at =
             std::max(row.last_heartbeat_at, old->second.last_heartbeat_at);
         row.node_full = old->second.node_full;
+        row.store_failed_at = old->second.store_failed_at;
         row.flg_usable = old->second.flg_usable;
       }
       const bool was = row.flg_usable;
@@ -188,6 +190,10 @@ Result<void> ServerRegistry::Admit(const NodeStatus& s) {
        (row->cur_pic_amount >= kLostFilesMinimum &&
         s.images * 2 < row->cur_pic_amount));
   if (lost) {
+    // Its own node says the files are not there: unusable from now on, not
+    // a heartbeat timeout later (uploads would be acknowledged onto a disk
+    // about to be swapped back, resolves hand out URLs that answer 404).
+    lost_files_.insert(row->server_id);
     return Fail(ErrorCode::kConflict,
                 fmt::format("server {} ({}) reports {} images at {}, but {} "
                             "copies are recorded on it: is its --root the "
@@ -261,8 +267,21 @@ Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
   }
   row->flg_usable = true;
   row->node_full = NodeFull(s);
+  if (it != servers_.end()) row->store_failed_at = it->second.store_failed_at;
+  lost_files_.erase(row->server_id);
   servers_[row->server_id] = *row;
   return *row;
+}
+
+void ServerRegistry::StoreFailed(int64_t server_id, const Error& why) {
+  std::lock_guard lock(mutex_);
+  auto it = servers_.find(server_id);
+  if (it == servers_.end()) return;
+  const bool said = StoreFailedSinceBeat(it->second);
+  it->second.store_failed_at = clock_.NowSeconds();
+  if (said) return;
+  spdlog::warn("server {} ({}): no uploads until its next heartbeat: {}",
+               server_id, it->second.server_name, why.message);
 }
 
 ServerView ServerRegistry::Snapshot() const {

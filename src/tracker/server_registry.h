@@ -58,6 +58,12 @@ class ServerRegistry {
   ServerView Snapshot() const;
   std::optional<ServerRow> Find(int64_t server_id) const;
 
+  // A store on the server failed for want of the server (unreachable,
+  // timed out, a 5xx): no uploads go there until its next heartbeat, so a
+  // node that stopped costs one failed store, not one per upload until the
+  // heartbeat timeout. Reads are left alone. Logged once per heartbeat.
+  void StoreFailed(int64_t server_id, const Error& why);
+
   // After an upload or delete, so placement sees counts before the next
   // Refresh().
   void AdjustCount(int64_t server_id, int64_t delta);
@@ -88,9 +94,12 @@ class ServerRegistry {
   const std::chrono::seconds timeout_;
 
   const int64_t started_at_;  // Unix seconds
-  mutable std::mutex mutex_;  // guards the six below
+  mutable std::mutex mutex_;  // guards the seven below
   std::unordered_map<int64_t, ServerRow> servers_;
   int64_t recovered_at_ = 0;  // the end of the last store outage
+  // Servers whose node reported its files gone (see Admit): unusable until
+  // a heartbeat of theirs is taken.
+  std::set<int64_t> lost_files_;
   std::optional<Error> refresh_error_;
   bool beats_unrecorded_ = false;  // the last heartbeat's record failed
   std::set<std::string> refused_;  // URLs of removed servers still beating

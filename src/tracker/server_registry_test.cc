@@ -70,6 +70,8 @@ TEST_F(ServerRegistryTest, NodeThatLostItsFilesIsRefused) {
   EXPECT_EQ(empty.error().code, ErrorCode::kConflict);
   EXPECT_NE(empty.error().message.find("reports 0 images"), std::string::npos)
       << empty.error().message;
+  EXPECT_FALSE(registry_->Find(row->server_id)->flg_usable)
+      << "unusable at once, not a heartbeat timeout later";
   clock_.Advance(kTimeout + std::chrono::seconds(1));
   ASSERT_FALSE(registry_->Heartbeat(Beat("n1", "http://a:9001", 3)));
   EXPECT_FALSE(registry_->Find(row->server_id)->flg_usable);

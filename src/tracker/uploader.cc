@@ -87,12 +87,17 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
         holders.push_back(*s);
         continue;
       }
-      // Retry on the next server; the cause is worth a line once per
-      // failure, the server's health is the heartbeat's business.
+      // Retry on the next server. One that could not be reached gets no
+      // more uploads until it beats again (logged there, once); other
+      // refusals are worth a line each.
       retries_.fetch_add(1);
       last_error = put.error().message;
-      spdlog::warn("upload {}: store on server {} failed, trying another: {}",
-                   record.id.str(), s->server_id, put.error().message);
+      if (put.error().code == ErrorCode::kUnavailable) {
+        registry_.StoreFailed(s->server_id, put.error());
+      } else {
+        spdlog::warn("upload {}: store on server {} failed, trying another: {}",
+                     record.id.str(), s->server_id, put.error().message);
+      }
     }
     lap = Lap(Stage::kStore, lap);
     if (holders.empty()) break;

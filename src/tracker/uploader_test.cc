@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "testing/testing.h"
@@ -66,6 +67,33 @@ TEST_F(UploaderTest, RetriesOnAnotherServer) {
   }
   EXPECT_GT(uploader.retries(), 0u)
       << "failed servers were tried and passed over";
+}
+
+// A server that cannot be reached costs one failed store, not one per
+// upload until its heartbeat times out; its next heartbeat lets it back.
+TEST_F(UploaderTest, UnreachableServerGetsNoUploadsUntilItBeats) {
+  nodes_.fail[1] = Error{ErrorCode::kUnavailable, "connection refused"};
+  nodes_.fail[2] = Error{ErrorCode::kUnavailable, "connection refused"};
+  Uploader uploader = Make();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(uploader.Upload(jpeg_));
+  EXPECT_EQ(std::count(nodes_.puts.begin(), nodes_.puts.end(), 1), 1);
+  EXPECT_EQ(std::count(nodes_.puts.begin(), nodes_.puts.end(), 2), 1);
+  EXPECT_TRUE(registry_->Find(1)->flg_usable) << "reads are left alone";
+
+  nodes_.fail.clear();
+  clock_.Advance(std::chrono::seconds(1));
+  NodeStatus beat;
+  beat.name = "n1";
+  beat.url = "http://127.0.0.1:9001";
+  beat.root = "/r";
+  beat.disk_free_bytes = int64_t(1) << 40;
+  beat.max_pics = 1000;
+  ASSERT_TRUE(registry_->Heartbeat(beat));
+  nodes_.puts.clear();
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(uploader.Upload(jpeg_));
+  EXPECT_GT(std::count(nodes_.puts.begin(), nodes_.puts.end(), 1), 0);
+  EXPECT_EQ(std::count(nodes_.puts.begin(), nodes_.puts.end(), 2), 0)
+      << "server 2 has not beaten yet";
 }
 
 // A node whose heartbeat says it holds its own --max-pics gets no uploads,
@@ -189,6 +217,12 @@ TEST_F(UploaderTest, FullInDatabaseDeletesTheCopyAndMovesOn) {
   ASSERT_FALSE(record.has_value());
   EXPECT_TRUE(nodes_.files.empty()) << "copy on the full server removed";
   nodes_.fail.erase(3);
+  clock_.Advance(std::chrono::seconds(1));
+  ASSERT_TRUE(store_
+                  ->RecordHeartbeat("n3", "http://127.0.0.1:9003", "/r", 1000,
+                                    int64_t(1) << 40, 0, clock_.NowSeconds())
+                  .has_value());
+  ASSERT_TRUE(registry_->Refresh().has_value());
   auto again = Make().Upload(jpeg_);
   ASSERT_TRUE(again.has_value()) << again.error().message;
   EXPECT_EQ(again->placements[0].server_id, 3);

@@ -326,6 +326,8 @@ TEST_F(ClusterTest, ConcurrentUploadersNeverOverfill) {
   EXPECT_EQ(other.load(), 0);
   for (auto& s : c().Servers()["servers"]) {
     EXPECT_EQ(s["cur_pic_amount"], s["max_pic_amount"]) << s.dump();
+    EXPECT_EQ(s["flg_usable"], true) << s.dump();
+    EXPECT_EQ(s["takes_uploads"], false) << "full: " << s.dump();
   }
   for (auto [id, max] : old_max) {
     Send("PATCH", c().tracker_url() + "/v1/servers/" + std::to_string(id),

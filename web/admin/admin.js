@@ -308,10 +308,14 @@
     setChildren(url, `${href ? 'a' : 't'}|${s.server_url}`, () =>
       [href ? el('a', { href, text: s.server_url, rel: 'noreferrer' }) : (s.server_url || '—')]);
     const kind = { active: 'ok', draining: 'warn', disabled: 'neutral', removed: 'neutral' }[s.state] || 'neutral';
-    setChildren(health, `${up}|${s.state}`, () => [
-      up ? badge('ok', 'Up') : badge('down', 'Down'),
+    // Up and active, yet placement passes it over: full by the counts, by
+    // its own --max-pics or disk reserve, or its last store failed.
+    const idle = up && s.state === 'active' && s.takes_uploads === false;
+    setChildren(health, `${up}|${idle}|${s.state}`, () => [
+      !up ? badge('down', 'Down') : idle ? badge('warn', 'No uploads') : badge('ok', 'Up'),
       el('span', { class: `state state-${kind}`, text: s.state }),
     ]);
+    health.title = idle ? 'full (images or disk), or its last store failed: no uploads until it has room or beats again' : '';
 
     const cur = Number(s.cur_pic_amount) || 0;
     const max = Number(s.max_pic_amount) || 0;
