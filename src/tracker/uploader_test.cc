@@ -69,6 +69,17 @@ TEST_F(UploaderTest, RetriesOnAnotherServer) {
       << "failed servers were tried and passed over";
 }
 
+// Server i's heartbeat, with room unless a test says otherwise.
+NodeStatus NodeBeat(int i) {
+  NodeStatus s;
+  s.name = "n" + std::to_string(i);
+  s.url = "http://127.0.0.1:" + std::to_string(9000 + i);
+  s.root = "/r";
+  s.disk_free_bytes = int64_t(1) << 40;
+  s.max_pics = 1000;
+  return s;
+}
+
 // A server that cannot be reached costs one failed store, not one per
 // upload until its heartbeat times out; its next heartbeat lets it back.
 TEST_F(UploaderTest, UnreachableServerGetsNoUploadsUntilItBeats) {
@@ -82,13 +93,7 @@ TEST_F(UploaderTest, UnreachableServerGetsNoUploadsUntilItBeats) {
 
   nodes_.fail.clear();
   clock_.Advance(std::chrono::seconds(1));
-  NodeStatus beat;
-  beat.name = "n1";
-  beat.url = "http://127.0.0.1:9001";
-  beat.root = "/r";
-  beat.disk_free_bytes = int64_t(1) << 40;
-  beat.max_pics = 1000;
-  ASSERT_TRUE(registry_->Heartbeat(beat));
+  ASSERT_TRUE(registry_->Heartbeat(NodeBeat(1)));
   nodes_.puts.clear();
   for (int i = 0; i < 40; ++i) ASSERT_TRUE(uploader.Upload(jpeg_));
   EXPECT_GT(std::count(nodes_.puts.begin(), nodes_.puts.end(), 1), 0);
@@ -99,16 +104,6 @@ TEST_F(UploaderTest, UnreachableServerGetsNoUploadsUntilItBeats) {
 // A node whose heartbeat says it holds its own --max-pics gets no uploads,
 // though an operator set max_pic_amount above it; its next beat with room
 // lets it back in.
-// Server 2's heartbeat, with room unless a test says otherwise.
-NodeStatus SecondNodeBeat() {
-  NodeStatus s;
-  s.name = "n2";
-  s.url = "http://127.0.0.1:9002";
-  s.root = "/r";
-  s.disk_free_bytes = int64_t(1) << 40;
-  s.max_pics = 1000;
-  return s;
-}
 
 // 30 uploads, none of them stored on (or even tried at) server 2.
 void ExpectSecondNodePassedOver(Uploader& uploader) {
@@ -121,7 +116,7 @@ void ExpectSecondNodePassedOver(Uploader& uploader) {
 }
 
 TEST_F(UploaderTest, NodeAtItsOwnMaximumIsPassedOver) {
-  NodeStatus full = SecondNodeBeat();
+  NodeStatus full = NodeBeat(2);
   full.images = 1000;
   ASSERT_TRUE(registry_->Heartbeat(full).has_value());
   ASSERT_TRUE(registry_->Refresh().has_value()) << "a reload keeps it";
@@ -138,7 +133,7 @@ TEST_F(UploaderTest, NodeAtItsOwnMaximumIsPassedOver) {
 // Likewise a node whose disk is at its own --disk-reserve, larger than the
 // tracker's: it would answer every store with 507.
 TEST_F(UploaderTest, NodeAtItsOwnDiskReserveIsPassedOver) {
-  NodeStatus low = SecondNodeBeat();
+  NodeStatus low = NodeBeat(2);
   low.disk_free_bytes = int64_t(10) << 30;
   low.disk_reserve_bytes = int64_t(20) << 30;
   ASSERT_TRUE(registry_->Heartbeat(low).has_value());
