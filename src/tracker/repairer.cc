@@ -154,21 +154,48 @@ Result<std::string> Repairer::ReadGood(
   for (const ServerRow* s : sources) {
     Throttle(image.bytes);
     auto bytes = nodes_.Read(*s, path.relative);
-    if (!bytes) {
+    if (!bytes && bytes.error().code != ErrorCode::kNotFound) {
       failures_.fetch_add(1);
       why = bytes.error().message;
+      spdlog::debug("repair {}: {}", image.id.str(), why);
       continue;
     }
-    if (Sha256Hex(*bytes) == image.sha256) return bytes;
-    // Never copy a corrupt copy: retire it instead (if it is not the last)
-    // and try the next.
-    corrupt_.fetch_add(1);
-    why = fmt::format("the copy on server {} does not match its sha256",
-                      s->server_id);
-    spdlog::error("repair {}: {}", image.id.str(), why);
-    if (RetireCorrupt(image, s->server_id, servers)) ++retired;
+    if (bytes && Sha256Hex(*bytes) == image.sha256) return bytes;
+    // Never copy a corrupt copy, nor count a missing one: retire it instead
+    // (if it is not the last) and try the next. Kept, it is remembered: it
+    // counts no more, is read no more, and goes once a good copy is on a
+    // usable server.
+    why = fmt::format("the copy on server {} {}", s->server_id,
+                      bytes ? "does not match its sha256"
+                            : "is missing (404 on a usable server)");
+    if (Remember(image, s->server_id, why)) {
+      (void)store_.QueueRepair(image.id, image.created_at);
+    }
+    if (RetireCorrupt(image, s->server_id, servers)) {
+      Forget(image, s->server_id);
+      ++retired;
+    }
   }
   return Fail(ErrorCode::kUnavailable, why);
+}
+
+bool Repairer::Remember(const ImageRecord& image, int64_t server_id,
+                        const std::string& why) {
+  std::lock_guard lock(mutex_);
+  if (!known_corrupt_.emplace(image.id.str(), server_id).second) return false;
+  corrupt_.fetch_add(1);
+  spdlog::error("repair {}: {}", image.id.str(), why);
+  return true;
+}
+
+void Repairer::Forget(const ImageRecord& image, int64_t server_id) {
+  std::lock_guard lock(mutex_);
+  known_corrupt_.erase({image.id.str(), server_id});
+}
+
+bool Repairer::KnownCorrupt(const ImageRecord& image, int64_t server_id) const {
+  std::lock_guard lock(mutex_);
+  return known_corrupt_.count({image.id.str(), server_id}) != 0;
 }
 
 int64_t Repairer::AddCopies(const ImageRecord& image, std::string_view bytes,
@@ -221,8 +248,13 @@ Result<bool> Repairer::Fix(const ImageRecord& image, const ServerView& servers,
   std::vector<std::pair<int64_t, Role>> retiring;
   std::vector<const ServerRow*> live;
   int counted = 0;
+  std::vector<int64_t> corrupt;
   for (const Placement& p : image.placements) {
     const ServerRow* s = FindServer(servers, p.server_id);
+    if (KnownCorrupt(image, p.server_id)) {
+      corrupt.push_back(p.server_id);
+      continue;
+    }
     switch (RoleOf(s)) {
       case Role::kLive:
         ++counted;
@@ -246,7 +278,6 @@ Result<bool> Repairer::Fix(const ImageRecord& image, const ServerView& servers,
     if (!Holds(image, s->server_id)) candidates.push_back(s);
   }
 
-  const bool no_room = candidates.empty();
   bool changed = false;
   const int wanted = std::max(1, options_.replicas);
   if (counted < wanted && !sources.empty() && !candidates.empty()) {
@@ -256,7 +287,6 @@ Result<bool> Repairer::Fix(const ImageRecord& image, const ServerView& servers,
     changed |= retired > 0;
     if (!bytes) {
       done = false;
-      spdlog::warn("repair {}: {}", image.id.str(), bytes.error().message);
       return changed;
     }
     const int64_t added =
@@ -266,14 +296,23 @@ Result<bool> Repairer::Fix(const ImageRecord& image, const ServerView& servers,
   }
 
   // Retire copies that no longer count once enough others do. A draining
-  // server's copy also goes when no server is left to take another: the
-  // operator asked for it, and a live copy remains.
+  // server keeps its copy while no other server can take one: a drain
+  // moves copies, it never lowers how many there are (the drain waits,
+  // said in the round's log line).
   done = counted >= wanted;
   for (const auto& [server_id, role] : retiring) {
-    const bool enough = counted >= wanted ||
-                        (role == Role::kLeaving && counted >= 1 && no_room);
-    if (enough && Retire(image, server_id, servers,
-                         role == Role::kLeaving ? "drained" : "server lost")) {
+    if (counted >= wanted &&
+        Retire(image, server_id, servers,
+               role == Role::kLeaving ? "drained" : "server lost")) {
+      changed = true;
+      continue;
+    }
+    done = false;
+    if (role == Role::kLeaving) stalled_.fetch_add(1);
+  }
+  for (int64_t server_id : corrupt) {
+    if (RetireCorrupt(image, server_id, servers)) {
+      Forget(image, server_id);
       changed = true;
     } else {
       done = false;
@@ -425,6 +464,18 @@ Result<int64_t> Repairer::RunOnce() {
 
   DeleteForgottenFiles(servers);
   UpdateBacklog(registry_.Snapshot());
+  // A drain that cannot go on is said once, and again when it can.
+  const int64_t stalled = stalled_.exchange(0);
+  if (stalled > 0 && !stall_said_) {
+    spdlog::warn(
+        "repair: copies on draining servers wait, no other server can take "
+        "them ({} of each image wanted): add or enable a server, or lower "
+        "--replicas",
+        options_.replicas);
+  } else if (stalled == 0 && stall_said_) {
+    spdlog::info("repair: copies on draining servers move again");
+  }
+  stall_said_ = stalled > 0;
   return changed.load();
 }
 

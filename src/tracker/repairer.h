@@ -44,9 +44,9 @@ struct RepairStatus {
   int64_t backlog = 0;         // copies known to be missing or to move away
   int64_t copies_made = 0;     // since start
   int64_t copies_dropped = 0;  // placements retired (moved, lost, corrupt)
-  int64_t corrupt = 0;         // copies found not to match their sha256
-  int64_t failures = 0;        // copy attempts that failed
-  int64_t moved = 0;           // rebalance moves
+  int64_t corrupt = 0;   // copies found not to match their sha256, or missing
+  int64_t failures = 0;  // copy attempts that failed
+  int64_t moved = 0;     // rebalance moves
   std::optional<double> rebalance_spread;  // set while a rebalance runs
 };
 
@@ -117,6 +117,13 @@ class Repairer {
   // on a usable server; true when it was retired.
   bool RetireCorrupt(const ImageRecord& image, int64_t server_id,
                      const ServerView& servers);
+  // Marks `image`'s copy on `server_id` as bad (corrupt, or missing on a
+  // usable server), counted and logged (`why`) once; true when it was not
+  // known before. Forget() drops the mark once the copy is retired.
+  bool Remember(const ImageRecord& image, int64_t server_id,
+                const std::string& why);
+  void Forget(const ImageRecord& image, int64_t server_id);
+  bool KnownCorrupt(const ImageRecord& image, int64_t server_id) const;
   // Takes or renews the repair lease; true while this tracker holds it.
   Result<bool> HoldLease();
 
@@ -177,11 +184,21 @@ class Repairer {
   std::atomic<int64_t> failures_{0};
   std::atomic<int64_t> moved_{0};
 
-  mutable std::mutex mutex_;  // guards rng_, the budget and rebalance_
+  // Copies on draining servers kept this round for want of another
+  // server (summed by the workers), and whether that was said.
+  std::atomic<int64_t> stalled_{0};
+  bool stall_said_ = false;  // RunOnce() only
+
+  // guards rng_, the budget, rebalance_ and known_corrupt_
+  mutable std::mutex mutex_;
   std::mt19937_64 rng_{std::random_device{}()};
   std::chrono::steady_clock::time_point budget_at_ =
       std::chrono::steady_clock::now();
   std::optional<double> rebalance_;
+  // Copies (image id, server id) read and found corrupt but kept, being
+  // the last readable ones: they count no more and go once a good copy is
+  // on a usable server. In memory: a restarted tracker finds them again.
+  std::set<std::pair<std::string, int64_t>> known_corrupt_;
 };
 
 }  // namespace imgstore

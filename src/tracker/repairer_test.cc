@@ -245,6 +245,71 @@ TEST_F(RepairerTest, DrainOfTheLastServerKeepsTheOnlyCopy) {
   ExpectGoodCopies(image, 1);
 }
 
+// A drain moves copies; it never lowers how many there are. With no other
+// server to take a copy, the draining server keeps its own and the drain
+// waits; once one can, the copy moves.
+TEST_F(RepairerTest, DrainWithNowhereToCopyWaits) {
+  ImageRecord image = Upload(2);
+  const std::vector<int64_t> holders = Holders(image.id);
+  int64_t spare = 0;
+  for (int64_t id : {1, 2, 3}) {
+    if (std::count(holders.begin(), holders.end(), id) == 0) spare = id;
+  }
+  auto set = [&](int64_t id, ServerState state) {
+    ASSERT_TRUE(store_->UpdateServer(id, ServerUpdate{state, std::nullopt})
+                    .has_value());
+    ASSERT_TRUE(registry_->Refresh().has_value());
+  };
+  set(spare, ServerState::kDisabled);
+  set(holders[0], ServerState::kDraining);
+  Repairer repairer = Make(2);
+  Rounds(repairer, 3);
+  EXPECT_EQ(Holders(image.id), holders) << "both copies kept";
+  EXPECT_EQ(repairer.Status().copies_dropped, 0);
+  EXPECT_GT(repairer.Status().backlog, 0) << "the drain is not done";
+
+  set(spare, ServerState::kActive);
+  Rounds(repairer, 2);
+  ExpectGoodCopies(image, 2);
+  const std::vector<int64_t> now = Holders(image.id);
+  EXPECT_EQ(std::count(now.begin(), now.end(), holders[0]), 0);
+}
+
+// A copy that repair reads and finds corrupt or missing, kept because the
+// image's other copy is on a server that is down, is said once, counts no
+// more, and goes (with a new good copy made) once that server is back.
+TEST_F(RepairerTest, BadCopyFoundByRepairIsRememberedUntilReplaced) {
+  for (bool missing : {false, true}) {
+    SCOPED_TRACE(missing ? "missing" : "corrupt");
+    Pass(seconds(1), {1, 2, 3});
+    ImageRecord image = Upload(2);
+    const std::vector<int64_t> holders = Holders(image.id);
+    const int64_t bad = holders[0], down = holders[1];
+    const std::pair<int64_t, std::string> file{
+        bad, image.placements[0].relative_path};
+    if (missing) {
+      nodes_.files.erase(file);
+    } else {
+      nodes_.files[file][100] ^= 0x01;
+    }
+    std::vector<int> beating;
+    for (int i : {1, 2, 3}) {
+      if (i != down) beating.push_back(i);
+    }
+    Pass(seconds(61), beating);  // past the grace period: `down` is lost
+    Repairer repairer = Make(2);
+    Rounds(repairer, 4);
+    EXPECT_EQ(repairer.Status().corrupt, 1) << "found, and said, once";
+    EXPECT_EQ(Holders(image.id), holders) << "nothing good to copy";
+
+    Pass(seconds(1), {1, 2, 3});  // the good copy's server is back
+    Rounds(repairer, 2);
+    ExpectGoodCopies(image, 2);
+    const std::vector<int64_t> now = Holders(image.id);
+    EXPECT_EQ(std::count(now.begin(), now.end(), bad), 0);
+  }
+}
+
 TEST_F(RepairerTest, CorruptCopyFromTheScrubberIsReplaced) {
   ImageRecord image = Upload(2);
   const int64_t bad = Holders(image.id)[0];

@@ -148,7 +148,7 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
                          "Copies retired (drained, lost, corrupt, extra).",
                          &RepairStatus::copies_dropped},
            RepairCounter{"repair_corrupt_total",
-                         "Copies found not to match sha256.",
+                         "Copies found not to match sha256, or missing.",
                          &RepairStatus::corrupt},
            RepairCounter{"repair_failures_total", "Copy attempts that failed.",
                          &RepairStatus::failures},
