@@ -506,6 +506,10 @@ Result<std::vector<ImageLocation>> IndexedStore::LocationsAfter(
 Result<void> IndexedStore::QueueRepair(const ImageId& id, int64_t now) {
   return inner_->QueueRepair(id, now);
 }
+
+Result<int64_t> IndexedStore::QueueImagesShortOf(int64_t copies, int64_t now) {
+  return inner_->QueueImagesShortOf(copies, now);
+}
 Result<std::vector<ImageId>> IndexedStore::RepairQueue(
     const std::string& after_id, int64_t limit) {
   return inner_->RepairQueue(after_id, limit);

@@ -176,6 +176,9 @@ class MetadataStore {
   // upload that found too few servers, a copy found corrupt or missing).
   // Queueing a queued image is a no-op.
   virtual Result<void> QueueRepair(const ImageId& id, int64_t now) = 0;
+  // Queues every image with fewer than `copies` copies recorded (after a
+  // raised --replicas); returns how many were not queued before.
+  virtual Result<int64_t> QueueImagesShortOf(int64_t copies, int64_t now) = 0;
   // Queued ids in id order after `after_id`, at most `limit`.
   virtual Result<std::vector<ImageId>> RepairQueue(const std::string& after_id,
                                                    int64_t limit) = 0;

@@ -1065,6 +1065,24 @@ TEST_P(MetadataStoreTest, RepairQueue) {
   EXPECT_EQ(left[0].str(), b.id.str());
 }
 
+// After a raised --replicas: every image short of the new count queued
+// in one statement, none twice.
+TEST_P(MetadataStoreTest, QueueImagesShortOf) {
+  ServerRow s1 = AddServer("n1", 100);
+  ServerRow s2 = AddServer("n2", 100);
+  ImageRecord one = NewImage({s1.server_id});
+  ImageRecord two = NewImage({s1.server_id, s2.server_id});
+  ImageRecord queued = NewImage({s2.server_id});
+  for (const ImageRecord& image : {one, two, queued})
+    Must(store().AddImage(image));
+  Must(store().QueueRepair(queued.id, 1));
+  EXPECT_EQ(Must(store().QueueImagesShortOf(1, 5)), 0);
+  EXPECT_EQ(Must(store().QueueImagesShortOf(2, 5)), 1) << "one, not again";
+  EXPECT_EQ(Must(store().RepairQueueLength()), 2);
+  EXPECT_EQ(Must(store().QueueImagesShortOf(3, 5)), 1) << "two";
+  EXPECT_EQ(Must(store().RepairQueueLength()), 3);
+}
+
 TEST_P(MetadataStoreTest, LeaseHasOneHolderUntilItExpires) {
   EXPECT_TRUE(Must(store().AcquireLease("repair", "a", 100, 10)));
   EXPECT_FALSE(Must(store().AcquireLease("repair", "b", 105, 10)));

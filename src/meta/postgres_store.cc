@@ -1118,6 +1118,20 @@ Result<void> PostgresStore::QueueRepair(const ImageId& id, int64_t now) {
                  id.str());
 }
 
+Result<int64_t> PostgresStore::QueueImagesShortOf(int64_t copies, int64_t now) {
+  auto queue = [&](PgConnection& c) -> Result<int64_t> {
+    auto r = c.Exec(
+        "INSERT INTO repair_queue (image_id, queued_at) "
+        "SELECT image_id, $2 FROM placements GROUP BY image_id "
+        "HAVING count(*) < $1 ON CONFLICT (image_id) DO NOTHING",
+        {Int(copies), Int(now)});
+    if (!r) return Fail(r.error());
+    return r->Changes();
+  };
+  return Context(Run<int64_t>(Kind::kWrite, queue),
+                 "queue images short of {} copies", copies);
+}
+
 Result<std::vector<ImageId>> PostgresStore::RepairQueue(
     const std::string& after_id, int64_t limit) {
   auto list = [&](PgConnection& c) -> Result<std::vector<ImageId>> {

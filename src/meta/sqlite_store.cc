@@ -1272,6 +1272,21 @@ Result<void> SqliteStore::QueueRepair(const ImageId& id, int64_t now) {
   return Context(Write<void>(queue), "queue {} for repair", id.str());
 }
 
+Result<int64_t> SqliteStore::QueueImagesShortOf(int64_t copies, int64_t now) {
+  auto queue = [&](SqliteConnection& c) -> Result<int64_t> {
+    auto s = c.Prepare(
+        "INSERT INTO repair_queue (image_id, queued_at) "
+        "SELECT image_id, ?2 FROM placements GROUP BY image_id "
+        "HAVING count(*) < ?1 ON CONFLICT (image_id) DO NOTHING");
+    if (!s) return Fail(s.error());
+    s->Bind(copies).Bind(now);
+    if (auto ok = s->Run(); !ok) return Fail(ok.error());
+    return c.Changes();
+  };
+  return Context(Write<int64_t>(queue), "queue images short of {} copies",
+                 copies);
+}
+
 Result<std::vector<ImageId>> SqliteStore::RepairQueue(
     const std::string& after_id, int64_t limit) {
   auto list = [&](SqliteConnection& c) -> Result<std::vector<ImageId>> {

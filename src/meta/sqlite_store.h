@@ -94,6 +94,7 @@ class SqliteStore final : public MetadataStore {
   Result<std::vector<ImageLocation>> LocationsAfter(const std::string& after_id,
                                                     int64_t limit) override;
   Result<void> QueueRepair(const ImageId& id, int64_t now) override;
+  Result<int64_t> QueueImagesShortOf(int64_t copies, int64_t now) override;
   Result<std::vector<ImageId>> RepairQueue(const std::string& after_id,
                                            int64_t limit) override;
   Result<void> DequeueRepair(const ImageId& id) override;

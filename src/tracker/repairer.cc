@@ -399,6 +399,33 @@ void Repairer::ReleaseLease() {
   }
 }
 
+Result<void> Repairer::AdoptReplicas() {
+  const std::string key(kReplicasSetting);
+  const int64_t wanted = std::max(1, options_.replicas);
+  auto stored = store_.GetSetting(key);
+  if (!stored) return Fail(stored.error());
+  int64_t before = 0;  // unknown: a new database, or one from before
+  if (*stored) before = std::strtoll((*stored)->c_str(), nullptr, 10);
+  if (before == wanted) return {};
+  if (before > 0) {
+    spdlog::warn(
+        "repair: the database's images were kept at {} copies each (the "
+        "last tracker started on it had --replicas {}); this tracker keeps "
+        "{}: every tracker on one database should have the same --replicas",
+        before, before, wanted);
+  }
+  if (auto set = store_.SetSetting(key, std::to_string(wanted)); !set)
+    return Fail(set.error());
+  if (wanted <= before || wanted == 1) return {};
+  auto queued = store_.QueueImagesShortOf(wanted, clock_.NowSeconds());
+  if (!queued) return Fail(queued.error());
+  if (*queued > 0) {
+    spdlog::info("repair: {} images have fewer than {} copies; queued", *queued,
+                 wanted);
+  }
+  return {};
+}
+
 Result<int64_t> Repairer::RunOnce() {
   auto lease = HoldLease();
   if (!lease) return Fail(lease.error());

@@ -85,6 +85,13 @@ class Repairer {
   // another tracker holds the lease).
   Result<int64_t> RunOnce();
 
+  // At start: records this tracker's --replicas in the database. When it
+  // is more than the database knew (or the database knew none), every
+  // image now short of it is queued, so the backlog counts them from the
+  // first round instead of as a slow sweep finds them. Trackers sharing a
+  // database with different --replicas are told so (logged).
+  Result<void> AdoptReplicas();
+
   // Gives the repair lease up, if this tracker holds it, so that another
   // tracker (or this one restarted) takes it at once instead of after its
   // expiry. On a clean stop, once rounds are over.
@@ -104,6 +111,8 @@ class Repairer {
   // The setting that asks for a rebalance: the largest allowed difference
   // between the fullest and the emptiest server's fill ratio.
   static constexpr std::string_view kRebalanceSetting = "rebalance_spread";
+  // The setting that remembers the last --replicas a tracker started with.
+  static constexpr std::string_view kReplicasSetting = "replicas";
 
  private:
   enum class Role {

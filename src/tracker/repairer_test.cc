@@ -135,6 +135,25 @@ TEST_F(RepairerTest, UploadWithTooFewServersIsCompletedLater) {
   EXPECT_EQ(repairer.Status().copies_made, 1);
 }
 
+// A raised --replicas queues every image short of it at the tracker's
+// start, so the backlog shows them all from the first round.
+TEST_F(RepairerTest, RaisedReplicasQueueEveryShortImage) {
+  ASSERT_TRUE(Make(1).AdoptReplicas().has_value());
+  std::vector<ImageRecord> images;
+  for (int i = 0; i < 3; ++i) images.push_back(Upload(1));
+  EXPECT_EQ(*store_->RepairQueueLength(), 0);
+  Repairer raised = Make(2);
+  ASSERT_TRUE(raised.AdoptReplicas().has_value());
+  EXPECT_EQ(*store_->RepairQueueLength(), 3);
+  ASSERT_TRUE(raised.AdoptReplicas().has_value());
+  EXPECT_EQ(*store_->RepairQueueLength(), 3) << "a restart queues nothing";
+  Rounds(raised, 2);
+  for (const ImageRecord& image : images) ExpectGoodCopies(image, 2);
+  EXPECT_EQ(*store_->RepairQueueLength(), 0);
+  EXPECT_EQ(raised.Status().backlog, 0);
+  EXPECT_EQ(**store_->GetSetting(std::string(Repairer::kReplicasSetting)), "2");
+}
+
 TEST_F(RepairerTest, LostServerIsReplacedOnlyAfterTheGracePeriod) {
   ImageRecord image = Upload(2);
   const std::vector<int64_t> before = Holders(image.id);

@@ -105,6 +105,7 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
   repair.holder = o.public_url + "#" + ImageId::New().str();
   t->repairer_ = std::make_unique<Repairer>(
       *t->store_, *t->registry_, *t->node_client_, t->clock_, repair);
+  if (auto r = t->repairer_->AdoptReplicas(); !r) return Fail(r.error());
   t->resolver_ = std::make_unique<Resolver>(*t->store_, *t->registry_,
                                             o.public_url + "/default-image");
   // The routes need the public URL, known only once bound (port 0); the
