@@ -26,6 +26,8 @@ namespace {
 
 // The copy to read among `copies` (a server id each, in the store's
 // order): the usable ones counted, then one picked by a hash of the id.
+// Copies on a draining server are picked only when no other is usable:
+// they are about to move, and a page cached with their URL would break.
 // Counted and then indexed rather than collected: this runs for every id
 // of every page. Returns the chosen copy's index and server, or nullptr
 // when no copy is usable.
@@ -33,21 +35,28 @@ template <typename ServerIdOf>
 std::pair<size_t, const ServerRow*> PickCopy(const ImageId& id, size_t copies,
                                              ServerIdOf server_id_of,
                                              const ServerView& servers) {
+  bool staying_only = true;
   auto for_each_usable = [&](auto&& fn) {
     for (size_t i = 0; i < copies; ++i) {
       const int64_t server_id = server_id_of(i);
       for (const ServerRow& s : servers) {
-        if (s.server_id == server_id && s.flg_usable) {
+        if (s.server_id == server_id && s.flg_usable &&
+            !(staying_only && s.state == ServerState::kDraining)) {
           if (fn(i, s)) return;
         }
       }
     }
   };
   size_t usable = 0;
-  for_each_usable([&](size_t, const ServerRow&) {
+  auto count = [&](size_t, const ServerRow&) {
     ++usable;
     return false;
-  });
+  };
+  for_each_usable(count);
+  if (usable == 0) {
+    staying_only = false;
+    for_each_usable(count);
+  }
   if (usable == 0) return {0, nullptr};
   const uint64_t h = XXH3_64bits(id.str().data(), id.str().size());
   size_t pick = h % usable;

@@ -493,20 +493,47 @@ TEST_F(ResolverTest, ResolveOneAsTheRedirectNeedsIt) {
   }
 }
 
-// The choice the resolver made before it stopped building a list per image.
+// The choice the resolver made before it stopped building a list per image:
+// among the usable copies (those on draining servers only when no other
+// is usable), one by a hash of the id.
 Resolved ListChoose(const ImageRecord& image, const ServerView& servers,
                     const std::string& fallback) {
   std::vector<std::pair<const ServerRow*, const Placement*>> usable;
-  for (const Placement& p : image.placements) {
-    for (const ServerRow& s : servers) {
-      if (s.server_id == p.server_id && s.flg_usable)
-        usable.emplace_back(&s, &p);
+  for (bool staying_only : {true, false}) {
+    for (const Placement& p : image.placements) {
+      for (const ServerRow& s : servers) {
+        if (s.server_id == p.server_id && s.flg_usable &&
+            !(staying_only && s.state == ServerState::kDraining))
+          usable.emplace_back(&s, &p);
+      }
     }
+    if (!usable.empty()) break;
   }
   if (usable.empty()) return Resolved{fallback, false};
   const uint64_t h = XXH3_64bits(image.id.str().data(), image.id.str().size());
   const auto& [server, placement] = usable[h % usable.size()];
   return Resolved{Resolver::CopyUrl(*server, *placement), true};
+}
+
+// A copy on a draining server is about to move: handed out only when no
+// other copy is usable.
+TEST_F(ResolverTest, DrainingCopiesOnlyWhenNoOtherIsUsable) {
+  ServerView servers;
+  for (int64_t s = 1; s <= 2; ++s) {
+    ServerRow row;
+    row.server_id = s;
+    row.server_url = "http://n" + std::to_string(s);
+    row.flg_usable = true;
+    servers.push_back(row);
+  }
+  servers[0].state = ServerState::kDraining;
+  for (int i = 0; i < 50; ++i) {
+    ImageRecord image{.id = ImageId::New()};
+    image.placements = {{1, "p1"}, {2, "p2"}};
+    EXPECT_EQ(resolver_->Choose(image, servers).url, "http://n2/p2");
+    image.placements = {{1, "p1"}};
+    EXPECT_EQ(resolver_->Choose(image, servers).url, "http://n1/p1");
+  }
 }
 
 TEST_F(ResolverTest, ChooseIsStableAndUnchanged) {
@@ -518,6 +545,7 @@ TEST_F(ResolverTest, ChooseIsStableAndUnchanged) {
       row.server_id = s;
       row.server_url = "http://n" + std::to_string(s);
       row.flg_usable = rng() % 3 != 0;
+      if (rng() % 4 == 0) row.state = ServerState::kDraining;
       servers.push_back(row);
     }
     std::shuffle(servers.begin(), servers.end(), rng);
@@ -545,6 +573,7 @@ TEST_F(ResolverTest, LocationChoosesAsTheRecordDoes) {
       row.server_id = s;
       row.server_url = "http://n" + std::to_string(s);
       row.flg_usable = rng() % 3 != 0;
+      if (rng() % 4 == 0) row.state = ServerState::kDraining;
       servers.push_back(row);
     }
     const auto format = static_cast<ImageFormat>(rng() % 6);

@@ -12,18 +12,19 @@ ServerRegistry::ServerRegistry(MetadataStore& store, const Clock& clock,
     : store_(store),
       clock_(clock),
       timeout_(heartbeat_timeout),
-      started_at_(clock.NowSeconds()) {}
+      believed_since_(clock.NowSeconds()) {}
 
 bool ServerRegistry::Alive(const ServerRow& row) const {
   if (row.last_heartbeat_at <= 0 || lost_files_.count(row.server_id) != 0)
     return false;
   const int64_t now = clock_.NowSeconds();
   int64_t since = row.last_heartbeat_at;
-  // While the store cannot be read no tracker can record a beat, so a
-  // server usable before is not called lost for that silence: not during
-  // it, nor until a timeout after it.
+  // While the store cannot be read no tracker can record a beat, nor while
+  // this tracker was not running (it may be the only one), so a server
+  // usable before is not called lost for that silence: not during it, nor
+  // until a timeout after it.
   if (row.flg_usable)
-    since = std::max(since, refresh_error_ ? now : recovered_at_);
+    since = std::max(since, refresh_error_ ? now : believed_since_);
   return now - since < int64_t(timeout_.count());
 }
 
@@ -52,7 +53,7 @@ Result<void> ServerRegistry::Refresh() {
           "it can: {}",
           rows.error().message);
     } else if (rows && refresh_error_) {
-      recovered_at_ = clock_.NowSeconds();
+      believed_since_ = clock_.NowSeconds();
       spdlog::info(
           "tracker: the server table can be read again; heartbeats count "
           "from now, no server is called lost for its silence before");
@@ -66,7 +67,7 @@ Result<void> ServerRegistry::Refresh() {
 
 int64_t ServerRegistry::HealthKnownSince() const {
   std::lock_guard lock(mutex_);
-  return std::max(started_at_, recovered_at_);
+  return believed_since_;
 }
 
 std::optional<Error> ServerRegistry::RefreshError() const {

@@ -93,10 +93,9 @@ class ServerRegistry {
   const Clock& clock_;
   const std::chrono::seconds timeout_;
 
-  const int64_t started_at_;  // Unix seconds
   mutable std::mutex mutex_;  // guards the seven below
   std::unordered_map<int64_t, ServerRow> servers_;
-  int64_t recovered_at_ = 0;  // the end of the last store outage
+  int64_t believed_since_;  // HealthKnownSince(), Unix seconds
   // Servers whose node reported its files gone (see Admit): unusable until
   // a heartbeat of theirs is taken.
   std::set<int64_t> lost_files_;

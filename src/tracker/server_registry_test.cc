@@ -143,5 +143,30 @@ TEST_F(ServerRegistryTest, AStoreOutageCallsNoServerLost) {
   EXPECT_EQ(usable(), "010") << "silent a timeout after the outage";
 }
 
+// A tracker that was down heard no beats (it may be the only one): at its
+// start a server usable when it stopped stays usable for a timeout, not
+// called lost for that silence; one unusable then stays so.
+TEST_F(ServerRegistryTest, ARestartedTrackerCallsNoServerLostAtOnce) {
+  ASSERT_TRUE(registry_->Heartbeat(Beat("a", "http://a:1")));
+  ASSERT_TRUE(registry_->Heartbeat(Beat("b", "http://b:1")));
+  clock_.Advance(kTimeout);
+  ASSERT_TRUE(registry_->Heartbeat(Beat("a", "http://a:1")));
+  ASSERT_TRUE(registry_->Refresh().has_value());  // b recorded unusable
+  clock_.Advance(std::chrono::seconds(30));       // the tracker is down
+
+  ServerRegistry restarted(*store_, clock_, kTimeout);
+  ASSERT_TRUE(restarted.Refresh().has_value());
+  auto usable = [&] {
+    std::string out;
+    for (const ServerRow& row : restarted.Snapshot())
+      out += row.flg_usable ? "1" : "0";
+    return out;
+  };
+  EXPECT_EQ(usable(), "10");
+  clock_.Advance(kTimeout);
+  ASSERT_TRUE(restarted.Refresh().has_value());
+  EXPECT_EQ(usable(), "00") << "silent a timeout after the start";
+}
+
 }  // namespace
 }  // namespace imgstore
