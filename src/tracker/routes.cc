@@ -603,9 +603,20 @@ http::Router Tracker::MakeRouter() {
                       "text/plain; version=0.0.4");
   };
 
+  // The pages run only their own scripts and styles, talk only to this
+  // tracker, and show images from any node (and previews of files being
+  // uploaded); nobody may frame them (the dashboard's buttons).
   auto html = [](std::string body) {
-    return http::Text(bhttp::status::ok, std::move(body),
-                      "text/html; charset=utf-8");
+    Response res = http::Text(bhttp::status::ok, std::move(body),
+                              "text/html; charset=utf-8");
+    res.message.set("Content-Security-Policy",
+                    "default-src 'self'; img-src * data: blob:; "
+                    "object-src 'none'; base-uri 'none'; "
+                    "form-action 'self'; frame-ancestors 'none'");
+    res.message.set(bhttp::field::x_frame_options, "DENY");
+    res.message.set("X-Content-Type-Options", "nosniff");
+    res.message.set("Referrer-Policy", "same-origin");
+    return res;
   };
 
   struct CountedImages {
@@ -633,9 +644,12 @@ http::Router Tracker::MakeRouter() {
     const bool has_next =
         int64_t(images->size()) > kGalleryPageSize && page < kGalleryMaxPages;
     if (int64_t(images->size()) > kGalleryPageSize) images->pop_back();
-    // A count up to 5 s old is never below what this page shows.
-    total = std::max(total,
-                     (page - 1) * kGalleryPageSize + int64_t(images->size()));
+    // A count up to 5 s old is never below what this page shows (a page
+    // past the end shows nothing, and says how many there are).
+    if (!images->empty()) {
+      total = std::max(total,
+                       (page - 1) * kGalleryPageSize + int64_t(images->size()));
+    }
     const ServerView servers = registry_->Snapshot();
     std::vector<pages::GalleryImage> items;
     for (const ImageRecord& image : *images)

@@ -398,6 +398,28 @@ double MetricValue(const std::string& text, const std::string& series) {
   return -1;
 }
 
+// The pages: their own scripts only, never framed; a page past the end
+// says how many images there are, not a count made up from its number.
+TEST_F(ClusterTest, PagesCarrySecurityHeadersAndTrueCounts) {
+  ASSERT_EQ(c().Upload(TestData("small.png"), "image/png").status, 201u);
+  for (const char* path : {"/", "/admin", "/?page=400"}) {
+    auto r = Get(c().tracker_url() + path);
+    ASSERT_EQ(r.status, 200u) << path;
+    EXPECT_NE(
+        r.Header("Content-Security-Policy").find("frame-ancestors 'none'"),
+        std::string::npos)
+        << path;
+    EXPECT_EQ(r.Header("X-Frame-Options"), "DENY") << path;
+    EXPECT_EQ(r.Header("X-Content-Type-Options"), "nosniff") << path;
+  }
+  const int64_t images = c().Servers()["totals"]["images"];
+  ASSERT_LT(images, 24 * 399);
+  const std::string beyond = Get(c().tracker_url() + "/?page=400").body;
+  EXPECT_NE(beyond.find("Nothing on page 400"), std::string::npos);
+  EXPECT_EQ(beyond.find(std::to_string(24 * 399)), std::string::npos)
+      << "no count made up from the page number";
+}
+
 TEST_F(ClusterTest, MetricsAndHealth) {
   EXPECT_EQ(Get(c().tracker_url() + "/healthz").status, 200u);
   auto stage = [](const std::string& m, const std::string& name) {
