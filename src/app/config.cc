@@ -127,7 +127,13 @@ void AddNodeFlags(CLI::App& app, NodeOptions& o) {
   app.add_option("--secret", o.secret, "cluster secret shared with trackers")
       ->envname("IMGSTORE_SECRET")
       ->required();
-  app.add_option("--name", o.name, "server name (default node-PORT)");
+  app.add_option("--name", o.name, "server name (default node-PORT)")
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            auto name = CheckServerName(value);
+            return name ? std::string() : name.error().message;
+          },
+          "NAME"));
   app.add_option("--public-url", o.public_url,
                  "root URL browsers use (default http://LISTEN); https:// "
                  "when a TLS proxy is in front")

@@ -4,28 +4,6 @@
 
 namespace imgstore {
 
-std::string_view ServerStateName(ServerState state) {
-  switch (state) {
-    case ServerState::kActive:
-      return "active";
-    case ServerState::kDraining:
-      return "draining";
-    case ServerState::kDisabled:
-      return "disabled";
-    case ServerState::kRemoved:
-      return "removed";
-  }
-  return "active";
-}
-
-std::optional<ServerState> ParseServerState(std::string_view name) {
-  for (auto s : {ServerState::kActive, ServerState::kDraining,
-                 ServerState::kDisabled, ServerState::kRemoved}) {
-    if (ServerStateName(s) == name) return s;
-  }
-  return std::nullopt;
-}
-
 std::vector<const ServerRow*> Candidates(const ServerView& servers,
                                          int64_t disk_reserve_bytes) {
   std::vector<const ServerRow*> out;

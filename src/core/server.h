@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/error.h"
+
 namespace imgstore {
 
 // Operator-set state of a server. Only `active` servers take new uploads;
@@ -15,6 +17,12 @@ enum class ServerState { kActive, kDraining, kDisabled, kRemoved };
 
 std::string_view ServerStateName(ServerState state);
 std::optional<ServerState> ParseServerState(std::string_view name);
+
+// A server's name (a node's --name) goes into logs, pages and the
+// dashboard: 1 to 64 letters, digits and - _ . : @, so it can neither
+// break a log line nor pass for markup. Else kInvalidArgument, saying so.
+inline constexpr size_t kMaxServerNameLength = 64;
+Result<void> CheckServerName(std::string_view name);
 
 // One row of the server table (the founding design's columns, kept by name,
 // plus what operations need).

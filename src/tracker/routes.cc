@@ -325,6 +325,10 @@ http::Router Tracker::MakeRouter() {
     if (!given_url) return http::ErrorResponse(given_url.error());
     if (!given_name) return http::ErrorResponse(given_name.error());
     if (!given_max) return http::ErrorResponse(given_max.error());
+    if (!given_name->empty()) {
+      if (auto checked = CheckServerName(*given_name); !checked)
+        return http::ErrorResponse(checked.error());
+    }
     std::string url = *given_url;
     while (!url.empty() && url.back() == '/') url.pop_back();
     if (auto checked = http::CheckRootUrl(url); !checked)
@@ -444,6 +448,10 @@ http::Router Tracker::MakeRouter() {
     // (a TLS proxy in front of the node, plain HTTP behind it).
     if (auto checked = http::CheckRootUrl(status->url); !checked)
       return http::ErrorResponse(checked.error());
+    if (!status->name.empty()) {
+      if (auto checked = CheckServerName(status->name); !checked)
+        return http::ErrorResponse(checked.error());
+    }
     if (!status->internal_url.empty()) {
       if (auto checked = http::CheckRootUrl(status->internal_url); !checked)
         return http::ErrorResponse(checked.error());

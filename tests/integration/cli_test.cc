@@ -318,7 +318,9 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
            {"tracker", "--secret", "s", "--max-pixels", "nan"},
            {"tracker", "--secret", "s", "--admin-token", ""},
            {"node", "--root", "/tmp/x", "--tracker", "http://127.0.0.1:1",
-            "--secret", "s", "--heartbeat", "nan"}}) {
+            "--secret", "s", "--heartbeat", "nan"},
+           {"node", "--root", "/tmp/x", "--tracker", "http://127.0.0.1:1",
+            "--secret", "s", "--name", "two\nlines"}}) {
     auto refused = RunImgstore(args);
     EXPECT_EQ(refused.exit_code, 2) << args[3] << ": " << refused.output;
     EXPECT_EQ(Lines(refused.output).size(), 1u) << refused.output;

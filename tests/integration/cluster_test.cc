@@ -256,6 +256,18 @@ TEST_F(ClusterTest, BadInputIsRefusedAndChangesNothing) {
   auto split = SignedSend("POST", c().tracker_url(), "/v1/heartbeat",
                           forged.dump(), kSecret);
   EXPECT_EQ(split.status, 400u) << split.body;
+  // A name goes into log lines and pages: no line breaks, nothing else
+  // but plain characters, not too long.
+  for (const std::string name :
+       {std::string("evil\n2026 info server 1: removed"),
+        std::string("rtl\u202e"), std::string(65, 'n')}) {
+    json named = beat;
+    named["name"] = name;
+    EXPECT_EQ(SignedSend("POST", c().tracker_url(), "/v1/heartbeat",
+                         named.dump(), kSecret)
+                  .status,
+              400u);
+  }
 
   // A field of the wrong type is a 400, not an exception that ends the
   // tracker.
@@ -268,7 +280,8 @@ TEST_F(ClusterTest, BadInputIsRefusedAndChangesNothing) {
         // pages: no CR LF, quotes, port out of range.
         std::pair{"/v1/servers", R"({"url": "http://x:1\r\nX: y"})"},
         std::pair{"/v1/servers", R"({"url": "http://x:1/\"><b>"})"},
-        std::pair{"/v1/servers", R"({"url": "http://x:99999"})"}}) {
+        std::pair{"/v1/servers", R"({"url": "http://x:99999"})"},
+        std::pair{"/v1/servers", R"({"url": "http://x:1", "name": "a\nb"})"}}) {
     auto typed =
         Send("POST", c().tracker_url() + path, body, c().AdminHeaders());
     EXPECT_EQ(typed.status, 400u) << path << " " << body << ": " << typed.body;
