@@ -207,6 +207,10 @@ void Server::Run() {
 void Server::Stop() {
   asio::post(ioc_, [this] {
     if (stopping_.exchange(true)) return;
+    spdlog::info(
+        "stopping: no new connections on port {}; {} requests in flight get "
+        "up to {} s",
+        port(), in_flight_.load(), options_.drain_timeout.count());
     error_code ignored;
     acceptor_.close(ignored);
     asio::co_spawn(ioc_, Drain(), asio::detached);
@@ -219,6 +223,10 @@ asio::awaitable<void> Server::Drain() {
   while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     timer.expires_after(std::chrono::milliseconds(20));
     co_await timer.async_wait(kUseTuple);
+  }
+  if (const int64_t left = in_flight_.load(); left > 0) {
+    spdlog::warn("stopping: {} requests still in flight after {} s are cut",
+                 left, options_.drain_timeout.count());
   }
   ioc_.stop();
 }

@@ -66,8 +66,11 @@ class Server {
   // thread is one of the I/O threads.
   void Run();
   // Stops accepting; lets requests in flight finish (up to drain_timeout),
-  // then ends Run(). Idle keep-alive connections are closed.
+  // then ends Run(). Idle keep-alive connections are closed. Logged, as
+  // is a drain cut short.
   void Stop();
+  // From Stop() on: no new connection is taken.
+  bool Stopping() const { return stopping_; }
 
  private:
   Server(const ServerOptions& options, const Router& router, Metrics& metrics);

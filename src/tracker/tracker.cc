@@ -179,6 +179,9 @@ void Tracker::WatchLoop() {
                          [this] { return stopping_; }))
         return;
     }
+    // Once the server drains it takes no heartbeats: silence then says
+    // nothing of the nodes, so nobody is called lost for it.
+    if (server_->Stopping()) continue;
     (void)registry_->Refresh();  // logs a failure, and the recovery, once
   }
 }

@@ -915,9 +915,11 @@ TEST(NodeCrashTest, KillDuringWritesLeavesNoPartialFile) {
       },
       std::chrono::seconds(5)));
   EXPECT_EQ(Get(url + "/status").status, 200u) << "still running";
-  // Graceful stop: SIGTERM exits 0.
+  // Graceful stop: SIGTERM exits 0, said in the log.
   int status = node.Signal(SIGTERM);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_NE(ReadFile(dir.str() + "/node2.log").find("stopping: no new"),
+            std::string::npos);
 }
 
 }  // namespace
