@@ -270,8 +270,15 @@ http::Router Tracker::MakeRouter() {
 
   auto redirect = [this](const Request& r) -> Response {
     auto now = resolver_->ResolveOne(r.params[0]);
-    if (!now) return http::ErrorResponse(now.error());
-    Response to = http::Redirect(now->url, kRedirectMaxAge);
+    // A browser shows a picture, not a broken image, while the database
+    // cannot be asked (as for an image whose servers are all down).
+    const bool store_down =
+        !now && (now.error().code == ErrorCode::kUnavailable ||
+                 now.error().code == ErrorCode::kIo);
+    if (!now && !store_down) return http::ErrorResponse(now.error());
+    Response to =
+        http::Redirect(store_down ? resolver_->default_image_url() : now->url,
+                       kRedirectMaxAge);
     // A cross-origin <img> or fetch() follows it only if it, too, allows it.
     to.message.set(bhttp::field::access_control_allow_origin, "*");
     return to;

@@ -182,7 +182,8 @@ void Tracker::WatchLoop() {
     // Once the server drains it takes no heartbeats: silence then says
     // nothing of the nodes, so nobody is called lost for it.
     if (server_->Stopping()) continue;
-    (void)registry_->Refresh();  // logs a failure, and the recovery, once
+    // Logs a failure, and the recovery, once.
+    if (registry_->Refresh()) uploader_->SettleUnrecorded();
   }
 }
 

@@ -124,9 +124,11 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
       recorded = found.has_value();
       if (!found && found.error().code != ErrorCode::kNotFound) {
         spdlog::warn(
-            "upload {}: not known to be recorded ({}); its copies are kept "
-            "for fsck to judge",
+            "upload {}: not known to be recorded ({}); its copies wait for "
+            "the database to say",
             record.id.str(), added.error().message);
+        std::lock_guard lock(mutex_);
+        unrecorded_.push_back({path, holders});
         return Fail(added.error());
       }
     }
@@ -158,6 +160,36 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
   }
   return Fail(ErrorCode::kUnavailable,
               "no server can take the image: " + last_error);
+}
+
+size_t Uploader::SettleUnrecorded() {
+  std::vector<Unrecorded> waiting;
+  {
+    std::lock_guard lock(mutex_);
+    waiting.swap(unrecorded_);
+  }
+  size_t deleted = 0, kept = 0;
+  std::vector<Unrecorded> still;
+  for (Unrecorded& u : waiting) {
+    auto found = store_.GetImage(u.path.id);
+    if (found) {
+      ++kept;
+    } else if (found.error().code == ErrorCode::kNotFound) {
+      Discard(u.path, u.holders);
+      ++deleted;
+    } else {
+      still.push_back(std::move(u));
+    }
+  }
+  if (deleted + kept > 0) {
+    spdlog::info(
+        "upload: of the uploads not known to be recorded, {} were not (their "
+        "copies deleted) and {} were",
+        deleted, kept);
+  }
+  std::lock_guard lock(mutex_);
+  for (Unrecorded& u : still) unrecorded_.push_back(std::move(u));
+  return deleted + kept;
 }
 
 }  // namespace imgstore

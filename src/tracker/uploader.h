@@ -46,6 +46,14 @@ class Uploader {
 
   uint64_t retries() const { return retries_.load(); }
 
+  // Uploads whose record failed in a way that cannot tell whether it was
+  // written (the database went away mid-commit) keep their copies until
+  // the database answers: then each image is looked up, and the copies of
+  // one not recorded are deleted. Call when the store answers again (the
+  // tracker does after each good refresh); a no-op when none wait. Returns
+  // how many were settled.
+  size_t SettleUnrecorded();
+
   // Where uploads spend their time, summed over every upload since start
   // (for /metrics): checking the image, hashing it, storing it on nodes
   // (retries included), and recording it in the database.
@@ -72,8 +80,13 @@ class Uploader {
   std::atomic<uint64_t> retries_{0};
   std::array<std::atomic<uint64_t>, kStageNames.size()> stage_us_{};
 
-  std::mutex mutex_;  // guards rng_
+  std::mutex mutex_;  // guards rng_ and unrecorded_
   std::mt19937_64 rng_{std::random_device{}()};
+  struct Unrecorded {
+    ImagePath path;
+    std::vector<ServerRow> holders;
+  };
+  std::vector<Unrecorded> unrecorded_;
 };
 
 }  // namespace imgstore

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -94,6 +95,18 @@ class TwoTrackers {
   void KillTracker(int i) {
     trackers_[i]->Kill9();
     trackers_[i].reset();
+  }
+
+  // Image files under every node's root.
+  size_t FileCount() const {
+    size_t n = 0;
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      const auto root = dir_.path() / ("root" + std::to_string(i));
+      if (!std::filesystem::exists(root)) continue;
+      for (auto& e : std::filesystem::recursive_directory_iterator(root))
+        n += e.is_regular_file();
+    }
+    return n;
   }
 
   json Servers(const std::string& tracker) {
@@ -197,6 +210,48 @@ class TwoTrackers {
   std::vector<std::unique_ptr<ChildProcess>> nodes_;
 };
 
+// HAProxy in TCP mode between the trackers and PostgreSQL: stopping it is
+// a database outage as trackers see one (connections reset, new ones
+// refused); starting it again on the same port ends it.
+class DatabaseProxy {
+ public:
+  explicit DatabaseProxy(const std::string& db_url) : db_url_(db_url) {
+    const size_t at = db_url.find("@127.0.0.1:");
+    const size_t port_at = at + std::string("@127.0.0.1:").size();
+    if (at == std::string::npos) {
+      ADD_FAILURE() << "not a loopback URL: " << db_url;
+      return;
+    }
+    const size_t slash = db_url.find('/', port_at);
+    const std::string db_port = db_url.substr(port_at, slash - port_at);
+    port_ = FreePort();
+    url_ = db_url.substr(0, port_at) + std::to_string(port_) +
+           db_url.substr(slash);
+    std::ofstream(dir_.path() / "db-proxy.cfg")
+        << "defaults\n  mode tcp\n  timeout connect 1s\n"
+           "  timeout client 1h\n  timeout server 1h\n"
+           "listen pg\n  bind 127.0.0.1:"
+        << port_ << "\n  server pg 127.0.0.1:" << db_port << "\n";
+    Start();
+  }
+  const std::string& url() const { return url_; }
+  void Start() {
+    proxy_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{kHaproxy, "-f", dir_.str() + "/db-proxy.cfg",
+                                 "-db"},
+        dir_.str() + "/db-proxy.log");
+    ::usleep(300'000);  // HAProxy binds in a few milliseconds
+  }
+  void Stop() { proxy_.reset(); }
+
+ private:
+  TempDir dir_;
+  std::string db_url_;
+  std::string url_;
+  uint16_t port_ = 0;
+  std::unique_ptr<ChildProcess> proxy_;
+};
+
 class PostgresClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -215,8 +270,9 @@ class PostgresClusterTest : public ::testing::Test {
     db_.reset();
   }
 
-  TwoTrackers& Start(int64_t max_pics) {
-    cluster_ = std::make_unique<TwoTrackers>(db_->url(), 3, max_pics);
+  TwoTrackers& Start(int64_t max_pics, std::string db_url = "") {
+    if (db_url.empty()) db_url = db_->url();
+    cluster_ = std::make_unique<TwoTrackers>(db_url, 3, max_pics);
     for (int i = 0; i < 2; ++i) {
       EXPECT_TRUE(cluster_->WaitUsable(cluster_->TrackerUrl(i), 3))
           << "tracker " << i << " does not see the nodes\n"
@@ -383,6 +439,71 @@ TEST_F(PostgresClusterTest, OneTrackerAtATimeRepairs) {
   EXPECT_TRUE(
       Eventually([&] { return leader(1 - holder); }, std::chrono::seconds(30)))
       << "the survivor takes the lease over\n"
+      << c.Logs();
+}
+
+// While the database is down: uploads are refused before any copy is made
+// (no orphan file), /i/ sends browsers to the default image, and no live
+// node is called lost, during the outage or once it ends (its heartbeats
+// went to whichever tracker, and none could record them).
+TEST_F(PostgresClusterTest, ADatabaseOutageLeavesNoFileAndCallsNoNodeLost) {
+  DatabaseProxy db(db_->url());
+  TwoTrackers& c = Start(100000, db.url());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    auto r = Send("POST", c.url() + "/v1/images", TestData("small.jpg"),
+                  {{"Content-Type", "image/jpeg"}});
+    ASSERT_EQ(r.status, 201u) << r.body;
+    ids.push_back(Parse(r.body)["id"]);
+  }
+  ASSERT_EQ(c.FileCount(), ids.size());
+  json ask = {{"ids", ids}};
+
+  db.Stop();
+  // Longer than the heartbeat timeout (3 s): the beats recorded last grow
+  // old in the database.
+  const auto until = steady_clock::now() + std::chrono::seconds(5);
+  int refused = 0;
+  while (steady_clock::now() < until) {
+    for (int i = 0; i < 2; ++i) {
+      auto up = Send("POST", c.TrackerUrl(i) + "/v1/images",
+                     TestData("small.png"), {{"Content-Type", "image/png"}});
+      EXPECT_NE(up.status, 201u) << up.body;
+      refused += up.status == 503;
+    }
+    ::usleep(250'000);
+  }
+  EXPECT_GT(refused, 0);
+  auto to = Get(c.TrackerUrl(0) + "/i/" + ids[0]);
+  EXPECT_EQ(to.status, 302u) << to.body;
+  EXPECT_NE(to.Header("Location").find("/default-image"), std::string::npos);
+
+  db.Start();
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return Get(c.TrackerUrl(0) + "/healthz").status == 200 &&
+               Get(c.TrackerUrl(1) + "/healthz").status == 200;
+      },
+      std::chrono::seconds(10)))
+      << c.Logs();
+  // Right after, and for a while: every image on a live node, on both.
+  const auto watch = steady_clock::now() + std::chrono::seconds(3);
+  while (steady_clock::now() < watch) {
+    for (int i = 0; i < 2; ++i) {
+      auto r = Send("POST", c.TrackerUrl(i) + "/v1/resolve", ask.dump(),
+                    {{"Content-Type", "application/json"}});
+      ASSERT_EQ(r.status, 200u) << r.body;
+      for (auto& [id, now] : Parse(r.body)["images"].items())
+        EXPECT_EQ(now["available"], true) << "tracker " << i << ": " << id;
+    }
+    ::usleep(100'000);
+  }
+  // Uploads refused before the trackers saw the outage stored a copy and
+  // could not tell whether their record was written: settled (deleted)
+  // once the database answers.
+  EXPECT_TRUE(Eventually([&] { return c.FileCount() == ids.size(); },
+                         std::chrono::seconds(5)))
+      << c.FileCount() << " files for " << ids.size() << " images\n"
       << c.Logs();
 }
 
