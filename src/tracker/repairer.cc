@@ -136,6 +136,16 @@ int64_t Repairer::DeleteForgottenFiles(const ServerView& servers) {
     }
     for (const FileDelete& f : *files) {
       auto path = ParseImagePath("/" + f.relative_path);
+      // A copy recorded there since it was queued (repair chose the server
+      // again, and its PUT found the old file) stays.
+      if (path) {
+        auto image = store_.GetImage(path->id);
+        if (!image && image.error().code != ErrorCode::kNotFound) continue;
+        if (image && Holds(*image, s.server_id)) {
+          (void)store_.DequeueFileDelete(f);
+          continue;
+        }
+      }
       Result<void> gone =
           path ? nodes_.Delete(s, *path) : Result<void>(Fail(path.error()));
       if (!gone && gone.error().code != ErrorCode::kNotFound) continue;

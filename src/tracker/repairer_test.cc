@@ -329,6 +329,26 @@ TEST_F(RepairerTest, BadCopyFoundByRepairIsRememberedUntilReplaced) {
   }
 }
 
+// A file queued for deletion on a server (a copy forgotten while it was
+// down, a store that failed unanswered) is deleted when the server is back
+// unless a copy of the image is recorded there by then.
+TEST_F(RepairerTest, QueuedFileDeleteSparesACopyRecordedSince) {
+  ImageRecord kept = Upload(1);
+  const int64_t holder = Holders(kept.id)[0];
+  const std::string& kept_path = kept.placements[0].relative_path;
+  const std::string stray =
+      MakeImagePath(ImageId::New(), ImageFormat::kJpeg).relative;
+  nodes_.files[{holder, stray}] = "stray bytes";
+  ASSERT_TRUE(store_->QueueFileDelete({holder, kept_path}, 1).has_value());
+  ASSERT_TRUE(store_->QueueFileDelete({holder, stray}, 1).has_value());
+  Repairer repairer = Make(1);
+  Rounds(repairer, 1);
+  EXPECT_EQ(nodes_.files.count({holder, kept_path}), 1u) << "recorded: kept";
+  EXPECT_EQ(nodes_.files.count({holder, stray}), 0u);
+  EXPECT_TRUE(store_->FileDeletes(holder, 10)->empty());
+  ExpectGoodCopies(kept, 1);
+}
+
 TEST_F(RepairerTest, CorruptCopyFromTheScrubberIsReplaced) {
   ImageRecord image = Upload(2);
   const int64_t bad = Holders(image.id)[0];

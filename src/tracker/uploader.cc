@@ -94,6 +94,10 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
       last_error = put.error().message;
       if (put.error().code == ErrorCode::kUnavailable) {
         registry_.StoreFailed(s->server_id, put.error());
+        // The node may have written the file before it failed to answer
+        // (killed, hung): deleted once it is back, unless recorded there.
+        (void)store_.QueueFileDelete({s->server_id, path.relative},
+                                     clock_.NowSeconds());
       } else {
         spdlog::warn("upload {}: store on server {} failed, trying another: {}",
                      record.id.str(), s->server_id, put.error().message);

@@ -90,6 +90,9 @@ TEST_F(UploaderTest, UnreachableServerGetsNoUploadsUntilItBeats) {
   EXPECT_EQ(std::count(nodes_.puts.begin(), nodes_.puts.end(), 1), 1);
   EXPECT_EQ(std::count(nodes_.puts.begin(), nodes_.puts.end(), 2), 1);
   EXPECT_TRUE(registry_->Find(1)->flg_usable) << "reads are left alone";
+  // It may have written the file before failing to answer: queued for
+  // deletion when it is back.
+  EXPECT_EQ(store_->FileDeletes(1, 10)->size(), 1u);
 
   nodes_.fail.clear();
   clock_.Advance(std::chrono::seconds(1));
