@@ -120,9 +120,12 @@ void AddNodeFlags(CLI::App& app, NodeOptions& o) {
   AddListen(app, o.host, o.port, "127.0.0.1:9001");
   app.add_option("--root", o.root, "directory of image files (PicRootPath)")
       ->required();
-  app.add_option("--tracker", o.tracker_url, "tracker URL heartbeats go to")
+  app.add_option("--tracker", o.tracker_urls,
+                 "tracker URL heartbeats go to (a balancer's; or several, "
+                 "comma-separated or repeated, tried in turn)")
       ->envname("IMGSTORE_TRACKER")
       ->required()
+      ->delimiter(',')
       ->check(WebUrl());
   app.add_option("--secret", o.secret, "cluster secret shared with trackers")
       ->envname("IMGSTORE_SECRET")

@@ -14,13 +14,14 @@ constexpr std::string_view kHeartbeatPath = "/v1/heartbeat";
 void Node::HeartbeatLoop() {
   using Link = TrackerLink;
   Link link = Link::kUnknown;
-  const std::string& target = options_.tracker_url;
+  std::string link_url;  // the tracker of `link`
+  Trackers trackers(options_.tracker_urls);
   for (;;) {
-    std::string why;
-    const Link now = PostToTracker(
-        target, kHeartbeatPath, ToJson(Status()).dump(), options_.secret,
-        options_.name, clock_, std::chrono::milliseconds(2000), why);
-    if (now != link) {
+    std::string why, target;
+    const Link now = trackers.Post(
+        kHeartbeatPath, ToJson(Status()).dump(), options_.secret, options_.name,
+        clock_, std::chrono::milliseconds(2000), why, target);
+    if (now != link || target != link_url) {
       switch (now) {
         case Link::kUp:
           spdlog::info("node {}: tracker {} reachable, heartbeats accepted",
@@ -42,6 +43,7 @@ void Node::HeartbeatLoop() {
           break;
       }
       link = now;
+      link_url = target;
     }
     std::unique_lock lock(mutex_);
     if (wake_.wait_for(lock, options_.heartbeat_interval,

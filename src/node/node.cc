@@ -73,7 +73,7 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   node->server_->VerifyWith(*node->verifier_);
 
   ScrubberOptions scrub;
-  scrub.tracker_url = o.tracker_url;
+  scrub.tracker_urls = o.tracker_urls;
   scrub.secret = o.secret;
   scrub.name = o.name;
   scrub.public_url = o.public_url;
@@ -129,7 +129,7 @@ void Node::Run() {
   spdlog::info("node {}: serving {} on {}:{} as {} ({} images)", options_.name,
                store_->root(), options_.host, server_->port(),
                options_.public_url, store_->images());
-  if (!options_.tracker_url.empty())
+  if (!options_.tracker_urls.empty())
     heartbeat_ = std::thread([this] { HeartbeatLoop(); });
   scrubber_->Start();
   server_->Run();

@@ -24,11 +24,13 @@ namespace imgstore {
 struct NodeOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 9001;
-  std::string root;         // PicRootPath, required
-  std::string tracker_url;  // where heartbeats go, required
-  std::string secret;       // cluster secret, required
-  std::string name;         // default "node-<port>"
-  std::string public_url;   // default "http://<host>:<port>"
+  std::string root;  // PicRootPath, required
+  // Where heartbeats and scrub reports go, required: one URL (a balancer's)
+  // or several, tried in turn (node/tracker_link.h).
+  std::vector<std::string> tracker_urls;
+  std::string secret;      // cluster secret, required
+  std::string name;        // default "node-<port>"
+  std::string public_url;  // default "http://<host>:<port>"
   // Where trackers store and delete when browsers use an https public_url
   // (default, then: "http://<host>:<port>"); empty: public_url.
   std::string internal_url;

@@ -43,7 +43,7 @@ Scrubber::Scrubber(ScrubberOptions options, FileStore& store,
 Scrubber::~Scrubber() { Stop(); }
 
 void Scrubber::Start() {
-  if (options_.rate_bytes_per_s == 0 || options_.tracker_url.empty()) return;
+  if (options_.rate_bytes_per_s == 0 || options_.tracker_urls.empty()) return;
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -158,11 +158,11 @@ bool Scrubber::Send(std::vector<Checked>& batch) {
 }
 
 bool Scrubber::Post(const std::string& body) {
-  const std::string& target = options_.tracker_url;
-  std::string why;
-  const Link now = PostToTracker(target, kScrubPath, body, options_.secret,
-                                 options_.name, clock_, kPostTimeout, why);
-  if (now != link_) {
+  std::string why, target;
+  const Link now =
+      trackers_.Post(kScrubPath, body, options_.secret, options_.name, clock_,
+                     kPostTimeout, why, target);
+  if (now != link_ || target != link_url_) {
     switch (now) {
       case Link::kUp:
         spdlog::info("node {}: tracker {} accepting scrub reports",
@@ -183,6 +183,7 @@ bool Scrubber::Post(const std::string& body) {
         break;
     }
     link_ = now;
+    link_url_ = target;
   }
   return now == Link::kUp;
 }

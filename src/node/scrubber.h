@@ -17,9 +17,10 @@
 namespace imgstore {
 
 struct ScrubberOptions {
-  std::string tracker_url;  // reports go to <tracker_url>/v1/scrub
-  std::string secret;       // signs them (core/signing.h)
-  std::string name;         // the node's name and public URL, in each report
+  // Reports go to <tracker>/v1/scrub, one of these (node/tracker_link.h).
+  std::vector<std::string> tracker_urls;
+  std::string secret;  // signs them (core/signing.h)
+  std::string name;    // the node's name and public URL, in each report
   std::string public_url;
   uint64_t rate_bytes_per_s = 8 * 1024 * 1024;  // 0: never started
   std::chrono::seconds interval{86'400};        // pause after a full pass
@@ -91,7 +92,9 @@ class Scrubber {
   // Scrub thread only: when the next read may start, so that the bytes
   // read stay within the rate (no credit is saved up while idle).
   std::chrono::steady_clock::time_point next_read_;
+  Trackers trackers_{options_.tracker_urls};
   Link link_ = Link::kUnknown;
+  std::string link_url_;  // the tracker of link_
 
   std::mutex mutex_;  // guards stopping_
   std::condition_variable wake_;

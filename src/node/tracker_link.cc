@@ -40,4 +40,23 @@ TrackerLink PostToTracker(std::string_view tracker_url, std::string_view path,
   return TrackerLink::kUp;
 }
 
+TrackerLink Trackers::Post(std::string_view path, const std::string& body,
+                           std::string_view secret, std::string_view name,
+                           const Clock& clock,
+                           std::chrono::milliseconds timeout, std::string& why,
+                           std::string& url) {
+  TrackerLink link = TrackerLink::kDown;
+  const size_t first = current_.load();
+  for (size_t i = 0; i < urls_.size(); ++i) {
+    const size_t at = (first + i) % urls_.size();
+    url = urls_[at];
+    link = PostToTracker(url, path, body, secret, name, clock, timeout, why);
+    if (link != TrackerLink::kDown) {
+      current_ = at;
+      break;
+    }
+  }
+  return link;
+}
+
 }  // namespace imgstore

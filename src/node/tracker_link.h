@@ -1,8 +1,10 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/clock.h"
 
@@ -23,5 +25,27 @@ TrackerLink PostToTracker(std::string_view tracker_url, std::string_view path,
                           std::string body, std::string_view secret,
                           std::string_view name, const Clock& clock,
                           std::chrono::milliseconds timeout, std::string& why);
+
+// The trackers a node reports to (--tracker: one, most often a load
+// balancer's URL, or several). Each POST goes to the one that took the
+// last; when it cannot be reached (kDown), to each other in turn, so a node
+// without a balancer keeps beating through any tracker that runs.
+// Thread-safe.
+class Trackers {
+ public:
+  explicit Trackers(std::vector<std::string> urls) : urls_(std::move(urls)) {}
+  bool empty() const { return urls_.empty(); }
+
+  // As PostToTracker; `url` says which tracker answered (or, when none
+  // did, the last one tried).
+  TrackerLink Post(std::string_view path, const std::string& body,
+                   std::string_view secret, std::string_view name,
+                   const Clock& clock, std::chrono::milliseconds timeout,
+                   std::string& why, std::string& url);
+
+ private:
+  const std::vector<std::string> urls_;
+  std::atomic<size_t> current_{0};
+};
 
 }  // namespace imgstore

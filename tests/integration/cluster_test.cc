@@ -629,6 +629,24 @@ TEST(PoolTest, HttpsPublicUrlStoresAtTheInternalUrl) {
       << "deleted at the internal URL";
 }
 
+// A node given several trackers (no balancer in front) beats through one
+// that runs, the first being down.
+TEST(PoolTest, NodeWithSeveralTrackersBeatsThroughOneThatRuns) {
+  Cluster c({.nodes = 0, .tracker_args = {"--replicas", "1"}});
+  TempDir dir;
+  const std::string dead = "http://127.0.0.1:" + std::to_string(FreePort());
+  ChildProcess node(
+      {IMGSTORE_BINARY, "node", "--listen",
+       "127.0.0.1:" + std::to_string(FreePort()), "--root", dir.str() + "/root",
+       "--tracker", dead + "," + c.tracker_url(), "--secret", kSecret,
+       "--heartbeat", "1"},
+      dir.str() + "/node.log");
+  ASSERT_TRUE(c.WaitUsable(1)) << node.Log();
+  EXPECT_EQ(c.Upload(TestData("small.jpg"), "image/jpeg").status, 201u);
+  EXPECT_NE(node.Log().find("heartbeats accepted"), std::string::npos)
+      << node.Log();
+}
+
 // An image deleted while one of its servers is down: the tracker answers
 // 204 at once, and the file goes when the server is back, so the old URL
 // does not keep serving a deleted image.
