@@ -144,6 +144,13 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
         if (auto q = store_.QueueRepair(record.id, record.created_at); !q) {
           spdlog::warn("upload {}: {}", record.id.str(), q.error().message);
         }
+        if (short_logged_.Due()) {
+          spdlog::warn(
+              "upload {}: stored with {} of {} copies, no other server could "
+              "take one; repair adds the rest when one can (said once per "
+              "minute)",
+              record.id.str(), holders.size(), wanted);
+        }
       }
       return record;
     }

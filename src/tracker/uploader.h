@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/image_record.h"
+#include "core/log_every.h"
 #include "core/placement.h"
 #include "meta/metadata_store.h"
 #include "tracker/node_client.h"
@@ -78,6 +79,7 @@ class Uploader {
   const Clock& clock_;
   const UploaderOptions options_;
   std::atomic<uint64_t> retries_{0};
+  LogEvery short_logged_{std::chrono::seconds(60)};  // fewer copies than wanted
   std::array<std::atomic<uint64_t>, kStageNames.size()> stage_us_{};
 
   std::mutex mutex_;  // guards rng_ and unrecorded_
