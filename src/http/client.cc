@@ -76,7 +76,7 @@ Result<void> CheckRootUrl(std::string_view url) {
   // Characters first: ParseUrl's messages quote the URL.
   constexpr std::string_view kAllowed =
       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-      "-._~!$&'()*+,;=:/%[]";
+      "-._~!$&()*+,;=:/%[]";
   for (char c : url) {
     if (kAllowed.find(c) == std::string_view::npos) {
       const bool printable = c > ' ' && c < 0x7f;

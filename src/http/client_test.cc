@@ -47,7 +47,7 @@ TEST(CheckRootUrlTest, RefusesWhatCouldEscapeAHeaderOrAPage) {
        {"https://x.example/a\r\nSet-Cookie: pwn=1", "http://a b:9001",
         "http://127.0.0.1:9001/\"><b>x", "http://h:9001/<script>",
         "http://user:pw@h:9001", "http://h:9001/?q=1", "http://h:9001/#f",
-        "http://h:99999", "http://a b\r\nX: y"}) {
+        "http://h:99999", "http://a b\r\nX: y", "http://h:1/a'b"}) {
     auto checked = CheckRootUrl(bad);
     EXPECT_FALSE(checked.has_value()) << bad;
     if (!checked) {

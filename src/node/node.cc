@@ -60,6 +60,19 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     o.internal_url =
         "http://" + o.host + ":" + std::to_string(node->server_->port());
   }
+  if (o.internal_url.empty()) {
+    // This node serves at its root: a public URL with a path works only
+    // behind a proxy that maps that path to it, for writes too.
+    auto url = http::ParseUrl(o.public_url);
+    if (url && url->path != "/" && !url->path.empty()) {
+      spdlog::warn(
+          "node {}: --public-url has a path ({}) and there is no "
+          "--internal-url: trackers will store at {}/aa/bb/..., which works "
+          "only if a proxy maps that path to this node; else give "
+          "--internal-url http://HOST:PORT",
+          o.name, url->path, o.public_url);
+    }
+  }
 
   // Signed requests must name one of this node's own URLs: one meant for
   // another node is refused here (core/signing.h).

@@ -846,6 +846,24 @@ TEST_F(NodeTest, ScrubRateZeroScrubsNothing) {
       std::string::npos);
 }
 
+// A public URL with a path and no internal URL: trackers would store under
+// that path, which this node does not serve unless a proxy maps it. Said
+// at start.
+TEST(NodeFlagsTest, PublicUrlWithAPathAndNoInternalUrlIsWarnedOf) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  const std::string node_url = "http://127.0.0.1:" + std::to_string(port);
+  ChildProcess node(
+      {IMGSTORE_BINARY, "node", "--listen", "127.0.0.1:" + std::to_string(port),
+       "--root", dir.str() + "/root", "--tracker", "http://127.0.0.1:1",
+       "--secret", kSecret, "--public-url", node_url + "/img"},
+      dir.str() + "/node.log");
+  ASSERT_TRUE(WaitForStatus(node_url + "/status", 200)) << node.Log();
+  EXPECT_NE(node.Log().find("--public-url has a path (/img)"),
+            std::string::npos)
+      << node.Log();
+}
+
 // kill -9 in the middle of a stream of writes, then restart: every
 // acknowledged file is whole, no partial file is ever served.
 TEST(NodeCrashTest, KillDuringWritesLeavesNoPartialFile) {
