@@ -258,7 +258,7 @@ TEST_F(ClusterTest, BadInputIsRefusedAndChangesNothing) {
   EXPECT_EQ(split.status, 400u) << split.body;
   // A name goes into log lines and pages: no line breaks, nothing else
   // but plain characters, not too long.
-  for (const std::string name :
+  for (const std::string& name :
        {std::string("evil\n2026 info server 1: removed"),
         std::string("rtl\u202e"), std::string(65, 'n')}) {
     json named = beat;
