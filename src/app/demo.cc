@@ -531,7 +531,8 @@ void Demo::NodeLost(const Child& child, int status) const {
   Say(fmt::format(
       "{} (pid {}) stopped: {}. The tracker and the other nodes go on: its "
       "images are served from their other copies or as the default image, "
-      "and copied again if it stays away for a minute. To bring it back:\n"
+      "and copied again if it stays away for a minute. To bring it back "
+      "(yours to stop: the demo stops only what it started):\n"
       "  IMGSTORE_SECRET={} {} node --listen 127.0.0.1:{} --root {} "
       "--tracker {} --name {}",
       child.name, child.started_pid, DescribeStatus(status), secrets_.secret,

@@ -369,6 +369,15 @@ std::string ImagePage(const ImageDetail& detail) {
                 "<script src=\"/static/site.js\" defer></script>");
 }
 
+std::string NoSuchImage() {
+  return Layout(
+      "No such image", "image",
+      "<div class=\"empty\"><p class=\"empty-title\">No such image</p>"
+      "<p>It was never stored here, or it was deleted.</p>"
+      "<p><a href=\"/\">Back to the newest images</a></p></div>",
+      "");
+}
+
 std::string Admin() {
   return Layout("Dashboard", "admin", std::string(WebFile("admin/admin.html")),
                 "<script src=\"/static/admin.js\" defer></script>");

@@ -41,6 +41,8 @@ std::string Gallery(const std::vector<GalleryImage>& images, int64_t page,
                     bool has_next, int64_t total_images);
 // GET /images/{id}: one image with its metadata and copies.
 std::string ImagePage(const ImageDetail& detail);
+// GET /images/{id} of an id that is not (or no longer) stored.
+std::string NoSuchImage();
 // GET /admin: the dashboard shell; its script reads /v1/servers.
 std::string Admin();
 

@@ -673,9 +673,16 @@ http::Router Tracker::MakeRouter() {
   };
 
   auto image_page = [this, html](const Request& r) -> Response {
+    auto no_such_image = [&] {
+      Response res = html(pages::NoSuchImage());
+      res.message.result(bhttp::status::not_found);
+      return res;
+    };
     auto id = ImageId::Parse(r.params[0]);
-    if (!id) return http::ErrorResponse(ErrorCode::kNotFound, "no such image");
+    if (!id) return no_such_image();
     auto image = store_->GetImage(*id);
+    if (!image && image.error().code == ErrorCode::kNotFound)
+      return no_such_image();
     if (!image) return http::ErrorResponse(image.error());
     const ServerView servers = registry_->Snapshot();
     pages::ImageDetail detail{

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "core/hex.h"
+#include "core/image_id.h"
 
 namespace imgstore::testing {
 namespace {
@@ -424,6 +425,13 @@ TEST_F(ClusterTest, PagesCarrySecurityHeadersAndTrueCounts) {
         << path;
     EXPECT_EQ(r.Header("X-Frame-Options"), "DENY") << path;
     EXPECT_EQ(r.Header("X-Content-Type-Options"), "nosniff") << path;
+  }
+  // An image page for an id not stored: a page that says so, a 404.
+  for (const std::string& id : {ImageId::New().str(), std::string("bad!")}) {
+    auto none = Get(c().tracker_url() + "/images/" + id);
+    EXPECT_EQ(none.status, 404u);
+    EXPECT_NE(none.body.find("No such image"), std::string::npos) << none.body;
+    EXPECT_EQ(none.Header("Content-Type"), "text/html; charset=utf-8");
   }
   const int64_t images = c().Servers()["totals"]["images"];
   ASSERT_LT(images, 24 * 399);
