@@ -97,23 +97,34 @@ describe('dashboard', () => {
     assert.equal((await servers()).find((x) => x.server_url === target.url).state, 'active');
   });
 
-  test('adds a server, shows its name as text, and removes it', async () => {
+  test('refuses a name that is markup, adds a server, and removes it', async () => {
     const hostile = '<img src=x onerror="window.__pwned=1">';
     const url = 'http://127.0.0.1:9/';  // nothing listens there; it never becomes usable
     await page.fill('#add-url', url);
     await page.fill('#add-name', hostile);
     await page.click('#add-form button[type="submit"]');
-    const r = page.locator('#servers-body tr', { hasText: hostile });
-    await r.waitFor();
-    assert.equal(await r.locator('.server-name').textContent(), hostile);
+    // The tracker's refusal is what the operator reads; nothing is added,
+    // and nothing of the name runs.
+    const alert = page.locator('#flash [role="alert"]');
+    await alert.waitFor();
+    assert.match(await alert.textContent(), /a server name has letters, digits/);
     assert.equal(await page.evaluate(() => window.__pwned), undefined);
     assert.equal(await page.locator('#servers-body img').count(), 0);
+    assert.ok(!(await servers()).some((s) => s.server_url === url.slice(0, -1)));
+
+    const name = 'spare-9';
+    await page.fill('#add-url', url);
+    await page.fill('#add-name', name);
+    await page.click('#add-form button[type="submit"]');
+    const r = page.locator('#servers-body tr', { hasText: name });
+    await r.waitFor();
+    assert.equal(await r.locator('.server-name').textContent(), name);
     assert.equal(await r.locator('.cell-health .badge').textContent(), 'Down');
 
     page.once('dialog', (d) => d.accept());
     await r.getByRole('button', { name: /^Remove / }).click();
     await eventually(async () => (await r.count()) === 0, 6000, 'row removed');
-    assert.ok(!(await servers()).some((s) => s.server_name === hostile && s.state !== 'removed'));
+    assert.ok(!(await servers()).some((s) => s.server_name === name && s.state !== 'removed'));
   });
 
   test('shows the tracker\'s message when removing a server that holds images', async () => {
