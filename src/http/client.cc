@@ -81,9 +81,10 @@ Result<void> CheckRootUrl(std::string_view url) {
     if (kAllowed.find(c) == std::string_view::npos) {
       const bool printable = c > ' ' && c < 0x7f;
       return Fail(ErrorCode::kInvalidArgument,
-                  printable ? fmt::format("url: '{}' is not allowed in a "
-                                          "server's URL (no user info, query "
-                                          "or fragment)",
+                  printable ? fmt::format("url: '{}' is not allowed (plain URL "
+                                          "characters only: no spaces, quotes "
+                                          "or angle brackets, no user info, "
+                                          "query or fragment)",
                                           c)
                             : fmt::format("url: a byte 0x{:02x} is not allowed "
                                           "in a server's URL",

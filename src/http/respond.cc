@@ -44,6 +44,11 @@ Response ErrorResponse(const Error& error) {
   if (error.code == ErrorCode::kUnauthenticated) {
     r.message.set(beast_http::field::www_authenticate, "Bearer");
   }
+  // Unavailable is passing (a server down, a database restarting): a
+  // client may try again, not at once.
+  if (error.code == ErrorCode::kUnavailable) {
+    r.message.set(beast_http::field::retry_after, "2");
+  }
   return r;
 }
 

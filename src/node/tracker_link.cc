@@ -1,5 +1,8 @@
 #include "node/tracker_link.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "core/wire.h"
 #include "http/signed.h"
 
@@ -53,9 +56,11 @@ TrackerLink Trackers::Post(std::string_view path, const std::string& body,
     link = PostToTracker(url, path, body, secret, name, clock, timeout, why);
     if (link != TrackerLink::kDown) {
       current_ = at;
-      break;
+      return link;
     }
   }
+  if (urls_.size() > 1)
+    url = fmt::format("every tracker ({})", fmt::join(urls_, ", "));
   return link;
 }
 

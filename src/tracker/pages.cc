@@ -378,6 +378,15 @@ std::string NoSuchImage() {
       "");
 }
 
+std::string Unavailable(std::string_view why) {
+  return Layout("Not available", "error",
+                fmt::format("<div class=\"empty\"><p class=\"empty-title\">"
+                            "This page cannot be shown right now</p>"
+                            "<p>{}</p><p>Try again in a moment.</p></div>",
+                            Escape(why)),
+                "");
+}
+
 std::string Admin() {
   return Layout("Dashboard", "admin", std::string(WebFile("admin/admin.html")),
                 "<script src=\"/static/admin.js\" defer></script>");

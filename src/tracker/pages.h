@@ -43,6 +43,8 @@ std::string Gallery(const std::vector<GalleryImage>& images, int64_t page,
 std::string ImagePage(const ImageDetail& detail);
 // GET /images/{id} of an id that is not (or no longer) stored.
 std::string NoSuchImage();
+// A page that cannot be shown now (the database does not answer): why.
+std::string Unavailable(std::string_view why);
 // GET /admin: the dashboard shell; its script reads /v1/servers.
 std::string Admin();
 

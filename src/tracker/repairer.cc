@@ -419,10 +419,10 @@ Result<void> Repairer::AdoptReplicas() {
   if (before == wanted) return {};
   if (before > 0) {
     spdlog::warn(
-        "repair: the database's images were kept at {} copies each (the "
-        "last tracker started on it had --replicas {}); this tracker keeps "
-        "{}: every tracker on one database should have the same --replicas",
-        before, before, wanted);
+        "repair: the last tracker started on this database had --replicas "
+        "{}, this one has {}: every tracker on one database should have the "
+        "same --replicas (this one's count from now on)",
+        before, wanted);
   }
   if (auto set = store_.SetSetting(key, std::to_string(wanted)); !set)
     return Fail(set.error());

@@ -640,12 +640,22 @@ http::Router Tracker::MakeRouter() {
     int64_t images = 0;
   };
   auto counted = std::make_shared<CountedImages>();
-  auto gallery = [this, html, counted](const Request& r) -> Response {
+  // A page that fails (the database does not answer) is a page too, with
+  // the status the API would give.
+  auto html_error = [html](const Error& error) {
+    Response res = html(pages::Unavailable(error.message));
+    res.message.result(http::StatusFor(error.code));
+    if (error.code == ErrorCode::kUnavailable)
+      res.message.set(bhttp::field::retry_after, "2");
+    return res;
+  };
+  auto gallery = [this, html, html_error,
+                  counted](const Request& r) -> Response {
     const int64_t page =
         std::clamp<int64_t>(QueryInt(r.query, "page", 1), 1, kGalleryMaxPages);
     auto images = store_->RecentImages(kGalleryPageSize + 1,
                                        (page - 1) * kGalleryPageSize);
-    if (!images) return http::ErrorResponse(images.error());
+    if (!images) return html_error(images.error());
     int64_t total = 0;
     {
       std::lock_guard lock(counted->mutex);
@@ -672,7 +682,7 @@ http::Router Tracker::MakeRouter() {
     return html(pages::Gallery(items, page, has_next, total));
   };
 
-  auto image_page = [this, html](const Request& r) -> Response {
+  auto image_page = [this, html, html_error](const Request& r) -> Response {
     auto no_such_image = [&] {
       Response res = html(pages::NoSuchImage());
       res.message.result(bhttp::status::not_found);
@@ -683,7 +693,7 @@ http::Router Tracker::MakeRouter() {
     auto image = store_->GetImage(*id);
     if (!image && image.error().code == ErrorCode::kNotFound)
       return no_such_image();
-    if (!image) return http::ErrorResponse(image.error());
+    if (!image) return html_error(image.error());
     const ServerView servers = registry_->Snapshot();
     pages::ImageDetail detail{
         GalleryItem(*image, *resolver_, servers), image->sha256, {}};

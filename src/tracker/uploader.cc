@@ -194,8 +194,8 @@ size_t Uploader::SettleUnrecorded() {
   }
   if (deleted + kept > 0) {
     spdlog::info(
-        "upload: of the uploads not known to be recorded, {} were not (their "
-        "copies deleted) and {} were",
+        "upload: of the uploads not known to be recorded, {} not recorded "
+        "(copies deleted), {} recorded after all",
         deleted, kept);
   }
   std::lock_guard lock(mutex_);

@@ -474,6 +474,12 @@ TEST_F(PostgresClusterTest, ADatabaseOutageLeavesNoFileAndCallsNoNodeLost) {
     ::usleep(250'000);
   }
   EXPECT_GT(refused, 0);
+  // A page says it cannot be shown now; refusals say when to try again.
+  auto page = Get(c.TrackerUrl(0) + "/");
+  EXPECT_EQ(page.status, 503u);
+  EXPECT_EQ(page.Header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("cannot be shown right now"), std::string::npos);
+  EXPECT_EQ(page.Header("Retry-After"), "2");
   auto to = Get(c.TrackerUrl(0) + "/i/" + ids[0]);
   EXPECT_EQ(to.status, 302u) << to.body;
   EXPECT_NE(to.Header("Location").find("/default-image"), std::string::npos);
