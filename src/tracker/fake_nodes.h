@@ -2,6 +2,7 @@
 
 // For unit tests only: image servers in memory.
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -16,6 +17,7 @@ class FakeNodes final : public NodeClient {
  public:
   Result<void> Put(const ServerRow& server, const ImagePath& path,
                    std::string_view bytes) override {
+    if (before_put) before_put();
     std::lock_guard lock(mu);
     puts.push_back(server.server_id);
     if (auto it = fail.find(server.server_id); it != fail.end())
@@ -66,6 +68,7 @@ class FakeNodes final : public NodeClient {
   std::map<int64_t, Error> fail;
   std::vector<int64_t> puts;
   std::map<std::pair<int64_t, std::string>, std::string> files;
+  std::function<void()> before_put;  // runs before each Put, unlocked
 };
 
 }  // namespace imgstore

@@ -440,10 +440,10 @@ Result<int64_t> Repairer::RunOnce() {
   auto lease = HoldLease();
   if (!lease) return Fail(lease.error());
   const ServerView servers = registry_.Snapshot();
-  if (!*lease) {
-    UpdateBacklog(servers);
-    return 0;
-  }
+  // Counted before the work too: a round may take long (the copy rate),
+  // and the backlog falls as its queued images are done.
+  UpdateBacklog(servers);
+  if (!*lease) return 0;
 
   std::set<std::string> queued;
   auto collected = CollectWork(servers, queued);
@@ -475,8 +475,12 @@ Result<int64_t> Repairer::RunOnce() {
       bool done = false;
       auto fixed = Fix(images[i], servers, done);
       if (fixed && *fixed) changed.fetch_add(1);
-      if (done && queued.count(images[i].id.str()) != 0)
-        (void)store_.DequeueRepair(images[i].id);
+      if (done && queued.count(images[i].id.str()) != 0 &&
+          store_.DequeueRepair(images[i].id)) {
+        int64_t left = backlog_.load();
+        while (left > 0 && !backlog_.compare_exchange_weak(left, left - 1)) {
+        }
+      }
     }
   };
   std::vector<std::thread> workers;

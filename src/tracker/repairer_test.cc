@@ -147,7 +147,14 @@ TEST_F(RepairerTest, RaisedReplicasQueueEveryShortImage) {
   EXPECT_EQ(*store_->RepairQueueLength(), 3);
   ASSERT_TRUE(raised.AdoptReplicas().has_value());
   EXPECT_EQ(*store_->RepairQueueLength(), 3) << "a restart queues nothing";
+  // While the round copies, the backlog shows what is left of it.
+  std::vector<int64_t> seen;
+  nodes_.before_put = [&] { seen.push_back(raised.Status().backlog); };
   Rounds(raised, 2);
+  nodes_.before_put = nullptr;
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.front(), 3);
+  EXPECT_GT(seen.back(), 0);
   for (const ImageRecord& image : images) ExpectGoodCopies(image, 2);
   EXPECT_EQ(*store_->RepairQueueLength(), 0);
   EXPECT_EQ(raised.Status().backlog, 0);

@@ -98,6 +98,9 @@ void ServerRegistry::Apply(std::vector<ServerRow> rows) {
         if (alive) {
           spdlog::info("server {} ({}): usable again", row.server_id,
                        row.server_name);
+        } else if (lost_files_.count(row.server_id) != 0) {
+          spdlog::warn("server {} ({}): unusable, its heartbeats are refused",
+                       row.server_id, row.server_name);
         } else {
           spdlog::warn("server {} ({}): unusable, no heartbeat for {} s",
                        row.server_id, row.server_name,
