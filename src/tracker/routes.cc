@@ -621,9 +621,7 @@ http::Router Tracker::MakeRouter() {
   // The pages run only their own scripts and styles, talk only to this
   // tracker, and show images from any node (and previews of files being
   // uploaded); nobody may frame them (the dashboard's buttons).
-  auto html = [](std::string body) {
-    Response res = http::Text(bhttp::status::ok, std::move(body),
-                              "text/html; charset=utf-8");
+  auto secure = [](Response& res) {
     res.message.set("Content-Security-Policy",
                     "default-src 'self'; img-src * data: blob:; "
                     "object-src 'none'; base-uri 'none'; "
@@ -631,6 +629,11 @@ http::Router Tracker::MakeRouter() {
     res.message.set(bhttp::field::x_frame_options, "DENY");
     res.message.set("X-Content-Type-Options", "nosniff");
     res.message.set("Referrer-Policy", "same-origin");
+  };
+  auto html = [secure](std::string body) {
+    Response res = http::Text(bhttp::status::ok, std::move(body),
+                              "text/html; charset=utf-8");
+    secure(res);
     return res;
   };
 
@@ -640,13 +643,14 @@ http::Router Tracker::MakeRouter() {
     int64_t images = 0;
   };
   auto counted = std::make_shared<CountedImages>();
-  // A page that fails (the database does not answer) is a page too, with
-  // the status the API would give.
-  auto html_error = [html](const Error& error) {
-    Response res = html(pages::Unavailable(error.message));
-    res.message.result(http::StatusFor(error.code));
-    if (error.code == ErrorCode::kUnavailable)
-      res.message.set(bhttp::field::retry_after, "2");
+  // A page that fails (the database does not answer) is a page too: the
+  // API's answer (status, Retry-After) with an HTML body.
+  auto html_error = [secure](const Error& error) {
+    Response res = http::ErrorResponse(error);
+    res.message.set(bhttp::field::content_type, "text/html; charset=utf-8");
+    res.message.body() = pages::Unavailable(error.message);
+    res.message.prepare_payload();
+    secure(res);
     return res;
   };
   auto gallery = [this, html, html_error,

@@ -132,7 +132,8 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
             "the database to say",
             record.id.str(), added.error().message);
         std::lock_guard lock(mutex_);
-        unrecorded_.push_back({path, holders});
+        for (const ServerRow& s : holders)
+          unrecorded_.push_back({s.server_id, path.relative});
         return Fail(added.error());
       }
     }
@@ -174,33 +175,28 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
 }
 
 size_t Uploader::SettleUnrecorded() {
-  std::vector<Unrecorded> waiting;
+  std::vector<FileDelete> waiting;
   {
     std::lock_guard lock(mutex_);
     waiting.swap(unrecorded_);
   }
-  size_t deleted = 0, kept = 0;
-  std::vector<Unrecorded> still;
-  for (Unrecorded& u : waiting) {
-    auto found = store_.GetImage(u.path.id);
-    if (found) {
-      ++kept;
-    } else if (found.error().code == ErrorCode::kNotFound) {
-      Discard(u.path, u.holders);
-      ++deleted;
-    } else {
-      still.push_back(std::move(u));
-    }
+  if (waiting.empty()) return 0;
+  // The repairer's file deletions judge them: a file is deleted unless a
+  // copy of its image is recorded on that server (DeleteForgottenFiles).
+  std::vector<FileDelete> still;
+  for (FileDelete& f : waiting) {
+    if (!store_.QueueFileDelete(f, clock_.NowSeconds())) still.push_back(f);
   }
-  if (deleted + kept > 0) {
+  const size_t queued = waiting.size() - still.size();
+  if (queued > 0) {
     spdlog::info(
-        "upload: of the uploads not known to be recorded, {} not recorded "
-        "(copies deleted), {} recorded after all",
-        deleted, kept);
+        "upload: {} copies of uploads not known to be recorded are queued "
+        "for deletion, done unless their image is recorded",
+        queued);
   }
   std::lock_guard lock(mutex_);
-  for (Unrecorded& u : still) unrecorded_.push_back(std::move(u));
-  return deleted + kept;
+  for (FileDelete& f : still) unrecorded_.push_back(std::move(f));
+  return queued;
 }
 
 }  // namespace imgstore

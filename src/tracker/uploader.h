@@ -49,10 +49,11 @@ class Uploader {
 
   // Uploads whose record failed in a way that cannot tell whether it was
   // written (the database went away mid-commit) keep their copies until
-  // the database answers: then each image is looked up, and the copies of
-  // one not recorded are deleted. Call when the store answers again (the
-  // tracker does after each good refresh); a no-op when none wait. Returns
-  // how many were settled.
+  // the database answers: then the copies are queued as file deletions,
+  // which the repairer carries out unless the image is recorded there
+  // (the same check as for any queued file). Call when the store answers
+  // again (the tracker does after each good refresh); a no-op when none
+  // wait. Returns how many copies were queued.
   size_t SettleUnrecorded();
 
   // Where uploads spend their time, summed over every upload since start
@@ -84,11 +85,7 @@ class Uploader {
 
   std::mutex mutex_;  // guards rng_ and unrecorded_
   std::mt19937_64 rng_{std::random_device{}()};
-  struct Unrecorded {
-    ImagePath path;
-    std::vector<ServerRow> holders;
-  };
-  std::vector<Unrecorded> unrecorded_;
+  std::vector<FileDelete> unrecorded_;  // copies waiting for the database
 };
 
 }  // namespace imgstore
