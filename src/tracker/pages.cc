@@ -8,8 +8,10 @@
 #include <initializer_list>
 #include <span>
 #include <utility>
+#include <vector>
 
 #include "core/embedded.h"
+#include "core/hex.h"
 
 namespace imgstore {
 // Every file of web/, compiled in by imgstore_embed(imgstore_tracker Web ...)
@@ -46,6 +48,33 @@ std::string_view WebFile(std::string_view path) {
   std::fprintf(stderr, "internal error: web/%.*s is not embedded\n",
                static_cast<int>(path.size()), path.data());
   std::abort();
+}
+
+// An asset's version: a hash of its bytes, computed once.
+std::string_view AssetVersion(const AssetEntry& asset) {
+  static const auto versions = [] {
+    std::vector<std::string> out;
+    for (const AssetEntry& a : kAssets)
+      out.push_back(Sha256Hex(WebFile(a.path)).substr(0, 12));
+    return out;
+  }();
+  return versions[size_t(&asset - kAssets)];
+}
+
+// "/static/NAME?v=VERSION": a page loads the assets of the tracker that
+// rendered it, never a cached older one, and browsers may keep them.
+std::string AssetHref(std::string_view name) {
+  for (const AssetEntry& asset : kAssets) {
+    if (asset.name == name)
+      return fmt::format("/static/{}?v={}", name, AssetVersion(asset));
+  }
+  std::fprintf(stderr, "internal error: no asset %.*s\n",
+               static_cast<int>(name.size()), name.data());
+  std::abort();
+}
+
+std::string Script(std::string_view name) {
+  return fmt::format("<script src=\"{}\" defer></script>", AssetHref(name));
 }
 
 std::string Escape(std::string_view text) {
@@ -201,6 +230,8 @@ std::string Layout(std::string_view title, std::string_view page,
                  {"page", std::string(page)},
                  {"nav_gallery", page == "admin" ? "" : std::string(kCurrent)},
                  {"nav_admin", page == "admin" ? std::string(kCurrent) : ""},
+                 {"favicon", AssetHref("favicon.svg")},
+                 {"stylesheet", AssetHref("style.css")},
                  {"content", std::move(content)},
                  {"scripts", std::move(scripts)}});
 }
@@ -291,8 +322,7 @@ std::string Gallery(const std::vector<GalleryImage>& images, int64_t page,
                                             {"pager", Pager(page, has_next)}});
   std::string title =
       page == 1 ? "Gallery" : fmt::format("Gallery, page {}", page);
-  return Layout(title, "gallery", std::move(content),
-                "<script src=\"/static/site.js\" defer></script>");
+  return Layout(title, "gallery", std::move(content), Script("site.js"));
 }
 
 std::string ImagePage(const ImageDetail& detail) {
@@ -366,7 +396,7 @@ std::string ImagePage(const ImageDetail& detail) {
        {"sha256", detail.sha256.empty() ? "Unknown" : detail.sha256},
        {"replicas", replicas}});
   return Layout(fmt::format("Image {}", image.id), "image", std::move(content),
-                "<script src=\"/static/site.js\" defer></script>");
+                Script("site.js"));
 }
 
 std::string NoSuchImage() {
@@ -387,15 +417,26 @@ std::string Unavailable(std::string_view why) {
                 "");
 }
 
+std::string UploadRefused(std::string_view why) {
+  return Layout("Not stored", "error",
+                fmt::format("<div class=\"empty\"><p class=\"empty-title\">"
+                            "The image was not stored</p><p>{}</p>"
+                            "<p><a href=\"/\">Back to the gallery</a></p>"
+                            "</div>",
+                            Escape(why)),
+                "");
+}
+
 std::string Admin() {
   return Layout("Dashboard", "admin", std::string(WebFile("admin/admin.html")),
-                "<script src=\"/static/admin.js\" defer></script>");
+                Script("admin.js"));
 }
 
 std::optional<Asset> Static(std::string_view name) {
   for (const AssetEntry& asset : kAssets) {
     if (asset.name == name)
-      return Asset{asset.content_type, WebFile(asset.path)};
+      return Asset{asset.content_type, WebFile(asset.path),
+                   AssetVersion(asset)};
   }
   return std::nullopt;
 }

@@ -45,12 +45,16 @@ std::string ImagePage(const ImageDetail& detail);
 std::string NoSuchImage();
 // A page that cannot be shown now (the database does not answer): why.
 std::string Unavailable(std::string_view why);
+// The answer to the gallery's form posted without its script, when the
+// upload is refused: why.
+std::string UploadRefused(std::string_view why);
 // GET /admin: the dashboard shell; its script reads /v1/servers.
 std::string Admin();
 
 struct Asset {
   std::string_view content_type;
   std::string_view bytes;
+  std::string_view version;  // the pages link "/static/{name}?v={version}"
 };
 // GET /static/{name}: a CSS, JS or image asset; nullopt when unknown.
 std::optional<Asset> Static(std::string_view name);

@@ -5,6 +5,8 @@
 #include <regex>
 #include <string>
 
+#include "core/hex.h"
+
 namespace imgstore::pages {
 namespace {
 
@@ -52,8 +54,7 @@ TEST(PagesTest, GalleryImagesPointStraightAtTheirNode) {
   EXPECT_NE(html.find("JPEG · 1.5 KiB"), std::string::npos);
   EXPECT_NE(html.find("2 images stored"), std::string::npos);
   EXPECT_NE(html.find("id=\"upload-form\""), std::string::npos);
-  EXPECT_NE(html.find("<script src=\"/static/site.js\" defer></script>"),
-            std::string::npos);
+  EXPECT_NE(html.find("<script src=\"/static/site.js?v="), std::string::npos);
   EXPECT_EQ(Count(html, "<li class=\"card"), 2u);
   EXPECT_EQ(html.find("Server down"), std::string::npos);
 }
@@ -236,8 +237,7 @@ TEST(PagesTest, ImagePageEscapesHostileText) {
 
 TEST(PagesTest, AdminIsAShellForItsScript) {
   std::string html = Admin();
-  EXPECT_NE(html.find("<script src=\"/static/admin.js\" defer></script>"),
-            std::string::npos);
+  EXPECT_NE(html.find("<script src=\"/static/admin.js?v="), std::string::npos);
   EXPECT_NE(html.find("id=\"servers-body\""), std::string::npos);
   EXPECT_NE(html.find("id=\"auth-form\""), std::string::npos);
   EXPECT_NE(html.find("id=\"add-form\""), std::string::npos);
@@ -287,13 +287,18 @@ TEST(PagesTest, StaticRefusesUnknownNames) {
 
 TEST(PagesTest, EveryAssetThePagesLinkIsServed) {
   ImageDetail detail{Image("abcdefghijklmnop", "http://n1/a.jpg"), "", {}};
-  std::regex link("/static/([A-Za-z0-9._-]+)");
+  // Each with the version of the bytes served now, which a change of the
+  // file changes (so browsers may cache the URL for good).
+  std::regex link("/static/([A-Za-z0-9._-]+)\\?v=([0-9a-f]{12})\"");
   for (const std::string& html :
        {Gallery({}, 1, false, 0), ImagePage(detail), Admin()}) {
     size_t found = 0;
     for (auto it = std::sregex_iterator(html.begin(), html.end(), link);
          it != std::sregex_iterator(); ++it) {
-      EXPECT_TRUE(Static((*it)[1].str()).has_value()) << (*it)[1].str();
+      auto asset = Static((*it)[1].str());
+      ASSERT_TRUE(asset.has_value()) << (*it)[1].str();
+      EXPECT_EQ(asset->version, (*it)[2].str());
+      EXPECT_EQ(asset->version, Sha256Hex(asset->bytes).substr(0, 12));
       ++found;
     }
     EXPECT_GE(found, 3u);  // favicon, stylesheet, script

@@ -140,6 +140,70 @@ pages::GalleryImage GalleryItem(const ImageRecord& image,
       image.bytes,    image.created_at};
 }
 
+// The pages run only their own scripts and styles, talk only to this
+// tracker, and show images from any node (and previews of files being
+// uploaded); nobody may frame them (the dashboard's buttons).
+void Secure(Response& res) {
+  res.message.set("Content-Security-Policy",
+                  "default-src 'self'; img-src * data: blob:; "
+                  "object-src 'none'; base-uri 'none'; "
+                  "form-action 'self'; frame-ancestors 'none'");
+  res.message.set(bhttp::field::x_frame_options, "DENY");
+  res.message.set("X-Content-Type-Options", "nosniff");
+  res.message.set("Referrer-Policy", "same-origin");
+}
+
+Response Html(std::string body) {
+  Response res = http::Text(bhttp::status::ok, std::move(body),
+                            "text/html; charset=utf-8");
+  Secure(res);
+  return res;
+}
+
+// A page that fails is a page too: the API's answer (status, Retry-After)
+// with an HTML body.
+Response HtmlError(const Error& error, std::string page) {
+  Response res = http::ErrorResponse(error);
+  res.message.set(bhttp::field::content_type, "text/html; charset=utf-8");
+  res.message.body() = std::move(page);
+  res.message.prepare_payload();
+  Secure(res);
+  return res;
+}
+
+// A browser's own navigation (a form posted without the page's script)
+// asks for HTML first; scripts and clients ask for JSON or anything.
+bool WantsPage(const Request& r) {
+  constexpr std::string_view kHtml = "text/html";
+  std::string_view accept = r.Header("Accept");
+  return boost::beast::iequals(accept.substr(0, kHtml.size()), kHtml);
+}
+
+// The image of an upload: the raw body, or a multipart body's field "file".
+Result<std::string_view> UploadedBytes(const Request& r) {
+  std::string_view type = r.Header("Content-Type");
+  std::string_view bytes = r.body();
+  // Media types are case-insensitive (RFC 9110 §8.3.1).
+  auto is = [type](std::string_view prefix) {
+    return boost::beast::iequals(type.substr(0, prefix.size()), prefix);
+  };
+  if (is("multipart/form-data")) {
+    auto part = http::FindFormField(type, r.body(), "file");
+    if (!part) return Fail(part.error());
+    bytes = part->body;
+  } else if (!type.empty() && !is("image/") &&
+             !is("application/octet-stream")) {
+    // No type at all is what a browser's fetch() sends for a file whose
+    // type it does not know (HEIC, say): the bytes decide, as they do for
+    // every raw upload.
+    return Fail(ErrorCode::kUnsupportedMedia,
+                "send an image Content-Type or multipart/form-data with "
+                "field \"file\"");
+  }
+  if (bytes.empty()) return Fail(ErrorCode::kInvalidArgument, "empty body");
+  return bytes;
+}
+
 }  // namespace
 
 http::Router Tracker::MakeRouter() {
@@ -169,28 +233,22 @@ http::Router Tracker::MakeRouter() {
   };
 
   auto upload = [this](const Request& r) -> Response {
-    std::string_view type = r.Header("Content-Type");
-    std::string_view bytes = r.body();
-    // Media types are case-insensitive (RFC 9110 §8.3.1).
-    auto is = [type](std::string_view prefix) {
-      return boost::beast::iequals(type.substr(0, prefix.size()), prefix);
-    };
-    if (is("multipart/form-data")) {
-      auto part = http::FindFormField(type, r.body(), "file");
-      if (!part) return http::ErrorResponse(part.error());
-      bytes = part->body;
-    } else if (!type.empty() && !is("image/") &&
-               !is("application/octet-stream")) {
-      // No type at all is what a browser's fetch() sends for a file whose
-      // type it does not know (HEIC, say): the bytes decide, as they do
-      // for every raw upload.
-      return http::ErrorResponse(ErrorCode::kUnsupportedMedia,
-                                 "send an image Content-Type or "
-                                 "multipart/form-data with field \"file\"");
+    auto record = [&]() -> Result<ImageRecord> {
+      auto bytes = UploadedBytes(r);
+      if (!bytes) return Fail(bytes.error());
+      return uploader_->Upload(*bytes);
+    }();
+    if (WantsPage(r)) {
+      // The gallery's form, posted without its script: the new image's
+      // page, or a page that says why not.
+      if (!record)
+        return HtmlError(record.error(),
+                         pages::UploadRefused(record.error().message));
+      Response see = Html("");
+      see.message.result(bhttp::status::see_other);
+      see.message.set(bhttp::field::location, "/images/" + record->id.str());
+      return see;
     }
-    if (bytes.empty())
-      return http::ErrorResponse(ErrorCode::kInvalidArgument, "empty body");
-    auto record = uploader_->Upload(bytes);
     if (!record) return http::ErrorResponse(record.error());
     return http::Json(bhttp::status::created,
                       ImageJson(*record, *resolver_, registry_->Snapshot()));
@@ -618,43 +676,16 @@ http::Router Tracker::MakeRouter() {
                       "text/plain; version=0.0.4");
   };
 
-  // The pages run only their own scripts and styles, talk only to this
-  // tracker, and show images from any node (and previews of files being
-  // uploaded); nobody may frame them (the dashboard's buttons).
-  auto secure = [](Response& res) {
-    res.message.set("Content-Security-Policy",
-                    "default-src 'self'; img-src * data: blob:; "
-                    "object-src 'none'; base-uri 'none'; "
-                    "form-action 'self'; frame-ancestors 'none'");
-    res.message.set(bhttp::field::x_frame_options, "DENY");
-    res.message.set("X-Content-Type-Options", "nosniff");
-    res.message.set("Referrer-Policy", "same-origin");
-  };
-  auto html = [secure](std::string body) {
-    Response res = http::Text(bhttp::status::ok, std::move(body),
-                              "text/html; charset=utf-8");
-    secure(res);
-    return res;
-  };
-
   struct CountedImages {
     std::mutex mutex;
     std::chrono::steady_clock::time_point at{};
     int64_t images = 0;
   };
   auto counted = std::make_shared<CountedImages>();
-  // A page that fails (the database does not answer) is a page too: the
-  // API's answer (status, Retry-After) with an HTML body.
-  auto html_error = [secure](const Error& error) {
-    Response res = http::ErrorResponse(error);
-    res.message.set(bhttp::field::content_type, "text/html; charset=utf-8");
-    res.message.body() = pages::Unavailable(error.message);
-    res.message.prepare_payload();
-    secure(res);
-    return res;
+  auto html_error = [](const Error& error) {
+    return HtmlError(error, pages::Unavailable(error.message));
   };
-  auto gallery = [this, html, html_error,
-                  counted](const Request& r) -> Response {
+  auto gallery = [this, html_error, counted](const Request& r) -> Response {
     const int64_t page =
         std::clamp<int64_t>(QueryInt(r.query, "page", 1), 1, kGalleryMaxPages);
     auto images = store_->RecentImages(kGalleryPageSize + 1,
@@ -683,12 +714,12 @@ http::Router Tracker::MakeRouter() {
     std::vector<pages::GalleryImage> items;
     for (const ImageRecord& image : *images)
       items.push_back(GalleryItem(image, *resolver_, servers));
-    return html(pages::Gallery(items, page, has_next, total));
+    return Html(pages::Gallery(items, page, has_next, total));
   };
 
-  auto image_page = [this, html, html_error](const Request& r) -> Response {
+  auto image_page = [this, html_error](const Request& r) -> Response {
     auto no_such_image = [&] {
-      Response res = html(pages::NoSuchImage());
+      Response res = Html(pages::NoSuchImage());
       res.message.result(bhttp::status::not_found);
       return res;
     };
@@ -709,7 +740,7 @@ http::Router Tracker::MakeRouter() {
         }
       }
     }
-    return html(pages::ImagePage(detail));
+    return Html(pages::ImagePage(detail));
   };
 
   auto static_asset = [](const Request& r) -> Response {
@@ -718,7 +749,12 @@ http::Router Tracker::MakeRouter() {
       return http::ErrorResponse(ErrorCode::kNotFound, "no such asset");
     Response res = http::Text(bhttp::status::ok, std::string(asset->bytes),
                               asset->content_type);
-    res.message.set(bhttp::field::cache_control, "public, max-age=300");
+    // The pages name each asset with its version: that URL's bytes never
+    // change. Any other (no version, an older page's) is checked again soon.
+    const bool versioned = http::QueryValue(r.query, "v") == asset->version;
+    res.message.set(bhttp::field::cache_control,
+                    versioned ? "public, max-age=31536000, immutable"
+                              : "public, max-age=300");
     return res;
   };
 
@@ -778,7 +814,7 @@ http::Router Tracker::MakeRouter() {
       {verb::get, "/", Dispatch::kBlocking, gallery},
       {verb::get, "/images/{}", Dispatch::kBlocking, image_page},
       {verb::get, "/admin", Dispatch::kInline,
-       [html](const Request&) { return html(pages::Admin()); }},
+       [](const Request&) { return Html(pages::Admin()); }},
       {verb::get, "/static/{}", Dispatch::kInline, static_asset},
       {verb::get, "/default-image", Dispatch::kInline, default_image},
   };

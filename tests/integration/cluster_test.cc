@@ -441,6 +441,63 @@ TEST_F(ClusterTest, PagesCarrySecurityHeadersAndTrueCounts) {
       << "no count made up from the page number";
 }
 
+// The gallery's form posted by a browser without the page's script: the
+// new image's page, or a page saying why not; the API's JSON otherwise.
+TEST_F(ClusterTest, FormPostedWithoutScriptGetsPages) {
+  auto form = [](const std::string& bytes) {
+    return "--b0undary\r\nContent-Disposition: form-data; name=\"file\"; "
+           "filename=\"x.png\"\r\n\r\n" +
+           bytes + "\r\n--b0undary--\r\n";
+  };
+  const std::pair<std::string, std::string> multipart{
+      "Content-Type", "multipart/form-data; boundary=b0undary"};
+  const std::pair<std::string, std::string> browser{
+      "Accept", "text/html,application/xhtml+xml,*/*;q=0.8"};
+  const int64_t before = TotalImages(c());
+  auto r = Send("POST", c().tracker_url() + "/v1/images",
+                form(TestData("small.png")), {multipart, browser});
+  ASSERT_EQ(r.status, 303u) << r.body;
+  const std::string location = r.Header("Location");
+  ASSERT_TRUE(location.starts_with("/images/")) << location;
+  auto page = Get(c().tracker_url() + location);
+  EXPECT_EQ(page.status, 200u);
+  EXPECT_EQ(TotalImages(c()), before + 1);
+
+  r = Send("POST", c().tracker_url() + "/v1/images", form("not an image"),
+           {multipart, browser});
+  EXPECT_EQ(r.status, 415u);
+  EXPECT_EQ(r.Header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(r.body.find("The image was not stored"), std::string::npos)
+      << r.body;
+  EXPECT_EQ(TotalImages(c()), before + 1);
+
+  // Scripts and clients keep the API's answer.
+  r = Send("POST", c().tracker_url() + "/v1/images",
+           form(TestData("small.png")),
+           {multipart, {"Accept", "application/json"}});
+  EXPECT_EQ(r.status, 201u);
+  EXPECT_EQ(r.Header("Content-Type"), "application/json");
+}
+
+// The pages name their scripts and styles by version: those URLs are kept
+// by browsers for good, an unversioned one only for minutes.
+TEST_F(ClusterTest, PagesLinkVersionedAssets) {
+  const std::string home = Get(c().tracker_url() + "/").body;
+  const size_t at = home.find("/static/style.css?v=");
+  ASSERT_NE(at, std::string::npos) << home;
+  const std::string href = home.substr(at, home.find('"', at) - at);
+  auto versioned = Get(c().tracker_url() + href);
+  EXPECT_EQ(versioned.status, 200u);
+  EXPECT_EQ(versioned.Header("Cache-Control"),
+            "public, max-age=31536000, immutable");
+  for (const char* stale : {"/static/style.css", "/static/style.css?v=0"}) {
+    auto r = Get(c().tracker_url() + stale);
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_EQ(r.body, versioned.body);
+    EXPECT_EQ(r.Header("Cache-Control"), "public, max-age=300") << stale;
+  }
+}
+
 TEST_F(ClusterTest, MetricsAndHealth) {
   EXPECT_EQ(Get(c().tracker_url() + "/healthz").status, 200u);
   auto stage = [](const std::string& m, const std::string& name) {

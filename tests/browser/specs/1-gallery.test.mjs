@@ -1,5 +1,5 @@
 // The demo site: uploads through the form, refusals, the image page, paging
-// and viewing without JavaScript.
+// and viewing and uploading without JavaScript.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -118,7 +118,7 @@ describe('demo site', () => {
     await page.waitForURL(`${tracker}/`);
   });
 
-  test('viewing works without JavaScript', async () => {
+  test('viewing and uploading work without JavaScript', async () => {
     const plain = await openBrowser({ javaScriptEnabled: false });
     try {
       const p = await plain.page();
@@ -135,6 +135,22 @@ describe('demo site', () => {
       await p.locator('#gallery .card a').first().click();
       await p.waitForURL(/\/images\/[A-Za-z0-9_-]+$/);
       assert.equal(await p.locator('h1').textContent(), 'Image details');
+
+      // Posted without a script, the form leads to the new image's page...
+      await p.goto(`${tracker}/`);
+      const img = makeImage(7, { width: 64, height: 48 });
+      await p.setInputFiles('#file-input', img.file);
+      await p.locator('#upload-submit').click();
+      await p.waitForURL(/\/images\/[A-Za-z0-9_-]+$/);
+      assert.equal(await p.locator('h1').textContent(), 'Image details');
+      assert.ok((await p.locator('main').textContent()).includes('64 × 48'));
+      // ...or to a page that says why not.
+      await p.goto(`${tracker}/`);
+      await p.setInputFiles('#file-input', textFile());
+      await p.locator('#upload-submit').click();
+      await p.waitForURL(`${tracker}/v1/images`);
+      assert.equal(await p.locator('.empty-title').textContent(), 'The image was not stored');
+      assert.match(await p.locator('main').textContent(), /not an image/);
     } finally {
       await plain.close();
     }
