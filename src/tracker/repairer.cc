@@ -290,6 +290,7 @@ Result<bool> Repairer::Fix(const ImageRecord& image, const ServerView& servers,
 
   bool changed = false;
   const int wanted = std::max(1, options_.replicas);
+  bool waits = counted < wanted && candidates.empty();
   if (counted < wanted && !sources.empty() && !candidates.empty()) {
     int retired = 0;
     auto bytes = ReadGood(image, sources, servers, retired);
@@ -318,8 +319,9 @@ Result<bool> Repairer::Fix(const ImageRecord& image, const ServerView& servers,
       continue;
     }
     done = false;
-    if (role == Role::kLeaving) stalled_.fetch_add(1);
+    waits |= role == Role::kLeaving;
   }
+  if (waits) waiting_.fetch_add(1);
   for (int64_t server_id : corrupt) {
     if (RetireCorrupt(image, server_id, servers)) {
       Forget(image, server_id);
@@ -505,18 +507,19 @@ Result<int64_t> Repairer::RunOnce() {
 
   DeleteForgottenFiles(servers);
   UpdateBacklog(registry_.Snapshot());
-  // A drain that cannot go on is said once, and again when it can.
-  const int64_t stalled = stalled_.exchange(0);
-  if (stalled > 0 && !stall_said_) {
+  // Repair that cannot go on (a lost server's or a bad copy's image, a
+  // drain) is said once, and again when it can.
+  const int64_t waiting = waiting_.exchange(0);
+  if (waiting > 0 && !waiting_said_) {
     spdlog::warn(
-        "repair: copies on draining servers wait, no other server can take "
-        "them ({} of each image wanted): add or enable a server, or lower "
-        "--replicas",
-        options_.replicas);
-  } else if (stalled == 0 && stall_said_) {
-    spdlog::info("repair: copies on draining servers move again");
+        "repair: images wait, no other server can take a copy ({} of each "
+        "image wanted; copies on draining servers stay meanwhile; {} seen "
+        "this round): add or enable a server, or lower --replicas",
+        options_.replicas, waiting);
+  } else if (waiting == 0 && waiting_said_) {
+    spdlog::info("repair: images that waited for a server are copied again");
   }
-  stall_said_ = stalled > 0;
+  waiting_said_ = waiting > 0;
   return changed.load();
 }
 

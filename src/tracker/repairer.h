@@ -193,10 +193,11 @@ class Repairer {
   std::atomic<int64_t> failures_{0};
   std::atomic<int64_t> moved_{0};
 
-  // Copies on draining servers kept this round for want of another
-  // server (summed by the workers), and whether that was said.
-  std::atomic<int64_t> stalled_{0};
-  bool stall_said_ = false;  // RunOnce() only
+  // Images of this round short of copies (or keeping one on a draining
+  // server) for want of another server to take one, summed by the
+  // workers; and whether that was said.
+  std::atomic<int64_t> waiting_{0};
+  bool waiting_said_ = false;  // RunOnce() only
 
   // guards rng_, the budget, rebalance_ and known_corrupt_
   mutable std::mutex mutex_;

@@ -187,6 +187,42 @@ TEST_F(RepairerTest, LostServerIsReplacedOnlyAfterTheGracePeriod) {
       << "the lost server now holds nothing and can be removed";
 }
 
+// A lost server's images with no other server to take a copy keep the
+// lost copy, and the tracker says once that they wait, and once when they
+// go on.
+TEST_F(RepairerTest, LostCopiesWithNowhereToGoWaitAndSaySo) {
+  ImageRecord image = Upload(2);
+  const std::vector<int64_t> before = Holders(image.id);
+  const int dead = int(before[0]);
+  int spare = 0;
+  for (int i : {1, 2, 3}) {
+    if (std::count(before.begin(), before.end(), i) == 0) spare = i;
+  }
+  ASSERT_TRUE(store_
+                  ->UpdateServer(
+                      spare, ServerUpdate{ServerState::kDisabled, std::nullopt})
+                  .has_value());
+  nodes_.fail[dead] = Error{ErrorCode::kUnavailable, "down"};
+  testing::LogCapture log;
+  Repairer repairer = Make(2);
+  Pass(seconds(70), {int(before[1]), spare});  // lost
+  Rounds(repairer, 3);
+  EXPECT_EQ(Holders(image.id), before) << "nowhere to copy it: kept";
+  EXPECT_EQ(log.Count("repair: images wait"), 1u) << log.Text();
+
+  ASSERT_TRUE(store_
+                  ->UpdateServer(
+                      spare, ServerUpdate{ServerState::kActive, std::nullopt})
+                  .has_value());
+  Pass(seconds(1), {int(before[1]), spare});
+  Rounds(repairer, 2);
+  EXPECT_EQ(log.Count("copied again"), 1u) << log.Text();
+  nodes_.fail.clear();
+  ExpectGoodCopies(image, 2);
+  const std::vector<int64_t> after = Holders(image.id);
+  EXPECT_EQ(std::count(after.begin(), after.end(), int64_t(dead)), 0);
+}
+
 TEST_F(RepairerTest, AFreshTrackerGivesEveryServerAGracePeriod) {
   ImageRecord image = Upload(2);
   const std::vector<int64_t> before = Holders(image.id);
@@ -288,14 +324,18 @@ TEST_F(RepairerTest, DrainWithNowhereToCopyWaits) {
   };
   set(spare, ServerState::kDisabled);
   set(holders[0], ServerState::kDraining);
+  testing::LogCapture log;
   Repairer repairer = Make(2);
   Rounds(repairer, 3);
   EXPECT_EQ(Holders(image.id), holders) << "both copies kept";
   EXPECT_EQ(repairer.Status().copies_dropped, 0);
   EXPECT_GT(repairer.Status().backlog, 0) << "the drain is not done";
+  EXPECT_EQ(log.Count("repair: images wait"), 1u) << "said once:\n"
+                                                  << log.Text();
 
   set(spare, ServerState::kActive);
   Rounds(repairer, 2);
+  EXPECT_EQ(log.Count("copied again"), 1u) << log.Text();
   ExpectGoodCopies(image, 2);
   const std::vector<int64_t> now = Holders(image.id);
   EXPECT_EQ(std::count(now.begin(), now.end(), holders[0]), 0);

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +16,33 @@
 #include <sstream>
 
 namespace imgstore::testing {
+
+struct LogCapture::State {
+  std::ostringstream out;
+  std::shared_ptr<spdlog::logger> previous;
+};
+
+LogCapture::LogCapture() : state_(std::make_unique<State>()) {
+  state_->previous = spdlog::default_logger();
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(state_->out);
+  spdlog::set_default_logger(
+      std::make_shared<spdlog::logger>("capture", std::move(sink)));
+}
+
+LogCapture::~LogCapture() { spdlog::set_default_logger(state_->previous); }
+
+std::string LogCapture::Text() const {
+  spdlog::default_logger()->flush();
+  return state_->out.str();
+}
+
+size_t LogCapture::Count(const std::string& needle) const {
+  std::istringstream in(Text());
+  size_t n = 0;
+  for (std::string line; std::getline(in, line);)
+    n += line.find(needle) != std::string::npos;
+  return n;
+}
 
 TempDir::TempDir() {
   const char* base = std::getenv("TMPDIR");

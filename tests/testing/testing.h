@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,23 @@ class TempDir {
 
  private:
   std::filesystem::path path_;
+};
+
+// What the process's default logger writes while this lives, instead of
+// stderr; the logger before is put back on destruction.
+class LogCapture {
+ public:
+  LogCapture();
+  ~LogCapture();
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+  std::string Text() const;
+  // How many lines hold `needle`.
+  size_t Count(const std::string& needle) const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
 };
 
 // A child process started from argv, with stdout and stderr to `log_path`.
