@@ -270,16 +270,35 @@ http::Router Tracker::MakeRouter() {
   auto recent_images = admin([this](const Request& r) -> Response {
     auto limit = QueryNumber(r.query, "limit", 50, 1, INT64_MAX);
     if (!limit) return http::ErrorResponse(limit.error());
+    // A larger page is capped, not refused (as the node's listing).
+    const int64_t page = std::min<int64_t>(*limit, 500);
+    // Every image, page by page in id order: ?after= the last id of the
+    // page before (empty: from the first), each page naming the next.
+    const auto after = http::QueryValue(r.query, "after");
+    if (after && http::QueryValue(r.query, "offset")) {
+      return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                 "give after or offset, not both");
+    }
+    if (after && !after->empty() && !ImageId::Parse(*after)) {
+      return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                 "after must be an image id");
+    }
     auto offset = QueryNumber(r.query, "offset", 0, 0, 1'000'000'000);
     if (!offset) return http::ErrorResponse(offset.error());
-    // A larger page is capped, not refused (as the node's listing).
-    auto images = store_->RecentImages(std::min<int64_t>(*limit, 500), *offset);
+    auto images = after ? store_->ImagesAfter(std::string(*after), page)
+                        : store_->RecentImages(page, *offset);
     if (!images) return http::ErrorResponse(images.error());
     const ServerView servers = registry_->Snapshot();
     json out = json::array();
     for (const ImageRecord& image : *images)
       out.push_back(ImageJson(image, *resolver_, servers));
-    return http::Json(bhttp::status::ok, {{"images", out}});
+    json body = {{"images", out}};
+    if (after) {
+      body["next"] = int64_t(images->size()) == page
+                         ? json(images->back().id.str())
+                         : json(nullptr);
+    }
+    return http::Json(bhttp::status::ok, body);
   });
 
   auto list_images = [this, recent_images](const Request& r) -> Response {

@@ -92,6 +92,36 @@ TEST_F(ClusterTest, MultipartUpload) {
   EXPECT_EQ(r.status, 201u) << r.body;
 }
 
+// Every image, page by page: each page names the next, none is missed or
+// listed twice, the last says there is no more.
+TEST_F(ClusterTest, ListsEveryImageByCursor) {
+  std::set<std::string> uploaded;
+  for (int i = 0; i < 5; ++i) {
+    auto r = c().Upload(TestData("small.png"), "image/png");
+    ASSERT_EQ(r.status, 201u);
+    uploaded.insert(Parse(r.body)["id"].get<std::string>());
+  }
+  std::vector<std::string> listed;
+  std::string after;
+  for (int pages = 0; pages < 1000; ++pages) {
+    auto r = Get(c().tracker_url() + "/v1/images?limit=2&after=" + after,
+                 c().AdminHeaders());
+    ASSERT_EQ(r.status, 200u) << r.body;
+    const json page = Parse(r.body);
+    ASSERT_LE(page["images"].size(), 2u);
+    for (const json& image : page["images"])
+      listed.push_back(image["id"].get<std::string>());
+    if (page["next"].is_null()) break;
+    after = page["next"].get<std::string>();
+    EXPECT_EQ(after, listed.back());
+  }
+  EXPECT_TRUE(std::is_sorted(listed.begin(), listed.end()));
+  const std::set<std::string> unique(listed.begin(), listed.end());
+  EXPECT_EQ(unique.size(), listed.size()) << "none twice";
+  EXPECT_EQ(int64_t(listed.size()), TotalImages(c()));
+  for (const std::string& id : uploaded) EXPECT_EQ(unique.count(id), 1u) << id;
+}
+
 TEST_F(ClusterTest, IdenticalBytesAreDistinctImages) {
   const std::string bytes = TestData("small.webp");
   json a = Parse(c().Upload(bytes, "image/webp").body);
@@ -207,8 +237,9 @@ TEST_F(ClusterTest, BadInputIsRefusedAndChangesNothing) {
       403u);
   EXPECT_EQ(Get(c().tracker_url() + "/v1/images?sha256=xyz").status, 400u);
   EXPECT_EQ(Get(c().tracker_url() + "/v1/images?sha256=").status, 400u);
-  for (const char* query : {"limit=0", "limit=-1", "limit=abc", "limit=2.9",
-                            "offset=-5", "offset=abc"}) {
+  for (const char* query :
+       {"limit=0", "limit=-1", "limit=abc", "limit=2.9", "offset=-5",
+        "offset=abc", "after=bad!", "after=&offset=0"}) {
     EXPECT_EQ(Get(c().tracker_url() + "/v1/images?" + query, c().AdminHeaders())
                   .status,
               400u)
