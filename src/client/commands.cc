@@ -45,6 +45,16 @@ void PrintError(const std::string& text) {
   std::fprintf(stderr, "imgstore: %s\n", text.c_str());
 }
 
+// One JSON object on a line of its own. A file name that is not UTF-8
+// (names are bytes) has its stray bytes shown as U+FFFD: the line is still
+// JSON, and the others still come.
+void PrintJsonLine(const nlohmann::json& line) {
+  const std::string text =
+      line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::printf("%s\n", text.c_str());
+  std::fflush(stdout);
+}
+
 // The error's message, with a hint when the admin token is what is wrong.
 std::string Describe(const Error& error) {
   if (error.code == ErrorCode::kUnauthenticated ||
@@ -128,49 +138,92 @@ Result<ImageFile> ReadImageFile(const std::string& path) {
   return file;
 }
 
-// Writes bytes to `path` through a temporary file in the same directory,
-// renamed over `path` once complete and synced, so a reader never sees half
-// an image and a failed download leaves an existing file untouched.
-Result<void> WriteFileAtomically(const std::string& path,
-                                 std::string_view bytes) {
-  const fs::path target(path);
-  fs::path dir = target.parent_path();
-  if (dir.empty()) dir = ".";
-  std::string tmp =
-      (dir / ("." + target.filename().string() + ".imgstore-XXXXXX")).string();
-  auto fail = [&](const char* what, int err) {
-    return Fail(ErrorCode::kIo,
-                fmt::format("{} {}: {}", what, path, std::strerror(err)));
-  };
-  int fd = ::mkstemp(tmp.data());
-  if (fd < 0) return fail("create", errno);
-  auto abandon = [&](const char* what) {
-    int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return fail(what, err);
-  };
+// Writes all of `bytes` to `fd`; false with errno set on failure.
+bool WriteAll(int fd, std::string_view bytes) {
   size_t at = 0;
   while (at < bytes.size()) {
     ssize_t n = ::write(fd, bytes.data() + at, bytes.size() - at);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return abandon("write");
+    if (n < 0) return false;
     at += size_t(n);
   }
-  // mkstemp makes the file 0600; give it what a plain create would.
-  const mode_t mask = ::umask(0);
-  ::umask(mask);
-  if (::fchmod(fd, 0666 & ~mask) != 0) return abandon("chmod");
+  return true;
+}
+
+Result<void> WriteFailed(const char* what, const std::string& path, int err) {
+  return Fail(ErrorCode::kIo,
+              fmt::format("{} {}: {}", what, path, std::strerror(err)));
+}
+
+// Writes bytes into `path` as a shell's `>` would: a device, a pipe, a file
+// in a directory that takes no new file.
+Result<void> WriteInPlace(const std::string& path, std::string_view bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) return WriteFailed("open", path, errno);
+  if (!WriteAll(fd, bytes)) {
+    int err = errno;
+    ::close(fd);
+    return WriteFailed("write", path, err);
+  }
+  if (::close(fd) != 0) return WriteFailed("close", path, errno);
+  return {};
+}
+
+// Writes bytes to `path` (`get -o`). A regular file, new or not, is written
+// through a temporary file in its directory, renamed over it once complete
+// and synced: a reader never sees half an image, and a failed download
+// leaves an existing file as it was, its mode kept. A link is followed (it
+// stays a link); anything else at `path` (a device, a pipe), or a file in a
+// directory where no new file may be made, is written in place.
+Result<void> WriteOutput(const std::string& path, std::string_view bytes) {
+  std::error_code ec;
+  fs::path target(path);
+  if (fs::is_symlink(fs::symlink_status(target, ec))) {
+    fs::path resolved = fs::canonical(target, ec);
+    if (ec) return WriteInPlace(path, bytes);  // a dangling link: create
+    target = resolved;
+  }
+  struct stat st {};
+  const bool exists = ::stat(target.c_str(), &st) == 0;
+  if (exists && !S_ISREG(st.st_mode)) return WriteInPlace(path, bytes);
+  mode_t mode = st.st_mode & 07777;
+  if (!exists) {
+    const mode_t mask = ::umask(0);
+    ::umask(mask);
+    mode = 0666 & ~mask;
+  }
+
+  fs::path dir = target.parent_path();
+  if (dir.empty()) dir = ".";
+  std::string tmp =
+      (dir / ("." + target.filename().string() + ".imgstore-XXXXXX")).string();
+  int fd = ::mkstemp(tmp.data());
+  if (fd < 0) {
+    const int err = errno;
+    if (exists && (err == EACCES || err == EPERM))
+      return WriteInPlace(path, bytes);
+    return WriteFailed("create", path, err);
+  }
+  auto abandon = [&](const char* what) {
+    int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return WriteFailed(what, path, err);
+  };
+  if (!WriteAll(fd, bytes)) return abandon("write");
+  // mkstemp makes the file 0600: give it what a plain create would, or
+  // what the file it replaces had.
+  if (::fchmod(fd, mode) != 0) return abandon("chmod");
   if (::fsync(fd) != 0) return abandon("sync");
   if (::close(fd) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
-    return fail("close", err);
+    return WriteFailed("close", path, err);
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (::rename(tmp.c_str(), target.c_str()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
-    return fail("rename to", err);
+    return WriteFailed("rename to", path, err);
   }
   return {};
 }
@@ -204,8 +257,7 @@ int RunUpload(const ClientOptions& options,
         {"file", path},
         {"error",
          {{"code", ErrorCodeName(error.code)}, {"message", Describe(error)}}}};
-    std::printf("%s\n", line.dump().c_str());
-    std::fflush(stdout);
+    PrintJsonLine(line);
   };
   for (const std::string& path : files) {
     auto file = ReadImageFile(path);
@@ -221,7 +273,7 @@ int RunUpload(const ClientOptions& options,
     if (json) {
       nlohmann::json line = {{"file", path}};
       line.update(meta->raw);
-      std::printf("%s\n", line.dump().c_str());
+      PrintJsonLine(line);
     } else {
       std::printf("%s %s\n", meta->id.c_str(), meta->url.c_str());
     }
@@ -372,8 +424,12 @@ class ImportReport {
  private:
   void JsonLocked(const nlohmann::json& line) {
     if (!json_) return;
-    std::printf("%s\n", line.dump().c_str());
-    std::fflush(stdout);
+    // The bar, on the same terminal, would run into the line.
+    if (bar_) {
+      std::fputs("\r\x1b[K", stderr);
+      std::fflush(stderr);
+    }
+    PrintJsonLine(line);
   }
   void LineLocked(const std::string& text) {
     if (bar_) std::fputs("\r\x1b[K", stderr);
@@ -634,8 +690,7 @@ int RunGet(const ClientOptions& options, const std::string& id_text,
     }
     return 1;
   }
-  auto written =
-      to_stdout ? WriteStdout(*bytes) : WriteFileAtomically(out, *bytes);
+  auto written = to_stdout ? WriteStdout(*bytes) : WriteOutput(out, *bytes);
   if (!written) {
     PrintError(written.error().message);
     return 1;

@@ -1,7 +1,10 @@
 // The client commands and the demo, run as a user would: the real binary
 // against real processes on 127.0.0.1 (SPEC §1, §7).
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -58,6 +61,42 @@ TEST_F(CliTest, UploadGetRm) {
   EXPECT_NE(Run({"get", id, "-o", out.str() + "/y.png"}).exit_code, 0);
 }
 
+// get -o writes where the path leads, as a shell's ">" would: through a
+// link (which stays), into a pipe, over a file keeping its mode.
+TEST_F(CliTest, GetWritesThroughLinksAndIntoPipes) {
+  const std::string bytes = TestData("small.png");
+  auto up = Run({"upload", std::string(IMGSTORE_TEST_DATA) + "/small.png"});
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  const std::string id = up.output.substr(0, up.output.find(' '));
+  TempDir out;
+
+  std::ofstream(out.path() / "target.png") << "old";
+  fs::create_symlink("target.png", out.path() / "link.png");
+  auto linked = Run({"get", id, "-o", out.str() + "/link.png"});
+  ASSERT_EQ(linked.exit_code, 0) << linked.output;
+  EXPECT_TRUE(fs::is_symlink(out.path() / "link.png"));
+  EXPECT_EQ(ReadFile(out.path() / "target.png"), bytes);
+
+  fs::permissions(out.path() / "target.png",
+                  fs::perms::owner_read | fs::perms::owner_write);
+  ASSERT_EQ(Run({"get", id, "-o", out.str() + "/target.png"}).exit_code, 0);
+  EXPECT_EQ(fs::status(out.path() / "target.png").permissions(),
+            fs::perms::owner_read | fs::perms::owner_write);
+
+  // A reader that is open before: it gets the bytes, the pipe stays one.
+  const std::string fifo = out.str() + "/pipe.png";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  auto piped = Run({"get", id, "-o", fifo});
+  EXPECT_EQ(piped.exit_code, 0) << piped.output;
+  std::string got(bytes.size() + 1, '\0');
+  const ssize_t n = ::read(reader, got.data(), got.size());
+  ::close(reader);
+  EXPECT_EQ(got.substr(0, size_t(std::max<ssize_t>(n, 0))), bytes);
+  EXPECT_TRUE(fs::is_fifo(fifo));
+}
+
 TEST_F(CliTest, UploadJsonAndRefusals) {
   auto up =
       Run({"upload", "--json", std::string(IMGSTORE_TEST_DATA) + "/small.gif"});
@@ -84,6 +123,37 @@ TEST_F(CliTest, UploadJsonAndRefusals) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("text.txt"), std::string::npos) << bad.output;
   EXPECT_EQ(Lines(bad.output).size(), 1u) << "one-line error: " << bad.output;
+}
+
+// File names are bytes: one that is not UTF-8 still gets its JSON line
+// (the stray byte as U+FFFD), and the files after it theirs.
+TEST_F(CliTest, JsonLinesForNamesThatAreNotUtf8) {
+  TempDir tree;
+  const std::string image = tree.str() + "/caf\xe9.png";
+  fs::copy_file(std::string(IMGSTORE_TEST_DATA) + "/small.png", image);
+  std::ofstream(tree.str() + "/notes\xe9.txt") << "not an image\n";
+  fs::copy_file(std::string(IMGSTORE_TEST_DATA) + "/small.gif",
+                tree.str() + "/plain.gif");
+
+  auto up = Run({"upload", "--json", image});
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  auto line = nlohmann::json::parse(Lines(up.output).at(0), nullptr, false);
+  ASSERT_TRUE(line.is_object()) << up.output;
+  EXPECT_EQ(line["file"], tree.str() + "/caf\xef\xbf\xbd.png");
+  EXPECT_TRUE(line["id"].is_string());
+
+  auto imported = Run({"import", "--json", tree.str()});
+  std::map<std::string, std::string> status;  // by file name's last bytes
+  for (const std::string& text : Lines(imported.output)) {
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object() || !j.contains("file")) continue;
+    const std::string file = j["file"];
+    status[file.substr(file.size() - 4)] = j["status"];
+  }
+  EXPECT_EQ(status[".png"], "already") << imported.output;
+  EXPECT_EQ(status[".txt"], "skipped") << imported.output;
+  EXPECT_TRUE(status[".gif"] == "imported" || status[".gif"] == "already")
+      << imported.output;
 }
 
 TEST_F(CliTest, ImportSkipsNonImagesAndDoesNotDuplicate) {
