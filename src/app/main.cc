@@ -231,6 +231,28 @@ int main(int argc, char** argv) {
     Run r = c.add(*sub);
     sub->callback([r, &run] { run = r; });
   }
+  // CLI11 2.1 reads the environment for every command's options, not only
+  // the one run: one command's IMGSTORE_TRACKER check would fail another
+  // that gets its tracker from the command line. Only the command named
+  // keeps its variables.
+  std::string named;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--config") {
+      ++i;
+      continue;
+    }
+    const bool command =
+        std::any_of(std::begin(kCommands), std::end(kCommands),
+                    [&](const Command& c) { return args[i] == c.name; });
+    if (command) {
+      named = args[i];
+      break;
+    }
+  }
+  for (CLI::App* sub : app.get_subcommands(nullptr)) {
+    if (sub->get_name() == named) continue;
+    for (CLI::Option* opt : sub->get_options()) opt->envname("");
+  }
   demo_options.self = "/proc/self/exe";
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
@@ -279,7 +301,22 @@ int main(int argc, char** argv) {
                    names.c_str());
       return 2;
     }
-    std::fprintf(stderr, "imgstore: %s\n", e.what());
+    // A bad value from the environment is named by its variable.
+    std::string what = e.what();
+    for (CLI::App* sub : app.get_subcommands()) {
+      for (const CLI::Option* opt : sub->get_options()) {
+        const std::string flag = opt->get_name();
+        const bool given =
+            std::any_of(args.begin(), args.end(), [&](const std::string& a) {
+              return a == flag || a.starts_with(flag + "=");
+            });
+        if (!opt->get_envname().empty() && !given &&
+            what.starts_with(flag + ":")) {
+          what = opt->get_envname() + what.substr(flag.size());
+        }
+      }
+    }
+    std::fprintf(stderr, "imgstore: %s\n", what.c_str());
     return 2;
   }
   // The log is standard error (docs/OPERATIONS.md): standard output is

@@ -293,6 +293,16 @@ TEST_F(CliTest, ImportTwinsFollowTheFirstFile) {
 TEST_F(CliTest, ServersAndStats) {
   auto list = Run({"servers", "list"});
   ASSERT_EQ(list.exit_code, 0) << list.output;
+  // The command line wins over a malformed IMGSTORE_TRACKER, which is
+  // named when it is what is used.
+  auto over =
+      RunImgstore({"servers", "list", "--tracker", cluster_->tracker_url()},
+                  "127.0.0.1:1", kAdminToken);
+  EXPECT_EQ(over.exit_code, 0) << over.output;
+  auto env = RunImgstore({"stats"}, "127.0.0.1:1", kAdminToken);
+  EXPECT_EQ(env.exit_code, 2);
+  EXPECT_NE(env.output.find("IMGSTORE_TRACKER"), std::string::npos)
+      << env.output;
   EXPECT_NE(list.output.find(cluster_->NodeUrl(0)), std::string::npos)
       << list.output;
   const std::string id =
