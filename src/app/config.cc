@@ -38,6 +38,8 @@ void AddListen(CLI::App& app, std::string& host, uint16_t& port,
            if (p < 0 || p > 65535)
              throw CLI::ValidationError("--listen", "bad port in " + value);
            host = value.substr(0, colon);
+           if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+             host = host.substr(1, host.size() - 2);  // [::1]:8080
            if (host.empty()) host = "0.0.0.0";
            port = uint16_t(p);
          },

@@ -96,13 +96,27 @@ Result<void> CheckRootUrl(std::string_view url) {
   return {};
 }
 
+std::string ListenUrl(std::string_view host, uint16_t port) {
+  if (host.find(':') != std::string_view::npos)
+    return fmt::format("http://[{}]:{}", host, port);
+  return fmt::format("http://{}:{}", host, port);
+}
+
+bool IsAnyAddress(std::string_view host) {
+  return host.empty() || host == "0.0.0.0" || host == "::";
+}
+
 namespace {
 
 // The endpoint of a URL whose host is an IP address, as nodes' and
 // trackers' URLs often are; nullopt for a name to look up.
 std::optional<asio::ip::tcp::endpoint> Literal(const Url& url) {
+  std::string_view host = url.host;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);  // an IPv6 address
   boost::system::error_code ec;
-  const asio::ip::address address = asio::ip::make_address(url.host, ec);
+  const asio::ip::address address =
+      asio::ip::make_address(std::string(host), ec);
   uint16_t port = 0;
   const char* end = url.port.data() + url.port.size();
   auto [at, parse_ec] = std::from_chars(url.port.data(), end, port);

@@ -24,6 +24,11 @@ Result<Url> ParseUrl(std::string_view url);
 // characters of a plain URL (no spaces or control characters, no quotes
 // or angle brackets), without user info, query or fragment.
 Result<void> CheckRootUrl(std::string_view url);
+// The URL of a server listening on host:port, "http://[::1]:8080" for an
+// IPv6 address. A wildcard host (0.0.0.0, ::) names no machine: such a URL
+// works only on this one, and IsAnyAddress says so.
+std::string ListenUrl(std::string_view host, uint16_t port);
+bool IsAnyAddress(std::string_view host);
 
 struct ClientRequest {
   std::string method = "GET";

@@ -146,12 +146,27 @@ Result<std::unique_ptr<Server>> Server::Listen(const ServerOptions& options,
   std::signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<Server> server(new Server(options, router, metrics));
   error_code ec;
-  auto address = asio::ip::make_address(options.host, ec);
-  if (ec) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "listen address " + options.host + ": " + ec.message());
+  tcp::endpoint endpoint;
+  if (auto address = asio::ip::make_address(options.host, ec); !ec) {
+    endpoint = tcp::endpoint(address, options.port);
+  } else {
+    // A name ("localhost"): its first IPv4 address, else its first.
+    tcp::resolver resolver(server->ioc_);
+    auto found = resolver.resolve(options.host, std::to_string(options.port),
+                                  tcp::resolver::numeric_service, ec);
+    if (ec || found.empty()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "listen address " + options.host + ": " +
+                      (ec ? ec.message() : "no address"));
+    }
+    endpoint = found.begin()->endpoint();
+    for (const auto& entry : found) {
+      if (entry.endpoint().address().is_v4()) {
+        endpoint = entry.endpoint();
+        break;
+      }
+    }
   }
-  tcp::endpoint endpoint(address, options.port);
   auto& a = server->acceptor_;
   a.open(endpoint.protocol(), ec);
   if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);

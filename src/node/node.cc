@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "http/client.h"
 #include "http/signed.h"
 
 namespace imgstore {
@@ -42,8 +43,14 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   auto& o = node->options_;
   if (o.name.empty()) o.name = "node-" + std::to_string(node->server_->port());
   if (o.public_url.empty()) {
-    o.public_url =
-        "http://" + o.host + ":" + std::to_string(node->server_->port());
+    o.public_url = http::ListenUrl(o.host, node->server_->port());
+    if (http::IsAnyAddress(o.host)) {
+      spdlog::warn(
+          "node {}: listening on every address without --public-url: "
+          "browsers get image URLs at {}, which work only on this machine; "
+          "give --public-url http://HOST:PORT",
+          o.name, o.public_url);
+    }
   }
   while (!o.public_url.empty() && o.public_url.back() == '/')
     o.public_url.pop_back();
@@ -52,13 +59,12 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   if (o.internal_url.empty() && o.public_url.rfind("https://", 0) == 0) {
     // Trackers speak plain HTTP: browsers get the https URL (a proxy in
     // front), trackers the node itself.
-    if (o.host == "0.0.0.0" || o.host == "::" || o.host.empty()) {
+    if (http::IsAnyAddress(o.host)) {
       return Fail(ErrorCode::kInvalidArgument,
                   "--public-url is https://: give --internal-url "
                   "http://HOST:PORT, where trackers reach this node");
     }
-    o.internal_url =
-        "http://" + o.host + ":" + std::to_string(node->server_->port());
+    o.internal_url = http::ListenUrl(o.host, node->server_->port());
   }
   if (o.internal_url.empty()) {
     // This node serves at its root: a public URL with a path works only

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/image_probe.h"
+#include "http/client.h"
 #include "meta/indexed_store.h"
 #include "tracker/node_client.h"
 #include "tracker/pages.h"
@@ -80,8 +81,14 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
   t->server_ = std::move(*listening);
   t->server_->VerifyWith(t->verifier_);
   if (o.public_url.empty()) {
-    o.public_url =
-        "http://" + o.host + ":" + std::to_string(t->server_->port());
+    o.public_url = http::ListenUrl(o.host, t->server_->port());
+    if (http::IsAnyAddress(o.host)) {
+      spdlog::warn(
+          "tracker: listening on every address without --public-url: "
+          "browsers get the default image at {}/default-image, which works "
+          "only on this machine; give --public-url http://HOST:PORT",
+          o.public_url);
+    }
   }
   while (!o.public_url.empty() && o.public_url.back() == '/')
     o.public_url.pop_back();

@@ -190,6 +190,47 @@ TEST_F(NodeTest, ReachableByAddressAndByName) {
             200u);
 }
 
+// --listen takes a name, an IPv6 address in brackets, or every address;
+// the URL the node gives itself is one a browser can use, and listening on
+// every address without --public-url is warned about.
+TEST(NodeListenTest, NamesIpv6AndEveryAddress) {
+  TempDir dir;
+  struct Case {
+    std::string host;      // as in --listen
+    std::string reach;     // a URL host that reaches it
+    std::string url_host;  // in the node's own URL
+    bool warns;
+  };
+  std::vector<Case> cases = {{"localhost", "127.0.0.1", "localhost", false},
+                             {"0.0.0.0", "127.0.0.1", "0.0.0.0", true}};
+  // Only where this machine has IPv6 loopback.
+  const int v6 = ::socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 any6{};
+  any6.sin6_family = AF_INET6;
+  any6.sin6_addr = in6addr_loopback;
+  if (v6 >= 0 &&
+      ::bind(v6, reinterpret_cast<sockaddr*>(&any6), sizeof any6) == 0) {
+    cases.push_back({"[::1]", "[::1]", "[::1]", false});
+  }
+  if (v6 >= 0) ::close(v6);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.host);
+    const std::string port = std::to_string(FreePort());
+    ChildProcess node({IMGSTORE_BINARY, "node", "--listen", c.host + ":" + port,
+                       "--root", dir.str() + "/root-" + port, "--tracker",
+                       "http://127.0.0.1:1", "--secret", kSecret},
+                      dir.str() + "/node-" + port + ".log");
+    const std::string reach = "http://" + c.reach + ":" + port;
+    ASSERT_TRUE(WaitForStatus(reach + "/status", 200)) << node.Log();
+    auto status = nlohmann::json::parse(Get(reach + "/status").body);
+    EXPECT_EQ(status["url"], "http://" + c.url_host + ":" + port);
+    EXPECT_EQ(
+        node.Log().find("--public-url http://HOST:PORT") != std::string::npos,
+        c.warns)
+        << node.Log();
+  }
+}
+
 TEST_F(NodeTest, Ranges) {
   const std::string bytes = TestData("small.png");
   const std::string path = NewPath(ImageFormat::kPng);
