@@ -441,7 +441,25 @@ http::Router Tracker::MakeRouter() {
       }
     }
     std::string name = *given_name;
-    if (name.empty()) name = url.substr(url.find("://") + 3);
+    if (name.empty()) {
+      name = url.substr(url.find("://") + 3);
+      if (!CheckServerName(name)) {
+        return http::ErrorResponse(
+            ErrorCode::kInvalidArgument,
+            "no name given, and the url makes none (1 to 64 letters, digits "
+            "and - _ . : @): give a \"name\"");
+      }
+    }
+    // A node beating under a name takes the row of that name: a second
+    // row with a name in use would let one node's beats move the other's.
+    for (const ServerRow& s : registry_->Snapshot()) {
+      if (s.server_name == name && s.state != ServerState::kRemoved) {
+        return http::ErrorResponse(
+            ErrorCode::kConflict,
+            fmt::format("server {} ({}) has the name {}: give another",
+                        s.server_id, s.server_url, name));
+      }
+    }
     auto max = CheckCapacity(*given_max);
     if (!max) return http::ErrorResponse(max.error());
     auto row = store_->AddServer(name, url, *max);

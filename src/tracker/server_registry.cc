@@ -163,7 +163,9 @@ ServerRow* ServerRegistry::FindSenderLocked(const NodeStatus& s,
     return row;
   if (s.name.empty()) return nullptr;
   by_name = true;
-  return find([&](const ServerRow& r) { return r.server_name == s.name; });
+  return find([&](const ServerRow& r) {
+    return r.server_name == s.name && r.state != ServerState::kRemoved;
+  });
 }
 
 Result<void> ServerRegistry::Admit(const NodeStatus& s) {

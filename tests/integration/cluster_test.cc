@@ -392,6 +392,19 @@ TEST_F(ClusterTest, ServerAdministration) {
       Send("POST", base, json{{"url", "ftp://x"}}.dump(), c().AdminHeaders())
           .status,
       400u);
+  // A name in use: a node beating under it would take either row.
+  const std::string live_name = c().Servers()["servers"][0]["server_name"];
+  auto twin =
+      Send("POST", base,
+           json{{"url", "http://127.0.0.1:10"}, {"name", live_name}}.dump(),
+           c().AdminHeaders());
+  EXPECT_EQ(twin.status, 409u) << twin.body;
+  // No name, and one made of the URL would break the rules for names.
+  auto long_host =
+      Send("POST", base,
+           json{{"url", "http://" + std::string(70, 'h') + ":1"}}.dump(),
+           c().AdminHeaders());
+  EXPECT_EQ(long_host.status, 400u) << long_host.body;
 
   // Drain every real server but one: uploads all land on it.
   json servers = c().Servers()["servers"];
