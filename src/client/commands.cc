@@ -1003,17 +1003,26 @@ int RunFsck(const ClientOptions& options, bool fix, int64_t min_age_s) {
   }
   std::fputs(FormatTable(rows, "rlrrrrrl").c_str(), stdout);
   for (const nlohmann::json& s : (*report)["servers"]) {
-    for (const char* kind : {"orphan_paths", "missing_paths"}) {
+    for (const char* kind : {"orphan_paths", "missing_paths", "shared_paths"}) {
       for (const nlohmann::json& p : s.value(kind, nlohmann::json::array())) {
         std::printf("server %lld: %s %s\n",
                     static_cast<long long>(s.value("server_id", int64_t(0))),
-                    kind[0] == 'o' ? "orphan " : "missing",
+                    kind[0] == 'o'   ? "orphan "
+                    : kind[0] == 'm' ? "missing"
+                                     : "shared ",
                     p.get<std::string>().c_str());
       }
     }
   }
+  const int64_t shared = report->value("shared", int64_t(0));
+  if (shared > 0) {
+    std::printf(
+        "%lld files are in a root that two servers use (listed as shared): "
+        "left alone; stop the node that should not use it\n",
+        static_cast<long long>(shared));
+  }
   const int64_t found = report->value("orphans", int64_t(0)) +
-                        report->value("missing", int64_t(0));
+                        report->value("missing", int64_t(0)) + shared;
   const int64_t fixed = report->value("fixed", int64_t(0));
   const int64_t unchecked = report->value("unchecked", int64_t(0));
   std::printf("%lld problems found, %lld fixed%s\n",

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/layout.h"
+#include "http/client.h"
 
 namespace imgstore {
 
@@ -47,9 +48,41 @@ struct CopyItem {
   const std::string& path_key() const { return copy.relative_path; }
 };
 
+// Whether two servers' roots are one directory: the same path on the same
+// host (an operator who started a second node on a root in use).
+bool SameRoot(const ServerRow& a, const ServerRow& b) {
+  if (a.pic_root_path.empty() || a.pic_root_path != b.pic_root_path)
+    return false;
+  auto ua = http::ParseUrl(StoreUrl(a)), ub = http::ParseUrl(StoreUrl(b));
+  return ua && ub && ua->host == ub->host;
+}
+
+// The server other than `server` whose root is the same directory and
+// which records `f` there; nullptr when none.
+Result<const ServerRow*> SharedWith(MetadataStore& store,
+                                    const ServerView& servers,
+                                    const ServerRow& server,
+                                    const NodeFile& f) {
+  auto path = ParseImagePath("/" + f.path);
+  if (!path) return static_cast<const ServerRow*>(nullptr);
+  auto image = store.GetImage(path->id);
+  if (!image && image.error().code == ErrorCode::kNotFound)
+    return static_cast<const ServerRow*>(nullptr);
+  if (!image) return Fail(image.error());
+  for (const Placement& p : image->placements) {
+    if (p.server_id == server.server_id || p.relative_path != f.path) continue;
+    for (const ServerRow& other : servers) {
+      if (other.server_id == p.server_id && SameRoot(other, server))
+        return &other;
+    }
+  }
+  return static_cast<const ServerRow*>(nullptr);
+}
+
 Result<void> CheckServer(MetadataStore& store, NodeClient& nodes,
                          const Clock& clock, const FsckOptions& options,
-                         const ServerRow& server, FsckServer& report) {
+                         const ServerView& servers, const ServerRow& server,
+                         FsckServer& report) {
   auto load_files =
       [&](const std::string& after) -> Result<std::vector<FileItem>> {
     auto files = nodes.List(server, after, kPage);
@@ -70,18 +103,36 @@ Result<void> CheckServer(MetadataStore& store, NodeClient& nodes,
   Pager<CopyItem, decltype(load_copies)> copies(load_copies);
   const int64_t now = clock.NowSeconds();
 
-  auto orphan = [&](const NodeFile& f) {
-    if (now - f.mtime < options.min_age.count()) return;
+  auto orphan = [&](const NodeFile& f) -> Result<void> {
+    if (now - f.mtime < options.min_age.count()) return {};
+    auto shared = SharedWith(store, servers, server, f);
+    if (!shared) return Fail(shared.error());
+    if (*shared) {
+      if (report.shared++ == 0) {
+        spdlog::warn(
+            "fsck: server {} ({}) and server {} ({}) have one root, {}: "
+            "their files are left alone; stop the node that should not use "
+            "it",
+            server.server_id, server.server_name, (*shared)->server_id,
+            (*shared)->server_name, server.pic_root_path);
+      }
+      if (report.shared_paths.size() < options.max_listed) {
+        report.shared_paths.push_back(
+            fmt::format("{} (server {})", f.path, (*shared)->server_id));
+      }
+      return {};
+    }
     ++report.orphans;
     if (report.orphan_paths.size() < options.max_listed)
       report.orphan_paths.push_back(f.path);
-    if (!options.fix) return;
+    if (!options.fix) return {};
     auto path = ParseImagePath("/" + f.path);
     if (path && nodes.Delete(server, *path)) {
       ++report.fixed;
       spdlog::info("fsck: deleted orphan {} on server {}", f.path,
                    server.server_id);
     }
+    return {};
   };
   auto missing = [&](const ServerCopy& c) -> Result<void> {
     // A second look: the file may have been stored since the listing.
@@ -118,7 +169,7 @@ Result<void> CheckServer(MetadataStore& store, NodeClient& nodes,
     if (*c == nullptr ||
         (*f != nullptr && (*f)->file.path < (*c)->copy.relative_path)) {
       ++report.files;
-      orphan((*f)->file);
+      if (auto r = orphan((*f)->file); !r) return r;
       files.Next();
     } else if (*f == nullptr || (*c)->copy.relative_path < (*f)->file.path) {
       ++report.copies;
@@ -141,14 +192,15 @@ Result<std::vector<FsckServer>> RunFsck(MetadataStore& store,
                                         const FsckOptions& options) {
   if (auto r = registry.Refresh(); !r) return Fail(r.error());
   std::vector<FsckServer> out;
-  for (const ServerRow& server : registry.Snapshot()) {
+  const ServerView servers = registry.Snapshot();
+  for (const ServerRow& server : servers) {
     FsckServer report;
     report.server_id = server.server_id;
     report.server_name = server.server_name;
     if (!server.flg_usable) {
       report.error = "not usable: skipped";
-    } else if (auto r =
-                   CheckServer(store, nodes, clock, options, server, report);
+    } else if (auto r = CheckServer(store, nodes, clock, options, servers,
+                                    server, report);
                !r) {
       report.error = r.error().message;
     }

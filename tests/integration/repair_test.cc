@@ -451,5 +451,44 @@ TEST(RepairTest, FsckFindsAndFixesOrphansAndMissingFiles) {
   EXPECT_EQ(clean.exit_code, 0) << clean.output;
 }
 
+// A second server on a root another server records (its node stopped, a
+// node started there under another name and port): fsck calls the files
+// shared, not orphans, and --fix leaves them in place.
+TEST(RepairTest, FsckLeavesTheFilesOfARootTwoServersUse) {
+  Cluster c({.nodes = 1, .tracker_args = {"--replicas", "1"}});
+  std::vector<std::string> paths;
+  for (int i = 0; i < 3; ++i) {
+    auto r = c.Upload(TestData("small.jpg"), "image/jpeg");
+    ASSERT_EQ(r.status, 201u) << r.body;
+    const std::string url = Parse(r.body)["url"];
+    paths.push_back(url.substr(c.NodeUrl(0).size() + 1));
+  }
+  c.StopNode(0, SIGTERM);
+  const std::string port = std::to_string(FreePort());
+  ChildProcess other({IMGSTORE_BINARY, "node", "--listen", "127.0.0.1:" + port,
+                      "--root", c.NodeRoot(0), "--tracker", c.tracker_url(),
+                      "--secret", kSecret, "--name", "other"},
+                     c.dir() + "/other.log");
+  ASSERT_TRUE(Eventually(
+      [&] {
+        const json servers = c.Servers()["servers"];
+        for (const json& s : servers) {
+          if (s["server_name"] == "other" && s["flg_usable"]) return true;
+        }
+        return false;
+      },
+      seconds(10)))
+      << other.Log();
+
+  auto fixed = RunImgstore({"fsck", "--fix", "--min-age", "0"}, c.tracker_url(),
+                           kAdminToken);
+  EXPECT_EQ(fixed.exit_code, 1) << fixed.output;
+  EXPECT_NE(fixed.output.find("shared  " + paths[0]), std::string::npos)
+      << fixed.output;
+  for (const std::string& path : paths) {
+    EXPECT_TRUE(std::filesystem::exists(c.NodeRoot(0) + "/" + path)) << path;
+  }
+}
+
 }  // namespace
 }  // namespace imgstore::testing
