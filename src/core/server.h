@@ -50,6 +50,9 @@ struct ServerRow {
   // its own --disk-reserve, so it refuses new images whatever the counts
   // here say.
   bool node_full = false;
+  // In memory only, from the node's heartbeat: why its root takes no new
+  // file (read-only, out of inodes); empty when it does. Counts as full.
+  std::string write_error;
   // In memory only: when (Unix seconds) a store on it last failed for want
   // of the server (unreachable, timed out, a 5xx); 0 = never.
   int64_t store_failed_at = 0;

@@ -16,6 +16,7 @@ json ToJson(const NodeStatus& s) {
          {"uptime_s", s.uptime_s},
          {"version", s.version}};
   if (!s.internal_url.empty()) j["internal_url"] = s.internal_url;
+  if (!s.write_error.empty()) j["write_error"] = s.write_error;
   return j;
 }
 
@@ -53,6 +54,10 @@ Result<NodeStatus> ParseNodeStatus(std::string_view body) {
   }
   if (s.name.empty() || s.url.empty()) {
     return Fail(ErrorCode::kInvalidArgument, "node status: empty name or url");
+  }
+  if (j->contains("write_error") && !str("write_error", s.write_error)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "node status: write_error is not a string");
   }
   if (j->contains("internal_url") && !str("internal_url", s.internal_url)) {
     return Fail(ErrorCode::kInvalidArgument,

@@ -33,6 +33,9 @@ struct NodeStatus {
   int64_t max_pics = 0;
   int64_t uptime_s = 0;
   std::string version;
+  // Why the node's root takes no new file (read-only, out of inodes);
+  // empty when it does. Optional when read.
+  std::string write_error;
 };
 
 nlohmann::json ToJson(const NodeStatus& status);

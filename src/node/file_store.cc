@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/openat2.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -13,6 +14,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <random>
 
 #include "core/hex.h"
@@ -166,10 +168,54 @@ Result<std::unique_ptr<FileStore>> FileStore::Open(const std::string& root,
   }
   int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Fail(PosixError("open root " + root, errno));
+  // One node per root: two would each count, scrub and report the same
+  // files as their own, and a tracker would take them for two servers.
+  // Held while the descriptor is open, released by the kernel at exit.
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      return Fail(ErrorCode::kConflict,
+                  "root " + root +
+                      " is in use by another node: stop it, or give this "
+                      "one a --root of its own");
+    }
+    return Fail(PosixError("lock root " + root, err));
+  }
   std::unique_ptr<FileStore> store(
       new FileStore(root, fd, max_pics, disk_reserve_bytes));
   if (auto scanned = store->Scan(); !scanned) return Fail(scanned.error());
   return store;
+}
+
+Result<void> FileStore::CheckWritable() const {
+  // A file with no name, gone at close: it needs what a new image needs
+  // first (an inode, a writable file system), and leaves nothing behind.
+  int fd = ::openat(root_fd_, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) return Fail(PosixError("create a file in " + root_, errno));
+  ::close(fd);
+  return {};
+}
+
+std::string FileStore::SavedName() const {
+  std::ifstream in(root_ + "/" + std::string(kNameFile));
+  std::string name;
+  std::getline(in, name);
+  return name;
+}
+
+Result<void> FileStore::SaveName(const std::string& name) {
+  if (SavedName() == name) return {};
+  const std::string path = root_ + "/" + std::string(kNameFile);
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << name << "\n";
+    if (!out.flush()) return Fail(PosixError("write " + tmp, errno));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return Fail(PosixError("rename " + tmp, errno));
+  return {};
 }
 
 FileStore::FileStore(std::string root, int root_fd, int64_t max_pics,

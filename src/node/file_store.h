@@ -28,8 +28,9 @@ namespace imgstore {
 // Place does not (the node's PUT runs it on the I/O thread).
 class FileStore {
  public:
-  // Opens (creating if needed) the root, counts the images in it and removes
-  // temporary files a crash left behind. kIo when the root is unusable.
+  // Opens (creating if needed) the root, locks it (kConflict while another
+  // node has it), counts the images in it and removes temporary files a
+  // crash left behind. kIo when the root is unusable.
   static Result<std::unique_ptr<FileStore>> Open(const std::string& root,
                                                  int64_t max_pics,
                                                  int64_t disk_reserve_bytes);
@@ -85,6 +86,16 @@ class FileStore {
   // (never opens a file); a directory that vanishes meanwhile is skipped.
   // kIo when the root itself cannot be read.
   Result<std::vector<FileEntry>> List(std::string_view after, size_t limit);
+
+  // Whether a new file can be made in the root now (a read-only mount and
+  // a file system out of inodes cannot): a probe, leaving nothing behind.
+  Result<void> CheckWritable() const;
+
+  // The node's name as kept in the root (empty: none yet), so a node
+  // started again without --name, on another port, is the same server.
+  static constexpr std::string_view kNameFile = ".imgstore-name";
+  std::string SavedName() const;
+  Result<void> SaveName(const std::string& name);
 
   const std::string& root() const { return root_; }
   int64_t images() const { return images_.load(); }

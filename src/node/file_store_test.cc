@@ -101,6 +101,39 @@ TEST(FileStoreTest, FullNodeAnswersRetriesOfWhatItHolds) {
 // A FIFO where an image belongs (put there by hand, or by a hostile local
 // user) is no image: reading it answers at once instead of blocking the
 // thread until a writer opens it, and a store there is a conflict.
+// One node per root: a second open while the first holds it is refused;
+// once the first is gone, the root opens again.
+TEST(FileStoreTest, ARootTakesOneNodeAtATime) {
+  testing::TempDir dir;
+  auto first = FileStore::Open(dir.str() + "/root", 10, 0);
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  auto second = FileStore::Open(dir.str() + "/root", 10, 0);
+  ASSERT_FALSE(second.has_value());
+  EXPECT_EQ(second.error().code, ErrorCode::kConflict);
+  EXPECT_NE(second.error().message.find("in use by another node"),
+            std::string::npos);
+  first->reset();
+  EXPECT_TRUE(FileStore::Open(dir.str() + "/root", 10, 0).has_value());
+}
+
+// The name kept in the root, and the probe of whether it takes a new file.
+TEST(FileStoreTest, KeepsItsNameAndProbesForWrites) {
+  testing::TempDir dir;
+  auto store = FileStore::Open(dir.str() + "/root", 10, 0);
+  ASSERT_TRUE(store.has_value()) << store.error().message;
+  EXPECT_EQ((*store)->SavedName(), "");
+  ASSERT_TRUE((*store)->SaveName("node-9001").has_value());
+  EXPECT_EQ((*store)->SavedName(), "node-9001");
+  ASSERT_TRUE((*store)->SaveName("east-1").has_value());
+  EXPECT_EQ((*store)->SavedName(), "east-1");
+  EXPECT_TRUE((*store)->CheckWritable().has_value());
+  // Neither is an image: the root still holds none, and lists none.
+  EXPECT_EQ((*store)->images(), 0);
+  auto listed = (*store)->List("", 10);
+  ASSERT_TRUE(listed.has_value());
+  EXPECT_TRUE(listed->empty());
+}
+
 TEST(FileStoreTest, FifoAtAnImagePathDoesNotBlock) {
   testing::TempDir dir;
   auto opened = FileStore::Open(dir.str() + "/root", 100, 0);

@@ -17,6 +17,25 @@ void Node::HeartbeatLoop() {
   std::string link_url;  // the tracker of `link`
   Trackers trackers(options_.tracker_urls);
   for (;;) {
+    // Trackers send no uploads while the root takes no new file (mounted
+    // read-only, out of inodes): said here once, and in the heartbeat.
+    auto writable = store_->CheckWritable();
+    {
+      std::lock_guard lock(mutex_);
+      const std::string error = writable ? "" : writable.error().message;
+      if (error != write_error_) {
+        if (error.empty()) {
+          spdlog::info("node {}: the root takes new files again",
+                       options_.name);
+        } else {
+          spdlog::error(
+              "node {}: the root takes no new file ({}): no "
+              "uploads come until it does",
+              options_.name, error);
+        }
+        write_error_ = error;
+      }
+    }
     std::string why, target;
     const Link now = trackers.Post(
         kHeartbeatPath, ToJson(Status()).dump(), options_.secret, options_.name,

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "core/server.h"
 #include "http/client.h"
 #include "http/signed.h"
 
@@ -41,7 +42,17 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   node->server_ = std::move(*listening);
 
   auto& o = node->options_;
-  if (o.name.empty()) o.name = "node-" + std::to_string(node->server_->port());
+  // Without --name, the name this root had: a node moved to another port
+  // stays the same server (the tracker follows it to its new URL).
+  if (o.name.empty()) {
+    o.name = node->store_->SavedName();
+    if (!CheckServerName(o.name))
+      o.name = "node-" + std::to_string(node->server_->port());
+  }
+  if (auto saved = node->store_->SaveName(o.name); !saved) {
+    spdlog::warn("node {}: cannot keep its name in the root: {}", o.name,
+                 saved.error().message);
+  }
   if (o.public_url.empty()) {
     o.public_url = http::ListenUrl(o.host, node->server_->port());
     if (http::IsAnyAddress(o.host)) {
@@ -137,6 +148,10 @@ NodeStatus Node::Status() const {
   s.disk_free_bytes = store_->DiskFreeBytes();
   s.disk_reserve_bytes = options_.disk_reserve_bytes;
   s.max_pics = store_->max_pics();
+  {
+    std::lock_guard lock(mutex_);
+    s.write_error = write_error_;
+  }
   s.uptime_s = std::chrono::duration_cast<std::chrono::seconds>(
                    std::chrono::steady_clock::now() - started_)
                    .count();

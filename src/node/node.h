@@ -80,9 +80,12 @@ class Node {
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<Scrubber> scrubber_;
 
-  std::mutex mutex_;  // guards stopping_ for the heartbeat thread
+  // guards stopping_ for the heartbeat thread, and write_error_
+  mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  // Why the root takes no new file, as last probed (empty: it does).
+  std::string write_error_;
   std::thread heartbeat_;
 };
 

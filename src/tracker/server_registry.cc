@@ -37,7 +37,7 @@ namespace {
 // What the node itself will refuse: at its --max-pics, or its disk at its
 // own --disk-reserve (which may be above the tracker's).
 bool NodeFull(const NodeStatus& s) {
-  return (s.max_pics > 0 && s.images >= s.max_pics) ||
+  return !s.write_error.empty() || (s.max_pics > 0 && s.images >= s.max_pics) ||
          (s.disk_reserve_bytes > 0 &&
           s.disk_free_bytes <= s.disk_reserve_bytes);
 }
@@ -89,6 +89,7 @@ void ServerRegistry::Apply(std::vector<ServerRow> rows) {
         row.last_heartbeat_at =
             std::max(row.last_heartbeat_at, old->second.last_heartbeat_at);
         row.node_full = old->second.node_full;
+        row.write_error = old->second.write_error;
         row.store_failed_at = old->second.store_failed_at;
         row.flg_usable = old->second.flg_usable;
       }
@@ -146,6 +147,7 @@ void ServerRegistry::KeepAliveUnrecorded(const NodeStatus& s,
   row.disk_free_bytes = s.disk_free_bytes;
   row.bytes_used = s.bytes_used;
   row.node_full = NodeFull(s);
+  row.write_error = s.write_error;
 }
 
 ServerRow* ServerRegistry::FindSenderLocked(const NodeStatus& s,
@@ -271,8 +273,20 @@ Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
                    row->server_name);
     }
   }
+  const std::string was_error =
+      it == servers_.end() ? std::string() : it->second.write_error;
+  if (was_error != s.write_error) {
+    if (s.write_error.empty()) {
+      spdlog::info("server {} ({}): its root takes new files again",
+                   row->server_id, row->server_name);
+    } else {
+      spdlog::warn("server {} ({}): no uploads, its root takes no new file: {}",
+                   row->server_id, row->server_name, s.write_error);
+    }
+  }
   row->flg_usable = true;
   row->node_full = NodeFull(s);
+  row->write_error = s.write_error;
   if (it != servers_.end()) row->store_failed_at = it->second.store_failed_at;
   lost_files_.erase(row->server_id);
   servers_[row->server_id] = *row;

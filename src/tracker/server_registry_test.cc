@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/placement.h"
 #include "testing/testing.h"
 #include "tracker/store_outage.h"
 
@@ -60,6 +61,21 @@ TEST_F(ServerRegistryTest, LiveServersNameIsNotTakenOver) {
 // A node back with far fewer images than the copies recorded on it lost
 // its files (a disk not mounted under --root): refused, so it turns
 // unusable and resolve hands out other copies instead of its 404s.
+// A node whose root takes no new file (read-only, out of inodes) says so
+// in its heartbeat: it gets no uploads until a heartbeat says it does.
+TEST_F(ServerRegistryTest, RootThatTakesNoFileGetsNoUploads) {
+  NodeStatus s = Beat("n1", "http://a:9001");
+  ASSERT_TRUE(registry_->Heartbeat(s).has_value());
+  EXPECT_EQ(Candidates(registry_->Snapshot(), 0).size(), 1u);
+  s.write_error = "create a file in /srv/images: Read-only file system";
+  ASSERT_TRUE(registry_->Heartbeat(s).has_value());
+  EXPECT_TRUE(Candidates(registry_->Snapshot(), 0).empty());
+  EXPECT_TRUE(registry_->Snapshot()[0].flg_usable) << "still serves reads";
+  s.write_error.clear();
+  ASSERT_TRUE(registry_->Heartbeat(s).has_value());
+  EXPECT_EQ(Candidates(registry_->Snapshot(), 0).size(), 1u);
+}
+
 TEST_F(ServerRegistryTest, NodeThatLostItsFilesIsRefused) {
   auto row = registry_->Heartbeat(Beat("n1", "http://a:9001"));
   ASSERT_TRUE(row.has_value());

@@ -92,7 +92,11 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
       // refusals are worth a line each.
       retries_.fetch_add(1);
       last_error = put.error().message;
-      if (put.error().code == ErrorCode::kUnavailable) {
+      if (put.error().code == ErrorCode::kInsufficientStorage) {
+        // Full by a measure its heartbeat did not show (inodes, say): no
+        // more uploads until it beats again.
+        registry_.StoreFailed(s->server_id, put.error());
+      } else if (put.error().code == ErrorCode::kUnavailable) {
         registry_.StoreFailed(s->server_id, put.error());
         // The node may have written the file before it failed to answer
         // (killed, hung): deleted once it is back, unless recorded there.

@@ -656,12 +656,7 @@ TEST(PoolTest, TrackerWithAFullDiskRefusesUploadsAndKeepsServing) {
   ASSERT_EQ(refused.status, 507u) << refused.body;
   EXPECT_NE(refused.body.find("full"), std::string::npos) << refused.body;
   ASSERT_FALSE(ids.empty());
-  auto files = [&] {
-    size_t count = 0;
-    for (const auto& e : std::filesystem::recursive_directory_iterator(root))
-      count += e.is_regular_file();
-    return count;
-  };
+  auto files = [&] { return ImageFiles(root); };
   EXPECT_EQ(files(), ids.size()) << "one file per acknowledged upload";
 
   // Three heartbeat timeouts later, with no heartbeat recorded since.
@@ -782,6 +777,50 @@ TEST(PoolTest, DeleteWhileAServerIsDownRemovesItsFileWhenBack) {
       Eventually([&] { return !std::filesystem::exists(c.NodeRoot(0) + path); },
                  std::chrono::seconds(20)))
       << c.Logs();
+}
+
+// A node started again on its root from another port, without --name, is
+// the same server at a new URL (its name is kept in the root); a second
+// node on a root in use does not start.
+TEST(PoolTest, NodeMovedToAnotherPortKeepsItsServer) {
+  Cluster c({.nodes = 0, .tracker_args = {"--replicas", "1"}});
+  const std::string root = c.dir() + "/moving";
+  auto start = [&](const std::string& port) {
+    return std::make_unique<ChildProcess>(
+        std::vector<std::string>{IMGSTORE_BINARY, "node", "--listen",
+                                 "127.0.0.1:" + port, "--root", root,
+                                 "--tracker", c.tracker_url(), "--secret",
+                                 kSecret, "--heartbeat", "1"},
+        c.dir() + "/node-" + port + ".log");
+  };
+  const std::string first_port = std::to_string(FreePort());
+  auto first = start(first_port);
+  ASSERT_TRUE(c.WaitUsable(1)) << first->Log();
+  auto up = c.Upload(TestData("small.png"), "image/png");
+  ASSERT_EQ(up.status, 201u) << up.body;
+  const std::string id = Parse(up.body)["id"];
+
+  const std::string second_port = std::to_string(FreePort());
+  auto twin = start(second_port);
+  EXPECT_NE(twin->Wait(std::chrono::seconds(10)), 0);
+  EXPECT_NE(twin->Log().find("in use by another node"), std::string::npos)
+      << twin->Log();
+
+  first->Signal(SIGTERM);
+  auto moved = start(second_port);
+  const std::string new_url = "http://127.0.0.1:" + second_port;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        const json servers = c.Servers()["servers"];
+        return servers.size() == 1 && servers[0]["server_url"] == new_url &&
+               servers[0]["flg_usable"].get<bool>();
+      },
+      std::chrono::seconds(10)))
+      << c.Servers().dump() << moved->Log();
+  auto resolved = Parse(Get(c.tracker_url() + "/v1/images/" + id).body);
+  EXPECT_TRUE(resolved["available"].get<bool>());
+  EXPECT_TRUE(resolved["url"].get<std::string>().starts_with(new_url + "/"));
+  EXPECT_EQ(Get(resolved["url"]).body, TestData("small.png"));
 }
 
 // Node death and a growing pool (SPEC §6), on a cluster of its own.

@@ -103,8 +103,7 @@ class TwoTrackers {
     for (size_t i = 0; i < nodes_.size(); ++i) {
       const auto root = dir_.path() / ("root" + std::to_string(i));
       if (!std::filesystem::exists(root)) continue;
-      for (auto& e : std::filesystem::recursive_directory_iterator(root))
-        n += e.is_regular_file();
+      n += ImageFiles(root);
     }
     return n;
   }

@@ -15,6 +15,8 @@
 #include <random>
 #include <sstream>
 
+#include "core/layout.h"
+
 namespace imgstore::testing {
 
 struct LogCapture::State {
@@ -174,6 +176,17 @@ bool WaitForStatus(const std::string& url, unsigned status,
         return res && res->status == status;
       },
       timeout);
+}
+
+size_t ImageFiles(const std::filesystem::path& root) {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
+    n += e.is_regular_file() &&
+         ParseImagePath(
+             "/" + std::filesystem::relative(e.path(), root).generic_string())
+             .has_value();
+  }
+  return n;
 }
 
 std::string ReadFile(const std::filesystem::path& path) {

@@ -104,6 +104,8 @@ bool Eventually(F predicate, std::chrono::milliseconds timeout) {
 }
 
 std::string ReadFile(const std::filesystem::path& path);
+// The image files under a node's root (not its name file or others).
+size_t ImageFiles(const std::filesystem::path& root);
 // A fixture file from tests/data.
 std::string TestData(const std::string& name);
 
