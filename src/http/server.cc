@@ -36,6 +36,10 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 // The most a request body is read by per call, and the most an idle
 // connection's read buffer keeps.
 constexpr uint64_t kBodyChunk = 256 * 1024;
+// A request body slower than this on average, once kBodyGrace has passed,
+// is cut (see the body's read in Session).
+constexpr double kMinBodyRate = 1024;  // bytes per second
+constexpr std::chrono::seconds kBodyGrace{120};
 constexpr size_t kIdleBuffer = 16 * 1024;
 
 namespace {
@@ -375,14 +379,35 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
             kUseTuple);
         if (cont_ec) break;
       }
-      c.ExpireAfter(options_.body_timeout);
-      // Beast reads no more than the buffer's spare room (512 bytes at
-      // least) per call: left as the head made it, a 64 KB body took some
-      // 130 recv calls. Room for the body, up to kBodyChunk, makes it a few.
-      const uint64_t body_left = parser.content_length_remaining().value_or(0);
-      buffer.reserve(buffer.size() + size_t(std::min(body_left, kBodyChunk)));
-      auto [body_ec, body_n] =
-          co_await beast_http::async_read(socket, buffer, parser, kUseTuple);
+      // A body may take as long as it keeps coming: each read gets
+      // body_timeout, and past kBodyGrace the body must average
+      // kMinBodyRate, so a slow uploader on a poor line gets through and a
+      // client trickling bytes to hold the connection does not.
+      const auto body_started = std::chrono::steady_clock::now();
+      uint64_t body_read = 0;
+      error_code body_ec;
+      while (!parser.is_done()) {
+        c.ExpireAfter(options_.body_timeout);
+        // Beast reads no more than the buffer's spare room (512 bytes at
+        // least) per call: left as the head made it, a 64 KB body took some
+        // 130 recv calls. Room for the body, up to kBodyChunk, makes it a
+        // few.
+        const uint64_t body_left =
+            parser.content_length_remaining().value_or(kBodyChunk);
+        buffer.reserve(buffer.size() + size_t(std::min(body_left, kBodyChunk)));
+        auto [some_ec, n] = co_await beast_http::async_read_some(
+            socket, buffer, parser, kUseTuple);
+        body_ec = some_ec;
+        if (body_ec) break;
+        body_read += n;
+        const auto spent = std::chrono::steady_clock::now() - body_started;
+        if (spent > kBodyGrace &&
+            double(body_read) <
+                kMinBodyRate * std::chrono::duration<double>(spent).count()) {
+          body_ec = asio::error::timed_out;
+          break;
+        }
+      }
       if (body_ec) {
         std::optional<Response> refusal;
         if (body_ec == beast_http::error::body_limit) {
@@ -639,6 +664,8 @@ asio::awaitable<error_code> Server::Write(Connection& c,
     m.version(request.version() ? request.version() : 11);
     m.set(beast_http::field::server, options_.server_header);
     m.set(beast_http::field::date, CachedDate());
+    if (options_.any_origin)
+      m.set(beast_http::field::access_control_allow_origin, "*");
     m.keep_alive(keep_alive);
     if (!response.file && !head_only) {
       auto [ec, n] = co_await beast_http::async_write(socket, m, kUseTuple);

@@ -34,11 +34,16 @@ struct ServerOptions {
   // A connection idle or sending its head slower than this is closed, so a
   // client trickling a byte a second holds one connection, briefly.
   std::chrono::seconds header_timeout{15};
-  std::chrono::seconds body_timeout{120};
+  // A request body that sends nothing for this long is cut; one that keeps
+  // coming may take longer (at 1 KiB/s on average at the least).
+  std::chrono::seconds body_timeout{60};
   std::chrono::seconds write_timeout{60};
   // On Stop(), requests in flight get this long to finish.
   std::chrono::seconds drain_timeout{10};
   std::string server_header = "imgstore";
+  // Every answer says any origin may read it (Access-Control-Allow-Origin:
+  // *), errors included: a node's images are public.
+  bool any_origin = false;
 };
 
 // The HTTP/1.1 server: the only code that reads or writes sockets. Owns an

@@ -37,6 +37,7 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   server.io_threads = options.io_threads;
   server.worker_threads = options.worker_threads;
   server.max_body_bytes = options.max_body_bytes;
+  server.any_origin = true;
   auto listening = http::Server::Listen(server, *node->router_, node->metrics_);
   if (!listening) return Fail(listening.error());
   node->server_ = std::move(*listening);

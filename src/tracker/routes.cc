@@ -352,7 +352,11 @@ http::Router Tracker::MakeRouter() {
     const bool store_down =
         !now && (now.error().code == ErrorCode::kUnavailable ||
                  now.error().code == ErrorCode::kIo);
-    if (!now && !store_down) return http::ErrorResponse(now.error());
+    if (!now && !store_down) {
+      Response none = http::ErrorResponse(now.error());
+      none.message.set(bhttp::field::access_control_allow_origin, "*");
+      return none;
+    }
     Response to =
         http::Redirect(store_down ? resolver_->default_image_url() : now->url,
                        kRedirectMaxAge);

@@ -131,6 +131,8 @@ TEST_F(NodeTest, StoresAndServesEveryFormat) {
     EXPECT_EQ(get.Header("Accept-Ranges"), "bytes");
     EXPECT_EQ(get.Header("X-Content-Type-Options"), "nosniff");
     EXPECT_EQ(get.Header("Access-Control-Allow-Origin"), "*");
+    EXPECT_EQ(get.Header("Access-Control-Expose-Headers"),
+              "Content-Range, ETag, Accept-Ranges");
     EXPECT_FALSE(get.Header("Last-Modified").empty());
     const std::string etag = get.Header("ETag");
     ASSERT_GE(etag.size(), 3u);
@@ -186,6 +188,13 @@ TEST_F(NodeTest, StoresAndServesEveryFormat) {
 // directly, a name goes through the resolver first.
 TEST_F(NodeTest, ReachableByAddressAndByName) {
   EXPECT_EQ(Get(url() + "/status").status, 200u);
+  // Any origin may read every answer, refusals too.
+  auto none = Get(url() + "/nope");
+  EXPECT_EQ(none.status, 404u);
+  EXPECT_EQ(none.Header("Access-Control-Allow-Origin"), "*");
+  auto unsigned_put = Send("PUT", url() + NewPath(ImageFormat::kPng), "x");
+  EXPECT_EQ(unsigned_put.status, 401u);
+  EXPECT_EQ(unsigned_put.Header("Access-Control-Allow-Origin"), "*");
   EXPECT_EQ(Get("http://localhost:" + std::to_string(port_) + "/status").status,
             200u);
 }

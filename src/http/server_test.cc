@@ -1,0 +1,126 @@
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "http/metrics.h"
+#include "http/respond.h"
+#include "http/router.h"
+
+namespace imgstore::http {
+namespace {
+
+using std::chrono::milliseconds;
+namespace bhttp = boost::beast::http;
+
+// A server whose one route answers with the size of the body it read.
+class ServerTest : public ::testing::Test {
+ protected:
+  void Start(ServerOptions o) {
+    o.port = 0;
+    o.worker_threads = 1;
+    o.drain_timeout = std::chrono::seconds(1);
+    auto server = Server::Listen(o, router_, metrics_);
+    ASSERT_TRUE(server.has_value()) << server.error().message;
+    server_ = std::move(*server);
+    thread_ = std::thread([this] { server_->Run(); });
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // A connected socket, with a receive timeout so no test waits forever.
+  int Connect() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(server_->port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr),
+              0);
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+  }
+  static void Send(int fd, const std::string& bytes) {
+    ASSERT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              ssize_t(bytes.size()));
+  }
+  // Everything until the server closes (or 10 s pass).
+  static std::string ReadAll(int fd) {
+    std::string out;
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+      out.append(buf, size_t(n));
+    return out;
+  }
+
+  Metrics metrics_{"test"};
+  Router router_{
+      {{bhttp::verb::post, "/echo", Dispatch::kInline, [](const Request& r) {
+          return Text(bhttp::status::ok, std::to_string(r.body().size()),
+                      "text/plain");
+        }}}};
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+};
+
+// A body that keeps coming is read to its end however long it takes, each
+// pause shorter than body_timeout; a body that stops is cut.
+TEST_F(ServerTest, ABodyMayTakeLongWhileItKeepsComing) {
+  ServerOptions o;
+  o.body_timeout = std::chrono::seconds(1);
+  Start(o);
+  int slow = Connect();
+  Send(slow,
+       "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n"
+       "Connection: close\r\n\r\n");
+  for (int i = 0; i < 8; ++i) {  // 8 bytes over some 3.2 s
+    std::this_thread::sleep_for(milliseconds(400));
+    Send(slow, "x");
+  }
+  const std::string answer = ReadAll(slow);
+  ::close(slow);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+  EXPECT_TRUE(answer.ends_with("\r\n\r\n8")) << answer;
+
+  int stalled = Connect();
+  Send(stalled,
+       "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\nxx");
+  const auto before = std::chrono::steady_clock::now();
+  EXPECT_EQ(ReadAll(stalled), "") << "closed without an answer";
+  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(5));
+  ::close(stalled);
+}
+
+// With any_origin, every answer says any origin may read it: a refusal
+// the server makes itself (no route) as well as a handler's answer.
+TEST_F(ServerTest, AnyOriginOnEveryAnswer) {
+  ServerOptions o;
+  o.any_origin = true;
+  Start(o);
+  for (const std::string request :
+       {"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+        "Connection: close\r\n\r\nx"}) {
+    int fd = Connect();
+    Send(fd, request);
+    const std::string answer = ReadAll(fd);
+    ::close(fd);
+    EXPECT_NE(answer.find("Access-Control-Allow-Origin: *\r\n"),
+              std::string::npos)
+        << answer;
+  }
+}
+
+}  // namespace
+}  // namespace imgstore::http
