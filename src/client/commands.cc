@@ -836,6 +836,7 @@ namespace {
 int WaitForDrain(const TrackerClient& tracker, int64_t id) {
   const bool tty = ::isatty(STDOUT_FILENO) == 1;
   int64_t last = -1;
+  bool said_waiting = false;
   for (;;) {
     auto list = tracker.ListServers();
     if (!list) {
@@ -865,6 +866,17 @@ int WaitForDrain(const TrackerClient& tracker, int64_t id) {
           static_cast<long long>(id));
       return 0;
     }
+    // Said once: the drain waits for a server that can take the copies.
+    const bool waiting = list->totals.repair_waiting > 0;
+    if (waiting && !said_waiting) {
+      std::printf(
+          "%sthe drain waits: no other server can take a copy (%lld of each "
+          "image wanted): add or enable a server, or lower --replicas\n",
+          tty ? "\n" : "", static_cast<long long>(list->totals.replicas));
+      std::fflush(stdout);
+      last = -1;  // the count again, on a line of its own
+    }
+    said_waiting = waiting;
     if (entry->row.state != ServerState::kDraining) {
       PrintError(fmt::format("{} is {} again: drain stopped",
                              ServerName(entry->row),

@@ -161,6 +161,7 @@ Result<ServerList> ParseServerList(std::string_view body) {
     GetInt(*t, "bytes_used", out.totals.bytes_used);
     GetInt(*t, "replicas", out.totals.replicas);
     GetInt(*t, "repair_backlog", out.totals.repair_backlog);
+    GetInt(*t, "repair_waiting", out.totals.repair_waiting);
   } else {
     // An older tracker: add the rows up ourselves (copies only: the rows
     // cannot tell how many images those are).

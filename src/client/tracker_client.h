@@ -65,6 +65,8 @@ struct ClusterTotals {
   int64_t bytes_used = 0;      // sum of bytes_used (every copy on disk)
   int64_t replicas = 0;        // copies wanted of each image (0: not reported)
   int64_t repair_backlog = 0;  // copies missing or still to move away
+  // images whose repair waits for a server able to take a copy
+  int64_t repair_waiting = 0;
 };
 
 struct ServerList {

@@ -510,6 +510,7 @@ Result<int64_t> Repairer::RunOnce() {
   // Repair that cannot go on (a lost server's or a bad copy's image, a
   // drain) is said once, and again when it can.
   const int64_t waiting = waiting_.exchange(0);
+  last_waiting_.store(waiting);
   if (waiting > 0 && !waiting_said_) {
     spdlog::warn(
         "repair: images wait, no other server can take a copy ({} of each "
@@ -662,6 +663,7 @@ RepairStatus Repairer::Status() const {
   s.corrupt = corrupt_.load();
   s.failures = failures_.load();
   s.moved = moved_.load();
+  s.waiting = last_waiting_.load();
   std::lock_guard lock(mutex_);
   s.rebalance_spread = rebalance_;
   return s;

@@ -47,6 +47,9 @@ struct RepairStatus {
   int64_t corrupt = 0;   // copies found not to match their sha256, or missing
   int64_t failures = 0;  // copy attempts that failed
   int64_t moved = 0;     // rebalance moves
+  // Images of the last round that wait for a server able to take a copy
+  // (none is active, usable, with room and without one).
+  int64_t waiting = 0;
   std::optional<double> rebalance_spread;  // set while a rebalance runs
 };
 
@@ -197,7 +200,8 @@ class Repairer {
   // server) for want of another server to take one, summed by the
   // workers; and whether that was said.
   std::atomic<int64_t> waiting_{0};
-  bool waiting_said_ = false;  // RunOnce() only
+  bool waiting_said_ = false;             // RunOnce() only
+  std::atomic<int64_t> last_waiting_{0};  // the last round's, for Status()
 
   // guards rng_, the budget, rebalance_ and known_corrupt_
   mutable std::mutex mutex_;

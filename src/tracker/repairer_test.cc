@@ -332,10 +332,12 @@ TEST_F(RepairerTest, DrainWithNowhereToCopyWaits) {
   EXPECT_GT(repairer.Status().backlog, 0) << "the drain is not done";
   EXPECT_EQ(log.Count("repair: images wait"), 1u) << "said once:\n"
                                                   << log.Text();
+  EXPECT_EQ(repairer.Status().waiting, 1);
 
   set(spare, ServerState::kActive);
   Rounds(repairer, 2);
   EXPECT_EQ(log.Count("copied again"), 1u) << log.Text();
+  EXPECT_EQ(repairer.Status().waiting, 0);
   ExpectGoodCopies(image, 2);
   const std::vector<int64_t> now = Holders(image.id);
   EXPECT_EQ(std::count(now.begin(), now.end(), holders[0]), 0);

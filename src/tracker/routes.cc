@@ -390,14 +390,16 @@ http::Router Tracker::MakeRouter() {
                    {"capacity", capacity},
                    {"bytes_used", bytes_used},
                    {"replicas", options_.replicas},
-                   {"repair_backlog", repair.backlog}};
+                   {"repair_backlog", repair.backlog},
+                   {"repair_waiting", repair.waiting}};
     json repair_json = {{"leader", repair.leader},
                         {"backlog", repair.backlog},
                         {"copies_made", repair.copies_made},
                         {"copies_retired", repair.copies_dropped},
                         {"corrupt", repair.corrupt},
                         {"failures", repair.failures},
-                        {"rebalance_moves", repair.moved}};
+                        {"rebalance_moves", repair.moved},
+                        {"waiting", repair.waiting}};
     return http::Json(
         bhttp::status::ok,
         {{"servers", servers}, {"totals", totals}, {"repair", repair_json}});

@@ -272,6 +272,15 @@ Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
       spdlog::info("server {} ({}): usable again", row->server_id,
                    row->server_name);
     }
+    if (was.max_pic_amount != row->max_pic_amount) {
+      // A node started with a new --max-pics replaces the capacity an
+      // operator set (PATCH): said, as it undoes the operator's change.
+      spdlog::info(
+          "server {} ({}): room for {} images, its node's new "
+          "--max-pics (was {})",
+          row->server_id, row->server_name, row->max_pic_amount,
+          was.max_pic_amount);
+    }
   }
   const std::string was_error =
       it == servers_.end() ? std::string() : it->second.write_error;

@@ -1,10 +1,15 @@
 #include "tracker/tracker.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <boost/asio/ip/address.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -48,6 +53,25 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
       return Fail(
           ErrorCode::kInvalidArgument,
           "--default-image " + o.default_image_path + ": not a readable image");
+    }
+  }
+
+  // A second tracker on one SQLite file would keep its own resolve index
+  // and health: images uploaded through one go missing on the other.
+  constexpr std::string_view kSqlite = "sqlite:";
+  if (std::string_view(o.db_url).starts_with(kSqlite)) {
+    const std::string path = o.db_url.substr(kSqlite.size());
+    t->db_lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (t->db_lock_fd_ < 0) {
+      return Fail(ErrorCode::kIo, fmt::format("open database {}: {}", path,
+                                              std::strerror(errno)));
+    }
+    if (::flock(t->db_lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      return Fail(ErrorCode::kConflict,
+                  fmt::format("database {} is in use by another tracker: one "
+                              "tracker per SQLite file (several trackers "
+                              "share a PostgreSQL database)",
+                              path));
     }
   }
 
@@ -144,6 +168,10 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
   t->metrics_.AddGauge(
       "repair_backlog", "Copies known to be missing or to move away.",
       [raw] { return double(raw->repairer_->Status().backlog); });
+  t->metrics_.AddGauge(
+      "repair_waiting_images",
+      "Images whose repair waits for a server able to take a copy.",
+      [raw] { return double(raw->repairer_->Status().waiting); });
   struct RepairCounter {
     const char* name;
     const char* help;
@@ -176,7 +204,10 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
 Tracker::Tracker(const TrackerOptions& options)
     : options_(options), verifier_(options.secret, SystemClock::Get()) {}
 
-Tracker::~Tracker() { Stop(); }
+Tracker::~Tracker() {
+  Stop();
+  if (db_lock_fd_ >= 0) ::close(db_lock_fd_);
+}
 
 void Tracker::WatchLoop() {
   for (;;) {

@@ -90,6 +90,9 @@ class Tracker {
 
   TrackerOptions options_;
   const Clock& clock_ = SystemClock::Get();
+  // An SQLite file's lock (flock), held while this tracker runs: one
+  // tracker per file (docs/OPERATIONS.md). -1 on PostgreSQL.
+  int db_lock_fd_ = -1;
   std::unique_ptr<MetadataStore> store_;
   // The store answers Locate from memory (IndexedStore): resolve and
   // redirect then run on the I/O thread, sparing two thread switches each.

@@ -823,6 +823,20 @@ TEST(PoolTest, NodeMovedToAnotherPortKeepsItsServer) {
   EXPECT_EQ(Get(resolved["url"]).body, TestData("small.png"));
 }
 
+// One tracker per SQLite file: a second on the same file does not start.
+TEST(PoolTest, SecondTrackerOnOneSqliteFileDoesNotStart) {
+  Cluster c({.nodes = 0});
+  ChildProcess second(
+      {IMGSTORE_BINARY, "tracker", "--listen",
+       "127.0.0.1:" + std::to_string(FreePort()), "--db",
+       "sqlite:" + c.dir() + "/tracker.db", "--secret", kSecret},
+      c.dir() + "/second.log");
+  EXPECT_NE(second.Wait(std::chrono::seconds(20)), 0);
+  EXPECT_NE(second.Log().find("in use by another tracker"), std::string::npos)
+      << second.Log();
+  EXPECT_EQ(Get(c.tracker_url() + "/healthz").status, 200u);
+}
+
 // Node death and a growing pool (SPEC §6), on a cluster of its own.
 TEST(PoolTest, DeadNodeGetsDefaultImageAndANewNodeJoins) {
   Cluster c({.nodes = 3});
