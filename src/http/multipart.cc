@@ -1,18 +1,24 @@
 #include "http/multipart.h"
 
 #include <boost/beast/core/string.hpp>
+#include <cctype>
 #include <optional>
+#include <string>
 
 namespace imgstore::http {
 
 namespace {
 
-// The value of `key=` in a header's parameters, unquoted.
+// The value of `key=` (a lower-case name) in a header's parameters,
+// unquoted. Parameter names are case-insensitive (RFC 2045 §5.1), values
+// not.
 std::string_view Parameter(std::string_view header, std::string_view key) {
+  std::string lower(header);
+  for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
   size_t at = 0;
-  while ((at = header.find(key, at)) != std::string_view::npos) {
-    bool boundary_ok =
-        at == 0 || header[at - 1] == ';' || header[at - 1] == ' ';
+  while ((at = lower.find(key, at)) != std::string::npos) {
+    bool boundary_ok = at == 0 || header[at - 1] == ';' ||
+                       header[at - 1] == ' ' || header[at - 1] == '\t';
     size_t eq = at + key.size();
     if (boundary_ok && eq < header.size() && header[eq] == '=') {
       std::string_view v = header.substr(eq + 1);

@@ -23,6 +23,19 @@ TEST(MultipartTest, FindsTheField) {
   EXPECT_EQ(quoted->body, "hello");
 }
 
+// Parameter names are case-insensitive (RFC 2045 §5.1); values are not.
+TEST(MultipartTest, ParameterNamesInAnyCase) {
+  const std::string body =
+      "--XyZ\r\nCONTENT-DISPOSITION: form-data; Name=\"file\"; "
+      "FileName=\"A.png\"\r\n\r\nbytes\r\n--XyZ--\r\n";
+  auto part = FindFormField("multipart/form-data; BOUNDARY=XyZ", body, "file");
+  ASSERT_TRUE(part.has_value()) << part.error().message;
+  EXPECT_EQ(part->body, "bytes");
+  EXPECT_EQ(part->filename, "A.png");
+  EXPECT_FALSE(
+      FindFormField("multipart/form-data; boundary=xyz", body, "file"));
+}
+
 TEST(MultipartTest, RefusesMalformed) {
   const char* bodies[] = {
       "", "--XyZ", "--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n",

@@ -497,10 +497,38 @@ std::optional<Response> Server::RefuseHead(const RequestParser& parser,
   }
   // A body framed by anything but chunked cannot be delimited: Beast would
   // read none and take the body for the next request (RFC 9112 §6.3).
-  if (head.find(beast_http::field::transfer_encoding) != head.end() &&
-      !parser.chunked()) {
+  // Nor by codings before chunked ("gzip, chunked"): the body would be
+  // taken as it came, still coded.
+  bool other_coding = false;
+  for (auto it = head.find(beast_http::field::transfer_encoding);
+       it != head.end() && it->name() == beast_http::field::transfer_encoding;
+       ++it) {
+    std::string_view codings = it->value();
+    while (!codings.empty()) {
+      const size_t comma = codings.find(',');
+      std::string_view coding = codings.substr(0, comma);
+      while (!coding.empty() &&
+             (coding.front() == ' ' || coding.front() == '\t'))
+        coding.remove_prefix(1);
+      while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t'))
+        coding.remove_suffix(1);
+      if (!beast::iequals(coding, "chunked")) other_coding = true;
+      if (comma == std::string_view::npos) break;
+      codings.remove_prefix(comma + 1);
+    }
+  }
+  if (other_coding ||
+      (head.find(beast_http::field::transfer_encoding) != head.end() &&
+       !parser.chunked())) {
     return PlainError(ErrorCode::kInvalidArgument,
                       "Transfer-Encoding other than chunked is not supported");
+  }
+  // A coded body (Content-Encoding: gzip) would be stored still coded.
+  if (auto ce = head.find(beast_http::field::content_encoding);
+      ce != head.end() && !beast::iequals(ce->value(), "identity")) {
+    return PlainError(ErrorCode::kUnsupportedMedia,
+                      "Content-Encoding is not supported: send the bytes as "
+                      "they are");
   }
   const auto declared = parser.content_length();
   // A body no route would read is not read either: it could hold a

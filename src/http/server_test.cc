@@ -122,5 +122,28 @@ TEST_F(ServerTest, AnyOriginOnEveryAnswer) {
   }
 }
 
+// A body coded in a way the server does not undo is refused, not taken
+// still coded: codings before chunked, and any Content-Encoding.
+TEST_F(ServerTest, CodedBodiesAreRefused) {
+  Start(ServerOptions{});
+  struct Case {
+    std::string headers;
+    std::string status;
+  } cases[] = {
+      {"Transfer-Encoding: gzip, chunked\r\n", "400"},
+      {"Transfer-Encoding: foo\r\nTransfer-Encoding: chunked\r\n", "400"},
+      {"Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n", "415"},
+      {"Transfer-Encoding: Chunked\r\n", "200"},
+  };
+  for (const Case& c : cases) {
+    int fd = Connect();
+    Send(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" +
+                 c.headers + "\r\n3\r\nabc\r\n0\r\n\r\n");
+    const std::string answer = ReadAll(fd);
+    ::close(fd);
+    EXPECT_EQ(answer.substr(0, 12), "HTTP/1.1 " + c.status) << c.headers;
+  }
+}
+
 }  // namespace
 }  // namespace imgstore::http

@@ -802,6 +802,7 @@ http::Router Tracker::MakeRouter() {
     res.message.set(bhttp::field::cache_control,
                     versioned ? "public, max-age=31536000, immutable"
                               : "public, max-age=300");
+    res.message.set("X-Content-Type-Options", "nosniff");
     return res;
   };
 

@@ -14,6 +14,27 @@ namespace {
 // Placement attempts when the database finds a chosen server full after
 // its copy was stored (concurrent uploads through several trackers).
 constexpr int kPlacementAttempts = 4;
+// Why no server is a candidate, as an operator would look for it.
+std::string NoCandidateReason(const ServerView& servers) {
+  if (servers.empty()) {
+    return "no image server has joined: start a node with --tracker naming "
+           "this tracker";
+  }
+  const auto usable =
+      std::count_if(servers.begin(), servers.end(),
+                    [](const ServerRow& s) { return s.flg_usable; });
+  const auto active =
+      std::count_if(servers.begin(), servers.end(), [](const ServerRow& s) {
+        return s.flg_usable && s.state == ServerState::kActive;
+      });
+  if (usable == 0) return "no image server is up (no recent heartbeat)";
+  if (active == 0)
+    return "no server that is up is active (draining or "
+           "disabled)";
+  return "no active server has room (full, below the disk reserve, or its "
+         "last store failed)";
+}
+
 }  // namespace
 
 std::vector<const ServerRow*> Uploader::Order(const ServerView& servers) {
@@ -71,14 +92,10 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
   const ImagePath path = MakeImagePath(record.id, record.format);
   const size_t wanted = size_t(std::max(1, options_.replicas));
 
-  std::string last_error = "no usable server has room";
+  std::string last_error;
   for (int attempt = 0; attempt < kPlacementAttempts; ++attempt) {
     const ServerView servers = registry_.Snapshot();
-    if (servers.empty()) {
-      last_error =
-          "no image server has joined: start a node with --tracker naming "
-          "this tracker";
-    }
+    if (last_error.empty()) last_error = NoCandidateReason(servers);
     std::vector<ServerRow> holders;
     for (const ServerRow* s : Order(servers)) {
       if (holders.size() == wanted) break;

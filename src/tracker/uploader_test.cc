@@ -69,6 +69,28 @@ TEST_F(UploaderTest, RetriesOnAnotherServer) {
       << "failed servers were tried and passed over";
 }
 
+// A refusal for want of a server says what is wanting.
+TEST_F(UploaderTest, NoServerSaysWhy) {
+  for (int64_t id : {1, 2, 3}) {
+    ASSERT_TRUE(
+        store_->UpdateServer(id, ServerUpdate{ServerState::kDisabled, {}}));
+  }
+  ASSERT_TRUE(registry_->Refresh().has_value());
+  auto disabled = Make().Upload(jpeg_);
+  ASSERT_FALSE(disabled.has_value());
+  EXPECT_EQ(disabled.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(disabled.error().message.find("draining or disabled"),
+            std::string::npos)
+      << disabled.error().message;
+  clock_.Advance(std::chrono::seconds(30));  // no heartbeats since
+  auto down = Make().Upload(jpeg_);
+  ASSERT_FALSE(down.has_value());
+  EXPECT_NE(down.error().message.find("no image server is up"),
+            std::string::npos)
+      << down.error().message;
+  EXPECT_TRUE(nodes_.files.empty());
+}
+
 // Server i's heartbeat, with room unless a test says otherwise.
 NodeStatus NodeBeat(int i) {
   NodeStatus s;

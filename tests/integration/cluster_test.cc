@@ -534,6 +534,7 @@ TEST_F(ClusterTest, PagesLinkVersionedAssets) {
   EXPECT_EQ(versioned.status, 200u);
   EXPECT_EQ(versioned.Header("Cache-Control"),
             "public, max-age=31536000, immutable");
+  EXPECT_EQ(versioned.Header("X-Content-Type-Options"), "nosniff");
   for (const char* stale : {"/static/style.css", "/static/style.css?v=0"}) {
     auto r = Get(c().tracker_url() + stale);
     EXPECT_EQ(r.status, 200u);
