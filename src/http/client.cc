@@ -93,6 +93,44 @@ Result<void> CheckRootUrl(std::string_view url) {
   }
   auto parsed = ParseUrl(url);
   if (!parsed) return Fail(parsed.error());
+  // One spelling per server, so a URL names one row: a host in lower case,
+  // a port without leading zeros.
+  auto bad = [&](std::string_view why) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("url {}: {}", url, why));
+  };
+  if (parsed->port.size() > 1 && parsed->port[0] == '0')
+    return bad("write the port without leading zeros");
+  const std::string_view host = parsed->host;
+  if (host.front() == '[') {
+    boost::system::error_code ec;
+    if (host.back() != ']' ||
+        (asio::ip::make_address_v6(std::string(host.substr(1, host.size() - 2)),
+                                   ec),
+         ec)) {
+      return bad("not an IPv6 address in brackets");
+    }
+    return {};
+  }
+  // A name or an IPv4 address: labels of 1 to 63 letters, digits, '-' or
+  // '_' (not first or last), 253 characters at most.
+  if (host.size() > 253) return bad("the host name is too long");
+  size_t start = 0;
+  while (start <= host.size()) {
+    const size_t dot = std::min(host.find('.', start), host.size());
+    const std::string_view label = host.substr(start, dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' ||
+        label.back() == '-') {
+      return bad("not a host name");
+    }
+    for (char c : label) {
+      if (c >= 'A' && c <= 'Z') return bad("write the host in lower case");
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_';
+      if (!ok) return bad("not a host name");
+    }
+    start = dot + 1;
+  }
   return {};
 }
 

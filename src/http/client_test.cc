@@ -40,14 +40,18 @@ TEST(ParseUrlTest, RefusesWhatNoServerCanBe) {
 TEST(CheckRootUrlTest, RefusesWhatCouldEscapeAHeaderOrAPage) {
   for (const char* good :
        {"http://127.0.0.1:9001", "https://img.example.test/node-1/",
-        "http://[::1]:9001", "http://n1.example.test:8080/a%20b"}) {
+        "http://[::1]:9001", "http://n1.example.test:8080/a%20b",
+        "http://image_node_1:9001", "http://localhost:80"}) {
     EXPECT_TRUE(CheckRootUrl(good).has_value()) << good;
   }
   for (const char* bad :
        {"https://x.example/a\r\nSet-Cookie: pwn=1", "http://a b:9001",
         "http://127.0.0.1:9001/\"><b>x", "http://h:9001/<script>",
         "http://user:pw@h:9001", "http://h:9001/?q=1", "http://h:9001/#f",
-        "http://h:99999", "http://a b\r\nX: y", "http://h:1/a'b"}) {
+        "http://h:99999", "http://a b\r\nX: y", "http://h:1/a'b",
+        // One spelling per server; hosts that are no host.
+        "http://x:01", "http://X:1", "http://[::1:18251", "http://[zz]:1",
+        "http://-x-:1", "http://a..b:1", "http://a.:1"}) {
     auto checked = CheckRootUrl(bad);
     EXPECT_FALSE(checked.has_value()) << bad;
     if (!checked) {
