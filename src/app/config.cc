@@ -320,11 +320,19 @@ Result<ExpandedArgs> ExpandConfig(int argc, char** argv) {
       text = fmt::format("{}", *d);
     } else if (auto b = value.value_exact<bool>()) {
       text = *b ? "true" : "false";
+    } else if (const toml::array* list = value.as_array();
+               list != nullptr && !list->empty() &&
+               list->is_homogeneous(toml::node_type::string)) {
+      // tracker = ["http://a:8080", "http://b:8080"], as --tracker a,b.
+      for (const toml::node& item : *list) {
+        if (!text.empty()) text += ',';
+        text += *item.value_exact<std::string>();
+      }
     } else {
-      return Fail(
-          ErrorCode::kInvalidArgument,
-          fmt::format("config {}: {} must be a string, number or boolean", file,
-                      key.str()));
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("config {}: {} must be a string, number, "
+                              "boolean or list of strings",
+                              file, key.str()));
     }
     // admin_token reads as admin-token: TOML keys are often snake case.
     std::string name(key.str());

@@ -212,7 +212,10 @@ const Command kCommands[] = {
 int main(int argc, char** argv) {
   using namespace imgstore;
   auto expanded = ExpandConfig(argc, argv);
-  if (!expanded) return Report(expanded.error());
+  if (!expanded) {
+    Report(expanded.error());
+    return 2;  // a usage error, as a bad flag
+  }
   std::vector<std::string>& args = expanded->args;
 
   CLI::App app{

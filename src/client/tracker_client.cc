@@ -11,9 +11,14 @@ using nlohmann::json;
 
 namespace {
 
-// Uploads and downloads carry up to --max-upload-bytes (32 MiB by default);
-// allow for a slow disk or link on the other side. Everything else is small.
-constexpr std::chrono::seconds kTransferTimeout{300};
+// An upload's whole exchange: a minute (the tracker may try a node that
+// hangs before another), plus the body at 64 KiB/s, so a tracker that
+// never answers holds a small file for a minute, not five.
+std::chrono::milliseconds UploadTimeout(size_t bytes) {
+  return std::chrono::milliseconds(60'000 + bytes / 64);
+}
+// A download of up to --max-upload-bytes (32 MiB by default) from a node.
+constexpr std::chrono::seconds kTransferTimeout{120};
 constexpr std::chrono::seconds kCallTimeout{30};
 
 // Typed field readers: false when the field is absent or of another type, so
@@ -219,8 +224,8 @@ Result<ImageMeta> TrackerClient::Upload(std::string bytes,
   req.method = "POST";
   req.url = base_url_ + "/v1/images";
   req.headers.emplace_back("Content-Type", std::string(content_type));
+  req.timeout = UploadTimeout(bytes.size());
   req.body = std::move(bytes);
-  req.timeout = kTransferTimeout;
   auto res = Call(std::move(req), 201);
   if (!res) return Fail(res.error());
   return ParseImageMeta(res->body);

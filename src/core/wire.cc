@@ -17,6 +17,7 @@ json ToJson(const NodeStatus& s) {
          {"version", s.version}};
   if (!s.internal_url.empty()) j["internal_url"] = s.internal_url;
   if (!s.write_error.empty()) j["write_error"] = s.write_error;
+  if (s.heartbeat_s > 0) j["heartbeat_s"] = s.heartbeat_s;
   return j;
 }
 
@@ -54,6 +55,10 @@ Result<NodeStatus> ParseNodeStatus(std::string_view body) {
   }
   if (s.name.empty() || s.url.empty()) {
     return Fail(ErrorCode::kInvalidArgument, "node status: empty name or url");
+  }
+  if (j->contains("heartbeat_s") && !num("heartbeat_s", s.heartbeat_s)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "node status: heartbeat_s is not a whole number");
   }
   if (j->contains("write_error") && !str("write_error", s.write_error)) {
     return Fail(ErrorCode::kInvalidArgument,

@@ -36,6 +36,8 @@ struct NodeStatus {
   // Why the node's root takes no new file (read-only, out of inodes);
   // empty when it does. Optional when read.
   std::string write_error;
+  // Seconds between its heartbeats (its --heartbeat); 0: not said.
+  int64_t heartbeat_s = 0;
 };
 
 nlohmann::json ToJson(const NodeStatus& status);

@@ -293,6 +293,17 @@ Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
                    row->server_id, row->server_name, s.write_error);
     }
   }
+  // Fewer than two beats per timeout: one late beat and the server turns
+  // unusable, the next usable again.
+  if (s.heartbeat_s > 0 && 2 * std::chrono::seconds(s.heartbeat_s) > timeout_ &&
+      slow_beats_said_.insert(row->server_id).second) {
+    spdlog::warn(
+        "server {} ({}): beats every {} s, and a server is unusable after "
+        "{} s without one: it will flap; give the node --heartbeat {} or "
+        "less, or the tracker a longer --heartbeat-timeout",
+        row->server_id, row->server_name, s.heartbeat_s, timeout_.count(),
+        std::max<int64_t>(1, timeout_.count() / 3));
+  }
   row->flg_usable = true;
   row->node_full = NodeFull(s);
   row->write_error = s.write_error;

@@ -100,8 +100,9 @@ class ServerRegistry {
   // a heartbeat of theirs is taken.
   std::set<int64_t> lost_files_;
   std::optional<Error> refresh_error_;
-  bool beats_unrecorded_ = false;  // the last heartbeat's record failed
-  std::set<std::string> refused_;  // URLs of removed servers still beating
+  bool beats_unrecorded_ = false;      // the last heartbeat's record failed
+  std::set<std::string> refused_;      // URLs of removed servers still beating
+  std::set<int64_t> slow_beats_said_;  // servers told to beat more often
 };
 
 }  // namespace imgstore

@@ -76,6 +76,20 @@ TEST_F(ServerRegistryTest, RootThatTakesNoFileGetsNoUploads) {
   EXPECT_EQ(Candidates(registry_->Snapshot(), 0).size(), 1u);
 }
 
+// A node beating less than twice per heartbeat timeout would flap between
+// usable and not: the tracker says so, once.
+TEST_F(ServerRegistryTest, BeatsTooRareForTheTimeoutAreSaidOnce) {
+  testing::LogCapture log;
+  NodeStatus s = Beat("n1", "http://a:9001");
+  s.heartbeat_s = 2;  // against 6 s: fine
+  ASSERT_TRUE(registry_->Heartbeat(s).has_value());
+  EXPECT_EQ(log.Count("it will flap"), 0u);
+  s.heartbeat_s = 5;
+  ASSERT_TRUE(registry_->Heartbeat(s).has_value());
+  ASSERT_TRUE(registry_->Heartbeat(s).has_value());
+  EXPECT_EQ(log.Count("it will flap"), 1u) << log.Text();
+}
+
 TEST_F(ServerRegistryTest, NodeThatLostItsFilesIsRefused) {
   auto row = registry_->Heartbeat(Beat("n1", "http://a:9001"));
   ASSERT_TRUE(row.has_value());

@@ -348,7 +348,7 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
             std::string::npos)
       << bare.output;
   auto no_config = RunImgstore({"stats", "--config", "/nonexistent.toml"});
-  EXPECT_NE(no_config.exit_code, 0);
+  EXPECT_EQ(no_config.exit_code, 2) << "a usage error, as a bad flag";
   EXPECT_NE(no_config.output.find("No such file"), std::string::npos)
       << no_config.output;
   // Every subcommand answers --version, even one with required flags.

@@ -11,6 +11,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -740,12 +741,14 @@ TEST(PoolTest, NodeWithSeveralTrackersBeatsThroughOneThatRuns) {
   Cluster c({.nodes = 0, .tracker_args = {"--replicas", "1"}});
   TempDir dir;
   const std::string dead = "http://127.0.0.1:" + std::to_string(FreePort());
-  ChildProcess node(
-      {IMGSTORE_BINARY, "node", "--listen",
-       "127.0.0.1:" + std::to_string(FreePort()), "--root", dir.str() + "/root",
-       "--tracker", dead + "," + c.tracker_url(), "--secret", kSecret,
-       "--heartbeat", "1"},
-      dir.str() + "/node.log");
+  // The trackers from a config file's list, as from --tracker a,b.
+  std::ofstream(dir.path() / "node.toml")
+      << "tracker = [\"" << dead << "\", \"" << c.tracker_url() << "\"]\n";
+  ChildProcess node({IMGSTORE_BINARY, "node", "--listen",
+                     "127.0.0.1:" + std::to_string(FreePort()), "--root",
+                     dir.str() + "/root", "--config", dir.str() + "/node.toml",
+                     "--secret", kSecret, "--heartbeat", "1"},
+                    dir.str() + "/node.log");
   ASSERT_TRUE(c.WaitUsable(1)) << node.Log();
   EXPECT_EQ(c.Upload(TestData("small.jpg"), "image/jpeg").status, 201u);
   EXPECT_NE(node.Log().find("heartbeats accepted"), std::string::npos)
