@@ -380,6 +380,22 @@ Result<ImageInfo> ProbeImage(std::string_view bytes, int64_t max_pixels) {
     return Fail(ErrorCode::kUnsupportedMedia,
                 "not an image: expected JPEG, PNG, GIF, WebP, AVIF or HEIC");
   }
+  auto too_large = [&](int64_t width, int64_t height) {
+    return Fail(ErrorCode::kUndecodable,
+                fmt::format("image is {}x{}, over the limit of {} pixels",
+                            width, height, max_pixels));
+  };
+  // Sizes at fixed places of the header, checked before the whole file
+  // is: a bomb is called one even when it is cut short too.
+  if (*format == ImageFormat::kPng && bytes.size() >= 24 &&
+      bytes.substr(12, 4) == "IHDR" &&
+      int64_t(Be32(bytes, 16)) * int64_t(Be32(bytes, 20)) > max_pixels) {
+    return too_large(Be32(bytes, 16), Be32(bytes, 20));
+  }
+  if (*format == ImageFormat::kGif && bytes.size() >= 10 &&
+      int64_t(Le16(bytes, 6)) * int64_t(Le16(bytes, 8)) > max_pixels) {
+    return too_large(Le16(bytes, 6), Le16(bytes, 8));
+  }
   if (!Complete(*format, bytes)) {
     return Fail(ErrorCode::kUndecodable, "image is truncated or corrupt");
   }
@@ -395,11 +411,8 @@ Result<ImageInfo> ProbeImage(std::string_view bytes, int64_t max_pixels) {
   if (info.width <= 0 || info.height <= 0) {
     return Fail(ErrorCode::kUndecodable, "image has no pixels");
   }
-  if (info.width * info.height > max_pixels) {
-    return Fail(ErrorCode::kUndecodable,
-                fmt::format("image is {}x{}, over the limit of {} pixels",
-                            info.width, info.height, max_pixels));
-  }
+  if (info.width * info.height > max_pixels)
+    return too_large(info.width, info.height);
   return info;
 }
 

@@ -166,6 +166,25 @@ TEST(ImageProbeTest, JpegHeaderThatDoesNotDecodeRefused) {
       << info.error().message;
 }
 
+// A bomb cut short (a header declaring 30000x30000 and little after it)
+// is refused as a bomb, the clearer reason.
+TEST(ImageProbeTest, TruncatedBombIsCalledABomb) {
+  std::string png = testing::TestData("small.png").substr(0, 33);
+  png.replace(16, 8, std::string("\x00\x00\x75\x30\x00\x00\x75\x30", 8));
+  auto probed = ProbeImage(png, 100'000'000);
+  ASSERT_FALSE(probed.has_value());
+  EXPECT_EQ(probed.error().code, ErrorCode::kUndecodable);
+  EXPECT_NE(probed.error().message.find("30000x30000, over the limit"),
+            std::string::npos)
+      << probed.error().message;
+  std::string gif = testing::TestData("small.gif").substr(0, 13);
+  gif.replace(6, 4, std::string("\xff\xff\xff\xff", 4));
+  auto screen = ProbeImage(gif, 100'000'000);
+  ASSERT_FALSE(screen.has_value());
+  EXPECT_NE(screen.error().message.find("over the limit"), std::string::npos)
+      << screen.error().message;
+}
+
 TEST(ImageProbeTest, PixelLimitIsConfigurable) {
   EXPECT_FALSE(
       ProbeImage(testing::TestData("small.jpg"), 64 * 48 - 1).has_value());
