@@ -807,21 +807,22 @@ std::string ServerName(const ServerRow& row) {
 }
 
 void PrintServerTable(const ServerList& list) {
-  std::vector<std::vector<std::string>> rows = {{"ID", "NAME", "URL", "STATE",
-                                                 "USABLE", "CUR/MAX", "FILL",
-                                                 "DISK FREE", "HEARTBEAT"}};
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "NAME", "URL", "STATE", "USABLE", "UPLOADS", "CUR/MAX", "FILL",
+       "DISK FREE", "HEARTBEAT"}};
   for (const ServerEntry& e : list.servers) {
     const ServerRow& r = e.row;
     rows.push_back(
         {std::to_string(r.server_id), r.server_name, r.server_url,
          std::string(ServerStateName(r.state)), r.flg_usable ? "yes" : "no",
+         e.takes_uploads ? "yes" : "no",
          fmt::format("{}/{}", r.cur_pic_amount, r.max_pic_amount),
          FormatPercent(r.cur_pic_amount, r.max_pic_amount),
          r.last_heartbeat_at > 0 ? FormatBytes(r.disk_free_bytes) : "-",
          e.heartbeat_age_s < 0 ? "never"
                                : FormatAge(e.heartbeat_age_s) + " ago"});
   }
-  std::fputs(FormatTable(rows, "rlllllrrr").c_str(), stdout);
+  std::fputs(FormatTable(rows, "rllllllrrr").c_str(), stdout);
   if (list.servers.empty()) {
     std::printf("no servers yet: start `imgstore node --tracker URL ...`\n");
   }

@@ -140,6 +140,7 @@ Result<ServerEntry> ParseServerEntry(const json& j) {
   GetInt(j, "disk_free_bytes", r.disk_free_bytes);
   GetInt(j, "bytes_used", r.bytes_used);
   GetInt(j, "heartbeat_age_s", e.heartbeat_age_s);
+  GetBool(j, "takes_uploads", e.takes_uploads);
   return e;
 }
 

@@ -53,6 +53,8 @@ struct ResolveReply {
 struct ServerEntry {
   ServerRow row;
   int64_t heartbeat_age_s = -1;  // -1: never heard from
+  // Gets new images now (up, active, with room, its last store fine).
+  bool takes_uploads = false;
 };
 
 struct ClusterTotals {

@@ -101,7 +101,19 @@ std::string Metrics::Render() const {
     line("# HELP {0}_{1} {2}\n# TYPE {0}_{1} gauge\n{0}_{1} {3}\n", prefix_,
          g.name, g.help, g.read());
   }
+  for (const auto& g : gauge_families_) {
+    line("# HELP {0}_{1} {2}\n# TYPE {0}_{1} gauge\n", prefix_, g.name, g.help);
+    for (const Sample& s : g.read())
+      line("{}_{}{{{}}} {}\n", prefix_, g.name, s.labels, s.value);
+  }
   return out;
+}
+
+void Metrics::AddGauges(std::string name, std::string help,
+                        std::function<std::vector<Sample>()> read) {
+  std::lock_guard lock(mutex_);
+  gauge_families_.push_back(
+      GaugeFamily{std::move(name), std::move(help), std::move(read)});
 }
 
 }  // namespace imgstore::http

@@ -42,6 +42,15 @@ class Metrics {
   void AddCounter(std::string name, std::string help,
                   std::function<double()> read);
 
+  // A gauge whose series are known only at scrape time (one per server):
+  // `read` returns each series' labels and value. Thread-safe.
+  struct Sample {
+    std::string labels;  // name="value",...
+    double value = 0;
+  };
+  void AddGauges(std::string name, std::string help,
+                 std::function<std::vector<Sample>()> read);
+
   std::string Render() const;
 
  private:
@@ -64,12 +73,17 @@ class Metrics {
     std::string name, help;
     std::vector<Series> series;
   };
+  struct GaugeFamily {
+    std::string name, help;
+    std::function<std::vector<Sample>()> read;
+  };
   struct NamedCounter {
     std::string name, help;
     std::atomic<uint64_t> value{0};
   };
-  mutable std::mutex mutex_;  // guards the three lists below
+  mutable std::mutex mutex_;  // guards the four lists below
   std::vector<Gauge> gauges_;
+  std::vector<GaugeFamily> gauge_families_;
   std::vector<ReadCounter> read_counters_;
   std::vector<std::unique_ptr<NamedCounter>> counters_;
 };

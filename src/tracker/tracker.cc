@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "core/image_probe.h"
+#include "core/placement.h"
 #include "http/client.h"
 #include "meta/indexed_store.h"
 #include "tracker/node_client.h"
@@ -165,6 +166,56 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
                            n += s.flg_usable;
                          return n;
                        });
+  // Each server's health, labelled by id and name (names are plain:
+  // CheckServerName).
+  struct ServerGauge {
+    const char* name;
+    const char* help;
+    double (*read)(const ServerRow&, const Tracker&);
+  };
+  for (const ServerGauge& g : {
+           ServerGauge{"server_usable",
+                       "1 while the server's heartbeat is "
+                       "current.",
+                       [](const ServerRow&s, const Tracker&) {
+                         return double(s.flg_usable);
+                       }},
+           ServerGauge{
+               "server_takes_uploads", "1 while the server gets new images.",
+               [](const ServerRow&s, const Tracker&tr) {
+                 return double(
+                     !Candidates({s}, tr.options_.disk_reserve_bytes).empty());
+               }},
+           ServerGauge{"server_images", "Copies recorded on the server.",
+                       [](const ServerRow&s, const Tracker&) {
+                         return double(s.cur_pic_amount);
+                       }},
+           ServerGauge{"server_capacity", "The server's max_pic_amount.",
+                       [](const ServerRow&s, const Tracker&) {
+                         return double(s.max_pic_amount);
+                       }},
+           ServerGauge{"server_disk_free_bytes",
+                       "Free bytes on the server's disk, as last reported.",
+                       [](const ServerRow&s, const Tracker&) {
+                         return double(s.disk_free_bytes);
+                       }},
+           ServerGauge{"server_heartbeat_age_seconds",
+                       "Seconds since the server's last heartbeat (-1: none).",
+                       [](const ServerRow&s, const Tracker&tr) {
+                         return double(tr.registry_->HeartbeatAgeSeconds(s));
+                       }},
+       }) {
+    t->metrics_.AddGauges(g.name, g.help, [raw, read = g.read] {
+      std::vector<http::Metrics::Sample> out;
+      for (const ServerRow& s : raw->registry_->Snapshot()) {
+        if (s.state == ServerState::kRemoved) continue;
+        out.push_back({fmt::format("server_id=\"{}\",server_name=\"{}\"",
+                                   s.server_id, s.server_name),
+                       read(s, *raw)});
+      }
+      return out;
+    });
+  }
   t->metrics_.AddGauge(
       "repair_backlog", "Copies known to be missing or to move away.",
       [raw] { return double(raw->repairer_->Status().backlog); });

@@ -293,6 +293,7 @@ TEST_F(CliTest, ImportTwinsFollowTheFirstFile) {
 TEST_F(CliTest, ServersAndStats) {
   auto list = Run({"servers", "list"});
   ASSERT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_NE(list.output.find("UPLOADS"), std::string::npos) << list.output;
   // The command line wins over a malformed IMGSTORE_TRACKER, which is
   // named when it is what is used.
   auto over =

@@ -557,6 +557,20 @@ TEST_F(ClusterTest, MetricsAndHealth) {
   EXPECT_NE(m.find("imgstore_tracker_http_requests_total"), std::string::npos);
   EXPECT_NE(m.find("imgstore_tracker_servers_usable 3"), std::string::npos)
       << m;
+  // Each server's health on its own series.
+  const json servers = c().Servers()["servers"];
+  for (const json& s : servers) {
+    const std::string labels = fmt::format(
+        "{{server_id=\"{}\",server_name=\"{}\"}}", s["server_id"].get<int>(),
+        s["server_name"].get<std::string>());
+    EXPECT_EQ(MetricValue(m, "imgstore_tracker_server_usable" + labels), 1)
+        << m;
+    EXPECT_EQ(MetricValue(m, "imgstore_tracker_server_takes_uploads" + labels),
+              s["takes_uploads"].get<bool>() ? 1 : 0);
+    EXPECT_GE(MetricValue(
+                  m, "imgstore_tracker_server_heartbeat_age_seconds" + labels),
+              0);
+  }
   // Every upload passes all four stages; storing waits for a node's sync.
   for (const char* name : {"probe", "hash", "store", "record"}) {
     EXPECT_GE(stage(before, name), 0) << name << " missing:\n" << before;
