@@ -3,6 +3,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,11 @@ struct Route {
   AsyncHandler async_handler{};  // kAsync
   Access access = Access::kAnyone;
   uint64_t max_body_bytes = kSmallBodyBytes;  // within the server's limit
+  // Refuses a request with a body by its head alone (the answer), before
+  // the body is read or a 100 Continue asks for it; nullopt: read on. Runs
+  // on the I/O thread: it must not block.
+  std::function<std::optional<Response>(const beast_http::fields& head)>
+      head_check{};
 };
 
 // `route`, reading bodies up to the server's limit (uploads, stores).

@@ -553,6 +553,11 @@ std::optional<Response> Server::RefuseHead(const RequestParser& parser,
         CheckSignature(head, SplitTarget(head.target()).first, remote, &parser);
     if (!ok) return PlainError(ok.error().code, ok.error().message);
   }
+  // The route's own reasons to refuse by the head (a type it never takes):
+  // said before a large body is sent, or a 100 Continue invites it.
+  if (match.route && match.route->head_check && has_body) {
+    if (auto refusal = match.route->head_check(head)) return refusal;
+  }
   return std::nullopt;
 }
 

@@ -64,11 +64,22 @@ class ServerTest : public ::testing::Test {
   }
 
   Metrics metrics_{"test"};
+  static Response Echo(const Request& r) {
+    return Text(bhttp::status::ok, std::to_string(r.body().size()),
+                "text/plain");
+  }
+  // /picky takes only bodies said to be text/plain, and says so by the head.
+  static Route Picky() {
+    Route route{bhttp::verb::post, "/picky", Dispatch::kInline, Echo};
+    route.head_check =
+        [](const bhttp::fields& head) -> std::optional<Response> {
+      if (head[bhttp::field::content_type] == "text/plain") return std::nullopt;
+      return ErrorResponse(ErrorCode::kUnsupportedMedia, "text/plain only");
+    };
+    return route;
+  }
   Router router_{
-      {{bhttp::verb::post, "/echo", Dispatch::kInline, [](const Request& r) {
-          return Text(bhttp::status::ok, std::to_string(r.body().size()),
-                      "text/plain");
-        }}}};
+      {{bhttp::verb::post, "/echo", Dispatch::kInline, Echo}, Picky()}};
   std::unique_ptr<Server> server_;
   std::thread thread_;
 };
@@ -120,6 +131,28 @@ TEST_F(ServerTest, AnyOriginOnEveryAnswer) {
               std::string::npos)
         << answer;
   }
+}
+
+// A route that refuses by the head does so before the body is sent: no
+// 100 Continue invites a body it would not take.
+TEST_F(ServerTest, HeadCheckAnswersBeforeContinue) {
+  Start(ServerOptions{});
+  int fd = Connect();
+  Send(fd,
+       "POST /picky HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+       "Content-Length: 1000000\r\nExpect: 100-continue\r\n\r\n");
+  const std::string answer = ReadAll(fd);
+  ::close(fd);
+  EXPECT_EQ(answer.substr(0, 12), "HTTP/1.1 415") << answer;
+  EXPECT_EQ(answer.find("100 Continue"), std::string::npos) << answer;
+
+  int ok = Connect();
+  Send(ok,
+       "POST /picky HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+       "Content-Length: 2\r\nConnection: close\r\n\r\nhi");
+  const std::string taken = ReadAll(ok);
+  ::close(ok);
+  EXPECT_EQ(taken.substr(0, 12), "HTTP/1.1 200") << taken;
 }
 
 // A body coded in a way the server does not undo is refused, not taken

@@ -173,32 +173,39 @@ Response HtmlError(const Error& error, std::string page) {
 
 // A browser's own navigation (a form posted without the page's script)
 // asks for HTML first; scripts and clients ask for JSON or anything.
-bool WantsPage(const Request& r) {
+bool WantsPage(std::string_view accept) {
   constexpr std::string_view kHtml = "text/html";
-  std::string_view accept = r.Header("Accept");
   return boost::beast::iequals(accept.substr(0, kHtml.size()), kHtml);
+}
+
+// Media types are case-insensitive (RFC 9110 §8.3.1).
+bool TypeIs(std::string_view type, std::string_view prefix) {
+  return boost::beast::iequals(type.substr(0, prefix.size()), prefix);
+}
+
+// Whether an upload's Content-Type is one it may have.
+Result<void> CheckUploadType(std::string_view type) {
+  // No type at all is what a browser's fetch() sends for a file whose type
+  // it does not know (HEIC, say): the bytes decide, as they do for every
+  // raw upload.
+  if (type.empty() || TypeIs(type, "multipart/form-data") ||
+      TypeIs(type, "image/") || TypeIs(type, "application/octet-stream")) {
+    return {};
+  }
+  return Fail(ErrorCode::kUnsupportedMedia,
+              "send an image Content-Type or multipart/form-data with field "
+              "\"file\"");
 }
 
 // The image of an upload: the raw body, or a multipart body's field "file".
 Result<std::string_view> UploadedBytes(const Request& r) {
   std::string_view type = r.Header("Content-Type");
+  if (auto ok = CheckUploadType(type); !ok) return Fail(ok.error());
   std::string_view bytes = r.body();
-  // Media types are case-insensitive (RFC 9110 §8.3.1).
-  auto is = [type](std::string_view prefix) {
-    return boost::beast::iequals(type.substr(0, prefix.size()), prefix);
-  };
-  if (is("multipart/form-data")) {
+  if (TypeIs(type, "multipart/form-data")) {
     auto part = http::FindFormField(type, r.body(), "file");
     if (!part) return Fail(part.error());
     bytes = part->body;
-  } else if (!type.empty() && !is("image/") &&
-             !is("application/octet-stream")) {
-    // No type at all is what a browser's fetch() sends for a file whose
-    // type it does not know (HEIC, say): the bytes decide, as they do for
-    // every raw upload.
-    return Fail(ErrorCode::kUnsupportedMedia,
-                "send an image Content-Type or multipart/form-data with "
-                "field \"file\"");
   }
   if (bytes.empty()) return Fail(ErrorCode::kInvalidArgument, "empty body");
   return bytes;
@@ -238,7 +245,7 @@ http::Router Tracker::MakeRouter() {
       if (!bytes) return Fail(bytes.error());
       return uploader_->Upload(*bytes);
     }();
-    if (WantsPage(r)) {
+    if (WantsPage(r.Header("Accept"))) {
       // The gallery's form, posted without its script: the new image's
       // page, or a page that says why not.
       if (!record)
@@ -252,6 +259,22 @@ http::Router Tracker::MakeRouter() {
     if (!record) return http::ErrorResponse(record.error());
     return http::Json(bhttp::status::created,
                       ImageJson(*record, *resolver_, registry_->Snapshot()));
+  };
+
+  // Refused by its head, before a large body is sent: a type no upload has,
+  // or a database that cannot take the record.
+  http::Route upload_route =
+      http::LargeBody({verb::post, "/v1/images", Dispatch::kBlocking, upload});
+  upload_route.head_check =
+      [this](const bhttp::fields& head) -> std::optional<Response> {
+    Result<void> ok = CheckUploadType(head[bhttp::field::content_type]);
+    if (ok && registry_->RefreshError()) {
+      ok = Fail(ErrorCode::kUnavailable, "the metadata store cannot be read");
+    }
+    if (ok) return std::nullopt;
+    if (WantsPage(head[bhttp::field::accept]))
+      return HtmlError(ok.error(), pages::UploadRefused(ok.error().message));
+    return http::ErrorResponse(ok.error());
   };
 
   auto get_image = [this](const Request& r) -> Response {
@@ -834,7 +857,7 @@ http::Router Tracker::MakeRouter() {
   const Dispatch locate =
       locate_in_memory_ ? Dispatch::kInline : Dispatch::kBlocking;
   std::vector<http::Route> routes = {
-      http::LargeBody({verb::post, "/v1/images", Dispatch::kBlocking, upload}),
+      upload_route,
       {verb::get, "/v1/images", Dispatch::kBlocking, list_images},
       {verb::get, "/v1/images/{}", Dispatch::kBlocking, get_image},
       {verb::delete_, "/v1/images/{}", Dispatch::kBlocking,
