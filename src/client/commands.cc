@@ -14,6 +14,7 @@
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -395,10 +396,18 @@ class ImportReport {
     std::lock_guard lock(mutex_);
     return refused_in_a_row_ >= kGiveUpAfter;
   }
-  // Ends an import that gave up: says why, counts what was not tried.
-  void GiveUp(int64_t not_tried) {
+  // Ends an import that gave up (or was interrupted): says why, counts
+  // what was not tried.
+  void GiveUp(int64_t not_tried, bool interrupted) {
     std::lock_guard lock(mutex_);
     counts_.not_tried = not_tried;
+    if (interrupted) {
+      LineLocked(fmt::format(
+          "imgstore: interrupted; {} files not tried. Re-run the import to "
+          "go on: nothing is uploaded twice",
+          not_tried));
+      return;
+    }
     LineLocked(fmt::format(
         "imgstore: stopping: {} uploads in a row failed ({}); {} files not "
         "tried. Re-run the import once the cluster takes uploads: nothing "
@@ -572,6 +581,17 @@ void ImportOne(const TrackerClient& tracker, const std::string& path,
 
 }  // namespace
 
+namespace {
+// Set by the first SIGINT or SIGTERM during an import: uploads in flight
+// finish, no new one starts, the summary is printed. A second one ends the
+// process at once (the default action, put back by the first).
+std::atomic<bool> import_interrupted{false};
+extern "C" void OnImportInterrupt(int signal) {
+  import_interrupted.store(true);
+  std::signal(signal, SIG_DFL);
+}
+}  // namespace
+
 int RunImport(const ClientOptions& options, const std::string& dir, int jobs,
               bool json) {
   const TrackerClient tracker = MakeClient(options);
@@ -591,8 +611,13 @@ int RunImport(const ClientOptions& options, const std::string& dir, int jobs,
   SeenDigests seen;
   std::atomic<size_t> next{0};
   std::atomic<int64_t> tried{0};
+  import_interrupted.store(false);
+  std::signal(SIGINT, OnImportInterrupt);
+  std::signal(SIGTERM, OnImportInterrupt);
   auto work = [&] {
-    for (size_t i = next++; i < files.size() && !report.GivenUp(); i = next++) {
+    for (size_t i = next++;
+         i < files.size() && !report.GivenUp() && !import_interrupted.load();
+         i = next++) {
       ++tried;
       ImportOne(tracker, files[i], seen, report);
     }
@@ -621,11 +646,15 @@ int RunImport(const ClientOptions& options, const std::string& dir, int jobs,
   done_cv.notify_one();
   ticker.join();
 
+  const bool interrupted = import_interrupted.load();
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
   if (tried < int64_t(files.size()))
-    report.GiveUp(int64_t(files.size()) - tried);
+    report.GiveUp(int64_t(files.size()) - tried, interrupted);
   const ImportCounts counts = report.Finish();
   // With --json, stdout holds only the files' lines.
   std::fprintf(json ? stderr : stdout, "%s\n", FormatSummary(counts).c_str());
+  if (interrupted) return 130;  // as a shell reports an interrupted command
   return counts.failed == 0 && counts.not_tried == 0 ? 0 : 1;
 }
 

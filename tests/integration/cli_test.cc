@@ -1,6 +1,7 @@
 // The client commands and the demo, run as a user would: the real binary
 // against real processes on 127.0.0.1 (SPEC §1, §7).
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -11,6 +12,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "core/hex.h"
 #include "testing/cluster.h"
@@ -238,6 +240,27 @@ TEST_F(CliTest, ImportGivesUpWhenTheClusterTakesNothing) {
 // Files with the same bytes in one import: the first is sent, the others
 // are "already" stored with its id once it is, and fail with it when it
 // fails, never "already" for bytes stored nowhere.
+// Ctrl-C during an import: the uploads in flight finish, no new one
+// starts, and the summary says what was left.
+TEST_F(CliTest, InterruptedImportSaysWhatWasLeft) {
+  TempDir tree, logs;
+  const std::string png = TestData("small.png");
+  for (int i = 0; i < 1000; ++i) {
+    std::ofstream(tree.path() / fmt::format("{:04}.png", i), std::ios::binary)
+        << png << "interrupt-" << i;  // distinct bytes: each one uploads
+  }
+  ChildProcess import(
+      {IMGSTORE_BINARY, "import", tree.str(), "-j", "1", "--tracker",
+       cluster_->tracker_url(), "--admin-token", kAdminToken},
+      logs.str() + "/import.log");
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  ASSERT_EQ(::kill(import.pid(), SIGINT), 0);
+  EXPECT_EQ(import.Wait(std::chrono::seconds(60)), 130) << import.Log();
+  EXPECT_NE(import.Log().find("interrupted;"), std::string::npos)
+      << import.Log();
+  EXPECT_NE(import.Log().find("not tried"), std::string::npos) << import.Log();
+}
+
 TEST_F(CliTest, ImportTwinsFollowTheFirstFile) {
   TempDir tree;
   const std::string bytes = TestData("small.png") + "twins-" + tree.str();
