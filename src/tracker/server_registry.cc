@@ -269,8 +269,14 @@ Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
                    row->server_name, row->server_url, was.server_url);
     }
     if (!was.flg_usable) {
-      spdlog::info("server {} ({}): usable again", row->server_id,
-                   row->server_name);
+      // A server added by an operator beats for the first time.
+      if (was.last_heartbeat_at == 0) {
+        spdlog::info("server {} ({}): first heartbeat, usable", row->server_id,
+                     row->server_name);
+      } else {
+        spdlog::info("server {} ({}): usable again", row->server_id,
+                     row->server_name);
+      }
     }
     if (was.max_pic_amount != row->max_pic_amount) {
       // A node started with a new --max-pics replaces the capacity an
