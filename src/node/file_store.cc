@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -186,6 +187,34 @@ Result<std::unique_ptr<FileStore>> FileStore::Open(const std::string& root,
       new FileStore(root, fd, max_pics, disk_reserve_bytes));
   if (auto scanned = store->Scan(); !scanned) return Fail(scanned.error());
   return store;
+}
+
+bool FileStore::CheckNotEmptied() {
+  if (images_.load() == 0) return true;
+  // Any shard directory left is enough: only a root emptied behind the
+  // node's back (rm -rf, another disk mounted over it) has none.
+  int fd = OpenBeneath(root_fd_, ".", O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return true;  // unreadable: the writes and reads say so
+  DIR* dir = ::fdopendir(fd);
+  if (dir == nullptr) {
+    ::close(fd);
+    return true;
+  }
+  bool shard = false;
+  while (struct dirent* e = ::readdir(dir)) {
+    const std::string_view name = e->d_name;
+    if (name.size() == 2 &&
+        std::isxdigit(static_cast<unsigned char>(name[0])) &&
+        std::isxdigit(static_cast<unsigned char>(name[1]))) {
+      shard = true;
+      break;
+    }
+  }
+  ::closedir(dir);
+  if (shard) return true;
+  images_ = 0;
+  bytes_used_ = 0;
+  return false;
 }
 
 Result<void> FileStore::CheckWritable() const {

@@ -87,6 +87,11 @@ class FileStore {
   // kIo when the root itself cannot be read.
   Result<std::vector<FileEntry>> List(std::string_view after, size_t limit);
 
+  // False (and the counts set to none) when the root, holding images by
+  // the counts, has no shard directory left: emptied behind the node's
+  // back. Trackers then hear that the images are gone.
+  bool CheckNotEmptied();
+
   // Whether a new file can be made in the root now (a read-only mount and
   // a file system out of inodes cannot): a probe, leaving nothing behind.
   Result<void> CheckWritable() const;

@@ -116,6 +116,23 @@ TEST(FileStoreTest, ARootTakesOneNodeAtATime) {
   EXPECT_TRUE(FileStore::Open(dir.str() + "/root", 10, 0).has_value());
 }
 
+// A root emptied behind the node's back is noticed: the counts go to none,
+// so trackers hear the images are gone.
+TEST(FileStoreTest, RootEmptiedBehindItsBackIsNoticed) {
+  testing::TempDir dir;
+  auto store = FileStore::Open(dir.str() + "/root", 10, 0);
+  ASSERT_TRUE(store.has_value()) << store.error().message;
+  EXPECT_TRUE((*store)->CheckNotEmptied()) << "empty and known to be";
+  const ImagePath path = MakeImagePath(ImageId::New(), ImageFormat::kJpeg);
+  ASSERT_TRUE((*store)->Put(path, "bytes").has_value());
+  EXPECT_TRUE((*store)->CheckNotEmptied());
+  EXPECT_EQ((*store)->images(), 1);
+  fs::remove_all(dir.path() / "root" / path.relative.substr(0, 2));
+  EXPECT_FALSE((*store)->CheckNotEmptied());
+  EXPECT_EQ((*store)->images(), 0);
+  EXPECT_EQ((*store)->bytes_used(), 0);
+}
+
 // The name kept in the root, and the probe of whether it takes a new file.
 TEST(FileStoreTest, KeepsItsNameAndProbesForWrites) {
   testing::TempDir dir;

@@ -19,6 +19,12 @@ void Node::HeartbeatLoop() {
   for (;;) {
     // Trackers send no uploads while the root takes no new file (mounted
     // read-only, out of inodes): said here once, and in the heartbeat.
+    if (!store_->CheckNotEmptied()) {
+      spdlog::error(
+          "node {}: its root {} holds none of its images any more (emptied "
+          "behind its back?): reported to the trackers",
+          options_.name, store_->root());
+    }
     auto writable = store_->CheckWritable();
     {
       std::lock_guard lock(mutex_);
