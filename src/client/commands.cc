@@ -1045,26 +1045,28 @@ int RunFsck(const ClientOptions& options, bool fix, int64_t min_age_s) {
   }
   std::fputs(FormatTable(rows, "rlrrrrrl").c_str(), stdout);
   for (const nlohmann::json& s : (*report)["servers"]) {
-    for (const char* kind : {"orphan_paths", "missing_paths", "shared_paths"}) {
+    for (const char* kind : {"orphan_paths", "missing_paths", "kept_paths"}) {
       for (const nlohmann::json& p : s.value(kind, nlohmann::json::array())) {
         std::printf("server %lld: %s %s\n",
                     static_cast<long long>(s.value("server_id", int64_t(0))),
                     kind[0] == 'o'   ? "orphan "
                     : kind[0] == 'm' ? "missing"
-                                     : "shared ",
+                                     : "kept   ",
                     p.get<std::string>().c_str());
       }
     }
   }
-  const int64_t shared = report->value("shared", int64_t(0));
-  if (shared > 0) {
+  const int64_t kept = report->value("kept", int64_t(0));
+  if (kept > 0) {
     std::printf(
-        "%lld files are in a root that two servers use (listed as shared): "
-        "left alone; stop the node that should not use it\n",
-        static_cast<long long>(shared));
+        "%lld files are not recorded where they are, but their images are "
+        "recorded on servers that may hold these very files (one root under "
+        "two servers, or a server that is down) or that lack them: left "
+        "alone (listed as kept)\n",
+        static_cast<long long>(kept));
   }
   const int64_t found = report->value("orphans", int64_t(0)) +
-                        report->value("missing", int64_t(0)) + shared;
+                        report->value("missing", int64_t(0)) + kept;
   const int64_t fixed = report->value("fixed", int64_t(0));
   const int64_t unchecked = report->value("unchecked", int64_t(0));
   std::printf("%lld problems found, %lld fixed%s\n",

@@ -57,26 +57,48 @@ bool SameRoot(const ServerRow& a, const ServerRow& b) {
   return ua && ub && ua->host == ub->host;
 }
 
-// The server other than `server` whose root is the same directory and
-// which records `f` there; nullptr when none.
-Result<const ServerRow*> SharedWith(MetadataStore& store,
-                                    const ServerView& servers,
-                                    const ServerRow& server,
-                                    const NodeFile& f) {
+// Why a file not recorded on `server` must stay, when its image is
+// recorded at that path on another server: that copy could be this very
+// file (one root under two servers, which the root's lock allows only
+// one at a time, so the other is down or is this node), or the only one.
+// Empty: a true leftover (every other copy is on a server that is up and
+// serves it), or an image not recorded at all; an orphan either way.
+Result<std::string> WhyKept(MetadataStore& store, NodeClient& nodes,
+                            const ServerView& servers, const ServerRow& server,
+                            const NodeFile& f) {
   auto path = ParseImagePath("/" + f.path);
-  if (!path) return static_cast<const ServerRow*>(nullptr);
+  if (!path) return std::string();
   auto image = store.GetImage(path->id);
   if (!image && image.error().code == ErrorCode::kNotFound)
-    return static_cast<const ServerRow*>(nullptr);
+    return std::string();
   if (!image) return Fail(image.error());
   for (const Placement& p : image->placements) {
     if (p.server_id == server.server_id || p.relative_path != f.path) continue;
-    for (const ServerRow& other : servers) {
-      if (other.server_id == p.server_id && SameRoot(other, server))
-        return &other;
+    const ServerRow* other = nullptr;
+    for (const ServerRow& s : servers) {
+      if (s.server_id == p.server_id) other = &s;
+    }
+    if (other == nullptr) continue;
+    if (SameRoot(*other, server))
+      return fmt::format("server {} has the same root", other->server_id);
+    if (!other->flg_usable) {
+      return fmt::format(
+          "recorded on server {}, which is down: maybe this "
+          "same file",
+          other->server_id);
+    }
+    auto there = nodes.Read(*other, p.relative_path);
+    if (!there && there.error().code == ErrorCode::kNotFound)
+      return fmt::format("recorded on server {}, which lacks it",
+                         other->server_id);
+    if (!there) {
+      return fmt::format(
+          "recorded on server {}, which does not answer: "
+          "maybe this same file",
+          other->server_id);
     }
   }
-  return static_cast<const ServerRow*>(nullptr);
+  return std::string();
 }
 
 Result<void> CheckServer(MetadataStore& store, NodeClient& nodes,
@@ -105,21 +127,17 @@ Result<void> CheckServer(MetadataStore& store, NodeClient& nodes,
 
   auto orphan = [&](const NodeFile& f) -> Result<void> {
     if (now - f.mtime < options.min_age.count()) return {};
-    auto shared = SharedWith(store, servers, server, f);
-    if (!shared) return Fail(shared.error());
-    if (*shared) {
-      if (report.shared++ == 0) {
+    auto kept = WhyKept(store, nodes, servers, server, f);
+    if (!kept) return Fail(kept.error());
+    if (!kept->empty()) {
+      if (report.kept++ == 0) {
         spdlog::warn(
-            "fsck: server {} ({}) and server {} ({}) have one root, {}: "
-            "their files are left alone; stop the node that should not use "
-            "it",
-            server.server_id, server.server_name, (*shared)->server_id,
-            (*shared)->server_name, server.pic_root_path);
+            "fsck: server {} ({}) holds files of images recorded on other "
+            "servers that may be these very files ({}): left alone",
+            server.server_id, server.server_name, *kept);
       }
-      if (report.shared_paths.size() < options.max_listed) {
-        report.shared_paths.push_back(
-            fmt::format("{} (server {})", f.path, (*shared)->server_id));
-      }
+      if (report.kept_paths.size() < options.max_listed)
+        report.kept_paths.push_back(fmt::format("{} ({})", f.path, *kept));
       return {};
     }
     ++report.orphans;

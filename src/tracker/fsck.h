@@ -32,23 +32,24 @@ struct FsckServer {
   int64_t orphans = 0;  // files with no record
   int64_t missing = 0;  // records with no file
   int64_t fixed = 0;    // orphans deleted plus missing copies forgotten
-  // Files recorded on another server with the same root directory on the
-  // same host: one directory taken by two servers. Never deleted.
-  int64_t shared = 0;
+  // Files not recorded here whose image is recorded at that path on a
+  // server that may hold this very file (the same root, or down), or on
+  // one that lacks it: never deleted.
+  int64_t kept = 0;
   std::vector<std::string> orphan_paths;
   std::vector<std::string> missing_paths;
-  std::vector<std::string> shared_paths;  // "PATH (server N)"
+  std::vector<std::string> kept_paths;  // "PATH (why)"
 };
 
 // Compares every usable server's files (its signed listing) with the copies
 // the store records for it, both walked in path order side by side, so a
 // server of any size costs two sequential scans. A file not recorded on
 // its server is an orphan, unless its image is recorded at that path on a
-// server with the same root on the same host (the same file: reported as
-// shared, never deleted). With `fix`: orphans old enough are deleted from
-// the node; a missing copy (confirmed by a second
-// look) is forgotten and its image queued for repair, unless it was the
-// image's last copy, which the store keeps (and fsck reports). Blocks.
+// server that may hold this very file or lacks it (reported as kept, never
+// deleted). With `fix`: orphans old enough are deleted from the node; a missing
+// copy (confirmed by a second look) is forgotten and its image queued for
+// repair, unless it was the image's last copy, which the store keeps (and fsck
+// reports). Blocks.
 Result<std::vector<FsckServer>> RunFsck(MetadataStore& store,
                                         ServerRegistry& registry,
                                         NodeClient& nodes, const Clock& clock,

@@ -702,7 +702,7 @@ http::Router Tracker::MakeRouter() {
     auto report = RunFsck(*store_, *registry_, *node_client_, clock_, o);
     if (!report) return http::ErrorResponse(report.error());
     json servers = json::array();
-    int64_t orphans = 0, missing = 0, fixed = 0, unchecked = 0, shared = 0;
+    int64_t orphans = 0, missing = 0, fixed = 0, unchecked = 0, kept = 0;
     for (const FsckServer& s : *report) {
       servers.push_back({{"server_id", s.server_id},
                          {"server_name", s.server_name},
@@ -712,12 +712,12 @@ http::Router Tracker::MakeRouter() {
                          {"orphans", s.orphans},
                          {"missing", s.missing},
                          {"fixed", s.fixed},
-                         {"shared", s.shared},
+                         {"kept", s.kept},
                          {"orphan_paths", s.orphan_paths},
                          {"missing_paths", s.missing_paths},
-                         {"shared_paths", s.shared_paths}});
+                         {"kept_paths", s.kept_paths}});
       orphans += s.orphans;
-      shared += s.shared;
+      kept += s.kept;
       missing += s.missing;
       fixed += s.fixed;
       unchecked += !s.error.empty();
@@ -725,7 +725,7 @@ http::Router Tracker::MakeRouter() {
     return http::Json(bhttp::status::ok, {{"servers", servers},
                                           {"orphans", orphans},
                                           {"missing", missing},
-                                          {"shared", shared},
+                                          {"kept", kept},
                                           {"fixed", fixed},
                                           {"unchecked", unchecked},
                                           {"fix", o.fix}});

@@ -421,6 +421,32 @@ TEST(RepairTest, FsckFindsAndFixesOrphansAndMissingFiles) {
     }
   }
   ASSERT_FALSE(lost.empty());
+  // A leftover copy: an image's file on a node that does not hold it, its
+  // recorded copies on nodes that are up and serve them.
+  std::string leftover;
+  size_t leftover_node = 0;
+  for (const json& j : records) {
+    for (size_t n = 0; n < 3 && leftover.empty(); ++n) {
+      bool holds = false;
+      for (const json& r : j["replicas"]) {
+        holds |= r["url"].get<std::string>().rfind(c.NodeUrl(n) + "/", 0) == 0;
+      }
+      const std::string url = j["url"];
+      if (!holds && url.find(lost) == std::string::npos) {
+        leftover = url.substr(url.find('/', url.find("//") + 2) + 1);
+        leftover_node = n;
+      }
+    }
+  }
+  ASSERT_FALSE(leftover.empty());
+  std::filesystem::create_directories(
+      std::filesystem::path(c.NodeRoot(leftover_node) + "/" + leftover)
+          .parent_path());
+  {
+    std::ofstream out(c.NodeRoot(leftover_node) + "/" + leftover,
+                      std::ios::binary);
+    out << jpeg;
+  }
   ASSERT_TRUE(std::filesystem::remove(c.NodeRoot(0) + "/" + lost));
   const std::string stray =
       MakeImagePath(ImageId::New(), ImageFormat::kJpeg).relative;
@@ -445,6 +471,9 @@ TEST(RepairTest, FsckFindsAndFixesOrphansAndMissingFiles) {
                            kAdminToken);
   EXPECT_EQ(fixed.exit_code, 0) << fixed.output;
   EXPECT_FALSE(std::filesystem::exists(c.NodeRoot(1) + "/" + stray));
+  EXPECT_FALSE(
+      std::filesystem::exists(c.NodeRoot(leftover_node) + "/" + leftover))
+      << "a leftover copy goes too";
   ExpectCopiesBecomeGood(c, ids, 2, jpeg, "", seconds(20));
   auto clean =
       RunImgstore({"fsck", "--min-age", "0"}, c.tracker_url(), kAdminToken);
@@ -452,8 +481,9 @@ TEST(RepairTest, FsckFindsAndFixesOrphansAndMissingFiles) {
 }
 
 // A second server on a root another server records (its node stopped, a
-// node started there under another name and port): fsck calls the files
-// shared, not orphans, and --fix leaves them in place.
+// node started there under another name, port and path): fsck keeps the
+// files (their images are recorded on a server that is down, which may
+// hold these very files), and --fix leaves them in place.
 TEST(RepairTest, FsckLeavesTheFilesOfARootTwoServersUse) {
   Cluster c({.nodes = 1, .tracker_args = {"--replicas", "1"}});
   std::vector<std::string> paths;
@@ -464,11 +494,14 @@ TEST(RepairTest, FsckLeavesTheFilesOfARootTwoServersUse) {
     paths.push_back(url.substr(c.NodeUrl(0).size() + 1));
   }
   c.StopNode(0, SIGTERM);
+  // Through a link: the same directory under another path.
+  const std::string link = c.dir() + "/root-link";
+  std::filesystem::create_directory_symlink(c.NodeRoot(0), link);
   const std::string port = std::to_string(FreePort());
-  ChildProcess other({IMGSTORE_BINARY, "node", "--listen", "127.0.0.1:" + port,
-                      "--root", c.NodeRoot(0), "--tracker", c.tracker_url(),
-                      "--secret", kSecret, "--name", "other"},
-                     c.dir() + "/other.log");
+  ChildProcess other(
+      {IMGSTORE_BINARY, "node", "--listen", "127.0.0.1:" + port, "--root", link,
+       "--tracker", c.tracker_url(), "--secret", kSecret, "--name", "other"},
+      c.dir() + "/other.log");
   ASSERT_TRUE(Eventually(
       [&] {
         const json servers = c.Servers()["servers"];
@@ -483,7 +516,7 @@ TEST(RepairTest, FsckLeavesTheFilesOfARootTwoServersUse) {
   auto fixed = RunImgstore({"fsck", "--fix", "--min-age", "0"}, c.tracker_url(),
                            kAdminToken);
   EXPECT_EQ(fixed.exit_code, 1) << fixed.output;
-  EXPECT_NE(fixed.output.find("shared  " + paths[0]), std::string::npos)
+  EXPECT_NE(fixed.output.find("kept    " + paths[0]), std::string::npos)
       << fixed.output;
   for (const std::string& path : paths) {
     EXPECT_TRUE(std::filesystem::exists(c.NodeRoot(0) + "/" + path)) << path;
