@@ -177,12 +177,15 @@ Result<void> ServerRegistry::Admit(const NodeStatus& s) {
   // A row found by name takes the new URL: a node that moved. While the
   // row's own node still beats, this is another node with its name.
   if (row && by_name && Alive(*row)) {
-    return Fail(ErrorCode::kConflict,
-                fmt::format("server name {} is in use by server {} at {} "
-                            "(heartbeat {} s ago): give the node at {} a "
-                            "--name of its own",
-                            s.name, row->server_id, row->server_url,
-                            HeartbeatAgeSeconds(*row), s.url));
+    return Fail(
+        ErrorCode::kConflict,
+        fmt::format("server name {} is in use by server {} at {} "
+                    "(heartbeat {} s ago): if the node at {} is that "
+                    "node moved, it is taken there once the old URL "
+                    "has been silent for {} s; else give it a "
+                    "--name of its own",
+                    s.name, row->server_id, row->server_url,
+                    HeartbeatAgeSeconds(*row), s.url, timeout_.count()));
   }
   // A node holding far fewer images than the copies recorded on it has
   // lost its files, most often to a disk not mounted under --root. Taken
@@ -308,7 +311,7 @@ Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
         "{} s without one: it will flap; give the node --heartbeat {} or "
         "less, or the tracker a longer --heartbeat-timeout",
         row->server_id, row->server_name, s.heartbeat_s, timeout_.count(),
-        std::max<int64_t>(1, timeout_.count() / 3));
+        std::max<int64_t>(1, timeout_.count() / 2));
   }
   row->flg_usable = true;
   row->node_full = NodeFull(s);

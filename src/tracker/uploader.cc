@@ -31,8 +31,8 @@ std::string NoCandidateReason(const ServerView& servers) {
   if (active == 0)
     return "no server that is up is active (draining or "
            "disabled)";
-  return "no active server has room (full, below the disk reserve, or its "
-         "last store failed)";
+  return "no active server has room (full, below the disk reserve, its root "
+         "taking no file, or its last store failed)";
 }
 
 }  // namespace
