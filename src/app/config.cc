@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "core/server.h"
 #include "http/client.h"
@@ -287,7 +288,11 @@ Result<ExpandedArgs> ExpandConfig(int argc, char** argv) {
   }
   if (file.empty()) return ExpandedArgs{std::move(args), {}, {}};
   // toml++ says "could not be opened (line 0)" for any reason; the system's
-  // reason is the one to give.
+  // reason is the one to give. A directory opens, and reads as nothing.
+  if (std::error_code ec; std::filesystem::is_directory(file, ec)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("config {}: is a directory", file));
+  }
   if (std::FILE* f = std::fopen(file.c_str(), "r")) {
     std::fclose(f);
   } else {

@@ -10,6 +10,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/http/span_body.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cctype>
 #include <charconv>
 #include <memory>
 #include <optional>
@@ -113,8 +114,23 @@ Result<void> CheckRootUrl(std::string_view url) {
     return {};
   }
   // A name or an IPv4 address: labels of 1 to 63 letters, digits, '-' or
-  // '_' (not first or last), 253 characters at most.
+  // '_' (not first or last), 253 characters at most. A host whose last
+  // label is a number is an IPv4 address to a browser (which reads
+  // "127.1" as 127.0.0.1): four decimal numbers up to 255 here, written
+  // plainly, or it is refused.
   if (host.size() > 253) return bad("the host name is too long");
+  const std::string_view last = host.substr(host.rfind('.') + 1);
+  const bool numeric =
+      !last.empty() &&
+      (last.starts_with("0x") || last.starts_with("0X") ||
+       last.find_first_not_of("0123456789") == std::string_view::npos);
+  if (numeric) {
+    boost::system::error_code ec;
+    const auto v4 = asio::ip::make_address_v4(std::string(host), ec);
+    if (ec || v4.to_string() != host)
+      return bad("not an IPv4 address (four numbers from 0 to 255)");
+    return {};
+  }
   size_t start = 0;
   while (start <= host.size()) {
     const size_t dot = std::min(host.find('.', start), host.size());
@@ -135,9 +151,13 @@ Result<void> CheckRootUrl(std::string_view url) {
 }
 
 std::string ListenUrl(std::string_view host, uint16_t port) {
-  if (host.find(':') != std::string_view::npos)
-    return fmt::format("http://[{}]:{}", host, port);
-  return fmt::format("http://{}:{}", host, port);
+  // Names are case-insensitive; a server's URL is written in lower case
+  // (CheckRootUrl).
+  std::string lower(host);
+  for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (lower.find(':') != std::string::npos)
+    return fmt::format("http://[{}]:{}", lower, port);
+  return fmt::format("http://{}:{}", lower, port);
 }
 
 bool IsAnyAddress(std::string_view host) {

@@ -51,7 +51,10 @@ TEST(CheckRootUrlTest, RefusesWhatCouldEscapeAHeaderOrAPage) {
         "http://h:99999", "http://a b\r\nX: y", "http://h:1/a'b",
         // One spelling per server; hosts that are no host.
         "http://x:01", "http://X:1", "http://[::1:18251", "http://[zz]:1",
-        "http://-x-:1", "http://a..b:1", "http://a.:1"}) {
+        "http://-x-:1", "http://a..b:1", "http://a.:1",
+        // Numbers a browser would read another way, or not at all.
+        "http://256.1.1.1:1", "http://1.2.3.4.5:1", "http://1.2.3:1",
+        "http://0x7f.1:1", "http://127.1:1", "http://127.000.0.1:1"}) {
     auto checked = CheckRootUrl(bad);
     EXPECT_FALSE(checked.has_value()) << bad;
     if (!checked) {

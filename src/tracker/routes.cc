@@ -291,7 +291,7 @@ http::Router Tracker::MakeRouter() {
   // Recent images, newest first: every id in the store, so behind the
   // admin token when one is set (ids are meant to be unguessable).
   auto recent_images = admin([this](const Request& r) -> Response {
-    auto limit = QueryNumber(r.query, "limit", 50, 1, INT64_MAX);
+    auto limit = QueryNumber(r.query, "limit", 50, 1, 1'000'000'000);
     if (!limit) return http::ErrorResponse(limit.error());
     // A larger page is capped, not refused (as the node's listing).
     const int64_t page = std::min<int64_t>(*limit, 500);

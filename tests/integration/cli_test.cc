@@ -373,6 +373,11 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
       << bare.output;
   auto no_config = RunImgstore({"stats", "--config", "/nonexistent.toml"});
   EXPECT_EQ(no_config.exit_code, 2) << "a usage error, as a bad flag";
+  TempDir config_dir;
+  auto dir_config = RunImgstore({"stats", "--config", config_dir.str()});
+  EXPECT_EQ(dir_config.exit_code, 2) << dir_config.output;
+  EXPECT_NE(dir_config.output.find("is a directory"), std::string::npos)
+      << dir_config.output;
   EXPECT_NE(no_config.output.find("No such file"), std::string::npos)
       << no_config.output;
   // Every subcommand answers --version, even one with required flags.

@@ -211,6 +211,7 @@ TEST(NodeListenTest, NamesIpv6AndEveryAddress) {
     bool warns;
   };
   std::vector<Case> cases = {{"localhost", "127.0.0.1", "localhost", false},
+                             {"LOCALHOST", "127.0.0.1", "localhost", false},
                              {"0.0.0.0", "127.0.0.1", "0.0.0.0", true}};
   // Only where this machine has IPv6 loopback.
   const int v6 = ::socket(AF_INET6, SOCK_STREAM, 0);
