@@ -11,37 +11,39 @@ namespace {
 constexpr std::string_view kHeartbeatPath = "/v1/heartbeat";
 }
 
+void Node::CheckRoot() {
+  // A root emptied behind the node's back: trackers hear its images are
+  // gone, and stop handing out their URLs here.
+  if (!store_->CheckNotEmptied()) {
+    spdlog::error(
+        "node {}: its root {} holds none of its images any more (emptied "
+        "behind its back?): reported to the trackers",
+        options_.name, store_->root());
+  }
+  // A root that takes no new file (mounted read-only, out of inodes):
+  // trackers send no uploads until it does. Said once each way.
+  auto writable = store_->CheckWritable();
+  std::lock_guard lock(mutex_);
+  const std::string error = writable ? "" : writable.error().message;
+  if (error == write_error_) return;
+  if (error.empty()) {
+    spdlog::info("node {}: the root takes new files again", options_.name);
+  } else {
+    spdlog::error(
+        "node {}: the root takes no new file ({}): no uploads come "
+        "until it does",
+        options_.name, error);
+  }
+  write_error_ = error;
+}
+
 void Node::HeartbeatLoop() {
   using Link = TrackerLink;
   Link link = Link::kUnknown;
   std::string link_url;  // the tracker of `link`
   Trackers trackers(options_.tracker_urls);
   for (;;) {
-    // Trackers send no uploads while the root takes no new file (mounted
-    // read-only, out of inodes): said here once, and in the heartbeat.
-    if (!store_->CheckNotEmptied()) {
-      spdlog::error(
-          "node {}: its root {} holds none of its images any more (emptied "
-          "behind its back?): reported to the trackers",
-          options_.name, store_->root());
-    }
-    auto writable = store_->CheckWritable();
-    {
-      std::lock_guard lock(mutex_);
-      const std::string error = writable ? "" : writable.error().message;
-      if (error != write_error_) {
-        if (error.empty()) {
-          spdlog::info("node {}: the root takes new files again",
-                       options_.name);
-        } else {
-          spdlog::error(
-              "node {}: the root takes no new file ({}): no "
-              "uploads come until it does",
-              options_.name, error);
-        }
-        write_error_ = error;
-      }
-    }
+    CheckRoot();  // what the heartbeat says of it
     std::string why, target;
     const Link now = trackers.Post(
         kHeartbeatPath, ToJson(Status()).dump(), options_.secret, options_.name,

@@ -68,6 +68,9 @@ class Node {
   explicit Node(const NodeOptions& options);
   http::Router MakeRouter();
   void HeartbeatLoop();
+  // Before each heartbeat: whether the root still holds its images and
+  // takes new files (write_error_).
+  void CheckRoot();
 
   NodeOptions options_;
   const Clock& clock_ = SystemClock::Get();

@@ -82,20 +82,15 @@ Result<std::string> WhyKept(MetadataStore& store, NodeClient& nodes,
     if (SameRoot(*other, server))
       return fmt::format("server {} has the same root", other->server_id);
     if (!other->flg_usable) {
-      return fmt::format(
-          "recorded on server {}, which is down: maybe this "
-          "same file",
-          other->server_id);
+      return fmt::format("server {} is down: maybe the same file",
+                         other->server_id);
     }
     auto there = nodes.Read(*other, p.relative_path);
     if (!there && there.error().code == ErrorCode::kNotFound)
-      return fmt::format("recorded on server {}, which lacks it",
-                         other->server_id);
+      return fmt::format("server {} lacks its copy", other->server_id);
     if (!there) {
-      return fmt::format(
-          "recorded on server {}, which does not answer: "
-          "maybe this same file",
-          other->server_id);
+      return fmt::format("server {} does not answer: maybe the same file",
+                         other->server_id);
     }
   }
   return std::string();
