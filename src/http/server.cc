@@ -19,6 +19,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/http/rfc7230.hpp>
+#include <boost/range/iterator_range.hpp>
 #include <csignal>
 #include <optional>
 
@@ -500,21 +502,12 @@ std::optional<Response> Server::RefuseHead(const RequestParser& parser,
   // Nor by codings before chunked ("gzip, chunked"): the body would be
   // taken as it came, still coded.
   bool other_coding = false;
-  for (auto it = head.find(beast_http::field::transfer_encoding);
-       it != head.end() && it->name() == beast_http::field::transfer_encoding;
-       ++it) {
-    std::string_view codings = it->value();
-    while (!codings.empty()) {
-      const size_t comma = codings.find(',');
-      std::string_view coding = codings.substr(0, comma);
-      while (!coding.empty() &&
-             (coding.front() == ' ' || coding.front() == '\t'))
-        coding.remove_prefix(1);
-      while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t'))
-        coding.remove_suffix(1);
+  for (const auto& te : boost::make_iterator_range(
+           head.equal_range(beast_http::field::transfer_encoding))) {
+    const beast_http::opt_token_list codings{te.value()};
+    if (!beast_http::validate_list(codings)) other_coding = true;
+    for (const auto coding : codings) {
       if (!beast::iequals(coding, "chunked")) other_coding = true;
-      if (comma == std::string_view::npos) break;
-      codings.remove_prefix(comma + 1);
     }
   }
   if (other_coding ||

@@ -157,10 +157,7 @@ NodeStatus Node::Status() const {
                    std::chrono::steady_clock::now() - started_)
                    .count();
   s.version = IMGSTORE_VERSION;
-  s.heartbeat_s =
-      std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(
-                               options_.heartbeat_interval)
-                               .count());
+  s.heartbeat_s = std::max<int64_t>(1, options_.heartbeat_interval.count());
   return s;
 }
 
