@@ -29,14 +29,15 @@ const FormatRow& Row(ImageFormat format) {
   return kFormats[static_cast<size_t>(format)];
 }
 
-std::string ShardDirs(const ImageId& id) {
+// Appends "aa/bb": two bytes of the id's hash in lower-case hex.
+void AppendShardDirs(std::string& out, const ImageId& id) {
   // A fixed seed keeps paths identical across versions and machines: the
   // layout is an on-disk format (docs/STORAGE.md).
-  uint64_t h = XXH3_64bits(id.str().data(), id.str().size());
-  const unsigned char bytes[2] = {static_cast<unsigned char>(h & 0xff),
-                                  static_cast<unsigned char>((h >> 8) & 0xff)};
-  std::string hex = HexEncode(std::span<const unsigned char>(bytes, 2));
-  return hex.substr(0, 2) + "/" + hex.substr(2, 2);
+  static constexpr char kHex[] = "0123456789abcdef";
+  const uint64_t h = XXH3_64bits(id.str().data(), id.str().size());
+  const char dirs[5] = {kHex[(h >> 4) & 0xf], kHex[h & 0xf], '/',
+                        kHex[(h >> 12) & 0xf], kHex[(h >> 8) & 0xf]};
+  out.append(dirs, sizeof dirs);
 }
 
 }  // namespace
@@ -67,13 +68,20 @@ std::optional<ImageFormat> FormatFromContentType(std::string_view type) {
   return std::nullopt;
 }
 
+void AppendRelativePath(std::string& out, const ImageId& id,
+                        ImageFormat format) {
+  out.reserve(out.size() + kMaxRelativePath);
+  AppendShardDirs(out, id);
+  out += '/';
+  out += id.str();
+  out += '.';
+  out += FormatExtension(format);
+}
+
 ImagePath MakeImagePath(const ImageId& id, ImageFormat format) {
-  std::string rel = ShardDirs(id);
-  rel += '/';
-  rel += id.str();
-  rel += '.';
-  rel += FormatExtension(format);
-  return ImagePath{id, format, std::move(rel)};
+  std::string relative;
+  AppendRelativePath(relative, id, format);
+  return ImagePath{id, format, std::move(relative)};
 }
 
 Result<ImagePath> ParseImagePath(std::string_view url_path) {

@@ -29,6 +29,14 @@ struct ImagePath {
 
 ImagePath MakeImagePath(const ImageId& id, ImageFormat format);
 
+// The longest `relative`: "aa/bb/", the longest id, ".webp".
+inline constexpr size_t kMaxRelativePath = 6 + ImageId::kMaxLength + 5;
+
+// Appends MakeImagePath's `relative` to `out`, with no string of its own:
+// a resolve builds a hundred URLs a call.
+void AppendRelativePath(std::string& out, const ImageId& id,
+                        ImageFormat format);
+
 // Parses a URL path "/aa/bb/<id>.<ext>" (no query). Strict: the directory
 // names must be the id's own hash, the id valid, the extension known; so
 // "..", percent-escapes, NUL, doubled slashes and absolute paths are all

@@ -65,6 +65,26 @@ TEST(LayoutTest, PathRoundTrips) {
   }
 }
 
+// The layout is an on-disk format: these paths must never change, or nodes
+// would no longer find the files they hold. (The directories are the first
+// two bytes of the id's XXH3-64 hash, little end first, in hex.)
+TEST(LayoutTest, PathsAreStableAcrossVersions) {
+  const std::pair<const char*, const char*> known[] = {
+      {"AAAAAAAAAAAAAAAAAAAAAA", "66/a6/AAAAAAAAAAAAAAAAAAAAAA.jpg"},
+      {"Zx9-abc_defGHIJKLmnopq", "a0/f1/Zx9-abc_defGHIJKLmnopq.jpg"},
+      {"0123456789abcdefABCDEFGHIJ-_xyzw",
+       "30/7c/0123456789abcdefABCDEFGHIJ-_xyzw.jpg"},
+  };
+  for (const auto& [text, relative] : known) {
+    auto id = ImageId::Parse(text);
+    ASSERT_TRUE(id.has_value()) << text;
+    EXPECT_EQ(MakeImagePath(*id, ImageFormat::kJpeg).relative, relative);
+    std::string appended = "http://n/";
+    AppendRelativePath(appended, *id, ImageFormat::kJpeg);
+    EXPECT_EQ(appended, std::string("http://n/") + relative);
+  }
+}
+
 TEST(LayoutTest, ShardsSpreadOverDirectories) {
   std::set<std::string> dirs;
   for (int i = 0; i < 20000; ++i) {

@@ -112,7 +112,7 @@ struct Compact {
   uint8_t count = 0;
 };
 
-bool FitsCompact(const std::vector<int64_t>& servers) {
+bool FitsCompact(const ServerIds& servers) {
   if (servers.size() > Compact::kServers) return false;
   return std::all_of(servers.begin(), servers.end(), [](int64_t id) {
     return id >= 0 && id <= int64_t{UINT32_MAX};
@@ -238,7 +238,9 @@ class IndexedStore::Index {
     if (general_.empty()) return std::nullopt;
     auto it = general_.find(id.str());
     if (it == general_.end()) return std::nullopt;
-    return ImageLocation{id, it->second.format, it->second.servers};
+    const std::vector<int64_t>& servers = it->second.servers;
+    return ImageLocation{id, it->second.format,
+                         ServerIds(servers.begin(), servers.end())};
   }
 
   std::optional<ImageLocation> Get(const ImageId& id) const {
@@ -250,12 +252,13 @@ class IndexedStore::Index {
     if (general_.empty()) return std::nullopt;
     auto it = general_.find(id.str());
     if (it == general_.end()) return std::nullopt;
-    return ImageLocation{id, it->second.format, it->second.servers};
+    const std::vector<int64_t>& servers = it->second.servers;
+    return ImageLocation{id, it->second.format,
+                         ServerIds(servers.begin(), servers.end())};
   }
 
   // Records (or replaces) the location; `servers` ascending, each once.
-  void Put(const ImageId& id, ImageFormat format,
-           std::vector<int64_t> servers) {
+  void Put(const ImageId& id, ImageFormat format, const ServerIds& servers) {
     auto packed = Pack(id.str());
     if (packed && FitsCompact(servers)) {
       Compact entry;
@@ -269,7 +272,9 @@ class IndexedStore::Index {
       return;
     }
     if (packed) compact_.Erase(*packed);
-    general_.insert_or_assign(id.str(), General{format, std::move(servers)});
+    general_.insert_or_assign(
+        id.str(),
+        General{format, std::vector<int64_t>(servers.begin(), servers.end())});
   }
 
   void Erase(const ImageId& id) {
@@ -319,7 +324,7 @@ Result<std::unique_ptr<IndexedStore>> IndexedStore::Open(
                   "load the resolve index: " + page.error().message);
     }
     for (ImageLocation& location : *page) {
-      index->Put(location.id, location.format, std::move(location.server_ids));
+      index->Put(location.id, location.format, location.server_ids);
     }
     if (static_cast<int64_t>(page->size()) < page_size) break;
     after = page->back().id.str();
@@ -393,12 +398,11 @@ Result<void> IndexedStore::AddImage(const ImageRecord& image) {
   std::lock_guard order(WriteLock(image.id));
   auto added = inner_->AddImage(image);
   if (!added) return added;
-  std::vector<int64_t> servers;
-  servers.reserve(image.placements.size());
+  ServerIds servers;
   for (const Placement& p : image.placements) servers.push_back(p.server_id);
   std::sort(servers.begin(), servers.end());
   std::unique_lock lock(mu_);
-  index_->Put(image.id, image.format, std::move(servers));
+  index_->Put(image.id, image.format, servers);
   return added;
 }
 
@@ -425,7 +429,7 @@ Result<void> IndexedStore::AddPlacement(const ImageId& id,
   if (at == servers.end() || *at != placement.server_id) {
     servers.insert(at, placement.server_id);
   }
-  index_->Put(id, location->format, std::move(servers));
+  index_->Put(id, location->format, servers);
   return added;
 }
 
@@ -440,7 +444,7 @@ Result<void> IndexedStore::RemovePlacement(const ImageId& id,
   auto& servers = location->server_ids;
   servers.erase(std::remove(servers.begin(), servers.end(), server_id),
                 servers.end());
-  index_->Put(id, location->format, std::move(servers));
+  index_->Put(id, location->format, servers);
   return removed;
 }
 

@@ -746,23 +746,21 @@ TEST_P(MetadataStoreTest, LocateFollowsEveryWrite) {
   EXPECT_TRUE(locate().empty());
   Must(store().AddImage(image));
   ASSERT_EQ(locate().size(), 1u);
-  EXPECT_EQ(locate()[0].server_ids, (std::vector<int64_t>{s2.server_id}));
+  EXPECT_EQ(locate()[0].server_ids, (ServerIds{s2.server_id}));
 
   const std::string path = image.placements[0].relative_path;
   Must(store().AddPlacement(image.id, Placement{s3.server_id, path}));
   Must(store().AddPlacement(image.id, Placement{s1.server_id, path}));
   EXPECT_EQ(locate()[0].server_ids,
-            (std::vector<int64_t>{s1.server_id, s2.server_id, s3.server_id}));
+            (ServerIds{s1.server_id, s2.server_id, s3.server_id}));
   // Refused writes change nothing.
   EXPECT_FALSE(store().AddPlacement(image.id, Placement{s1.server_id, path}));
   Must(store().RemovePlacement(image.id, s2.server_id));
   EXPECT_FALSE(store().RemovePlacement(image.id, s2.server_id));
-  EXPECT_EQ(locate()[0].server_ids,
-            (std::vector<int64_t>{s1.server_id, s3.server_id}));
+  EXPECT_EQ(locate()[0].server_ids, (ServerIds{s1.server_id, s3.server_id}));
 
   Reopen();
-  EXPECT_EQ(locate()[0].server_ids,
-            (std::vector<int64_t>{s1.server_id, s3.server_id}));
+  EXPECT_EQ(locate()[0].server_ids, (ServerIds{s1.server_id, s3.server_id}));
   Must(store().DeleteImage(image.id));
   EXPECT_TRUE(locate().empty());
   Reopen();

@@ -87,12 +87,11 @@ Resolved Resolver::Choose(const ImageLocation& image,
       [&](size_t i) { return image.server_ids[i]; }, servers);
   if (server == nullptr) return Resolved{default_image_url_, false};
   // Every copy of an image is at the same relative path.
-  const ImagePath path = MakeImagePath(image.id, image.format);
   std::string url;
-  url.reserve(server->server_url.size() + 1 + path.relative.size());
+  url.reserve(server->server_url.size() + 1 + kMaxRelativePath);
   url += server->server_url;
   url += '/';
-  url += path.relative;
+  AppendRelativePath(url, image.id, image.format);
   return Resolved{std::move(url), true};
 }
 
