@@ -224,12 +224,15 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--config",
-                 "TOML file of flags (keys are flag names without dashes)");
+                 "TOML file of flags (keys are flag names without the leading "
+                 "dashes)");
   Run run;
   for (const Command& c : kCommands) {
     CLI::App* sub = app.add_subcommand(c.name, c.help);
-    sub->add_option("--config",
-                    "TOML file of flags (keys are flag names without dashes)");
+    sub->add_option(
+        "--config",
+        "TOML file of flags (keys are flag names without the leading "
+        "dashes)");
     sub->set_version_flag("--version", "imgstore " IMGSTORE_VERSION);
     Run r = c.add(*sub);
     sub->callback([r, &run] { run = r; });

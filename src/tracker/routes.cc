@@ -268,9 +268,7 @@ http::Router Tracker::MakeRouter() {
   upload_route.head_check =
       [this](const bhttp::fields& head) -> std::optional<Response> {
     Result<void> ok = CheckUploadType(head[bhttp::field::content_type]);
-    if (ok && registry_->RefreshError()) {
-      ok = Fail(ErrorCode::kUnavailable, "the metadata store cannot be read");
-    }
+    if (auto down = registry_->RefreshError(); ok && down) ok = Fail(*down);
     if (ok) return std::nullopt;
     if (WantsPage(head[bhttp::field::accept]))
       return HtmlError(ok.error(), pages::UploadRefused(ok.error().message));
@@ -482,7 +480,11 @@ http::Router Tracker::MakeRouter() {
     // A node beating under a name takes the row of that name: a second
     // row with a name in use would let one node's beats move the other's.
     for (const ServerRow& s : registry_->Snapshot()) {
-      if (s.server_name == name && s.state != ServerState::kRemoved) {
+      if (s.state == ServerState::kRemoved) continue;
+      // The default name is the URL's host and port: a taken URL is the
+      // conflict to name, not the name made from it.
+      if (s.server_url == url) return http::ErrorResponse(UrlTaken(s));
+      if (s.server_name == name) {
         return http::ErrorResponse(
             ErrorCode::kConflict,
             fmt::format("server {} ({}) has the name {}: give another",
@@ -736,8 +738,7 @@ http::Router Tracker::MakeRouter() {
   auto healthz = [this](const Request&) {
     if (auto down = registry_->RefreshError()) {
       return http::Json(bhttp::status::service_unavailable,
-                        {{"status", "unavailable"},
-                         {"error", "the metadata store cannot be read"}});
+                        {{"status", "unavailable"}, {"error", down->message}});
     }
     return http::Json(bhttp::status::ok, {{"status", "ok"}});
   };

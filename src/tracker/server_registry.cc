@@ -58,7 +58,11 @@ Result<void> ServerRegistry::Refresh() {
           "tracker: the server table can be read again; heartbeats count "
           "from now, no server is called lost for its silence before");
     }
-    refresh_error_ = rows ? std::nullopt : std::optional(rows.error());
+    refresh_error_ =
+        rows ? std::nullopt
+             : std::optional(Error{ErrorCode::kUnavailable,
+                                   "the metadata store cannot be read: " +
+                                       rows.error().message});
   }
   if (!rows) return Fail(rows.error());
   Apply(std::move(*rows));

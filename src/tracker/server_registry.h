@@ -39,7 +39,8 @@ class ServerRegistry {
   // server silent in the store over that time may have been beating all
   // along: no one may call it lost for that silence.
   int64_t HealthKnownSince() const;
-  // The error of the last Refresh, while the store cannot be read.
+  // While the store cannot be read, what to tell a client (kUnavailable,
+  // with the last Refresh's reason).
   std::optional<Error> RefreshError() const;
 
   // A signed heartbeat's status: recorded in the store, usable at once.

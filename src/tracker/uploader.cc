@@ -77,10 +77,7 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
   if (!info) return Fail(info.error());
   // A store that cannot be read will not take the record either: refused
   // before any copy is made, so the outage leaves no file behind.
-  if (auto down = registry_.RefreshError()) {
-    return Fail(ErrorCode::kUnavailable,
-                "the metadata store cannot be read: " + down->message);
-  }
+  if (auto down = registry_.RefreshError()) return Fail(*down);
 
   ImageRecord record{ImageId::New()};
   record.format = info->format;

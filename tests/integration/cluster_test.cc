@@ -400,6 +400,13 @@ TEST_F(ClusterTest, ServerAdministration) {
            json{{"url", "http://127.0.0.1:10"}, {"name", live_name}}.dump(),
            c().AdminHeaders());
   EXPECT_EQ(twin.status, 409u) << twin.body;
+  // The same URL again, with no name: the URL is what is taken.
+  auto again = Send("POST", base, json{{"url", "http://127.0.0.1:9"}}.dump(),
+                    c().AdminHeaders());
+  EXPECT_EQ(again.status, 409u) << again.body;
+  EXPECT_NE(again.body.find("already has url http://127.0.0.1:9"),
+            std::string::npos)
+      << again.body;
   // No name, and one made of the URL would break the rules for names.
   auto long_host =
       Send("POST", base,
