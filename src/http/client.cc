@@ -205,9 +205,16 @@ asio::ssl::context& TlsContext() {
   return *context;
 }
 
-}  // namespace
+// Connections are kept per thread and per host:port, so a tracker's
+// workers reuse their connections to each node instead of a TCP
+// handshake per upload.
+struct Pool {
+  asio::io_context ioc;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>>
+      idle;  // by scheme and authority
+};
 
-Result<ClientResponse> Fetch(const ClientRequest& request) {
+Result<ClientResponse> FetchWith(Pool& pool, const ClientRequest& request) {
   auto url = ParseUrl(request.url);
   if (!url) return Fail(url.error());
   auto fail = [&](const boost::system::error_code& ec) {
@@ -233,15 +240,6 @@ Result<ClientResponse> Fetch(const ClientRequest& request) {
     req.prepare_payload();
   }
 
-  // Connections are kept per thread and per host:port, so a tracker's
-  // workers reuse their connections to each node instead of a TCP
-  // handshake per upload.
-  struct Pool {
-    asio::io_context ioc;
-    std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>>
-        idle;  // by scheme and authority
-  };
-  thread_local Pool pool;
   constexpr size_t kIdlePerHost = 4;
 
   for (int attempt = 0;; ++attempt) {
@@ -332,8 +330,12 @@ Result<ClientResponse> Fetch(const ClientRequest& request) {
     if (result) {
       // A kept connection the server has since closed fails before any
       // byte of an answer: that request was never processed, so once more
-      // on a fresh connection.
-      if (reused && attempt == 0 && !parser.got_some()) continue;
+      // on a fresh connection. Not after a timeout: the server may be
+      // processing it still, and a second upload would store it twice.
+      if (reused && attempt == 0 && !parser.got_some() &&
+          result != beast::error::timeout) {
+        continue;
+      }
       return fail(result);
     }
     ClientResponse out;
@@ -352,6 +354,24 @@ Result<ClientResponse> Fetch(const ClientRequest& request) {
       tcp.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     }
     return out;
+  }
+}
+
+}  // namespace
+
+Result<ClientResponse> Fetch(const ClientRequest& request) {
+  thread_local std::optional<Pool> pool;
+  try {
+    if (!pool) pool.emplace();
+    return FetchWith(*pool, request);
+  } catch (const std::exception& e) {
+    // Out of descriptors (an io_context needs an epoll and an eventfd) or
+    // of threads: a failed call, not a dead daemon. The pool starts afresh
+    // at the next call.
+    pool.reset();
+    return Fail(
+        ErrorCode::kUnavailable,
+        fmt::format("{} {}: {}", request.method, request.url, e.what()));
   }
 }
 

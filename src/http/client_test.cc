@@ -1,6 +1,9 @@
 #include "http/client.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <thread>
 
 namespace imgstore::http {
 namespace {
@@ -62,6 +65,28 @@ TEST(CheckRootUrlTest, RefusesWhatCouldEscapeAHeaderOrAPage) {
           << "the message itself stays one line";
     }
   }
+}
+
+// Out of descriptors, a call fails with an error; it does not throw out of
+// the calling thread (a background thread's throw ended the tracker). The
+// descriptor limit is the process's: the call runs in a thread of its own,
+// so its connection pool is made under the low limit.
+TEST(FetchTest, OutOfDescriptorsIsAnErrorNotACrash) {
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit none = saved;
+  none.rlim_cur = 3;  // stdin, stdout and stderr: no new descriptor
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &none), 0);
+  Result<ClientResponse> got = ClientResponse{};
+  std::thread([&] {
+    got = Fetch(ClientRequest{.method = "GET", .url = "http://127.0.0.1:1/"});
+  }).join();
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_FALSE(got.has_value());
+  EXPECT_EQ(got.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(got.error().message.find("GET http://127.0.0.1:1/"),
+            std::string::npos)
+      << got.error().message;
 }
 
 }  // namespace

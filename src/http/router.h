@@ -22,8 +22,10 @@ using AsyncHandler =
 // block (a cached file open, a memory lookup). kBlocking: on the worker
 // pool, for anything touching a disk write, a database, libvips or another
 // server. kAsync: `async_handler` on the I/O thread (the node's PUT: write
-// the file, then co_await the group sync).
-enum class Dispatch { kInline, kBlocking, kAsync };
+// the file, then co_await the group sync). kControl: blocking, on a small
+// pool of its own, for short calls that must not queue behind a burst of
+// large uploads (heartbeats: a server unheard for seconds is called down).
+enum class Dispatch { kInline, kBlocking, kAsync, kControl };
 
 // Who may call a route. kSigned: only requests signed with the cluster
 // secret (core/signing.h), checked by the server (ServerOptions::verifier),

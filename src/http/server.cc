@@ -196,7 +196,10 @@ Server::Server(const ServerOptions& options, const Router& router,
       acceptor_(ioc_),
       workers_(size_t(std::max(1, options.worker_threads))) {}
 
-Server::~Server() { workers_.join(); }
+Server::~Server() {
+  workers_.join();
+  control_.join();
+}
 
 void Server::Run() {
   asio::co_spawn(ioc_, Accept(), asio::detached);
@@ -634,7 +637,9 @@ asio::awaitable<Response> Server::Dispatch(RequestMessage& message,
     }
     co_return std::move(*response);
   }
-  Response response = co_await Offload(workers_, std::move(run));
+  asio::thread_pool& pool =
+      route.dispatch == Dispatch::kControl ? control_ : workers_;
+  Response response = co_await Offload(pool, std::move(run));
   co_return response;
 }
 

@@ -133,6 +133,7 @@ class Server {
   boost::asio::io_context ioc_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::thread_pool workers_;
+  boost::asio::thread_pool control_{2};  // Dispatch::kControl
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<int> in_flight_{0};  // requests read and not yet answered

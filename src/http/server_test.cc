@@ -6,10 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
 
+#include "http/client.h"
 #include "http/metrics.h"
 #include "http/respond.h"
 #include "http/router.h"
@@ -78,11 +80,63 @@ class ServerTest : public ::testing::Test {
     };
     return route;
   }
-  Router router_{
-      {{bhttp::verb::post, "/echo", Dispatch::kInline, Echo}, Picky()}};
+  // /slow answers after 400 ms, counting the requests it took.
+  static inline std::atomic<int> slow_calls{0};
+  static inline std::atomic<int> slow_done{0};
+  static Response Slow(const Request& r) {
+    ++slow_calls;
+    std::this_thread::sleep_for(milliseconds(400));
+    ++slow_done;
+    return Echo(r);
+  }
+  Router router_{{{bhttp::verb::post, "/echo", Dispatch::kInline, Echo},
+                  Picky(),
+                  {bhttp::verb::post, "/slow", Dispatch::kBlocking, Slow},
+                  {bhttp::verb::post, "/control", Dispatch::kControl, Echo}}};
   std::unique_ptr<Server> server_;
   std::thread thread_;
 };
+
+// A control call (a heartbeat) is answered while every worker is busy
+// with slow requests (uploads): it has threads of its own.
+TEST_F(ServerTest, ControlCallsDoNotQueueBehindWorkers) {
+  Start(ServerOptions{});  // one worker
+  const std::string base =
+      "http://127.0.0.1:" + std::to_string(server_->port());
+  slow_done = 0;
+  std::thread busy([&] {
+    (void)Fetch({.method = "POST", .url = base + "/slow", .body = "x"});
+  });
+  std::thread queued([&] {
+    (void)Fetch({.method = "POST", .url = base + "/slow", .body = "x"});
+  });
+  std::this_thread::sleep_for(milliseconds(100));
+  auto control = Fetch({.method = "POST", .url = base + "/control"});
+  EXPECT_EQ(slow_done.load(), 0);  // answered before the first slow one
+  busy.join();
+  queued.join();
+  ASSERT_TRUE(control.has_value()) << control.error().message;
+  EXPECT_EQ(control->status, 200u);
+}
+
+// A request that times out on a kept connection is not sent again: the
+// server may be processing it still, and an upload would be stored twice.
+// (A kept connection the server had closed is retried: see the client.)
+TEST_F(ServerTest, ATimedOutRequestIsNotSentTwice) {
+  Start(ServerOptions{});
+  const std::string base =
+      "http://127.0.0.1:" + std::to_string(server_->port());
+  auto first = Fetch({.method = "POST", .url = base + "/echo", .body = "x"});
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  slow_calls = 0;
+  auto slow = Fetch({.method = "POST",
+                     .url = base + "/slow",
+                     .body = "x",
+                     .timeout = milliseconds(100)});
+  EXPECT_FALSE(slow.has_value());
+  std::this_thread::sleep_for(milliseconds(900));
+  EXPECT_EQ(slow_calls.load(), 1);
+}
 
 // A body that keeps coming is read to its end however long it takes, each
 // pause shorter than body_timeout; a body that stops is cut.

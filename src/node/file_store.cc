@@ -221,7 +221,17 @@ Result<void> FileStore::CheckWritable() const {
   // A file with no name, gone at close: it needs what a new image needs
   // first (an inode, a writable file system), and leaves nothing behind.
   int fd = ::openat(root_fd_, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-  if (fd < 0) return Fail(PosixError("create a file in " + root_, errno));
+  if (fd < 0) {
+    const int error = errno;
+    Error failed = PosixError("create a file in " + root_, error);
+    if (error == EMFILE || error == ENFILE) {
+      // Not the disk's fault: say where to look.
+      failed.message +=
+          ": the node is out of file descriptors, not of disk (raise its "
+          "limit: LimitNOFILE=, ulimit -n)";
+    }
+    return Fail(std::move(failed));
+  }
   ::close(fd);
   return {};
 }

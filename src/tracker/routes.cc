@@ -872,7 +872,7 @@ http::Router Tracker::MakeRouter() {
        admin(remove_server)},
       // From nodes: heartbeats and scrub reports.
       http::Signed(
-          {verb::post, "/v1/heartbeat", Dispatch::kBlocking, heartbeat}),
+          {verb::post, "/v1/heartbeat", Dispatch::kControl, heartbeat}),
       http::Signed({verb::post, "/v1/scrub", Dispatch::kBlocking, scrub}),
       {verb::get, "/v1/rebalance", Dispatch::kBlocking,
        admin(rebalance_status)},
