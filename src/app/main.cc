@@ -165,8 +165,8 @@ Run RebalanceCommand(CLI::App& app) {
   static double spread = 0.05;
   static bool wait = false, stop = false;
   app.add_option("--spread", spread,
-                 "largest allowed difference between the fullest and the "
-                 "emptiest server's fill ratio")
+                 "largest allowed gap between the fullest and the emptiest "
+                 "server's fill ratio, as a share of the mean fill")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 0.99));
   app.add_flag("--wait", wait, "show progress until done");

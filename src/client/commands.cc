@@ -997,7 +997,7 @@ int RunRebalance(const ClientOptions& options, double spread, bool wait,
     PrintError(Describe(started.error()));
     return 1;
   }
-  std::printf("rebalance to within %.1f%% fill: now %.1f%% apart\n",
+  std::printf("rebalance until fills are within %.1f%% of even: now %.1f%%\n",
               spread * 100, started->value("spread", 0.0) * 100);
   std::fflush(stdout);
   if (!wait) return 0;
@@ -1008,7 +1008,8 @@ int RunRebalance(const ClientOptions& options, double spread, bool wait,
       PrintError(Describe(now.error()));
       return 1;
     }
-    std::printf("%.1f%% apart, %lld moved\n", now->value("spread", 0.0) * 100,
+    std::printf("%.1f%% from even, %lld moved\n",
+                now->value("spread", 0.0) * 100,
                 static_cast<long long>(now->value("moved", int64_t(0))));
     std::fflush(stdout);
     if (!now->value("running", false)) {

@@ -60,6 +60,14 @@ struct ScrubbedFile {
   int64_t bytes = 0;
 };
 
+// How unevenly the active, usable servers are filled: the gap between the
+// fullest one's fill ratio (cur_pic_amount / max_pic_amount) and the
+// emptiest one's, as a share of their mean fill, so that 0.05 means "within
+// 5 % of an even spread" whatever the capacities (a fresh server beside ones
+// of 10 M places each holding 50 k is 2.0 apart, not 0.005). 0 with fewer
+// than two such servers or no copy at all.
+double FillSpread(const ServerView& servers);
+
 // Keeps every image at `replicas` good copies, without anyone asking
 // (SPEC §6): copies on a server unusable for longer than the grace period,
 // on a draining server, or found corrupt stop counting; a surviving copy is
@@ -76,7 +84,7 @@ struct ScrubbedFile {
 //
 // The rebalancer rides on the same rounds: while a target spread is set (in
 // the database, by any tracker), copies move from the fullest server to
-// emptier ones until fill ratios are within the spread.
+// emptier ones until FillSpread is within it.
 //
 // Thread-safe; RunOnce() blocks on nodes and the store (its own thread).
 class Repairer {

@@ -520,5 +520,27 @@ TEST_F(RepairerTest, RebalanceMovesFromTheFullestUntilWithinSpread) {
   EXPECT_GE(repairer.Status().moved, 20);
 }
 
+// The spread is relative to the mean fill: a fresh server beside a large
+// one holding 50 k images is far from even although both fill ratios are
+// under 1 %; servers that are not active and usable do not count.
+TEST(FillSpreadTest, IsTheGapAsAShareOfTheMeanFill) {
+  auto row = [](int64_t id, int64_t cur, int64_t max) {
+    ServerRow s;
+    s.server_id = id;
+    s.cur_pic_amount = cur;
+    s.max_pic_amount = max;
+    s.flg_usable = true;
+    s.state = ServerState::kActive;
+    return s;
+  };
+  EXPECT_DOUBLE_EQ(
+      FillSpread({row(1, 50'000, 10'000'000), row(2, 0, 10'000'000)}), 2.0);
+  EXPECT_DOUBLE_EQ(FillSpread({row(1, 100, 1000), row(2, 200, 2000)}), 0.0);
+  ServerRow down = row(3, 0, 1000);
+  down.flg_usable = false;
+  EXPECT_DOUBLE_EQ(FillSpread({row(1, 10, 1000), down}), 0.0);
+  EXPECT_DOUBLE_EQ(FillSpread({row(1, 0, 1000), row(2, 0, 1000)}), 0.0);
+}
+
 }  // namespace
 }  // namespace imgstore

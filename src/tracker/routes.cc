@@ -634,18 +634,9 @@ http::Router Tracker::MakeRouter() {
   auto rebalance_status = [this](const Request&) -> Response {
     auto target = store_->GetSetting(std::string(Repairer::kRebalanceSetting));
     if (!target) return http::ErrorResponse(target.error());
-    double lo = 1, hi = 0;
-    for (const ServerRow& s : registry_->Snapshot()) {
-      if (s.state != ServerState::kActive || !s.flg_usable ||
-          s.max_pic_amount <= 0)
-        continue;
-      const double fill = double(s.cur_pic_amount) / double(s.max_pic_amount);
-      lo = std::min(lo, fill);
-      hi = std::max(hi, fill);
-    }
     json out = {{"running", target->has_value()},
                 {"target_spread", nullptr},
-                {"spread", hi >= lo ? hi - lo : 0.0},
+                {"spread", FillSpread(registry_->Snapshot())},
                 {"moved", repairer_->Status().moved}};
     if (*target)
       out["target_spread"] = std::strtod((*target)->c_str(), nullptr);
