@@ -248,6 +248,11 @@ void AddTrackerFlags(CLI::App& app, TrackerOptions& o) {
                  "largest upload body")
       ->capture_default_str()
       ->check(AtLeast(1));
+  app.add_option("--upload-memory", o.upload_memory,
+                 "upload bodies held in memory at once; past it uploads get "
+                 "503 with Retry-After (0: 16 x --max-upload-bytes)")
+      ->capture_default_str()
+      ->check(AtLeast(0));
   app.add_option("--max-pixels", o.max_pixels, "largest image, width x height")
       ->capture_default_str()
       ->check(AtLeast(1));

@@ -1,5 +1,6 @@
 // imgstore: one binary, one table of subcommands (SPEC §1). Each row adds
 // its flags and returns what to run once they are parsed.
+#include <malloc.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -49,19 +50,25 @@ int Report(const Error& error) {
 // Daemons hold a descriptor per connection, and a node one per cached open
 // image: the soft limit (often 1024) is raised to the hard one, as a
 // daemon's unit would with LimitNOFILE. The node sizes its cache by it.
-void RaiseOpenFileLimit() {
+//
+// Request bodies of 4 MiB and more are mapped and unmapped by themselves:
+// glibc would otherwise raise its mapping threshold to the largest body
+// freed, keep the next ones in its heaps, and a burst of large uploads
+// would leave the daemon holding that memory for good.
+void SetUpDaemon() {
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
       limit.rlim_cur < limit.rlim_max) {
     limit.rlim_cur = limit.rlim_max;
     (void)::setrlimit(RLIMIT_NOFILE, &limit);
   }
+  (void)::mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 }
 
 Run NodeCommand(CLI::App& app) {
   AddNodeFlags(app, node_options);
   return [] {
-    RaiseOpenFileLimit();
+    SetUpDaemon();
     auto node = Node::Start(node_options);
     if (!node) return Report(node.error());
     (*node)->Run();
@@ -72,7 +79,7 @@ Run NodeCommand(CLI::App& app) {
 Run TrackerCommand(CLI::App& app) {
   AddTrackerFlags(app, tracker_options);
   return [] {
-    RaiseOpenFileLimit();
+    SetUpDaemon();
     auto tracker = Tracker::Start(tracker_options);
     if (!tracker) return Report(tracker.error());
     (*tracker)->Run();

@@ -371,7 +371,27 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
       linger = true;
       break;
     }
+    // The body's memory, held until the answer is written.
+    struct Held {
+      std::atomic<uint64_t>& total;
+      uint64_t bytes = 0;
+      ~Held() { total.fetch_sub(bytes); }
+    } held{body_bytes_};
     if (!parser.is_done()) {
+      const uint64_t need =
+          parser.content_length_remaining().value_or(BodyLimit(match));
+      if (!Admit(need, held.bytes)) {
+        Response busy = PlainError(
+            ErrorCode::kUnavailable,
+            fmt::format("busy: {} MiB of request bodies are held already; "
+                        "try again in a moment",
+                        body_bytes_.load() >> 20));
+        busy.message.set(beast_http::field::retry_after, "2");
+        co_await Write(c, message, busy, false);
+        metrics_.RecordRequest(busy.message.result_int(), 0, 0);
+        linger = true;
+        break;
+      }
       // The route's own limit, for a chunked body (a declared length was
       // checked with the head).
       parser.body_limit(BodyLimit(match));
@@ -641,6 +661,20 @@ asio::awaitable<Response> Server::Dispatch(RequestMessage& message,
       route.dispatch == Dispatch::kControl ? control_ : workers_;
   Response response = co_await Offload(pool, std::move(run));
   co_return response;
+}
+
+bool Server::Admit(uint64_t need, uint64_t& held) {
+  uint64_t now = body_bytes_.load();
+  do {
+    // The first body always goes: a limit under one body must not refuse
+    // every upload.
+    if (options_.body_memory != 0 && now != 0 &&
+        now + need > options_.body_memory) {
+      return false;
+    }
+  } while (!body_bytes_.compare_exchange_weak(now, now + need));
+  held = need;
+  return true;
 }
 
 asio::awaitable<error_code> Server::Write(Connection& c,

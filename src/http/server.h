@@ -31,6 +31,11 @@ struct ServerOptions {
   // Whole request head, request line included: an over-long line gets 431.
   uint64_t max_header_bytes = 16 * 1024;
   uint64_t max_body_bytes = 32 * 1024 * 1024;  // larger bodies get 413
+  // Request bodies held at once, from the head to the answer written
+  // (a chunked body counts as its route's limit); a body that would pass
+  // it gets 503 with Retry-After before it is read, unless it would be the
+  // only one. 0: no limit.
+  uint64_t body_memory = 0;
   // A connection idle or sending its head slower than this is closed, so a
   // client trickling a byte a second holds one connection, briefly.
   std::chrono::seconds header_timeout{15};
@@ -125,6 +130,9 @@ class Server {
       Connection& connection, const RequestMessage& request, Response& response,
       bool keep_alive);
   boost::asio::awaitable<void> Drain();
+  // Takes `need` bytes of body_memory for a body about to be read, into
+  // `held`; false when they would pass it.
+  bool Admit(uint64_t need, uint64_t& held);
 
   const ServerOptions options_;
   const Router& router_;
@@ -136,7 +144,8 @@ class Server {
   boost::asio::thread_pool control_{2};  // Dispatch::kControl
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
-  std::atomic<int> in_flight_{0};  // requests read and not yet answered
+  std::atomic<int> in_flight_{0};        // requests read and not yet answered
+  std::atomic<uint64_t> body_bytes_{0};  // held against body_memory
   SignatureVerifier* verifier_ = nullptr;
   mutable LogEvery refusals_logged_{std::chrono::seconds(10)};
   LogEvery accept_failures_logged_{std::chrono::seconds(10)};

@@ -119,6 +119,37 @@ TEST_F(ServerTest, ControlCallsDoNotQueueBehindWorkers) {
   EXPECT_EQ(control->status, 200u);
 }
 
+// Bodies held at once are bounded: one that would pass the budget while
+// another is held gets 503 with Retry-After before it is read; the first
+// one always goes, and the budget is free again once the answer is out.
+TEST_F(ServerTest, BodyMemoryIsBounded) {
+  ServerOptions o;
+  o.body_memory = 1000;
+  Start(o);
+  const std::string base =
+      "http://127.0.0.1:" + std::to_string(server_->port());
+  const std::string body(800, 'x');
+  slow_done = 0;
+  std::thread holder([&] {
+    auto held = Fetch({.method = "POST", .url = base + "/slow", .body = body});
+    EXPECT_TRUE(held.has_value() && held->status == 200u);
+  });
+  std::this_thread::sleep_for(milliseconds(100));
+  auto busy = Fetch({.method = "POST", .url = base + "/echo", .body = body});
+  ASSERT_TRUE(busy.has_value()) << busy.error().message;
+  EXPECT_EQ(busy->status, 503u) << busy->body;
+  EXPECT_EQ(busy->Header("Retry-After"), "2");
+  EXPECT_EQ(slow_done.load(), 0);
+  auto small = Fetch({.method = "POST", .url = base + "/echo", .body = "x"});
+  ASSERT_TRUE(small.has_value());
+  EXPECT_EQ(small->status, 200u) << "a small body fits beside";
+  holder.join();
+  auto after = Fetch({.method = "POST", .url = base + "/echo", .body = body});
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->status, 200u);
+  EXPECT_EQ(after->body, "800");
+}
+
 // A request that times out on a kept connection is not sent again: the
 // server may be processing it still, and an upload would be stored twice.
 // (A kept connection the server had closed is retried: see the client.)

@@ -100,6 +100,8 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
   server.io_threads = o.io_threads;
   server.worker_threads = o.worker_threads;
   server.max_body_bytes = o.max_upload_bytes;
+  server.body_memory =
+      o.upload_memory != 0 ? o.upload_memory : 16 * o.max_upload_bytes;
   t->router_ = std::make_unique<http::Router>(std::vector<http::Route>{});
   auto listening = http::Server::Listen(server, *t->router_, t->metrics_);
   if (!listening) return Fail(listening.error());

@@ -41,6 +41,10 @@ struct TrackerOptions {
   std::string admin_token;         // empty: admin endpoints open
   std::chrono::seconds heartbeat_timeout{6};
   uint64_t max_upload_bytes = 32 * 1024 * 1024;
+  // Upload bodies held at once (received, being stored); past it an upload
+  // gets 503 and Retry-After before its body is read. 0: 16 times
+  // max_upload_bytes.
+  uint64_t upload_memory = 0;
   int64_t max_pixels = 100'000'000;
   // A server with less free disk than this takes no new uploads.
   int64_t disk_reserve_bytes = 64 * 1024 * 1024;
