@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "core/hex.h"
@@ -888,6 +889,26 @@ TEST_P(MetadataStoreTest, Stats) {
   EXPECT_EQ(stats.images, 2);
   EXPECT_EQ(stats.placements, 3);
   EXPECT_EQ(stats.bytes, 1234);  // one copy each
+
+  // Every write that changes them moves the totals (SQLite keeps them by
+  // triggers); refused writes do not.
+  auto totals = [&] {
+    StoreStats t = Must(store().Stats());
+    return std::tuple(t.images, t.placements, t.bytes);
+  };
+  EXPECT_FALSE(store().AddImage(a).has_value());
+  EXPECT_EQ(totals(), std::tuple(2, 3, 1234));
+  const std::string path = b.placements[0].relative_path;
+  Must(store().AddPlacement(b.id, Placement{s2.server_id, path}));
+  EXPECT_EQ(totals(), std::tuple(2, 4, 1234));
+  Must(store().RemovePlacement(b.id, s1.server_id));
+  EXPECT_EQ(totals(), std::tuple(2, 3, 1234));
+  Must(store().DeleteImage(a.id));
+  EXPECT_EQ(totals(), std::tuple(1, 1, 234));
+  Reopen();
+  EXPECT_EQ(totals(), std::tuple(1, 1, 234));
+  Must(store().DeleteImage(b.id));
+  EXPECT_EQ(totals(), std::tuple(0, 0, 0));
 }
 
 // ---- copies ----
