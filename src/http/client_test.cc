@@ -72,6 +72,11 @@ TEST(CheckRootUrlTest, RefusesWhatCouldEscapeAHeaderOrAPage) {
 // descriptor limit is the process's: the call runs in a thread of its own,
 // so its connection pool is made under the low limit.
 TEST(FetchTest, OutOfDescriptorsIsAnErrorNotACrash) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizers' own checks open pipes: with no descriptor left they
+  // report every virtual call as a bad object.
+  GTEST_SKIP() << "needs descriptors the sanitizers take";
+#endif
   rlimit saved{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
   rlimit none = saved;

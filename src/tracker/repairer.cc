@@ -37,6 +37,22 @@ bool Holds(const ImageRecord& image, int64_t server_id) {
       [&](const Placement& p) { return p.server_id == server_id; });
 }
 
+// Calls fn(i) for every i < n, on up to `concurrency` threads of its own
+// (the calling thread when one is enough): a node's round trip, not the
+// CPU, bounds a repair, a move or a delete.
+template <typename Fn>
+void InParallel(size_t n, int concurrency, Fn fn) {
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < n; i = next++) fn(i);
+  };
+  const size_t threads = std::min(n, size_t(std::max(1, concurrency)));
+  if (threads <= 1) return work();
+  std::vector<std::thread> workers;
+  for (size_t t = 0; t < threads; ++t) workers.emplace_back(work);
+  for (std::thread& t : workers) t.join();
+}
+
 // Advances a keyset cursor: back to the start once a page came back short.
 template <typename T, typename Key>
 void Advance(std::string& cursor, const std::vector<T>& page, int64_t limit,
@@ -127,7 +143,7 @@ void Repairer::DeleteFile(const ServerRow* server, const ImagePath& path) {
 }
 
 int64_t Repairer::DeleteForgottenFiles(const ServerView& servers) {
-  int64_t deleted = 0;
+  std::atomic<int64_t> deleted{0};
   for (const ServerRow& s : servers) {
     if (!s.flg_usable) continue;  // not back yet
     auto files = store_.FileDeletes(s.server_id, options_.batch);
@@ -135,26 +151,27 @@ int64_t Repairer::DeleteForgottenFiles(const ServerView& servers) {
       spdlog::warn("repair: {}", files.error().message);
       continue;
     }
-    for (const FileDelete& f : *files) {
+    InParallel(files->size(), options_.concurrency, [&](size_t i) {
+      const FileDelete& f = (*files)[i];
       auto path = ParseImagePath("/" + f.relative_path);
       // A copy recorded there since it was queued (repair chose the server
       // again, and its PUT found the old file) stays.
       if (path) {
         auto image = store_.GetImage(path->id);
-        if (!image && image.error().code != ErrorCode::kNotFound) continue;
+        if (!image && image.error().code != ErrorCode::kNotFound) return;
         if (image && Holds(*image, s.server_id)) {
           (void)store_.DequeueFileDelete(f);
-          continue;
+          return;
         }
       }
       Result<void> gone =
           path ? nodes_.Delete(s, *path) : Result<void>(Fail(path.error()));
-      if (!gone && gone.error().code != ErrorCode::kNotFound) continue;
-      ++deleted;
+      if (!gone && gone.error().code != ErrorCode::kNotFound) return;
+      deleted.fetch_add(1);
       (void)store_.DequeueFileDelete(f);
-    }
+    });
   }
-  return deleted;
+  return deleted.load();
 }
 
 Result<std::string> Repairer::ReadGood(
@@ -471,26 +488,18 @@ Result<int64_t> Repairer::RunOnce() {
       images.push_back(std::move(image));
   }
 
-  std::atomic<size_t> next{0};
   std::atomic<int64_t> changed{0};
-  auto work = [&] {
-    for (size_t i = next++; i < images.size(); i = next++) {
-      bool done = false;
-      auto fixed = Fix(images[i], servers, done);
-      if (fixed && *fixed) changed.fetch_add(1);
-      if (done && queued.count(images[i].id.str()) != 0 &&
-          store_.DequeueRepair(images[i].id)) {
-        int64_t left = backlog_.load();
-        while (left > 0 && !backlog_.compare_exchange_weak(left, left - 1)) {
-        }
+  InParallel(images.size(), options_.concurrency, [&](size_t i) {
+    bool done = false;
+    auto fixed = Fix(images[i], servers, done);
+    if (fixed && *fixed) changed.fetch_add(1);
+    if (done && queued.count(images[i].id.str()) != 0 &&
+        store_.DequeueRepair(images[i].id)) {
+      int64_t left = backlog_.load();
+      while (left > 0 && !backlog_.compare_exchange_weak(left, left - 1)) {
       }
     }
-  };
-  std::vector<std::thread> workers;
-  const size_t threads =
-      std::min(images.size(), size_t(std::max(1, options_.concurrency)));
-  for (size_t i = 0; i < threads; ++i) workers.emplace_back(work);
-  for (std::thread& t : workers) t.join();
+  });
 
   auto spread = store_.GetSetting(std::string(kRebalanceSetting));
   if (!spread) return Fail(spread.error());
@@ -614,23 +623,24 @@ Result<int64_t> Repairer::Rebalance(const ServerView& servers, double spread) {
     if (s->state == ServerState::kActive && Fill(*s) < mean)
       targets.push_back(s);
   }
-  int64_t moved = 0;
-  for (const ImageRecord& image : *images) {
+  std::atomic<int64_t> moved{0};
+  InParallel(images->size(), options_.concurrency, [&](size_t i) {
+    const ImageRecord& image = (*images)[i];
     std::vector<const ServerRow*> free;
     for (const ServerRow* s : targets) {
       if (!Holds(image, s->server_id)) free.push_back(s);
     }
-    if (free.empty()) continue;
+    if (free.empty()) return;
     int retired = 0;
     auto bytes = ReadGood(image, {&from}, servers, retired);
-    if (!bytes) continue;
+    if (!bytes) return;
     if (AddCopies(image, *bytes, 1, free) == 1 &&
         Retire(image, from.server_id, servers, "rebalanced")) {
-      ++moved;
+      moved.fetch_add(1);
       moved_.fetch_add(1);
     }
-  }
-  return moved;
+  });
+  return moved.load();
 }
 
 bool Repairer::RetireCorrupt(const ImageRecord& image, int64_t server_id,
