@@ -378,9 +378,11 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
       ~Held() { total.fetch_sub(bytes); }
     } held{body_bytes_};
     if (!parser.is_done()) {
+      // Only routes that take large bodies (uploads) count: a resolve or
+      // a heartbeat is never refused for an upload burst.
       const uint64_t need =
           parser.content_length_remaining().value_or(BodyLimit(match));
-      if (!Admit(need, held.bytes)) {
+      if (BodyLimit(match) > kSmallBodyBytes && !Admit(need, held.bytes)) {
         Response busy = PlainError(
             ErrorCode::kUnavailable,
             fmt::format("busy: {} MiB of request bodies are held already; "

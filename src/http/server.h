@@ -31,10 +31,10 @@ struct ServerOptions {
   // Whole request head, request line included: an over-long line gets 431.
   uint64_t max_header_bytes = 16 * 1024;
   uint64_t max_body_bytes = 32 * 1024 * 1024;  // larger bodies get 413
-  // Request bodies held at once, from the head to the answer written
-  // (a chunked body counts as its route's limit); a body that would pass
-  // it gets 503 with Retry-After before it is read, unless it would be the
-  // only one. 0: no limit.
+  // Large request bodies (of routes over kSmallBodyBytes) held at once,
+  // from the head to the answer written (a chunked body counts as its
+  // route's limit); a body that would pass it gets 503 with Retry-After
+  // before it is read, unless it would be the only one. 0: no limit.
   uint64_t body_memory = 0;
   // A connection idle or sending its head slower than this is closed, so a
   // client trickling a byte a second holds one connection, briefly.

@@ -89,10 +89,12 @@ class ServerTest : public ::testing::Test {
     ++slow_done;
     return Echo(r);
   }
-  Router router_{{{bhttp::verb::post, "/echo", Dispatch::kInline, Echo},
-                  Picky(),
-                  {bhttp::verb::post, "/slow", Dispatch::kBlocking, Slow},
-                  {bhttp::verb::post, "/control", Dispatch::kControl, Echo}}};
+  Router router_{
+      {{bhttp::verb::post, "/echo", Dispatch::kInline, Echo},
+       Picky(),
+       LargeBody({bhttp::verb::post, "/slow", Dispatch::kBlocking, Slow}),
+       LargeBody({bhttp::verb::post, "/big", Dispatch::kInline, Echo}),
+       {bhttp::verb::post, "/control", Dispatch::kControl, Echo}}};
   std::unique_ptr<Server> server_;
   std::thread thread_;
 };
@@ -135,16 +137,16 @@ TEST_F(ServerTest, BodyMemoryIsBounded) {
     EXPECT_TRUE(held.has_value() && held->status == 200u);
   });
   std::this_thread::sleep_for(milliseconds(100));
-  auto busy = Fetch({.method = "POST", .url = base + "/echo", .body = body});
+  auto busy = Fetch({.method = "POST", .url = base + "/big", .body = body});
   ASSERT_TRUE(busy.has_value()) << busy.error().message;
   EXPECT_EQ(busy->status, 503u) << busy->body;
   EXPECT_EQ(busy->Header("Retry-After"), "2");
   EXPECT_EQ(slow_done.load(), 0);
-  auto small = Fetch({.method = "POST", .url = base + "/echo", .body = "x"});
+  auto small = Fetch({.method = "POST", .url = base + "/echo", .body = body});
   ASSERT_TRUE(small.has_value());
-  EXPECT_EQ(small->status, 200u) << "a small body fits beside";
+  EXPECT_EQ(small->status, 200u) << "a route of small bodies never waits";
   holder.join();
-  auto after = Fetch({.method = "POST", .url = base + "/echo", .body = body});
+  auto after = Fetch({.method = "POST", .url = base + "/big", .body = body});
   ASSERT_TRUE(after.has_value());
   EXPECT_EQ(after->status, 200u);
   EXPECT_EQ(after->body, "800");
