@@ -428,9 +428,16 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
         if (body_ec) break;
         body_read += n;
         const auto spent = std::chrono::steady_clock::now() - body_started;
-        if (spent > kBodyGrace &&
-            double(body_read) <
-                kMinBodyRate * std::chrono::duration<double>(spent).count()) {
+        const double seconds = std::chrono::duration<double>(spent).count();
+        if (spent > kBodyGrace && double(body_read) < kMinBodyRate * seconds) {
+          body_ec = asio::error::timed_out;
+          break;
+        }
+        // While others are turned away for memory, a slow body gives its
+        // share up.
+        if (held.bytes != 0 && spent > options_.pressure_grace &&
+            double(body_read) < options_.pressure_min_rate * seconds &&
+            UnderPressure()) {
           body_ec = asio::error::timed_out;
           break;
         }
@@ -665,6 +672,14 @@ asio::awaitable<Response> Server::Dispatch(RequestMessage& message,
   co_return response;
 }
 
+namespace {
+int64_t SteadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
 bool Server::Admit(uint64_t need, uint64_t& held) {
   uint64_t now = body_bytes_.load();
   do {
@@ -672,11 +687,17 @@ bool Server::Admit(uint64_t need, uint64_t& held) {
     // every upload.
     if (options_.body_memory != 0 && now != 0 &&
         now + need > options_.body_memory) {
+      refused_at_.store(SteadyNowNs());
       return false;
     }
   } while (!body_bytes_.compare_exchange_weak(now, now + need));
   held = need;
   return true;
+}
+
+bool Server::UnderPressure() const {
+  constexpr int64_t kPressureNs = 10'000'000'000;  // 10 s
+  return SteadyNowNs() - refused_at_.load() < kPressureNs;
 }
 
 asio::awaitable<error_code> Server::Write(Connection& c,

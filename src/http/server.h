@@ -36,6 +36,11 @@ struct ServerOptions {
   // route's limit); a body that would pass it gets 503 with Retry-After
   // before it is read, unless it would be the only one. 0: no limit.
   uint64_t body_memory = 0;
+  // While body_memory turns bodies away (and for 10 s after), a large body
+  // older than this that has averaged under pressure_min_rate is cut, so
+  // that clients trickling bytes cannot hold the memory from the others.
+  std::chrono::milliseconds pressure_grace{2'000};
+  double pressure_min_rate = 64 * 1024;  // bytes per second
   // A connection idle or sending its head slower than this is closed, so a
   // client trickling a byte a second holds one connection, briefly.
   std::chrono::seconds header_timeout{15};
@@ -133,6 +138,8 @@ class Server {
   // Takes `need` bytes of body_memory for a body about to be read, into
   // `held`; false when they would pass it.
   bool Admit(uint64_t need, uint64_t& held);
+  // Whether body_memory turned a body away within the last 10 s.
+  bool UnderPressure() const;
 
   const ServerOptions options_;
   const Router& router_;
@@ -146,6 +153,8 @@ class Server {
   std::atomic<bool> stopping_{false};
   std::atomic<int> in_flight_{0};        // requests read and not yet answered
   std::atomic<uint64_t> body_bytes_{0};  // held against body_memory
+  // When body_memory last turned a body away (steady clock, ns).
+  std::atomic<int64_t> refused_at_{INT64_MIN / 2};
   SignatureVerifier* verifier_ = nullptr;
   mutable LogEvery refusals_logged_{std::chrono::seconds(10)};
   LogEvery accept_failures_logged_{std::chrono::seconds(10)};

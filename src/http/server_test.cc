@@ -152,6 +152,41 @@ TEST_F(ServerTest, BodyMemoryIsBounded) {
   EXPECT_EQ(after->body, "800");
 }
 
+// While bodies are turned away for memory, a body trickling in gives its
+// share up once its grace is over; then the others get in.
+TEST_F(ServerTest, UnderMemoryPressureASlowBodyIsCut) {
+  ServerOptions o;
+  o.body_memory = 1000;
+  o.pressure_grace = milliseconds(300);
+  o.pressure_min_rate = 1000;  // bytes per second; the trickle sends 20
+  Start(o);
+  const std::string base =
+      "http://127.0.0.1:" + std::to_string(server_->port());
+  const int fd = Connect();
+  Send(fd, "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 800\r\n\r\n");
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    for (int i = 0; i < 100 && !stop; ++i) {
+      (void)::send(fd, "x", 1, MSG_NOSIGNAL);
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+  });
+  std::this_thread::sleep_for(milliseconds(100));
+  const std::string body(800, 'x');
+  auto busy = Fetch({.method = "POST", .url = base + "/big", .body = body});
+  ASSERT_TRUE(busy.has_value()) << busy.error().message;
+  EXPECT_EQ(busy->status, 503u) << busy->body;
+  const auto waited = std::chrono::steady_clock::now();
+  ReadAll(fd);  // until the server closes it
+  EXPECT_LT(std::chrono::steady_clock::now() - waited, std::chrono::seconds(3));
+  stop = true;
+  trickle.join();
+  ::close(fd);
+  auto after = Fetch({.method = "POST", .url = base + "/big", .body = body});
+  ASSERT_TRUE(after.has_value()) << after.error().message;
+  EXPECT_EQ(after->status, 200u) << after->body;
+}
+
 // A request that times out on a kept connection is not sent again: the
 // server may be processing it still, and an upload would be stored twice.
 // (A kept connection the server had closed is retried: see the client.)
