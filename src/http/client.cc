@@ -330,10 +330,12 @@ Result<ClientResponse> FetchWith(Pool& pool, const ClientRequest& request) {
     if (result) {
       // A kept connection the server has since closed fails before any
       // byte of an answer: that request was never processed, so once more
-      // on a fresh connection. Not after a timeout: the server may be
-      // processing it still, and a second upload would store it twice.
+      // on a fresh connection (the others kept for this server are as old:
+      // dropped too). Not after a timeout: the server may be processing it
+      // still, and a second upload would store it twice.
       if (reused && attempt == 0 && !parser.got_some() &&
           result != beast::error::timeout) {
+        idle.clear();
         continue;
       }
       return fail(result);
