@@ -573,12 +573,15 @@ Balance Eligible(const ServerView& servers) {
   return b;
 }
 
+double Spread(const Balance& b) {
+  if (b.servers.size() < 2 || b.mean <= 0) return 0;
+  return (Fill(*b.servers.back()) - Fill(*b.servers.front())) / b.mean;
+}
+
 }  // namespace
 
 double FillSpread(const ServerView& servers) {
-  const Balance b = Eligible(servers);
-  if (b.servers.size() < 2 || b.mean <= 0) return 0;
-  return (Fill(*b.servers.back()) - Fill(*b.servers.front())) / b.mean;
+  return Spread(Eligible(servers));
 }
 
 Result<int64_t> Repairer::Rebalance(const ServerView& servers, double spread) {
@@ -595,7 +598,7 @@ Result<int64_t> Repairer::Rebalance(const ServerView& servers, double spread) {
           : int64_t(std::floor((Fill(*fullest) - mean) *
                                    double(fullest->max_pic_amount) +
                                1e-6));
-  if (surplus < 1 || FillSpread(servers) <= spread) {
+  if (surplus < 1 || Spread(balance) <= spread) {
     spdlog::info("rebalance: fill ratios within {:.1f} % of even: done",
                  spread * 100);
     if (auto r = store_.SetSetting(std::string(kRebalanceSetting), ""); !r)
