@@ -2,6 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <charconv>
+#include <optional>
+#include <thread>
+
 #include "core/wire.h"
 #include "http/client.h"
 
@@ -189,11 +194,11 @@ std::string TrimSlash(std::string url) {
   return url;
 }
 
-// One exchange with the tracker; any status other than `expected` becomes
-// an Error carrying the tracker's message.
-Result<http::ClientResponse> Call(http::ClientRequest request,
-                                  unsigned expected) {
-  auto res = http::Fetch(request);
+// An exchange's answer, `expected` or an Error carrying the tracker's
+// message.
+Result<http::ClientResponse> Check(const http::ClientRequest& request,
+                                   Result<http::ClientResponse> res,
+                                   unsigned expected) {
   if (!res) return Fail(res.error());
   if (res->status != expected) {
     const ErrorCode code = CodeForStatus(res->status);
@@ -213,6 +218,27 @@ Result<http::ClientResponse> Call(http::ClientRequest request,
   return res;
 }
 
+// One exchange with the tracker (see Check).
+Result<http::ClientResponse> Call(http::ClientRequest request,
+                                  unsigned expected) {
+  return Check(request, http::Fetch(request), expected);
+}
+
+// Seconds to wait before asking again when the tracker turned the request
+// away for a moment (a 503 with Retry-After: it holds as many uploads as
+// it may); nullopt for any other answer.
+std::optional<int> RetryAfter(const Result<http::ClientResponse>& res) {
+  if (!res || res->status != 503) return std::nullopt;
+  const std::string after = res->Header("Retry-After");
+  int seconds = 0;
+  auto [end, ec] =
+      std::from_chars(after.data(), after.data() + after.size(), seconds);
+  if (ec != std::errc() || end != after.data() + after.size()) {
+    return std::nullopt;
+  }
+  return std::clamp(seconds, 1, 10);
+}
+
 }  // namespace
 
 TrackerClient::TrackerClient(std::string base_url, std::string admin_token)
@@ -227,9 +253,21 @@ Result<ImageMeta> TrackerClient::Upload(std::string bytes,
   req.headers.emplace_back("Content-Type", std::string(content_type));
   req.timeout = UploadTimeout(bytes.size());
   req.body = std::move(bytes);
-  auto res = Call(std::move(req), 201);
-  if (!res) return Fail(res.error());
-  return ParseImageMeta(res->body);
+  // A tracker busy receiving other uploads says when to come back: a few
+  // times, rather than failing a file an import would have to run again
+  // for. (A refused upload changed nothing.)
+  constexpr int kBusyTries = 5;
+  Result<http::ClientResponse> res = http::Fetch(req);
+  for (int tries = 1; tries < kBusyTries; ++tries) {
+    auto wait = RetryAfter(res);
+    if (!wait || ErrorBodyMessage(res->body).value_or("").rfind("busy", 0) != 0)
+      break;
+    std::this_thread::sleep_for(std::chrono::seconds(*wait));
+    res = http::Fetch(req);
+  }
+  auto checked = Check(req, std::move(res), 201);
+  if (!checked) return Fail(checked.error());
+  return ParseImageMeta(checked->body);
 }
 
 Result<ImageMeta> TrackerClient::GetImage(const ImageId& id) const {

@@ -1,9 +1,11 @@
 // The client commands and the demo, run as a user would: the real binary
 // against real processes on 127.0.0.1 (SPEC §1, §7).
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -125,6 +127,41 @@ TEST_F(CliTest, UploadJsonAndRefusals) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("text.txt"), std::string::npos) << bad.output;
   EXPECT_EQ(Lines(bad.output).size(), 1u) << "one-line error: " << bad.output;
+}
+
+// A tracker holding all the upload memory it may answers 503 with
+// Retry-After ("busy"); `upload` waits as told and tries again rather than
+// failing the file.
+TEST(CliBusyTest, UploadWaitsForABusyTracker) {
+  // Room for one body at a time: the held one below takes it.
+  Cluster c({.nodes = 1, .tracker_args = {"--upload-memory", "1"}});
+  const std::string& url = c.tracker_url();
+  const int port = std::stoi(url.substr(url.rfind(':') + 1));
+  // Not inherited by the client's process, or closing it here would not
+  // end the connection.
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(uint16_t(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string head =
+      "POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+      "Content-Length: 1000000\r\n\r\nxx";
+  ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL),
+            ssize_t(head.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // The held upload goes away after a second; the client's first try
+  // meets it, its next one does not.
+  std::thread release([fd] {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    ::close(fd);
+  });
+  auto up = RunImgstore(
+      {"upload", std::string(IMGSTORE_TEST_DATA) + "/small.jpg"}, url, "");
+  release.join();
+  EXPECT_EQ(up.exit_code, 0) << up.output;
+  EXPECT_EQ(Lines(up.output).size(), 1u) << up.output;
 }
 
 // File names are bytes: one that is not UTF-8 still gets its JSON line
