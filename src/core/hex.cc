@@ -4,13 +4,18 @@
 
 namespace imgstore {
 
-std::string HexEncode(std::span<const unsigned char> bytes) {
+void AppendHex(std::string& out, std::span<const unsigned char> bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(bytes.size() * 2, '0');
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    out[2 * i] = kDigits[bytes[i] >> 4];
-    out[2 * i + 1] = kDigits[bytes[i] & 0xf];
+  for (unsigned char b : bytes) {
+    out += kDigits[b >> 4];
+    out += kDigits[b & 0xf];
   }
+}
+
+std::string HexEncode(std::span<const unsigned char> bytes) {
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  AppendHex(out, bytes);
   return out;
 }
 

@@ -6,7 +6,9 @@
 
 namespace imgstore {
 
-// Lower-case hexadecimal of bytes.
+// Lower-case hexadecimal of bytes, appended to `out` (no string of its own)
+// or as a new string.
+void AppendHex(std::string& out, std::span<const unsigned char> bytes);
 std::string HexEncode(std::span<const unsigned char> bytes);
 inline std::string HexEncode(std::string_view bytes) {
   return HexEncode(std::span<const unsigned char>(

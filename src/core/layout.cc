@@ -33,11 +33,12 @@ const FormatRow& Row(ImageFormat format) {
 void AppendShardDirs(std::string& out, const ImageId& id) {
   // A fixed seed keeps paths identical across versions and machines: the
   // layout is an on-disk format (docs/STORAGE.md).
-  static constexpr char kHex[] = "0123456789abcdef";
   const uint64_t h = XXH3_64bits(id.str().data(), id.str().size());
-  const char dirs[5] = {kHex[(h >> 4) & 0xf], kHex[h & 0xf], '/',
-                        kHex[(h >> 12) & 0xf], kHex[(h >> 8) & 0xf]};
-  out.append(dirs, sizeof dirs);
+  const unsigned char aa[1] = {static_cast<unsigned char>(h & 0xff)};
+  const unsigned char bb[1] = {static_cast<unsigned char>((h >> 8) & 0xff)};
+  AppendHex(out, aa);
+  out += '/';
+  AppendHex(out, bb);
 }
 
 }  // namespace

@@ -63,6 +63,17 @@ class ServerTest : public ::testing::Test {
     for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
       out.append(buf, size_t(n));
     return out;
+  }  // `request` on a connection of its own, and everything answered on it.
+  std::string Exchange(const std::string& request) {
+    const int fd = Connect();
+    Send(fd, request);
+    std::string answer = ReadAll(fd);
+    ::close(fd);
+    return answer;
+  }
+  // The server's root URL, for requests through the client library.
+  std::string Base() const {
+    return "http://127.0.0.1:" + std::to_string(server_->port());
   }
 
   Metrics metrics_{"test"};
@@ -103,8 +114,7 @@ class ServerTest : public ::testing::Test {
 // with slow requests (uploads): it has threads of its own.
 TEST_F(ServerTest, ControlCallsDoNotQueueBehindWorkers) {
   Start(ServerOptions{});  // one worker
-  const std::string base =
-      "http://127.0.0.1:" + std::to_string(server_->port());
+  const std::string base = Base();
   slow_done = 0;
   std::thread busy([&] {
     (void)Fetch({.method = "POST", .url = base + "/slow", .body = "x"});
@@ -128,8 +138,7 @@ TEST_F(ServerTest, BodyMemoryIsBounded) {
   ServerOptions o;
   o.body_memory = 1000;
   Start(o);
-  const std::string base =
-      "http://127.0.0.1:" + std::to_string(server_->port());
+  const std::string base = Base();
   const std::string body(800, 'x');
   slow_done = 0;
   std::thread holder([&] {
@@ -160,8 +169,7 @@ TEST_F(ServerTest, UnderMemoryPressureASlowBodyIsCut) {
   o.pressure_grace = milliseconds(300);
   o.pressure_min_rate = 1000;  // bytes per second; the trickle sends 20
   Start(o);
-  const std::string base =
-      "http://127.0.0.1:" + std::to_string(server_->port());
+  const std::string base = Base();
   const int fd = Connect();
   Send(fd, "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 800\r\n\r\n");
   std::atomic<bool> stop{false};
@@ -192,8 +200,7 @@ TEST_F(ServerTest, UnderMemoryPressureASlowBodyIsCut) {
 // (A kept connection the server had closed is retried: see the client.)
 TEST_F(ServerTest, ATimedOutRequestIsNotSentTwice) {
   Start(ServerOptions{});
-  const std::string base =
-      "http://127.0.0.1:" + std::to_string(server_->port());
+  const std::string base = Base();
   auto first = Fetch({.method = "POST", .url = base + "/echo", .body = "x"});
   ASSERT_TRUE(first.has_value()) << first.error().message;
   slow_calls = 0;
@@ -245,10 +252,7 @@ TEST_F(ServerTest, AnyOriginOnEveryAnswer) {
         "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
         "Connection: close\r\n\r\nx"}) {
-    int fd = Connect();
-    Send(fd, request);
-    const std::string answer = ReadAll(fd);
-    ::close(fd);
+    const std::string answer = Exchange(request);
     EXPECT_NE(answer.find("Access-Control-Allow-Origin: *\r\n"),
               std::string::npos)
         << answer;
@@ -259,21 +263,15 @@ TEST_F(ServerTest, AnyOriginOnEveryAnswer) {
 // 100 Continue invites a body it would not take.
 TEST_F(ServerTest, HeadCheckAnswersBeforeContinue) {
   Start(ServerOptions{});
-  int fd = Connect();
-  Send(fd,
-       "POST /picky HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-       "Content-Length: 1000000\r\nExpect: 100-continue\r\n\r\n");
-  const std::string answer = ReadAll(fd);
-  ::close(fd);
+  const std::string answer = Exchange(
+      "POST /picky HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+      "Content-Length: 1000000\r\nExpect: 100-continue\r\n\r\n");
   EXPECT_EQ(answer.substr(0, 12), "HTTP/1.1 415") << answer;
   EXPECT_EQ(answer.find("100 Continue"), std::string::npos) << answer;
 
-  int ok = Connect();
-  Send(ok,
-       "POST /picky HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
-       "Content-Length: 2\r\nConnection: close\r\n\r\nhi");
-  const std::string taken = ReadAll(ok);
-  ::close(ok);
+  const std::string taken = Exchange(
+      "POST /picky HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+      "Content-Length: 2\r\nConnection: close\r\n\r\nhi");
   EXPECT_EQ(taken.substr(0, 12), "HTTP/1.1 200") << taken;
 }
 
@@ -291,11 +289,9 @@ TEST_F(ServerTest, CodedBodiesAreRefused) {
       {"Transfer-Encoding: Chunked\r\n", "200"},
   };
   for (const Case& c : cases) {
-    int fd = Connect();
-    Send(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" +
+    const std::string answer =
+        Exchange("POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" +
                  c.headers + "\r\n3\r\nabc\r\n0\r\n\r\n");
-    const std::string answer = ReadAll(fd);
-    ::close(fd);
     EXPECT_EQ(answer.substr(0, 12), "HTTP/1.1 " + c.status) << c.headers;
   }
 }

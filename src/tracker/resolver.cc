@@ -8,6 +8,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "core/hex.h"
 #include "core/layout.h"
 
 namespace imgstore {
@@ -363,7 +364,6 @@ Result<ResolveRequest> ParseResolveRequest(std::string_view body) {
 }
 
 void AppendJsonString(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
   size_t plain = 0;  // start of the run not yet copied
   for (size_t i = 0; i < text.size(); ++i) {
@@ -395,8 +395,7 @@ void AppendJsonString(std::string& out, std::string_view text) {
         break;
       default:
         out += "\\u00";
-        out += kHex[c >> 4];
-        out += kHex[c & 0xf];
+        AppendHex(out, std::span<const unsigned char>(&c, 1));
         break;
     }
   }
