@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
+
 #include "core/hex.h"
 #include "testing/testing.h"
 #include "tracker/fake_nodes.h"
@@ -148,8 +150,13 @@ TEST_F(RepairerTest, RaisedReplicasQueueEveryShortImage) {
   ASSERT_TRUE(raised.AdoptReplicas().has_value());
   EXPECT_EQ(*store_->RepairQueueLength(), 3) << "a restart queues nothing";
   // While the round copies, the backlog shows what is left of it.
+  // The round copies on several threads, so each put notes it under a lock.
+  std::mutex seen_mu;
   std::vector<int64_t> seen;
-  nodes_.before_put = [&] { seen.push_back(raised.Status().backlog); };
+  nodes_.before_put = [&] {
+    std::lock_guard lock(seen_mu);
+    seen.push_back(raised.Status().backlog);
+  };
   Rounds(raised, 2);
   nodes_.before_put = nullptr;
   ASSERT_FALSE(seen.empty());
