@@ -117,6 +117,15 @@ CLI::Validator WebUrl() {
       "URL");
 }
 
+// A secret: an empty one would sign with no key at all.
+CLI::Validator NotEmpty() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        return value.empty() ? "must not be empty" : std::string();
+      },
+      "TEXT");
+}
+
 }  // namespace
 
 void AddNodeFlags(CLI::App& app, NodeOptions& o) {
@@ -132,7 +141,8 @@ void AddNodeFlags(CLI::App& app, NodeOptions& o) {
       ->check(WebUrl());
   app.add_option("--secret", o.secret, "cluster secret shared with trackers")
       ->envname("IMGSTORE_SECRET")
-      ->required();
+      ->required()
+      ->check(NotEmpty());
   app.add_option("--name", o.name, "server name (default node-PORT)")
       ->check(CLI::Validator(
           [](std::string& value) -> std::string {
@@ -189,7 +199,8 @@ void AddTrackerFlags(CLI::App& app, TrackerOptions& o) {
       ->capture_default_str();
   app.add_option("--secret", o.secret, "cluster secret shared with nodes")
       ->envname("IMGSTORE_SECRET")
-      ->required();
+      ->required()
+      ->check(NotEmpty());
   app.add_option_function<std::string>(
          "--resolve-index",
          [&o](const std::string& v) { o.resolve_index = v == "on"; },

@@ -7,11 +7,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <string_view>
 
 #include "app/config.h"
 #include "app/demo.h"
@@ -213,6 +215,20 @@ const Command kCommands[] = {
     {"fsck", "find (and fix) orphan files and missing copies", FsckCommand},
 };
 
+// Whether CLI11's message names `flag` itself ("--heartbeat"), not a
+// longer one it begins ("--heartbeat-timeout").
+bool MentionsFlag(std::string_view message, std::string_view flag) {
+  for (size_t at = message.find(flag); at != std::string_view::npos;
+       at = message.find(flag, at + 1)) {
+    const size_t end = at + flag.size();
+    if (end == message.size() ||
+        !(std::isalnum(static_cast<unsigned char>(message[end])) ||
+          message[end] == '-' || message[end] == '_'))
+      return true;
+  }
+  return false;
+}
+
 }  // namespace
 }  // namespace imgstore
 
@@ -327,6 +343,18 @@ int main(int argc, char** argv) {
             what.starts_with(flag + ":")) {
           what = opt->get_envname() + what.substr(flag.size());
         }
+      }
+    }
+    // So is a bad value from the config file, by its file: a flag the file
+    // gave and the command line did not (its copy is the only one).
+    for (const std::string& flag : expanded->config_flags) {
+      const auto uses =
+          std::count_if(args.begin(), args.end(), [&](const std::string& a) {
+            return a == flag || a.starts_with(flag + "=");
+          });
+      if (uses == 1 && MentionsFlag(what, flag)) {
+        what = "config " + expanded->config_file + ": " + what;
+        break;
       }
     }
     std::fprintf(stderr, "imgstore: %s\n", what.c_str());

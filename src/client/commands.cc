@@ -114,9 +114,6 @@ Result<std::string> ReadFile(const std::string& path, size_t limit = SIZE_MAX) {
   return out;
 }
 
-constexpr std::string_view kNotAnImage =
-    "not an image: expected JPEG, PNG, GIF, WebP, AVIF or HEIC";
-
 // Reads an image file: its bytes and content type from its magic bytes.
 // kUnsupportedMedia when the head is no known image (read only that far).
 struct ImageFile {
@@ -127,9 +124,8 @@ struct ImageFile {
 Result<ImageFile> ReadImageFile(const std::string& path) {
   auto head = ReadFile(path, kSniffBytes);
   if (!head) return Fail(head.error());
-  auto format = SniffFormat(*head);
-  if (!format)
-    return Fail(ErrorCode::kUnsupportedMedia, std::string(kNotAnImage));
+  auto format = SniffImage(*head);
+  if (!format) return Fail(format.error());
   ImageFile file{std::move(*head), FormatContentType(*format)};
   if (file.bytes.size() == kSniffBytes) {
     auto all = ReadFile(path);

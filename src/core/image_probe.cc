@@ -370,16 +370,19 @@ std::optional<ImageFormat> SniffFormat(std::string_view bytes) {
   return SniffBmff(bytes);
 }
 
-Result<ImageInfo> ProbeImage(std::string_view bytes, int64_t max_pixels) {
-  auto format = SniffFormat(bytes);
-  if (!format) {
-    if (LooksLikeSvg(bytes)) {
-      return Fail(ErrorCode::kUnsupportedMedia,
-                  "SVG is not accepted: it can carry scripts");
-    }
+Result<ImageFormat> SniffImage(std::string_view bytes) {
+  if (auto format = SniffFormat(bytes)) return *format;
+  if (LooksLikeSvg(bytes)) {
     return Fail(ErrorCode::kUnsupportedMedia,
-                "not an image: expected JPEG, PNG, GIF, WebP, AVIF or HEIC");
+                "SVG is not accepted: it can carry scripts");
   }
+  return Fail(ErrorCode::kUnsupportedMedia,
+              "not an image: expected JPEG, PNG, GIF, WebP, AVIF or HEIC");
+}
+
+Result<ImageInfo> ProbeImage(std::string_view bytes, int64_t max_pixels) {
+  auto format = SniffImage(bytes);
+  if (!format) return Fail(format.error());
   auto too_large = [&](int64_t width, int64_t height) {
     return Fail(ErrorCode::kUndecodable,
                 fmt::format("image is {}x{}, over the limit of {} pixels",

@@ -19,6 +19,10 @@ struct ImageInfo {
 // anything else (text, SVG, truncated headers). Cheap: used by nodes on PUT.
 std::optional<ImageFormat> SniffFormat(std::string_view bytes);
 
+// SniffFormat, or the kUnsupportedMedia that says why not (SVG named as
+// such): the reason an upload and the client's check of a file both give.
+Result<ImageFormat> SniffImage(std::string_view bytes);
+
 // Full check of an upload: magic bytes, structural completeness (a JPEG ends
 // with its EOI marker, a PNG with IEND, a GIF with its trailer, a WebP or
 // ISO-BMFF file holds every byte its headers announce), then the header

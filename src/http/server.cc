@@ -126,6 +126,15 @@ Response PlainError(ErrorCode code, std::string message) {
   return r;
 }
 
+// A signed route's refusal: its challenge names the cluster's signature
+// (core/signing.h), not the bearer token of the tracker's admin calls.
+Response SignatureRefusal(const Error& error) {
+  Response r = ErrorResponse(error);
+  if (error.code == ErrorCode::kUnauthenticated)
+    r.message.set(beast_http::field::www_authenticate, "Imgstore-Signature");
+  return r;
+}
+
 // TCP_CORK set for the lifetime of the object when `on`.
 class Cork {
  public:
@@ -576,7 +585,11 @@ std::optional<Response> Server::RefuseHead(const RequestParser& parser,
   if (match.route && match.route->access == Access::kSigned) {
     auto ok =
         CheckSignature(head, SplitTarget(head.target()).first, remote, &parser);
-    if (!ok) return PlainError(ok.error().code, ok.error().message);
+    if (!ok) {
+      Response refused = SignatureRefusal(ok.error());
+      refused.message.keep_alive(false);
+      return refused;
+    }
   }
   // The route's own reasons to refuse by the head (a type it never takes):
   // said before a large body is sent, or a 100 Continue invites it.
@@ -638,7 +651,7 @@ asio::awaitable<Response> Server::Dispatch(RequestMessage& message,
   const Route& route = *match.route;
   if (route.access == Access::kSigned) {
     if (auto ok = CheckSignature(message, path, remote, nullptr); !ok)
-      co_return ErrorResponse(ok.error());
+      co_return SignatureRefusal(ok.error());
   }
   Request request{message, path, query, std::move(match.params), remote};
   // Handlers return their errors; one that throws anyway is a bug, which

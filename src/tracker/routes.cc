@@ -257,8 +257,12 @@ http::Router Tracker::MakeRouter() {
       return see;
     }
     if (!record) return http::ErrorResponse(record.error());
-    return http::Json(bhttp::status::created,
-                      ImageJson(*record, *resolver_, registry_->Snapshot()));
+    Response created =
+        http::Json(bhttp::status::created,
+                   ImageJson(*record, *resolver_, registry_->Snapshot()));
+    created.message.set(bhttp::field::location,
+                        "/v1/images/" + record->id.str());
+    return created;
   };
 
   // Refused by its head, before a large body is sent: a type no upload has,
@@ -289,9 +293,13 @@ http::Router Tracker::MakeRouter() {
   // Recent images, newest first: every id in the store, so behind the
   // admin token when one is set (ids are meant to be unguessable).
   auto recent_images = admin([this](const Request& r) -> Response {
-    auto limit = QueryNumber(r.query, "limit", 50, 1, 1'000'000'000);
-    if (!limit) return http::ErrorResponse(limit.error());
     // A larger page is capped, not refused (as the node's listing).
+    auto limit = QueryNumber(r.query, "limit", 50, 1, 1'000'000'000);
+    if (!limit) {
+      return http::ErrorResponse(ErrorCode::kInvalidArgument,
+                                 "limit must be a whole number from 1 (a page "
+                                 "holds at most 500)");
+    }
     const int64_t page = std::min<int64_t>(*limit, 500);
     // Every image, page by page in id order: ?after= the last id of the
     // page before (empty: from the first), each page naming the next.
@@ -499,9 +507,12 @@ http::Router Tracker::MakeRouter() {
                  row->server_id, row->server_name, row->server_url,
                  row->max_pic_amount);
     (void)registry_->Refresh();
-    return http::Json(
-        bhttp::status::created,
-        ServerJson(*row, *registry_, options_.disk_reserve_bytes));
+    Response created =
+        http::Json(bhttp::status::created,
+                   ServerJson(*row, *registry_, options_.disk_reserve_bytes));
+    created.message.set(bhttp::field::location,
+                        fmt::format("/v1/servers/{}", row->server_id));
+    return created;
   };
 
   auto server_id = [](const Request& r) -> std::optional<int64_t> {
@@ -510,6 +521,19 @@ http::Router Tracker::MakeRouter() {
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
     if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
     return id;
+  };
+
+  // One server's row, as the list has it (removed ones too, so marked).
+  auto get_server = [this, server_id](const Request& r) -> Response {
+    auto refreshed = registry_->Refresh();
+    if (!refreshed) return http::ErrorResponse(refreshed.error());
+    auto id = server_id(r);
+    auto row = id ? registry_->Find(*id) : std::nullopt;
+    if (!row)
+      return http::ErrorResponse(ErrorCode::kNotFound, "no such server");
+    return http::Json(
+        bhttp::status::ok,
+        ServerJson(*row, *registry_, options_.disk_reserve_bytes));
   };
 
   auto patch_server = [this, server_id](const Request& r) -> Response {
@@ -858,6 +882,7 @@ http::Router Tracker::MakeRouter() {
       {verb::get, "/i/{}", locate, redirect},
       {verb::get, "/v1/servers", Dispatch::kBlocking, admin(list_servers)},
       {verb::post, "/v1/servers", Dispatch::kBlocking, admin(add_server)},
+      {verb::get, "/v1/servers/{}", Dispatch::kBlocking, admin(get_server)},
       {verb::patch, "/v1/servers/{}", Dispatch::kBlocking, admin(patch_server)},
       {verb::delete_, "/v1/servers/{}", Dispatch::kBlocking,
        admin(remove_server)},

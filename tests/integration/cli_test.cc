@@ -227,6 +227,8 @@ TEST_F(CliTest, ImportSkipsNonImagesAndDoesNotDuplicate) {
   std::ofstream(tree.path() / "three.gif") << gif;
   fs::copy_file(fs::path(IMGSTORE_TEST_DATA) / "small.png",
                 tree.path() / ".hidden.png");
+  std::ofstream(tree.path() / "drawing.svg")
+      << "<svg xmlns=\"http://www.w3.org/2000/svg\"><script/></svg>";
   auto listed = Run({"import", "--json", tree.str()});
   ASSERT_EQ(listed.exit_code, 0) << listed.output;
   std::map<std::string, nlohmann::json> by_file;
@@ -235,7 +237,7 @@ TEST_F(CliTest, ImportSkipsNonImagesAndDoesNotDuplicate) {
     if (j.is_object() && j.contains("file"))
       by_file[j["file"].get<std::string>()] = j;
   }
-  ASSERT_EQ(by_file.size(), 5u) << listed.output;
+  ASSERT_EQ(by_file.size(), 6u) << listed.output;
   const auto& three = by_file[(tree.path() / "three.gif").string()];
   EXPECT_EQ(three["status"], "imported") << listed.output;
   ASSERT_TRUE(three["url"].is_string()) << listed.output;
@@ -246,6 +248,10 @@ TEST_F(CliTest, ImportSkipsNonImagesAndDoesNotDuplicate) {
   EXPECT_EQ(by_file[(tree.path() / "notes.txt").string()]["status"], "skipped");
   EXPECT_EQ(by_file[(tree.path() / ".hidden.png").string()]["reason"],
             "hidden file");
+  // The tracker's reason, not a generic one: SVG is refused for its scripts.
+  EXPECT_EQ(by_file[(tree.path() / "drawing.svg").string()]["reason"],
+            "SVG is not accepted: it can carry scripts")
+      << listed.output;
 }
 
 // With no server able to take images, an import stops after ten refusals
@@ -463,6 +469,9 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
            {"tracker", "--secret", "s", "--repair-grace", "inf"},
            {"tracker", "--secret", "s", "--max-pixels", "nan"},
            {"tracker", "--secret", "s", "--admin-token", ""},
+           {"tracker", "--listen", "127.0.0.1:1", "--secret", ""},
+           {"node", "--root", "/tmp/x", "--tracker", "http://127.0.0.1:1",
+            "--secret", ""},
            {"node", "--root", "/tmp/x", "--tracker", "http://127.0.0.1:1",
             "--secret", "s", "--heartbeat", "nan"},
            {"node", "--root", "/tmp/x", "--tracker", "http://127.0.0.1:1",
@@ -501,10 +510,11 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
   }
   auto typed = RunImgstore({"tracker", "--config", dir.str() + "/typed.toml"});
   EXPECT_EQ(typed.exit_code, 2) << typed.output;
-  EXPECT_NE(typed.output.find("--replicas: expected a whole number, got "
-                              "'true'"),
+  EXPECT_NE(typed.output.find("config " + dir.str() +
+                              "/typed.toml: --replicas: expected a whole "
+                              "number, got 'true'"),
             std::string::npos)
-      << typed.output;
+      << "named by its file: " << typed.output;
   auto word = RunImgstore({"tracker", "--listen", "127.0.0.1:1", "--db",
                            "sqlite:" + dir.str() + "/t.db", "--secret", "s",
                            "--replicas", "two"});

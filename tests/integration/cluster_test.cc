@@ -67,6 +67,7 @@ TEST_F(ClusterTest, UploadsEveryFormatAndServesIdenticalBytes) {
     ASSERT_EQ(j["replicas"].size(), 1u);
     const std::string id = j["id"];
     EXPECT_LE(id.size(), 32u);
+    EXPECT_EQ(r.Header("Location"), "/v1/images/" + id);
     auto got = Get(j["url"].get<std::string>());
     EXPECT_EQ(got.status, 200u);
     EXPECT_EQ(got.body, bytes) << "byte-identical from the returned URL";
@@ -389,6 +390,14 @@ TEST_F(ClusterTest, ServerAdministration) {
   ASSERT_EQ(added.status, 201u) << added.body;
   const int64_t new_id = Parse(added.body)["server_id"];
   EXPECT_FALSE(Parse(added.body)["flg_usable"].get<bool>());
+  // Its Location is its row, as the list has it.
+  const std::string location = added.Header("Location");
+  EXPECT_EQ(location, "/v1/servers/" + std::to_string(new_id));
+  auto one = Get(c().tracker_url() + location, c().AdminHeaders());
+  ASSERT_EQ(one.status, 200u) << one.body;
+  EXPECT_EQ(Parse(one.body)["server_url"], "http://127.0.0.1:9");
+  EXPECT_EQ(Get(c().tracker_url() + location).status, 401u) << "admin only";
+  EXPECT_EQ(Get(base + "/999999", c().AdminHeaders()).status, 404u);
   EXPECT_EQ(
       Send("POST", base, json{{"url", "ftp://x"}}.dump(), c().AdminHeaders())
           .status,

@@ -195,6 +195,8 @@ TEST_F(NodeTest, ReachableByAddressAndByName) {
   auto unsigned_put = Send("PUT", url() + NewPath(ImageFormat::kPng), "x");
   EXPECT_EQ(unsigned_put.status, 401u);
   EXPECT_EQ(unsigned_put.Header("Access-Control-Allow-Origin"), "*");
+  // The challenge names what is missing: the cluster's signature.
+  EXPECT_EQ(unsigned_put.Header("WWW-Authenticate"), "Imgstore-Signature");
   EXPECT_EQ(Get("http://localhost:" + std::to_string(port_) + "/status").status,
             200u);
 }
@@ -492,6 +494,9 @@ TEST_F(NodeTest, MalformedAndOversizedRequests) {
       port_, "PUT " + NewPath(ImageFormat::kJpeg) +
                  " HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n");
   EXPECT_EQ(unsigned_put.substr(0, 12), "HTTP/1.1 401") << unsigned_put;
+  EXPECT_NE(unsigned_put.find("WWW-Authenticate: Imgstore-Signature"),
+            std::string::npos)
+      << unsigned_put;
   // A body for a path that takes none: refused on the head (the tracker's
   // test sends a bad chunk where a body is read).
   std::string bad_chunk =
