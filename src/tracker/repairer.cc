@@ -118,6 +118,7 @@ bool Repairer::Retire(const ImageRecord& image, int64_t server_id,
   }
   registry_.AdjustCount(server_id, -1);
   copies_dropped_.fetch_add(1);
+  Forget(image, server_id);
   // Per copy at debug: a lost server retires its copies by the thousand;
   // the repair loop logs the totals.
   spdlog::debug("repair {}: copy on server {} retired ({})", image.id.str(),
@@ -174,33 +175,53 @@ int64_t Repairer::DeleteForgottenFiles(const ServerView& servers) {
   return deleted.load();
 }
 
+Result<std::string> Repairer::ReadChecked(const ImageRecord& image,
+                                          const ServerRow& server) {
+  Throttle(image.bytes);
+  auto bytes =
+      nodes_.Read(server, MakeImagePath(image.id, image.format).relative);
+  if (!bytes && bytes.error().code != ErrorCode::kNotFound) {
+    failures_.fetch_add(1);
+    spdlog::debug("repair {}: {}", image.id.str(), bytes.error().message);
+    return bytes;
+  }
+  if (bytes && Sha256Hex(*bytes) == image.sha256) return bytes;
+  // Counts no more, is read no more (Fix), and goes once a good copy is on
+  // a usable server.
+  std::string why = fmt::format("the copy on server {} {}", server.server_id,
+                                bytes ? "does not match its sha256"
+                                      : "is missing (404 on a usable server)");
+  if (Remember(image, server.server_id, why))
+    (void)store_.QueueRepair(image.id, image.created_at);
+  return Fail(ErrorCode::kNotFound, std::move(why));
+}
+
+bool Repairer::GoodCopyElsewhere(const ImageRecord& image, int64_t server_id,
+                                 const ServerView& servers) {
+  for (const Placement& p : image.placements) {
+    if (p.server_id == server_id || KnownCorrupt(image, p.server_id)) continue;
+    const ServerRow* s = FindServer(servers, p.server_id);
+    if (s != nullptr && s->flg_usable && ReadChecked(image, *s)) return true;
+  }
+  return false;
+}
+
 Result<std::string> Repairer::ReadGood(
     const ImageRecord& image, const std::vector<const ServerRow*>& sources,
     const ServerView& servers, int& retired) {
-  const ImagePath path = MakeImagePath(image.id, image.format);
   std::string why = "no readable copy";
+  ImageRecord current = image;  // without the copies retired on the way
   for (const ServerRow* s : sources) {
-    Throttle(image.bytes);
-    auto bytes = nodes_.Read(*s, path.relative);
-    if (!bytes && bytes.error().code != ErrorCode::kNotFound) {
-      failures_.fetch_add(1);
-      why = bytes.error().message;
-      spdlog::debug("repair {}: {}", image.id.str(), why);
-      continue;
-    }
-    if (bytes && Sha256Hex(*bytes) == image.sha256) return bytes;
-    // Never copy a corrupt copy, nor count a missing one: retire it instead
-    // (if it is not the last) and try the next. Kept, it is remembered: it
-    // counts no more, is read no more, and goes once a good copy is on a
-    // usable server.
-    why = fmt::format("the copy on server {} {}", s->server_id,
-                      bytes ? "does not match its sha256"
-                            : "is missing (404 on a usable server)");
-    if (Remember(image, s->server_id, why)) {
-      (void)store_.QueueRepair(image.id, image.created_at);
-    }
-    if (RetireCorrupt(image, s->server_id, servers)) {
-      Forget(image, s->server_id);
+    auto bytes = ReadChecked(image, *s);
+    if (bytes) return bytes;
+    why = bytes.error().message;
+    if (bytes.error().code != ErrorCode::kNotFound) continue;  // unreachable
+    // Never copy a corrupt copy, nor count a missing one: retire it when
+    // another copy reads back good, and try the next.
+    if (RetireCorrupt(current, s->server_id, servers)) {
+      std::erase_if(current.placements, [&](const Placement& p) {
+        return p.server_id == s->server_id;
+      });
       ++retired;
     }
   }
@@ -309,6 +330,14 @@ Result<bool> Repairer::Fix(const ImageRecord& image, const ServerView& servers,
   bool changed = false;
   const int wanted = std::max(1, options_.replicas);
   bool waits = counted < wanted && candidates.empty();
+  // Whether a copy on a live server is known to read back good: one made
+  // this round (from checked bytes), else one read now.
+  bool good_live = false;
+  auto has_good_live = [&] {
+    for (size_t i = 0; !good_live && i < live.size(); ++i)
+      good_live = ReadChecked(image, *live[i]).has_value();
+    return good_live;
+  };
   if (counted < wanted && !sources.empty() && !candidates.empty()) {
     int retired = 0;
     auto bytes = ReadGood(image, sources, servers, retired);
@@ -322,15 +351,17 @@ Result<bool> Repairer::Fix(const ImageRecord& image, const ServerView& servers,
         AddCopies(image, *bytes, size_t(wanted - counted), candidates);
     counted += int(added);
     changed |= added > 0;
+    good_live |= added > 0;
   }
 
-  // Retire copies that no longer count once enough others do. A draining
-  // server keeps its copy while no other server can take one: a drain
-  // moves copies, it never lowers how many there are (the drain waits,
-  // said in the round's log line).
+  // Retire copies that no longer count once enough others do, and one of
+  // those reads back good: a copy counted but missing or damaged must not
+  // be all that is left. A draining server keeps its copy while no other
+  // server can take one: a drain moves copies, it never lowers how many
+  // there are (the drain waits, said in the round's log line).
   done = counted >= wanted;
   for (const auto& [server_id, role] : retiring) {
-    if (counted >= wanted &&
+    if (counted >= wanted && has_good_live() &&
         Retire(image, server_id, servers,
                role == Role::kLeaving ? "drained" : "server lost")) {
       changed = true;
@@ -340,23 +371,45 @@ Result<bool> Repairer::Fix(const ImageRecord& image, const ServerView& servers,
     waits |= role == Role::kLeaving;
   }
   if (waits) waiting_.fetch_add(1);
+  // The copies as they are now: the good copy a corrupt one may go for can
+  // be one made above, and one retired above is none.
+  std::optional<ImageRecord> current;
+  if (!corrupt.empty()) {
+    auto now = changed ? store_.GetImage(image.id) : Result<ImageRecord>(image);
+    if (!now) {
+      done = false;
+      return changed;
+    }
+    current = std::move(*now);
+  }
   for (int64_t server_id : corrupt) {
-    if (RetireCorrupt(image, server_id, servers)) {
-      Forget(image, server_id);
+    if (RetireCorrupt(*current, server_id, servers)) {
       changed = true;
     } else {
       done = false;
     }
   }
 
-  // More live copies than wanted (a move cut short): the fullest go.
+  // More live copies than wanted (a move cut short, --replicas lowered):
+  // the emptiest that read back good stay, and the others go only once
+  // `wanted` of them do.
   if (retiring.empty() && int(live.size()) > wanted) {
     std::sort(live.begin(), live.end(),
               [](const ServerRow* a, const ServerRow* b) {
-                return Fill(*a) > Fill(*b);
+                return Fill(*a) < Fill(*b);
               });
-    for (size_t i = 0; i + size_t(wanted) < live.size(); ++i) {
-      changed |= Retire(image, live[i]->server_id, servers, "extra copy");
+    std::vector<const ServerRow*> kept;
+    for (const ServerRow* s : live) {
+      if (int(kept.size()) == wanted) break;
+      if (ReadChecked(image, *s)) kept.push_back(s);
+    }
+    if (int(kept.size()) < wanted) {
+      done = false;
+      return changed;
+    }
+    for (const ServerRow* s : live) {
+      if (std::find(kept.begin(), kept.end(), s) == kept.end())
+        changed |= Retire(image, s->server_id, servers, "extra copy");
     }
   }
   return changed;
@@ -648,15 +701,10 @@ Result<int64_t> Repairer::Rebalance(const ServerView& servers, double spread) {
 
 bool Repairer::RetireCorrupt(const ImageRecord& image, int64_t server_id,
                              const ServerView& servers) {
-  // Only while another copy is on a usable server: a damaged copy is still
-  // mostly the image, and the others may be on servers that never return.
-  const bool other = std::any_of(
-      image.placements.begin(), image.placements.end(),
-      [&](const Placement& p) {
-        const ServerRow* s = FindServer(servers, p.server_id);
-        return p.server_id != server_id && s != nullptr && s->flg_usable;
-      });
-  return other && Retire(image, server_id, servers, "corrupt");
+  // Only while another copy reads back good: a damaged copy is still mostly
+  // the image, and another copy recorded may be missing or damaged too.
+  return GoodCopyElsewhere(image, server_id, servers) &&
+         Retire(image, server_id, servers, "corrupt");
 }
 
 Result<std::vector<std::string>> Repairer::CheckScrub(
@@ -690,8 +738,9 @@ Result<std::vector<std::string>> Repairer::CheckScrub(
                   server.server_id);
     if (!RetireCorrupt(image, server.server_id, servers)) {
       spdlog::error(
-          "scrub: {} has no other copy on a usable server; the corrupt one "
-          "is kept until one is good again (else restore it from a backup)",
+          "scrub: {} has no other copy that reads back good on a usable "
+          "server; the corrupt one is kept until one is good again (else "
+          "restore it from a backup)",
           image.id.str());
     }
     if (auto r = store_.QueueRepair(image.id, clock_.NowSeconds()); !r)

@@ -133,13 +133,24 @@ class Repairer {
     kLost,     // unusable past the grace period: neither
   };
   Role RoleOf(const ServerRow* server) const;
-  // Retires a copy found corrupt, only while another copy of the image is
-  // on a usable server; true when it was retired.
+  // Retires a copy found corrupt or missing, only while another copy of
+  // the image reads back good (GoodCopyElsewhere); true when it was retired.
   bool RetireCorrupt(const ImageRecord& image, int64_t server_id,
                      const ServerView& servers);
+  // `image`'s bytes from its copy on `server`, checked against its sha256.
+  // A copy missing there or damaged is remembered (Remember), its image
+  // queued for repair, and answered kNotFound; a server that does not
+  // answer, with its error.
+  Result<std::string> ReadChecked(const ImageRecord& image,
+                                  const ServerRow& server);
+  // Whether a copy other than the one on `server_id`, on a usable server
+  // and not known bad, reads back good: what must hold before a copy is
+  // retired but for a move just made.
+  bool GoodCopyElsewhere(const ImageRecord& image, int64_t server_id,
+                         const ServerView& servers);
   // Marks `image`'s copy on `server_id` as bad (corrupt, or missing on a
   // usable server), counted and logged (`why`) once; true when it was not
-  // known before. Forget() drops the mark once the copy is retired.
+  // known before. Forget() drops the mark (Retire() calls it).
   bool Remember(const ImageRecord& image, int64_t server_id,
                 const std::string& why);
   void Forget(const ImageRecord& image, int64_t server_id);
@@ -152,8 +163,8 @@ class Repairer {
   Result<bool> Fix(const ImageRecord& image, const ServerView& servers,
                    bool& done);
   // Bytes of a good copy from one of `sources`; copies that fail the
-  // sha256 check are retired on the way (while another copy exists) and
-  // counted in `retired`.
+  // sha256 check are retired on the way (while another copy reads back
+  // good) and counted in `retired`.
   Result<std::string> ReadGood(const ImageRecord& image,
                                const std::vector<const ServerRow*>& sources,
                                const ServerView& servers, int& retired);

@@ -454,11 +454,69 @@ TEST_F(RepairerTest, NeverCopiesACorruptCopy) {
   Repairer repairer = Make(3);
   Rounds(repairer, 2);
   EXPECT_EQ(repairer.Status().copies_made, 0);
-  EXPECT_EQ(Holders(image.id).size(), 1u)
-      << "one corrupt copy retired, the last one kept";
+  EXPECT_EQ(Holders(image.id), held)
+      << "neither damaged copy retired: together they may mend the image";
+  EXPECT_EQ(nodes_.Count(held[0]) + nodes_.Count(held[1]), 2u);
   for (const auto& [key, bytes] : nodes_.files) {
     EXPECT_NE(Sha256Hex(bytes), image.sha256) << "no good copy was invented";
   }
+}
+
+// A damaged copy goes only for another that reads back good, not for one
+// merely recorded on a usable server: that one may be missing.
+TEST_F(RepairerTest, DamagedCopyIsKeptWhenTheOtherIsMissing) {
+  ImageRecord image = Upload(2);
+  const std::vector<int64_t> held = Holders(image.id);
+  const std::string& relative = image.placements[0].relative_path;
+  nodes_.files.erase({held[0], relative});
+  Repairer repairer = Make(2);
+  EXPECT_EQ(DamageAndScrub(repairer, image, held[1]).size(), 1u);
+  EXPECT_EQ(Holders(image.id), held);
+  EXPECT_EQ(nodes_.files.count({held[1], relative}), 1u)
+      << "the last bytes of the image are kept";
+  Rounds(repairer, 2);
+  EXPECT_EQ(nodes_.files.count({held[1], relative}), 1u);
+  EXPECT_EQ(repairer.Status().copies_made, 0) << "nothing good to copy";
+}
+
+// Lowering --replicas trims copies, keeping only those that read back
+// good: here the emptier server's copy, which it would keep, is missing.
+TEST_F(RepairerTest, TrimKeepsTheCopiesThatReadBackGood) {
+  ImageRecord image = Upload(2);
+  const std::vector<int64_t> held = Holders(image.id);
+  const std::string& relative = image.placements[0].relative_path;
+  // The first holder is made the emptier: the trim would keep its copy.
+  ASSERT_TRUE(
+      store_->UpdateServer(held[1], ServerUpdate{std::nullopt, 2}).has_value());
+  ASSERT_TRUE(registry_->Refresh().has_value());
+  nodes_.files.erase({held[0], relative});
+  Repairer repairer = Make(1);
+  Rounds(repairer, 3);
+  ExpectGoodCopies(image, 1);
+  EXPECT_EQ(Holders(image.id), std::vector<int64_t>{held[1]})
+      << "the copy that reads back good stays; the missing one goes";
+}
+
+// A drain retires its copy only once another reads back good: not for a
+// copy recorded on a live server whose file is gone.
+TEST_F(RepairerTest, DrainKeepsItsCopyWhileTheOtherIsMissing) {
+  ImageRecord image = Upload(2);
+  const std::vector<int64_t> held = Holders(image.id);
+  const std::string& relative = image.placements[0].relative_path;
+  ASSERT_TRUE(store_
+                  ->UpdateServer(held[0], ServerUpdate{ServerState::kDraining,
+                                                       std::nullopt})
+                  .has_value());
+  ASSERT_TRUE(registry_->Refresh().has_value());
+  nodes_.files.erase({held[1], relative});
+  // One copy wanted: the live one counts, and would let the drain retire
+  // the draining copy at once.
+  Repairer repairer = Make(1);
+  Rounds(repairer, 3);
+  ExpectGoodCopies(image, 1);
+  auto now = store_->GetImage(image.id);
+  ASSERT_TRUE(now.has_value());
+  EXPECT_NE(now->placements[0].server_id, held[0]) << "moved off the drain";
 }
 
 TEST_F(RepairerTest, OnlyTheLeaseHolderRepairs) {
