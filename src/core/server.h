@@ -56,7 +56,17 @@ struct ServerRow {
   // In memory only: when (Unix seconds) a store on it last failed for want
   // of the server (unreachable, timed out, a 5xx); 0 = never.
   int64_t store_failed_at = 0;
+  // In memory only, from the node's heartbeat: the largest file it takes
+  // (its --max-upload-bytes); 0 = not said.
+  int64_t max_upload_bytes = 0;
 };
+
+// Whether the server takes a file of `bytes`: a larger one it would refuse
+// by the head of the PUT, closing the connection while the body is sent,
+// which looks like a server gone.
+inline bool TakesFile(const ServerRow& row, size_t bytes) {
+  return row.max_upload_bytes <= 0 || int64_t(bytes) <= row.max_upload_bytes;
+}
 
 // A store failed since the server's last heartbeat: it gets no uploads
 // until a heartbeat after the failure (one in the same second may have

@@ -18,6 +18,7 @@ json ToJson(const NodeStatus& s) {
   if (!s.internal_url.empty()) j["internal_url"] = s.internal_url;
   if (!s.write_error.empty()) j["write_error"] = s.write_error;
   if (s.heartbeat_s > 0) j["heartbeat_s"] = s.heartbeat_s;
+  if (s.max_upload_bytes > 0) j["max_upload_bytes"] = s.max_upload_bytes;
   return j;
 }
 
@@ -72,6 +73,11 @@ Result<NodeStatus> ParseNodeStatus(std::string_view body) {
       !num("disk_reserve_bytes", s.disk_reserve_bytes)) {
     return Fail(ErrorCode::kInvalidArgument,
                 "node status: disk_reserve_bytes must be an integer");
+  }
+  if (j->contains("max_upload_bytes") &&
+      !num("max_upload_bytes", s.max_upload_bytes)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "node status: max_upload_bytes must be an integer");
   }
   return s;
 }

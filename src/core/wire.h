@@ -38,6 +38,8 @@ struct NodeStatus {
   std::string write_error;
   // Seconds between its heartbeats (its --heartbeat); 0: not said.
   int64_t heartbeat_s = 0;
+  // The largest file it takes (its --max-upload-bytes); 0: not said.
+  int64_t max_upload_bytes = 0;
 };
 
 nlohmann::json ToJson(const NodeStatus& status);

@@ -148,6 +148,7 @@ NodeStatus Node::Status() const {
   s.bytes_used = store_->bytes_used();
   s.disk_free_bytes = store_->DiskFreeBytes();
   s.disk_reserve_bytes = options_.disk_reserve_bytes;
+  s.max_upload_bytes = int64_t(options_.max_body_bytes);
   s.max_pics = store_->max_pics();
   {
     std::lock_guard lock(mutex_);

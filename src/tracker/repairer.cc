@@ -250,6 +250,9 @@ bool Repairer::KnownCorrupt(const ImageRecord& image, int64_t server_id) const {
 int64_t Repairer::AddCopies(const ImageRecord& image, std::string_view bytes,
                             size_t count,
                             std::vector<const ServerRow*> candidates) {
+  std::erase_if(candidates, [&](const ServerRow* s) {
+    return !TakesFile(*s, bytes.size());
+  });
   if (count == 0 || candidates.empty()) return 0;
   const size_t n = candidates.size();
   std::vector<const ServerRow*> ordered;

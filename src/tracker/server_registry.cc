@@ -94,6 +94,7 @@ void ServerRegistry::Apply(std::vector<ServerRow> rows) {
             std::max(row.last_heartbeat_at, old->second.last_heartbeat_at);
         row.node_full = old->second.node_full;
         row.write_error = old->second.write_error;
+        row.max_upload_bytes = old->second.max_upload_bytes;
         row.store_failed_at = old->second.store_failed_at;
         row.flg_usable = old->second.flg_usable;
       }
@@ -152,6 +153,7 @@ void ServerRegistry::KeepAliveUnrecorded(const NodeStatus& s,
   row.bytes_used = s.bytes_used;
   row.node_full = NodeFull(s);
   row.write_error = s.write_error;
+  row.max_upload_bytes = s.max_upload_bytes;
 }
 
 ServerRow* ServerRegistry::FindSenderLocked(const NodeStatus& s,
@@ -320,6 +322,7 @@ Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
   row->flg_usable = true;
   row->node_full = NodeFull(s);
   row->write_error = s.write_error;
+  row->max_upload_bytes = s.max_upload_bytes;
   if (it != servers_.end()) row->store_failed_at = it->second.store_failed_at;
   lost_files_.erase(row->server_id);
   servers_[row->server_id] = *row;

@@ -94,7 +94,21 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
     const ServerView servers = registry_.Snapshot();
     if (last_error.empty()) last_error = NoCandidateReason(servers);
     std::vector<ServerRow> holders;
-    for (const ServerRow* s : Order(servers)) {
+    // Servers whose nodes take no file this large are passed over; when
+    // that is all of them, the image is too large for this cluster.
+    std::vector<const ServerRow*> order = Order(servers);
+    const size_t choices = order.size();
+    std::erase_if(order, [&](const ServerRow* s) {
+      return !TakesFile(*s, bytes.size());
+    });
+    if (choices > 0 && order.empty()) {
+      return Fail(ErrorCode::kTooLarge,
+                  fmt::format("image of {} bytes is over the limit of every "
+                              "server that could take it (their nodes' "
+                              "--max-upload-bytes)",
+                              bytes.size()));
+    }
+    for (const ServerRow* s : order) {
       if (holders.size() == wanted) break;
       auto put = nodes_.Put(*s, path, bytes);
       if (put) {

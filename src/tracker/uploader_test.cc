@@ -166,6 +166,31 @@ TEST_F(UploaderTest, NodeAtItsOwnDiskReserveIsPassedOver) {
   ExpectSecondNodePassedOver(uploader);
 }
 
+// Likewise, for a file over its --max-upload-bytes, a node that would
+// refuse it by the PUT's head; when no server takes it, a 413 that says
+// why, and no server is tried (nor called down).
+TEST_F(UploaderTest, NodeWithASmallerFileLimitIsPassedOver) {
+  auto beat_with_limit = [&](int i, int64_t limit) {
+    NodeStatus beat = NodeBeat(i);
+    beat.max_upload_bytes = limit;
+    ASSERT_TRUE(registry_->Heartbeat(beat).has_value());
+  };
+  const int64_t below = int64_t(jpeg_.size()) - 1;
+  for (int i : {1, 2, 3}) beat_with_limit(i, below);
+  Uploader uploader = Make();
+  auto refused = uploader.Upload(jpeg_);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kTooLarge);
+  EXPECT_NE(refused.error().message.find("--max-upload-bytes"),
+            std::string::npos)
+      << refused.error().message;
+  EXPECT_TRUE(nodes_.puts.empty()) << "no server tried";
+  beat_with_limit(1, 0);  // not said: no limit known
+  beat_with_limit(3, int64_t(jpeg_.size()));
+  ASSERT_TRUE(registry_->Refresh().has_value()) << "a reload keeps them";
+  ExpectSecondNodePassedOver(uploader);
+}
+
 TEST_F(UploaderTest, NoServerLeavesNothing) {
   for (int id = 1; id <= 3; ++id)
     nodes_.fail[id] = Error{ErrorCode::kUnavailable, "down"};

@@ -729,6 +729,43 @@ TEST(PoolTest, TrackerWithAFullDiskRefusesUploadsAndKeepsServing) {
   t.Signal(SIGTERM);
 }
 
+// A node that takes smaller files than the tracker (a lower
+// --max-upload-bytes) is passed over for larger ones, as its heartbeat
+// says: it refuses such a PUT by its head and closes the connection, which
+// would look like a server gone, with no uploads for anyone until its next
+// beat. With no node to take a file, the upload is a 413.
+TEST(PoolTest, ANodesFileLimitIsPassedOverNotCalledDown) {
+  Cluster c({.nodes = 0});
+  c.StartNode(0, {"--max-upload-bytes", "4000"});
+  c.StartNode(1);
+  ASSERT_TRUE(c.WaitUsable(2)) << c.Logs();
+  const std::string large = TestData("rotated.jpg");  // 9 KB
+  const std::string small = TestData("small.jpg");    // under 2 KB
+  ASSERT_GT(large.size(), 4000u);
+  for (int i = 0; i < 10; ++i) {
+    auto up = c.Upload(large + "large-" + std::to_string(i), "image/jpeg");
+    ASSERT_EQ(up.status, 201u) << up.body;
+    EXPECT_EQ(Parse(up.body)["url"].get<std::string>().rfind(c.NodeUrl(1), 0),
+              0u);
+  }
+  int on_small = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto up = c.Upload(small + "small-" + std::to_string(i), "image/jpeg");
+    ASSERT_EQ(up.status, 201u) << up.body;
+    on_small +=
+        Parse(up.body)["url"].get<std::string>().rfind(c.NodeUrl(0), 0) == 0;
+  }
+  EXPECT_GT(on_small, 0) << "still takes the files it can";
+  c.StopNode(1, SIGTERM);
+  ASSERT_TRUE(c.WaitUsable(1, std::chrono::seconds(10))) << c.Logs();
+  auto refused = c.Upload(large, "image/jpeg");
+  EXPECT_EQ(refused.status, 413u) << refused.body;
+  EXPECT_NE(refused.body.find("--max-upload-bytes"), std::string::npos)
+      << refused.body;
+  EXPECT_EQ(c.Upload(small + "after", "image/jpeg").status, 201u)
+      << "the node was not called down by the refusal";
+}
+
 // A node whose browsers come through an HTTPS proxy: pages get its https
 // URL, while the tracker stores, reads and deletes at its plain internal one.
 TEST(PoolTest, HttpsPublicUrlStoresAtTheInternalUrl) {
