@@ -390,10 +390,16 @@ Result<ImageInfo> ProbeImage(std::string_view bytes, int64_t max_pixels) {
   };
   // Sizes at fixed places of the header, checked before the whole file
   // is: a bomb is called one even when it is cut short too.
+  auto no_pixels = [](int64_t width, int64_t height) {
+    return Fail(ErrorCode::kUndecodable,
+                fmt::format("image is {}x{}: it has no pixels", width, height));
+  };
   if (*format == ImageFormat::kPng && bytes.size() >= 24 &&
-      bytes.substr(12, 4) == "IHDR" &&
-      int64_t(Be32(bytes, 16)) * int64_t(Be32(bytes, 20)) > max_pixels) {
-    return too_large(Be32(bytes, 16), Be32(bytes, 20));
+      bytes.substr(12, 4) == "IHDR") {
+    const int64_t width = Be32(bytes, 16), height = Be32(bytes, 20);
+    if (width * height > max_pixels) return too_large(width, height);
+    // libvips' own words for it name a seek, not the cause.
+    if (width == 0 || height == 0) return no_pixels(width, height);
   }
   if (*format == ImageFormat::kGif && bytes.size() >= 10 &&
       int64_t(Le16(bytes, 6)) * int64_t(Le16(bytes, 8)) > max_pixels) {
@@ -411,9 +417,8 @@ Result<ImageInfo> ProbeImage(std::string_view bytes, int64_t max_pixels) {
     info.width = std::max<int64_t>(info.width, Le16(bytes, 6));
     info.height = std::max<int64_t>(info.height, Le16(bytes, 8));
   }
-  if (info.width <= 0 || info.height <= 0) {
-    return Fail(ErrorCode::kUndecodable, "image has no pixels");
-  }
+  if (info.width <= 0 || info.height <= 0)
+    return no_pixels(info.width, info.height);
   if (info.width * info.height > max_pixels)
     return too_large(info.width, info.height);
   return info;

@@ -1,5 +1,6 @@
 #include "core/image_probe.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -114,6 +115,17 @@ TEST(ImageProbeTest, PngWithTooLittlePixelDataRefused) {
   auto short_data = ProbeImage(UniformPng(2000, 2000, 1), 100'000'000);
   ASSERT_FALSE(short_data.has_value());
   EXPECT_EQ(short_data.error().code, ErrorCode::kUndecodable);
+}
+
+// A PNG of no width says so, not how its decoder stumbled on it.
+TEST(ImageProbeTest, PngWithoutPixelsSaysSo) {
+  for (auto [width, height] : {std::pair{0u, 48u}, std::pair{64u, 0u}}) {
+    auto info = ProbeImage(UniformPng(width, height, height), 100'000'000);
+    ASSERT_FALSE(info.has_value());
+    EXPECT_EQ(info.error().code, ErrorCode::kUndecodable);
+    EXPECT_EQ(info.error().message,
+              fmt::format("image is {}x{}: it has no pixels", width, height));
+  }
 }
 
 // A GIF of one 1x1 frame on a logical screen of `width` x `height`.

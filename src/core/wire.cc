@@ -1,5 +1,9 @@
 #include "core/wire.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+
 namespace imgstore {
 
 using nlohmann::json;
@@ -28,6 +32,19 @@ Result<json> ParseJsonObject(std::string_view body) {
     return Fail(ErrorCode::kInvalidArgument, "body is not a JSON object");
   }
   return j;
+}
+
+Result<void> OnlyFields(const json& body,
+                        std::initializer_list<std::string_view> known) {
+  for (const auto& [key, value] : body.items()) {
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    std::string names;
+    for (std::string_view k : known)
+      names += fmt::format("{}{}", names.empty() ? "" : ", ", k);
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("unknown field {} (expected {})", key, names));
+  }
+  return {};
 }
 
 Result<NodeStatus> ParseNodeStatus(std::string_view body) {

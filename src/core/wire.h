@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -48,6 +49,11 @@ Result<NodeStatus> ParseNodeStatus(std::string_view body);
 // Parses a JSON body without exceptions; kInvalidArgument when malformed or
 // not an object.
 Result<nlohmann::json> ParseJsonObject(std::string_view body);
+
+// kInvalidArgument naming the first field of `body` not among `known`: an
+// operator's misspelt field is said, not silently ignored.
+Result<void> OnlyFields(const nlohmann::json& body,
+                        std::initializer_list<std::string_view> known);
 
 // `body[key]` read as T (std::string, int64_t, double or bool): `fallback`
 // when absent, kInvalidArgument when of another JSON type. nlohmann's own

@@ -34,6 +34,7 @@ class FakeNodes final : public NodeClient {
   }
   Result<std::string> Read(const ServerRow& server,
                            const std::string& relative_path) override {
+    if (before_read) before_read();
     std::lock_guard lock(mu);
     if (auto it = fail.find(server.server_id); it != fail.end())
       return Fail(it->second);
@@ -68,7 +69,8 @@ class FakeNodes final : public NodeClient {
   std::map<int64_t, Error> fail;
   std::vector<int64_t> puts;
   std::map<std::pair<int64_t, std::string>, std::string> files;
-  std::function<void()> before_put;  // runs before each Put, unlocked
+  std::function<void()> before_put;   // runs before each Put, unlocked
+  std::function<void()> before_read;  // runs before each Read, unlocked
 };
 
 }  // namespace imgstore

@@ -186,6 +186,13 @@ Result<std::string> Repairer::ReadChecked(const ImageRecord& image,
     return bytes;
   }
   if (bytes && Sha256Hex(*bytes) == image.sha256) return bytes;
+  // Gone with its image (deleted while this round worked on it): nothing
+  // to say or mend.
+  if (!bytes) {
+    auto still = store_.GetImage(image.id);
+    if (!still && still.error().code == ErrorCode::kNotFound)
+      return Fail(ErrorCode::kConflict, "image deleted meanwhile");
+  }
   // Counts no more, is read no more (Fix), and goes once a good copy is on
   // a usable server.
   std::string why = fmt::format("the copy on server {} {}", server.server_id,

@@ -140,7 +140,8 @@ class Repairer {
   // `image`'s bytes from its copy on `server`, checked against its sha256.
   // A copy missing there or damaged is remembered (Remember), its image
   // queued for repair, and answered kNotFound; a server that does not
-  // answer, with its error.
+  // answer, with its error; a copy gone with its image (deleted meanwhile),
+  // kConflict.
   Result<std::string> ReadChecked(const ImageRecord& image,
                                   const ServerRow& server);
   // Whether a copy other than the one on `server_id`, on a usable server

@@ -519,6 +519,21 @@ TEST_F(RepairerTest, DrainKeepsItsCopyWhileTheOtherIsMissing) {
   EXPECT_NE(now->placements[0].server_id, held[0]) << "moved off the drain";
 }
 
+// An image deleted while a round works on it is no bad copy: its missing
+// files are not reported, remembered or counted as corrupt.
+TEST_F(RepairerTest, ImageDeletedDuringTheRoundIsNoBadCopy) {
+  ImageRecord image = Upload(1);
+  Repairer repairer = Make(2);
+  nodes_.before_read = [&] {
+    if (store_->DeleteImage(image.id)) nodes_.files.clear();
+  };
+  Rounds(repairer, 2);
+  nodes_.before_read = nullptr;
+  EXPECT_EQ(repairer.Status().corrupt, 0);
+  EXPECT_EQ(repairer.Status().copies_made, 0);
+  EXPECT_EQ(*store_->RepairQueueLength(), 0);
+}
+
 TEST_F(RepairerTest, OnlyTheLeaseHolderRepairs) {
   nodes_.fail[2] = Error{ErrorCode::kUnavailable, "down"};
   nodes_.fail[3] = Error{ErrorCode::kUnavailable, "down"};

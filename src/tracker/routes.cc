@@ -437,6 +437,9 @@ http::Router Tracker::MakeRouter() {
   auto add_server = [this](const Request& r) -> Response {
     auto body = ParseJsonObject(r.body());
     if (!body) return http::ErrorResponse(body.error());
+    if (auto known = OnlyFields(*body, {"url", "name", "max_pic_amount"});
+        !known)
+      return http::ErrorResponse(known.error());
     auto given_url = Field<std::string>(*body, "url", "");
     auto given_name = Field<std::string>(*body, "name", "");
     auto given_max =
@@ -541,6 +544,8 @@ http::Router Tracker::MakeRouter() {
     if (!id) return http::ErrorResponse(ErrorCode::kNotFound, "no such server");
     auto body = ParseJsonObject(r.body());
     if (!body) return http::ErrorResponse(body.error());
+    if (auto known = OnlyFields(*body, {"state", "max_pic_amount"}); !known)
+      return http::ErrorResponse(known.error());
     ServerUpdate update;
     if (auto it = body->find("state"); it != body->end()) {
       auto state = it->is_string() ? ParseServerState(it->get<std::string>())
@@ -673,6 +678,8 @@ http::Router Tracker::MakeRouter() {
     if (!r.body().empty()) {
       auto body = ParseJsonObject(r.body());
       if (!body) return http::ErrorResponse(body.error());
+      if (auto known = OnlyFields(*body, {"spread"}); !known)
+        return http::ErrorResponse(known.error());
       if (auto it = body->find("spread"); it != body->end()) {
         if (!it->is_number() || it->get<double>() < 0 ||
             it->get<double>() >= 1) {

@@ -443,6 +443,13 @@ TEST_F(ClusterTest, ServerAdministration) {
       Send("PATCH", base + "/" + std::to_string(real[2]),
            R"({"max_pic_amount": 9223372036854775807})", c().AdminHeaders());
   EXPECT_EQ(huge.status, 400u) << huge.body;
+  // A misspelt field is refused, with the state beside it left alone.
+  auto misspelt =
+      Send("PATCH", base + "/" + std::to_string(real[2]),
+           R"({"state": "disabled", "max_pics": 5})", c().AdminHeaders());
+  EXPECT_EQ(misspelt.status, 400u) << misspelt.body;
+  EXPECT_NE(misspelt.body.find("unknown field max_pics"), std::string::npos)
+      << misspelt.body;
   for (int i = 0; i < 6; ++i) {
     json j = Parse(c().Upload(TestData("small.png"), "image/png").body);
     ASSERT_EQ(j["replicas"].size(), 1u);
