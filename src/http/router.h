@@ -55,6 +55,11 @@ struct Route {
       head_check{};
 };
 
+// What a multipart/form-data body to such a route may hold beyond the
+// server's limit: its boundaries and part headers, so a form's file may be
+// as large as a raw body (the handler checks the file's own size).
+inline constexpr uint64_t kFormOverhead = 64 * 1024;
+
 // `route`, reading bodies up to the server's limit (uploads, stores).
 inline Route LargeBody(Route route) {
   route.max_body_bytes = UINT64_MAX;

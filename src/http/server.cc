@@ -120,6 +120,11 @@ bool IsParseError(const error_code& ec) {
          ec != beast_http::error::partial_message;
 }
 
+// `limit` and a form's own parts on top (kFormOverhead), without overflow.
+uint64_t WithFormOverhead(uint64_t limit) {
+  return std::min(limit, UINT64_MAX - kFormOverhead) + kFormOverhead;
+}
+
 Response PlainError(ErrorCode code, std::string message) {
   Response r = ErrorResponse(code, std::move(message));
   r.message.keep_alive(false);
@@ -328,7 +333,8 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
   for (;;) {
     RequestParser parser;
     parser.header_limit(uint32_t(options_.max_header_bytes));
-    parser.body_limit(options_.max_body_bytes);
+    // The largest any request may declare; RefuseHead applies its route's.
+    parser.body_limit(WithFormOverhead(options_.max_body_bytes));
     c.ExpireAfter(options_.header_timeout);
     auto [read_ec, read_n] = co_await beast_http::async_read_header(
         socket, buffer, parser, kUseTuple);
@@ -389,9 +395,9 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
     if (!parser.is_done()) {
       // Only routes that take large bodies (uploads) count: a resolve or
       // a heartbeat is never refused for an upload burst.
-      const uint64_t need =
-          parser.content_length_remaining().value_or(BodyLimit(match));
-      if (BodyLimit(match) > kSmallBodyBytes && !Admit(need, held.bytes)) {
+      const uint64_t limit = BodyLimit(match, message);
+      const uint64_t need = parser.content_length_remaining().value_or(limit);
+      if (limit > kSmallBodyBytes && !Admit(need, held.bytes)) {
         Response busy = PlainError(
             ErrorCode::kUnavailable,
             fmt::format("busy: {} MiB of request bodies are held already; "
@@ -405,7 +411,7 @@ asio::awaitable<void> Server::Session(std::shared_ptr<Connection> connection) {
       }
       // The route's own limit, for a chunked body (a declared length was
       // checked with the head).
-      parser.body_limit(BodyLimit(match));
+      parser.body_limit(limit);
       if (beast::iequals(message[beast_http::field::expect], "100-continue")) {
         static constexpr std::string_view kContinue =
             "HTTP/1.1 100 Continue\r\n\r\n";
@@ -519,10 +525,15 @@ Response Server::NoRoute(const Router::Match& match) {
   return r;
 }
 
-uint64_t Server::BodyLimit(const Router::Match& match) const {
-  return match.route
-             ? std::min(options_.max_body_bytes, match.route->max_body_bytes)
-             : options_.max_body_bytes;
+uint64_t Server::BodyLimit(const Router::Match& match,
+                           const RequestMessage& head) const {
+  if (!match.route) return options_.max_body_bytes;
+  if (match.route->max_body_bytes == UINT64_MAX &&
+      beast::iequals(head[beast_http::field::content_type].substr(0, 19),
+                     "multipart/form-data")) {
+    return WithFormOverhead(options_.max_body_bytes);
+  }
+  return std::min(options_.max_body_bytes, match.route->max_body_bytes);
 }
 
 std::optional<Response> Server::RefuseHead(const RequestParser& parser,
@@ -574,7 +585,7 @@ std::optional<Response> Server::RefuseHead(const RequestParser& parser,
     return PlainError(ErrorCode::kInvalidArgument,
                       "a GET or HEAD request carries no body");
   }
-  const uint64_t limit = BodyLimit(match);
+  const uint64_t limit = BodyLimit(match, head);
   if (declared && *declared > limit) {
     return PlainError(ErrorCode::kTooLarge,
                       fmt::format("body of {} bytes is over the limit of {}",

@@ -113,12 +113,14 @@ class Server {
       boost::beast::http::request_parser<boost::beast::http::string_body>;
   // The 404 or 405 (with Allow) for a request no route takes.
   static Response NoRoute(const Router::Match& match);
+  // The largest body `match`'s route reads, for a request with `head` (a
+  // form to a large-body route: kFormOverhead more).
+  uint64_t BodyLimit(const Router::Match& match,
+                     const RequestMessage& head) const;
   // The answer to give, without reading the body, to a request whose head
   // decides it: a body that cannot be framed, is over the limit, or that
   // nothing would read (no route, a GET), or a signed route's request whose
   // head does not check out. nullopt: read the body, dispatch.
-  // The largest body `match`'s route reads.
-  uint64_t BodyLimit(const Router::Match& match) const;
   std::optional<Response> RefuseHead(const RequestParser& parser,
                                      const Router::Match& match,
                                      std::string_view remote) const;

@@ -197,8 +197,9 @@ Result<void> CheckUploadType(std::string_view type) {
               "\"file\"");
 }
 
-// The image of an upload: the raw body, or a multipart body's field "file".
-Result<std::string_view> UploadedBytes(const Request& r) {
+// The image of an upload: the raw body, or a multipart body's field "file"
+// (a form may be larger than `max_bytes` by its own parts; its file not).
+Result<std::string_view> UploadedBytes(const Request& r, uint64_t max_bytes) {
   std::string_view type = r.Header("Content-Type");
   if (auto ok = CheckUploadType(type); !ok) return Fail(ok.error());
   std::string_view bytes = r.body();
@@ -206,6 +207,11 @@ Result<std::string_view> UploadedBytes(const Request& r) {
     auto part = http::FindFormField(type, r.body(), "file");
     if (!part) return Fail(part.error());
     bytes = part->body;
+    if (bytes.size() > max_bytes) {
+      return Fail(ErrorCode::kTooLarge,
+                  fmt::format("file of {} bytes is over the limit of {}",
+                              bytes.size(), max_bytes));
+    }
   }
   if (bytes.empty()) return Fail(ErrorCode::kInvalidArgument, "empty body");
   return bytes;
@@ -241,7 +247,7 @@ http::Router Tracker::MakeRouter() {
 
   auto upload = [this](const Request& r) -> Response {
     auto record = [&]() -> Result<ImageRecord> {
-      auto bytes = UploadedBytes(r);
+      auto bytes = UploadedBytes(r, options_.max_upload_bytes);
       if (!bytes) return Fail(bytes.error());
       return uploader_->Upload(*bytes);
     }();

@@ -92,6 +92,25 @@ TEST_F(ClusterTest, MultipartUpload) {
   r = Send("POST", c().tracker_url() + "/v1/images", bytes,
            {{"Content-Type", "IMAGE/PNG"}});
   EXPECT_EQ(r.status, 201u) << r.body;
+  // The limit (1 MiB here) is the file's, in a form as in a raw body.
+  auto form = [&](size_t file_bytes) {
+    std::string file = bytes + "form-limit";
+    file.resize(file_bytes, 'x');
+    return Send("POST", c().tracker_url() + "/v1/images",
+                "--b0undary\r\nContent-Disposition: form-data; "
+                "name=\"file\"; filename=\"x.png\"\r\n\r\n" +
+                    file + "\r\n--b0undary--\r\n",
+                {{"Content-Type", "multipart/form-data; boundary=b0undary"}});
+  };
+  auto at_limit = form(1 << 20);
+  EXPECT_EQ(at_limit.status, 201u) << at_limit.body;
+  EXPECT_EQ(Parse(at_limit.body)["bytes"], 1 << 20);
+  auto over = form((1 << 20) + 1);
+  EXPECT_EQ(over.status, 413u) << over.body;
+  EXPECT_NE(over.body.find("file of 1048577 bytes is over the limit of "
+                           "1048576"),
+            std::string::npos)
+      << over.body;
 }
 
 // Every image, page by page: each page names the next, none is missed or
