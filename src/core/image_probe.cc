@@ -51,13 +51,15 @@ bool LooksLikeSvg(std::string_view bytes) {
 }
 
 // ISO base media (AVIF, HEIC): "ftyp" box first; the major and compatible
-// brands say which.
+// brands say which. A box cut short still names the brands it holds (the
+// file is then called truncated, not something else).
 std::optional<ImageFormat> SniffBmff(std::string_view bytes) {
   if (bytes.size() < 16 || bytes.substr(4, 4) != "ftyp") return std::nullopt;
-  uint32_t box = Be32(bytes, 0);
-  if (box < 16 || box > bytes.size()) return std::nullopt;
+  const uint32_t box = Be32(bytes, 0);
+  if (box < 16) return std::nullopt;
+  const size_t end = std::min<size_t>(box, bytes.size());
   bool avif = false, heic = false;
-  for (size_t at = 8; at + 4 <= box; at += 4) {
+  for (size_t at = 8; at + 4 <= end; at += 4) {
     if (at == 12) continue;  // minor version
     std::string_view brand = bytes.substr(at, 4);
     if (brand == "avif" || brand == "avis") avif = true;

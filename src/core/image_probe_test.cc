@@ -70,6 +70,20 @@ TEST(ImageProbeTest, TrailersAcceptedTruncationRefused) {
   }
 }
 
+// An AVIF or HEIC cut inside its first box (ftyp) is a truncated image by
+// the brands it still holds, not "not an image".
+TEST(ImageProbeTest, BmffCutInItsFirstBoxIsTruncated) {
+  for (const char* file : {"small.avif", "small.heic"}) {
+    const std::string bytes = testing::TestData(file);
+    for (size_t cut : {16, 24, 28}) {
+      auto info = ProbeImage(bytes.substr(0, cut), 100'000'000);
+      ASSERT_FALSE(info.has_value()) << file << " cut at " << cut;
+      EXPECT_EQ(info.error().code, ErrorCode::kUndecodable)
+          << file << " cut at " << cut << ": " << info.error().message;
+    }
+  }
+}
+
 TEST(ImageProbeTest, DamagedPngChunkRefused) {
   std::string bytes = testing::TestData("small.png");
   const size_t idat = bytes.find("IDAT");
