@@ -863,6 +863,7 @@ int WaitForDrain(const TrackerClient& tracker, int64_t id) {
   const bool tty = ::isatty(STDOUT_FILENO) == 1;
   int64_t last = -1;
   bool said_waiting = false;
+  bool said_unreadable = false;
   for (;;) {
     auto list = tracker.ListServers();
     if (!list) {
@@ -903,6 +904,19 @@ int WaitForDrain(const TrackerClient& tracker, int64_t id) {
       last = -1;  // the count again, on a line of its own
     }
     said_waiting = waiting;
+    // And for a good copy, when every copy of some images is bad.
+    const bool unreadable = list->totals.repair_unreadable > 0;
+    if (unreadable && !said_unreadable) {
+      std::printf(
+          "%sthe drain waits: %lld images have no copy that reads back good "
+          "(see the tracker's log): put a good file back on its node, or "
+          "restore it from a backup\n",
+          tty ? "\n" : "",
+          static_cast<long long>(list->totals.repair_unreadable));
+      std::fflush(stdout);
+      last = -1;
+    }
+    said_unreadable = unreadable;
     if (entry->row.state != ServerState::kDraining) {
       PrintError(fmt::format("{} is {} again: drain stopped",
                              ServerName(entry->row),

@@ -173,6 +173,7 @@ Result<ServerList> ParseServerList(std::string_view body) {
     GetInt(*t, "replicas", out.totals.replicas);
     GetInt(*t, "repair_backlog", out.totals.repair_backlog);
     GetInt(*t, "repair_waiting", out.totals.repair_waiting);
+    GetInt(*t, "repair_unreadable", out.totals.repair_unreadable);
   } else {
     // An older tracker: add the rows up ourselves (copies only: the rows
     // cannot tell how many images those are).

@@ -69,6 +69,7 @@ struct ClusterTotals {
   int64_t repair_backlog = 0;  // copies missing or still to move away
   // images whose repair waits for a server able to take a copy
   int64_t repair_waiting = 0;
+  int64_t repair_unreadable = 0;
 };
 
 struct ServerList {

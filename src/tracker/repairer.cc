@@ -217,12 +217,16 @@ Result<std::string> Repairer::ReadGood(
     const ImageRecord& image, const std::vector<const ServerRow*>& sources,
     const ServerView& servers, int& retired) {
   std::string why = "no readable copy";
+  ErrorCode code = ErrorCode::kNotFound;
   ImageRecord current = image;  // without the copies retired on the way
   for (const ServerRow* s : sources) {
     auto bytes = ReadChecked(image, *s);
     if (bytes) return bytes;
     why = bytes.error().message;
-    if (bytes.error().code != ErrorCode::kNotFound) continue;  // unreachable
+    if (bytes.error().code != ErrorCode::kNotFound) {  // unreachable
+      code = ErrorCode::kUnavailable;
+      continue;
+    }
     // Never copy a corrupt copy, nor count a missing one: retire it when
     // another copy reads back good, and try the next.
     if (RetireCorrupt(current, s->server_id, servers)) {
@@ -232,13 +236,18 @@ Result<std::string> Repairer::ReadGood(
       ++retired;
     }
   }
-  return Fail(ErrorCode::kUnavailable, why);
+  return Fail(code, why);
 }
 
 bool Repairer::Remember(const ImageRecord& image, int64_t server_id,
                         const std::string& why) {
   std::lock_guard lock(mutex_);
-  if (!known_corrupt_.emplace(image.id.str(), server_id).second) return false;
+  auto [it, added] = known_corrupt_.try_emplace({image.id.str(), server_id},
+                                                clock_.NowSeconds());
+  if (!added) {
+    it->second = clock_.NowSeconds();  // still bad: read again later
+    return false;
+  }
   corrupt_.fetch_add(1);
   spdlog::error("repair {}: {}", image.id.str(), why);
   return true;
@@ -251,7 +260,9 @@ void Repairer::Forget(const ImageRecord& image, int64_t server_id) {
 
 bool Repairer::KnownCorrupt(const ImageRecord& image, int64_t server_id) const {
   std::lock_guard lock(mutex_);
-  return known_corrupt_.count({image.id.str(), server_id}) != 0;
+  auto it = known_corrupt_.find({image.id.str(), server_id});
+  return it != known_corrupt_.end() &&
+         clock_.NowSeconds() - it->second < kBadCopyRecheck.count();
 }
 
 int64_t Repairer::AddCopies(const ImageRecord& image, std::string_view bytes,
@@ -302,7 +313,7 @@ int64_t Repairer::AddCopies(const ImageRecord& image, std::string_view bytes,
 }
 
 Result<bool> Repairer::Fix(const ImageRecord& image, const ServerView& servers,
-                           bool& done) {
+                           bool verify, bool& done) {
   std::vector<const ServerRow*> sources;
   std::vector<std::pair<int64_t, Role>> retiring;
   std::vector<const ServerRow*> live;
@@ -332,6 +343,19 @@ Result<bool> Repairer::Fix(const ImageRecord& image, const ServerView& servers,
         break;
     }
   }
+  // Queued, yet enough copies count and nothing else is to do: it was
+  // queued for a bad copy whose mark was lost (a restart) or has lapsed, so
+  // each live copy is read and checked. One found bad is marked; the next
+  // round mends it.
+  if (verify && retiring.empty() && corrupt.empty() &&
+      counted >= std::max(1, options_.replicas)) {
+    for (const ServerRow* s : live) {
+      if (!ReadChecked(image, *s)) {
+        done = false;
+        return false;
+      }
+    }
+  }
   std::vector<const ServerRow*> candidates;
   for (const ServerRow* s : Candidates(servers, options_.disk_reserve_bytes)) {
     if (!Holds(image, s->server_id)) candidates.push_back(s);
@@ -354,6 +378,8 @@ Result<bool> Repairer::Fix(const ImageRecord& image, const ServerView& servers,
     counted -= retired;
     changed |= retired > 0;
     if (!bytes) {
+      if (bytes.error().code == ErrorCode::kNotFound)
+        unreadable_.round.fetch_add(1);
       done = false;
       return changed;
     }
@@ -380,7 +406,10 @@ Result<bool> Repairer::Fix(const ImageRecord& image, const ServerView& servers,
     done = false;
     waits |= role == Role::kLeaving;
   }
-  if (waits) waiting_.fetch_add(1);
+  if (waits) waiting_.round.fetch_add(1);
+  // Short, and every copy left is known bad: nothing to copy from.
+  if (counted == 0 && sources.empty() && !corrupt.empty())
+    unreadable_.round.fetch_add(1);
   // The copies as they are now: the good copy a corrupt one may go for can
   // be one made above, and one retired above is none.
   std::optional<ImageRecord> current;
@@ -554,7 +583,8 @@ Result<int64_t> Repairer::RunOnce() {
   std::atomic<int64_t> changed{0};
   InParallel(images.size(), options_.concurrency, [&](size_t i) {
     bool done = false;
-    auto fixed = Fix(images[i], servers, done);
+    const bool was_queued = queued.count(images[i].id.str()) != 0;
+    auto fixed = Fix(images[i], servers, was_queued, done);
     if (fixed && *fixed) changed.fetch_add(1);
     if (done && queued.count(images[i].id.str()) != 0 &&
         store_.DequeueRepair(images[i].id)) {
@@ -582,19 +612,33 @@ Result<int64_t> Repairer::RunOnce() {
   UpdateBacklog(registry_.Snapshot());
   // Repair that cannot go on (a lost server's or a bad copy's image, a
   // drain) is said once, and again when it can.
-  const int64_t waiting = waiting_.exchange(0);
-  last_waiting_.store(waiting);
-  if (waiting > 0 && !waiting_said_) {
+  if (const int w = waiting_.End(); w > 0) {
     spdlog::warn(
         "repair: images wait, no other server can take a copy ({} of each "
         "image wanted; copies on draining servers stay meanwhile; {} seen "
         "this round): add or enable a server, or lower --replicas",
-        options_.replicas, waiting);
-  } else if (waiting == 0 && waiting_said_) {
+        options_.replicas, waiting_.last.load());
+  } else if (w < 0) {
     spdlog::info("repair: images that waited for a server are copied again");
   }
-  waiting_said_ = waiting > 0;
+  if (const int u = unreadable_.End(); u > 0) {
+    spdlog::error(
+        "repair: {} images have no copy that reads back good (each one "
+        "missing or damaged, logged above): put a good file back on its "
+        "node, or restore it from a backup",
+        unreadable_.last.load());
+  } else if (u < 0) {
+    spdlog::info("repair: every image short of copies has a good one again");
+  }
   return changed.load();
+}
+
+int Repairer::StuckCount::End() {
+  const int64_t n = round.exchange(0);
+  last.store(n);
+  const int change = n > 0 && !said ? 1 : n == 0 && said ? -1 : 0;
+  said = n > 0;
+  return change;
 }
 
 void Repairer::UpdateBacklog(const ServerView& servers) {
@@ -741,12 +785,18 @@ Result<std::vector<std::string>> Repairer::CheckScrub(
     // A file with no record is an orphan: fsck's business, not the scrub's.
     if (it == by_id.end() || !Holds(*it->second, server.server_id)) continue;
     const ImageRecord& image = *it->second;
-    if (f.sha256 == image.sha256) continue;
-    corrupt_.fetch_add(1);
+    if (f.sha256 == image.sha256) {
+      Forget(image, server.server_id);  // good (again): its bytes put back
+      continue;
+    }
     bad.push_back(f.path);
-    spdlog::error("scrub: {} on server {} does not match its sha256", f.path,
-                  server.server_id);
-    if (!RetireCorrupt(image, server.server_id, servers)) {
+    // Marked, counted and logged once, as repair's own finding would be.
+    const bool first = Remember(
+        image, server.server_id,
+        fmt::format("the copy on server {} does not match its sha256 (its "
+                    "scrub read {})",
+                    server.server_id, f.path));
+    if (!RetireCorrupt(image, server.server_id, servers) && first) {
       spdlog::error(
           "scrub: {} has no other copy that reads back good on a usable "
           "server; the corrupt one is kept until one is good again (else "
@@ -768,7 +818,8 @@ RepairStatus Repairer::Status() const {
   s.corrupt = corrupt_.load();
   s.failures = failures_.load();
   s.moved = moved_.load();
-  s.waiting = last_waiting_.load();
+  s.waiting = waiting_.last.load();
+  s.unreadable = unreadable_.last.load();
   std::lock_guard lock(mutex_);
   s.rebalance_spread = rebalance_;
   return s;

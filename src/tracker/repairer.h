@@ -50,6 +50,9 @@ struct RepairStatus {
   // Images of the last round that wait for a server able to take a copy
   // (none is active, usable, with room and without one).
   int64_t waiting = 0;
+  // Images of the last round short of copies with no copy that reads back
+  // good: every one missing or damaged (a good file must be put back).
+  int64_t unreadable = 0;
   std::optional<double> rebalance_spread;  // set while a rebalance runs
 };
 
@@ -122,6 +125,8 @@ class Repairer {
   // The setting that asks for a rebalance: the largest allowed difference
   // between the fullest and the emptiest server's fill ratio.
   static constexpr std::string_view kRebalanceSetting = "rebalance_spread";
+  // How long a copy found bad is left unread before it is read again.
+  static constexpr std::chrono::seconds kBadCopyRecheck{300};
   // The setting that remembers the last --replicas a tracker started with.
   static constexpr std::string_view kReplicasSetting = "replicas";
 
@@ -151,7 +156,9 @@ class Repairer {
                          const ServerView& servers);
   // Marks `image`'s copy on `server_id` as bad (corrupt, or missing on a
   // usable server), counted and logged (`why`) once; true when it was not
-  // known before. Forget() drops the mark (Retire() calls it).
+  // known before. The mark holds kBadCopyRecheck, then the copy is read
+  // again (its bytes may have been put back); Forget() drops it (Retire()
+  // calls it, and a scrub that finds the copy good).
   bool Remember(const ImageRecord& image, int64_t server_id,
                 const std::string& why);
   void Forget(const ImageRecord& image, int64_t server_id);
@@ -160,12 +167,15 @@ class Repairer {
   Result<bool> HoldLease();
 
   // Brings one image to its copies; true when it changed anything. `done`
-  // says whether it now needs nothing more.
+  // says whether it now needs nothing more. `verify`: the image was queued,
+  // so copies that seem fine are read and checked before it leaves the
+  // queue.
   Result<bool> Fix(const ImageRecord& image, const ServerView& servers,
-                   bool& done);
+                   bool verify, bool& done);
   // Bytes of a good copy from one of `sources`; copies that fail the
   // sha256 check are retired on the way (while another copy reads back
-  // good) and counted in `retired`.
+  // good) and counted in `retired`. kNotFound when every source was
+  // missing or damaged, kUnavailable when one could not be reached.
   Result<std::string> ReadGood(const ImageRecord& image,
                                const std::vector<const ServerRow*>& sources,
                                const ServerView& servers, int& retired);
@@ -216,12 +226,20 @@ class Repairer {
   std::atomic<int64_t> failures_{0};
   std::atomic<int64_t> moved_{0};
 
-  // Images of this round short of copies (or keeping one on a draining
-  // server) for want of another server to take one, summed by the
-  // workers; and whether that was said.
-  std::atomic<int64_t> waiting_{0};
-  bool waiting_said_ = false;             // RunOnce() only
-  std::atomic<int64_t> last_waiting_{0};  // the last round's, for Status()
+  // Images of a round that repair cannot mend yet, summed by the workers,
+  // said once when some appear and once when none are left.
+  struct StuckCount {
+    std::atomic<int64_t> round{0};
+    std::atomic<int64_t> last{0};  // the last round's, for Status()
+    bool said = false;             // RunOnce() only
+    // Ends a round: +1 when some appeared, -1 when none are left, else 0.
+    int End();
+  };
+  // Short of copies (or keeping one on a draining server) for want of
+  // another server to take one.
+  StuckCount waiting_;
+  // With no copy that reads back good.
+  StuckCount unreadable_;
 
   // guards rng_, the budget, rebalance_ and known_corrupt_
   mutable std::mutex mutex_;
@@ -229,10 +247,12 @@ class Repairer {
   std::chrono::steady_clock::time_point budget_at_ =
       std::chrono::steady_clock::now();
   std::optional<double> rebalance_;
-  // Copies (image id, server id) read and found corrupt but kept, being
-  // the last readable ones: they count no more and go once a good copy is
-  // on a usable server. In memory: a restarted tracker finds them again.
-  std::set<std::pair<std::string, int64_t>> known_corrupt_;
+  // Copies (image id, server id) read and found bad but kept, being the
+  // last readable ones, and when (Unix seconds) they were last found so:
+  // they count no more and go once a good copy is on a usable server. In
+  // memory: a restarted tracker finds them again, their images being
+  // queued (Fix's `verify`).
+  std::map<std::pair<std::string, int64_t>, int64_t> known_corrupt_;
 };
 
 }  // namespace imgstore

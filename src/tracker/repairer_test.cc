@@ -380,6 +380,7 @@ TEST_F(RepairerTest, BadCopyFoundByRepairIsRememberedUntilReplaced) {
     Pass(seconds(1), {1, 2, 3});  // the good copy's server is back
     Rounds(repairer, 2);
     ExpectGoodCopies(image, 2);
+    EXPECT_EQ(repairer.Status().unreadable, 0);
     const std::vector<int64_t> now = Holders(image.id);
     EXPECT_EQ(std::count(now.begin(), now.end(), bad), 0);
   }
@@ -477,6 +478,59 @@ TEST_F(RepairerTest, DamagedCopyIsKeptWhenTheOtherIsMissing) {
   Rounds(repairer, 2);
   EXPECT_EQ(nodes_.files.count({held[1], relative}), 1u);
   EXPECT_EQ(repairer.Status().copies_made, 0) << "nothing good to copy";
+  EXPECT_EQ(repairer.Status().unreadable, 1) << "and said so";
+}
+
+// A copy found bad is read again later: bytes put back (from a backup, a
+// disk mended) are found, whether a scrub reports them or the mark lapses.
+TEST_F(RepairerTest, ABadCopyPutBackIsFoundAgain) {
+  for (bool by_scrub : {true, false}) {
+    ImageRecord image = Upload(2);
+    const std::vector<int64_t> held = Holders(image.id);
+    const std::string& relative = image.placements[0].relative_path;
+    const std::string good = nodes_.files[{held[0], relative}];
+    nodes_.files.erase({held[0], relative});
+    Repairer repairer = Make(2);
+    EXPECT_EQ(DamageAndScrub(repairer, image, held[1]).size(), 1u);
+    Rounds(repairer, 2);
+    EXPECT_EQ(repairer.Status().copies_made, 0) << "nothing good to copy";
+    EXPECT_EQ(repairer.Status().corrupt, 2) << "each bad copy counted once";
+    nodes_.files[{held[1], relative}] = good;  // put back
+    if (by_scrub) {
+      auto found = repairer.CheckScrub(*registry_->Find(held[1]),
+                                       {{relative, image.sha256, image.bytes}});
+      ASSERT_TRUE(found.has_value());
+      EXPECT_TRUE(found->empty());
+    } else {
+      clock_.Advance(Repairer::kBadCopyRecheck);
+      Beat({1, 2, 3});
+    }
+    Rounds(repairer, 2);
+    ExpectGoodCopies(image, 2);
+    const std::vector<int64_t> now = Holders(image.id);
+    EXPECT_EQ(std::count(now.begin(), now.end(), held[0]), 0)
+        << "the missing copy went once another read back good";
+    nodes_.files.clear();
+  }
+}
+
+// A tracker restarted while a bad copy is kept has forgotten its mark; the
+// image is still queued, so its copies are read and checked again.
+TEST_F(RepairerTest, ARestartedTrackerFindsAKeptBadCopyAgain) {
+  ImageRecord image = Upload(2);
+  const std::vector<int64_t> held = Holders(image.id);
+  nodes_.files.erase({held[0], image.placements[0].relative_path});
+  {
+    Repairer before = Make(2);
+    EXPECT_EQ(DamageAndScrub(before, image, held[1]).size(), 1u);
+  }
+  Repairer after = Make(2, "t2");
+  clock_.Advance(seconds(20));  // the first one's lease runs out
+  Beat({1, 2, 3});
+  Rounds(after, 2);
+  EXPECT_EQ(*store_->RepairQueueLength(), 1) << "still queued";
+  EXPECT_EQ(after.Status().corrupt, 2) << "both bad copies found again";
+  EXPECT_EQ(Holders(image.id), held) << "and both kept";
 }
 
 // Lowering --replicas trims copies, keeping only those that read back

@@ -426,7 +426,8 @@ http::Router Tracker::MakeRouter() {
                    {"bytes_used", bytes_used},
                    {"replicas", options_.replicas},
                    {"repair_backlog", repair.backlog},
-                   {"repair_waiting", repair.waiting}};
+                   {"repair_waiting", repair.waiting},
+                   {"repair_unreadable", repair.unreadable}};
     json repair_json = {{"leader", repair.leader},
                         {"backlog", repair.backlog},
                         {"copies_made", repair.copies_made},
@@ -434,7 +435,8 @@ http::Router Tracker::MakeRouter() {
                         {"corrupt", repair.corrupt},
                         {"failures", repair.failures},
                         {"rebalance_moves", repair.moved},
-                        {"waiting", repair.waiting}};
+                        {"waiting", repair.waiting},
+                        {"unreadable", repair.unreadable}};
     return http::Json(
         bhttp::status::ok,
         {{"servers", servers}, {"totals", totals}, {"repair", repair_json}});

@@ -225,6 +225,10 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
       "repair_waiting_images",
       "Images whose repair waits for a server able to take a copy.",
       [raw] { return double(raw->repairer_->Status().waiting); });
+  t->metrics_.AddGauge(
+      "repair_unreadable_images",
+      "Images short of copies with no copy that reads back good.",
+      [raw] { return double(raw->repairer_->Status().unreadable); });
   struct RepairCounter {
     const char* name;
     const char* help;
