@@ -357,8 +357,11 @@ Result<bool> Repairer::Fix(const ImageRecord& image, const ServerView& servers,
     }
   }
   std::vector<const ServerRow*> candidates;
+  // (A server whose node takes no file this large is none: the image then
+  // waits, and says so.)
   for (const ServerRow* s : Candidates(servers, options_.disk_reserve_bytes)) {
-    if (!Holds(image, s->server_id)) candidates.push_back(s);
+    if (!Holds(image, s->server_id) && TakesFile(*s, size_t(image.bytes)))
+      candidates.push_back(s);
   }
 
   bool changed = false;

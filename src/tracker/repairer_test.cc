@@ -588,6 +588,31 @@ TEST_F(RepairerTest, ImageDeletedDuringTheRoundIsNoBadCopy) {
   EXPECT_EQ(*store_->RepairQueueLength(), 0);
 }
 
+// A server whose node takes no file this large is no place for a copy: the
+// image waits for one, and says so (the node would refuse the PUT by its
+// head, closing the connection, as a server gone does).
+TEST_F(RepairerTest, CopiesGoOnlyToServersThatTakeTheFile) {
+  ImageRecord image = Upload(1);
+  const int64_t holder = Holders(image.id)[0];
+  for (int i : {1, 2, 3}) {
+    if (i == holder) continue;
+    NodeStatus small;
+    small.name = "n" + std::to_string(i);
+    small.url = "http://127.0.0.1:" + std::to_string(9000 + i);
+    small.root = "/r";
+    small.disk_free_bytes = int64_t(1) << 40;
+    small.max_pics = 1000;
+    small.max_upload_bytes = image.bytes - 1;
+    ASSERT_TRUE(registry_->Heartbeat(small).has_value());
+  }
+  nodes_.puts.clear();
+  Repairer repairer = Make(2);
+  Rounds(repairer, 2);
+  EXPECT_EQ(Holders(image.id).size(), 1u);
+  EXPECT_TRUE(nodes_.puts.empty()) << "no server was sent the file";
+  EXPECT_EQ(repairer.Status().waiting, 1);
+}
+
 TEST_F(RepairerTest, OnlyTheLeaseHolderRepairs) {
   nodes_.fail[2] = Error{ErrorCode::kUnavailable, "down"};
   nodes_.fail[3] = Error{ErrorCode::kUnavailable, "down"};
