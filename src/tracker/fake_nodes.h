@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/wire.h"
 #include "tracker/node_client.h"
 
 namespace imgstore {
@@ -72,5 +73,17 @@ class FakeNodes final : public NodeClient {
   std::function<void()> before_put;   // runs before each Put, unlocked
   std::function<void()> before_read;  // runs before each Read, unlocked
 };
+
+// The heartbeat of fake server `i` as the unit tests name it: "n<i>" at
+// http://127.0.0.1:900<i>, room for 1000 images, a terabyte free.
+inline NodeStatus FakeBeat(int i) {
+  NodeStatus s;
+  s.name = "n" + std::to_string(i);
+  s.url = "http://127.0.0.1:" + std::to_string(9000 + i);
+  s.root = "/r";
+  s.disk_free_bytes = int64_t(1) << 40;
+  s.max_pics = 1000;
+  return s;
+}
 
 }  // namespace imgstore

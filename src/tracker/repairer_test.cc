@@ -596,12 +596,7 @@ TEST_F(RepairerTest, CopiesGoOnlyToServersThatTakeTheFile) {
   const int64_t holder = Holders(image.id)[0];
   for (int i : {1, 2, 3}) {
     if (i == holder) continue;
-    NodeStatus small;
-    small.name = "n" + std::to_string(i);
-    small.url = "http://127.0.0.1:" + std::to_string(9000 + i);
-    small.root = "/r";
-    small.disk_free_bytes = int64_t(1) << 40;
-    small.max_pics = 1000;
+    NodeStatus small = FakeBeat(i);
     small.max_upload_bytes = image.bytes - 1;
     ASSERT_TRUE(registry_->Heartbeat(small).has_value());
   }

@@ -92,16 +92,6 @@ TEST_F(UploaderTest, NoServerSaysWhy) {
 }
 
 // Server i's heartbeat, with room unless a test says otherwise.
-NodeStatus NodeBeat(int i) {
-  NodeStatus s;
-  s.name = "n" + std::to_string(i);
-  s.url = "http://127.0.0.1:" + std::to_string(9000 + i);
-  s.root = "/r";
-  s.disk_free_bytes = int64_t(1) << 40;
-  s.max_pics = 1000;
-  return s;
-}
-
 // A server that cannot be reached costs one failed store, not one per
 // upload until its heartbeat times out; its next heartbeat lets it back.
 TEST_F(UploaderTest, UnreachableServerGetsNoUploadsUntilItBeats) {
@@ -118,7 +108,7 @@ TEST_F(UploaderTest, UnreachableServerGetsNoUploadsUntilItBeats) {
 
   nodes_.fail.clear();
   clock_.Advance(std::chrono::seconds(1));
-  ASSERT_TRUE(registry_->Heartbeat(NodeBeat(1)));
+  ASSERT_TRUE(registry_->Heartbeat(FakeBeat(1)));
   nodes_.puts.clear();
   for (int i = 0; i < 40; ++i) ASSERT_TRUE(uploader.Upload(jpeg_));
   EXPECT_GT(std::count(nodes_.puts.begin(), nodes_.puts.end(), 1), 0);
@@ -141,7 +131,7 @@ void ExpectSecondNodePassedOver(Uploader& uploader) {
 }
 
 TEST_F(UploaderTest, NodeAtItsOwnMaximumIsPassedOver) {
-  NodeStatus full = NodeBeat(2);
+  NodeStatus full = FakeBeat(2);
   full.images = 1000;
   ASSERT_TRUE(registry_->Heartbeat(full).has_value());
   ASSERT_TRUE(registry_->Refresh().has_value()) << "a reload keeps it";
@@ -158,7 +148,7 @@ TEST_F(UploaderTest, NodeAtItsOwnMaximumIsPassedOver) {
 // Likewise a node whose disk is at its own --disk-reserve, larger than the
 // tracker's: it would answer every store with 507.
 TEST_F(UploaderTest, NodeAtItsOwnDiskReserveIsPassedOver) {
-  NodeStatus low = NodeBeat(2);
+  NodeStatus low = FakeBeat(2);
   low.disk_free_bytes = int64_t(10) << 30;
   low.disk_reserve_bytes = int64_t(20) << 30;
   ASSERT_TRUE(registry_->Heartbeat(low).has_value());
@@ -171,7 +161,7 @@ TEST_F(UploaderTest, NodeAtItsOwnDiskReserveIsPassedOver) {
 // why, and no server is tried (nor called down).
 TEST_F(UploaderTest, NodeWithASmallerFileLimitIsPassedOver) {
   auto beat_with_limit = [&](int i, int64_t limit) {
-    NodeStatus beat = NodeBeat(i);
+    NodeStatus beat = FakeBeat(i);
     beat.max_upload_bytes = limit;
     ASSERT_TRUE(registry_->Heartbeat(beat).has_value());
   };
