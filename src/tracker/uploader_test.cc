@@ -116,10 +116,6 @@ TEST_F(UploaderTest, UnreachableServerGetsNoUploadsUntilItBeats) {
       << "server 2 has not beaten yet";
 }
 
-// A node whose heartbeat says it holds its own --max-pics gets no uploads,
-// though an operator set max_pic_amount above it; its next beat with room
-// lets it back in.
-
 // 30 uploads, none of them stored on (or even tried at) server 2.
 void ExpectSecondNodePassedOver(Uploader& uploader) {
   for (int i = 0; i < 30; ++i) {
@@ -130,6 +126,9 @@ void ExpectSecondNodePassedOver(Uploader& uploader) {
   EXPECT_EQ(uploader.retries(), 0u) << "not even tried";
 }
 
+// A node whose heartbeat says it holds its own --max-pics gets no uploads,
+// though an operator set max_pic_amount above it; its next beat with room
+// lets it back in.
 TEST_F(UploaderTest, NodeAtItsOwnMaximumIsPassedOver) {
   NodeStatus full = FakeBeat(2);
   full.images = 1000;
