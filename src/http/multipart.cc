@@ -7,6 +7,10 @@
 
 namespace imgstore::http {
 
+bool TypeIs(std::string_view type, std::string_view prefix) {
+  return boost::beast::iequals(type.substr(0, prefix.size()), prefix);
+}
+
 namespace {
 
 // The value of `key=` (a lower-case name) in a header's parameters,

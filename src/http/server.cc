@@ -25,6 +25,7 @@
 #include <optional>
 
 #include "core/wire.h"
+#include "http/multipart.h"
 #include "http/respond.h"
 #include "http/signed.h"
 
@@ -529,8 +530,7 @@ uint64_t Server::BodyLimit(const Router::Match& match,
                            const RequestMessage& head) const {
   if (!match.route) return options_.max_body_bytes;
   if (match.route->max_body_bytes == UINT64_MAX &&
-      beast::iequals(head[beast_http::field::content_type].substr(0, 19),
-                     "multipart/form-data")) {
+      TypeIs(head[beast_http::field::content_type], "multipart/form-data")) {
     return WithFormOverhead(options_.max_body_bytes);
   }
   return std::min(options_.max_body_bytes, match.route->max_body_bytes);

@@ -268,9 +268,6 @@ bool Repairer::KnownCorrupt(const ImageRecord& image, int64_t server_id) const {
 int64_t Repairer::AddCopies(const ImageRecord& image, std::string_view bytes,
                             size_t count,
                             std::vector<const ServerRow*> candidates) {
-  std::erase_if(candidates, [&](const ServerRow* s) {
-    return !TakesFile(*s, bytes.size());
-  });
   if (count == 0 || candidates.empty()) return 0;
   const size_t n = candidates.size();
   std::vector<const ServerRow*> ordered;
@@ -741,7 +738,8 @@ Result<int64_t> Repairer::Rebalance(const ServerView& servers, double spread) {
     const ImageRecord& image = (*images)[i];
     std::vector<const ServerRow*> free;
     for (const ServerRow* s : targets) {
-      if (!Holds(image, s->server_id)) free.push_back(s);
+      if (!Holds(image, s->server_id) && TakesFile(*s, size_t(image.bytes)))
+        free.push_back(s);
     }
     if (free.empty()) return;
     int retired = 0;

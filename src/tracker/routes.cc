@@ -178,18 +178,14 @@ bool WantsPage(std::string_view accept) {
   return boost::beast::iequals(accept.substr(0, kHtml.size()), kHtml);
 }
 
-// Media types are case-insensitive (RFC 9110 §8.3.1).
-bool TypeIs(std::string_view type, std::string_view prefix) {
-  return boost::beast::iequals(type.substr(0, prefix.size()), prefix);
-}
-
 // Whether an upload's Content-Type is one it may have.
 Result<void> CheckUploadType(std::string_view type) {
   // No type at all is what a browser's fetch() sends for a file whose type
   // it does not know (HEIC, say): the bytes decide, as they do for every
   // raw upload.
-  if (type.empty() || TypeIs(type, "multipart/form-data") ||
-      TypeIs(type, "image/") || TypeIs(type, "application/octet-stream")) {
+  if (type.empty() || http::TypeIs(type, "multipart/form-data") ||
+      http::TypeIs(type, "image/") ||
+      http::TypeIs(type, "application/octet-stream")) {
     return {};
   }
   return Fail(ErrorCode::kUnsupportedMedia,
@@ -203,7 +199,7 @@ Result<std::string_view> UploadedBytes(const Request& r, uint64_t max_bytes) {
   std::string_view type = r.Header("Content-Type");
   if (auto ok = CheckUploadType(type); !ok) return Fail(ok.error());
   std::string_view bytes = r.body();
-  if (TypeIs(type, "multipart/form-data")) {
+  if (http::TypeIs(type, "multipart/form-data")) {
     auto part = http::FindFormField(type, r.body(), "file");
     if (!part) return Fail(part.error());
     bytes = part->body;
