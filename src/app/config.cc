@@ -282,6 +282,15 @@ void AddClientFlags(CLI::App& app, ClientOptions& o) {
   app.add_option("--tracker", o.tracker_url, "tracker URL")
       ->envname("IMGSTORE_TRACKER")
       ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            // A node's list of trackers, copied into a client's config.
+            return value.find(',') == std::string::npos
+                       ? std::string()
+                       : "a client talks to one tracker: give one URL (a "
+                         "balancer's, or any tracker's)";
+          },
+          ""))
       ->check(WebUrl());
   app.add_option("--admin-token", o.admin_token, "admin token")
       ->envname("IMGSTORE_ADMIN_TOKEN");

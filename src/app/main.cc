@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -339,9 +340,16 @@ int main(int argc, char** argv) {
             std::any_of(args.begin(), args.end(), [&](const std::string& a) {
               return a == flag || a.starts_with(flag + "=");
             });
-        if (!opt->get_envname().empty() && !given &&
-            what.starts_with(flag + ":")) {
-          what = opt->get_envname() + what.substr(flag.size());
+        const std::string& env = opt->get_envname();
+        if (!env.empty() && !given && what.starts_with(flag + ":")) {
+          what = env + what.substr(flag.size());
+        }
+        // A missing value that the environment could have given says so:
+        // an EnvironmentFile that did not load looks just like this.
+        if (!env.empty() && what == flag + " is required") {
+          what += std::getenv(env.c_str()) != nullptr
+                      ? " (" + env + " is set but empty)"
+                      : " (or set " + env + ")";
         }
       }
     }

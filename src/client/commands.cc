@@ -773,6 +773,18 @@ int RunStats(const ClientOptions& options) {
              ? std::string("none")
              : fmt::format("{} {}", t.repair_backlog,
                            t.repair_backlog == 1 ? "copy" : "copies")});
+    // A backlog that does not shrink says why, as `drain --wait` does.
+    auto why = [&](const char* label, int64_t images, const char* reason) {
+      if (images == 0) return;
+      rows.push_back(
+          {label, fmt::format("{} {} ({})", images,
+                              images == 1 ? "image" : "images", reason)});
+    };
+    why("waiting:", t.repair_waiting,
+        "no other server can take a copy: add or enable a server, or lower "
+        "--replicas");
+    why("unreadable:", t.repair_unreadable,
+        "no copy reads back good: see the tracker's log");
   }
   std::fputs(FormatTable(rows, "l").c_str(), stdout);
   return 0;

@@ -200,7 +200,19 @@ std::string TrimSlash(std::string url) {
 Result<http::ClientResponse> Check(const http::ClientRequest& request,
                                    Result<http::ClientResponse> res,
                                    unsigned expected) {
-  if (!res) return Fail(res.error());
+  if (!res) {
+    // Nothing listens there, or no such host: most often a tracker not
+    // started, or a URL (or the default one) that names another place.
+    const std::string& why = res.error().message;
+    if (why.ends_with("Connection refused") ||
+        why.find("Host not found") != std::string::npos) {
+      return Fail(res.error().code,
+                  why +
+                      ": is a tracker running there? (--tracker or "
+                      "IMGSTORE_TRACKER names it)");
+    }
+    return Fail(res.error());
+  }
   if (res->status != expected) {
     const ErrorCode code = CodeForStatus(res->status);
     auto message = ErrorBodyMessage(res->body);

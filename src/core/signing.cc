@@ -136,6 +136,21 @@ std::string_view Echo(std::string_view theirs, size_t max) {
 
 }  // namespace
 
+std::string SecretWeakness(std::string_view secret) {
+  constexpr size_t kShortest = 16;
+  if (secret.size() < kShortest) {
+    return fmt::format(
+        "the cluster secret is {} bytes: anyone who guesses it can store and "
+        "delete images; use {} or more (openssl rand -hex 32)",
+        secret.size(), kShortest);
+  }
+  if (secret.find_first_of(" \t#") != std::string_view::npos) {
+    return "the cluster secret holds a space, tab or '#': if it comes from "
+           "a file, a comment after the value may have become part of it";
+  }
+  return "";
+}
+
 Signature Sign(std::string_view secret, std::string_view method,
                std::string_view target, std::string_view path,
                std::string_view body, const Clock& clock) {

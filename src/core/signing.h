@@ -68,6 +68,11 @@ struct Signature {
 };
 
 // `target`: the host:port the request goes to (http::SignatureTarget).
+// Why `secret` is a poor cluster secret (under 16 bytes, or with spaces,
+// tabs or a '#': a comment an EnvironmentFile kept), or "" when it is fine.
+// For a warning at start: such a secret still works.
+std::string SecretWeakness(std::string_view secret);
+
 Signature Sign(std::string_view secret, std::string_view method,
                std::string_view target, std::string_view path,
                std::string_view body, const Clock& clock);

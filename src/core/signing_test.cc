@@ -206,5 +206,16 @@ TEST(SigningTest, SignedBeforeStartRefused) {
   EXPECT_TRUE(restarted.Verify("PUT", "/p", "b", after).has_value());
 }
 
+TEST(SigningTest, WeakSecretsAreNamed) {
+  EXPECT_EQ(SecretWeakness(std::string(32, 'a')), "");
+  EXPECT_NE(SecretWeakness("s3cr3t").find("6 bytes"), std::string::npos);
+  // An EnvironmentFile keeps a comment after the value as part of it.
+  EXPECT_NE(SecretWeakness(std::string(32, 'a') + "   # shared").find("'#'"),
+            std::string::npos);
+  EXPECT_NE(SecretWeakness(std::string(20, 'a') + "\t").find("tab"),
+            std::string::npos);
+}
+
 }  // namespace
+
 }  // namespace imgstore

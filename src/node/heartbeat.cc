@@ -55,10 +55,17 @@ void Node::HeartbeatLoop() {
                        options_.name, target);
           break;
         case Link::kDown:
-          spdlog::warn(
-              "node {}: tracker {} unreachable or not taking heartbeats "
-              "({}); still serving",
-              options_.name, target, why);
+          if (options_.tracker_urls.size() > 1) {
+            spdlog::warn(
+                "node {}: no tracker of {} reachable or taking heartbeats "
+                "({}); still serving",
+                options_.name, target, why);
+          } else {
+            spdlog::warn(
+                "node {}: tracker {} unreachable or not taking heartbeats "
+                "({}); still serving",
+                options_.name, target, why);
+          }
           break;
         case Link::kRefused:
           spdlog::error(

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/server.h"
+#include "core/signing.h"
 #include "http/client.h"
 #include "http/signed.h"
 
@@ -15,6 +16,8 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     return Fail(ErrorCode::kInvalidArgument, "--root is required");
   if (options.secret.empty())
     return Fail(ErrorCode::kInvalidArgument, "--secret is required");
+  if (const std::string weak = SecretWeakness(options.secret); !weak.empty())
+    spdlog::warn("node: {}", weak);
   std::unique_ptr<Node> node(new Node(options));
   // Absolute, as it is reported to trackers and shown on the dashboard: a
   // relative root means nothing away from where the node was started.
@@ -25,9 +28,19 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   node->options_.root = root.string();
   while (node->options_.root.size() > 1 && node->options_.root.back() == '/')
     node->options_.root.pop_back();
+  std::error_code missing;
+  const bool existed = std::filesystem::exists(node->options_.root, missing);
   auto store = FileStore::Open(node->options_.root, options.max_pics,
                                options.disk_reserve_bytes);
   if (!store) return Fail(store.error());
+  if (!existed) {
+    // Said loudly: a mistyped --root would otherwise join the cluster as
+    // a new, empty server on whatever disk holds that path.
+    spdlog::warn(
+        "root {} did not exist: created it, empty (if this node should "
+        "already hold images, stop it and fix --root)",
+        node->options_.root);
+  }
   node->store_ = std::move(*store);
   node->router_ = std::make_unique<http::Router>(node->MakeRouter());
 

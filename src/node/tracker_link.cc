@@ -34,8 +34,13 @@ TrackerLink PostToTracker(std::string_view tracker_url, std::string_view path,
   if (response->status < 200 || response->status >= 300) {
     // The tracker's own words: "status 507: ... disk is full" says more
     // than the number, and a 401 says which part of the signature failed.
-    why = "status " + std::to_string(response->status) + ": " +
-          ParseErrorBody(response->body, ErrorCode::kUnavailable).message;
+    const auto message = ErrorBodyMessage(response->body);
+    why = "status " + std::to_string(response->status);
+    if (message) why += ": " + *message;
+    // No heartbeat path there, or an answer in no imgstore's words: a
+    // node, a web server, or a URL with a path too many, not a tracker.
+    if (!message || (response->status == 404 && *message == "no such path"))
+      why += " (is --tracker a tracker's URL?)";
     // 401: the signature. Any other refusal, such as the 403 for a removed
     // server, leaves the node as good as cut off from this tracker.
     return response->status == 401 ? TrackerLink::kRefused : TrackerLink::kDown;
@@ -50,6 +55,7 @@ TrackerLink Trackers::Post(std::string_view path, const std::string& body,
                            std::string& url) {
   TrackerLink link = TrackerLink::kDown;
   const size_t first = current_.load();
+  std::vector<std::string> whys;  // each tracker's, when all are down
   for (size_t i = 0; i < urls_.size(); ++i) {
     const size_t at = (first + i) % urls_.size();
     url = urls_[at];
@@ -58,9 +64,12 @@ TrackerLink Trackers::Post(std::string_view path, const std::string& body,
       current_ = at;
       return link;
     }
+    whys.push_back(url + ": " + why);
   }
-  if (urls_.size() > 1)
-    url = fmt::format("every tracker ({})", fmt::join(urls_, ", "));
+  if (urls_.size() > 1) {
+    url = fmt::format("{}", fmt::join(urls_, ", "));
+    why = fmt::format("{}", fmt::join(whys, "; "));
+  }
   return link;
 }
 

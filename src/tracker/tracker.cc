@@ -15,6 +15,7 @@
 
 #include "core/image_probe.h"
 #include "core/placement.h"
+#include "core/signing.h"
 #include "http/client.h"
 #include "meta/indexed_store.h"
 #include "tracker/node_client.h"
@@ -40,6 +41,8 @@ bool IsLoopback(const std::string& host) {
 Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
   if (options.secret.empty())
     return Fail(ErrorCode::kInvalidArgument, "--secret is required");
+  if (const std::string weak = SecretWeakness(options.secret); !weak.empty())
+    spdlog::warn("tracker: {}", weak);
   std::unique_ptr<Tracker> t(new Tracker(options));
   auto& o = t->options_;
 

@@ -397,6 +397,12 @@ TEST_F(CliTest, ServersAndStats) {
   EXPECT_NE(at_node.exit_code, 0);
   EXPECT_NE(at_node.output.find("an imgstore tracker?"), std::string::npos)
       << at_node.output;
+  // Pointed where nothing listens: said what to check.
+  auto nothing = RunImgstore({"stats"}, "http://127.0.0.1:1", kAdminToken);
+  EXPECT_EQ(nothing.exit_code, 1);
+  EXPECT_NE(nothing.output.find("is a tracker running there?"),
+            std::string::npos)
+      << nothing.output;
 }
 
 TEST_F(CliTest, FlagsHelpVersionAndConfig) {
@@ -409,6 +415,14 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_EQ(Lines(bad.output).size(), 1u) << bad.output;
   EXPECT_NE(RunImgstore({"frobnicate"}).exit_code, 0);
+  // A secret the environment could give is named with its variable.
+  auto no_secret = RunImgstore(
+      {"node", "--root", "/tmp/x", "--tracker", "http://127.0.0.1:1"});
+  EXPECT_EQ(no_secret.exit_code, 2);
+  EXPECT_NE(no_secret.output.find("--secret is required ("), std::string::npos)
+      << no_secret.output;
+  EXPECT_NE(no_secret.output.find("IMGSTORE_SECRET"), std::string::npos)
+      << no_secret.output;
   auto bare = RunImgstore({});
   EXPECT_EQ(bare.exit_code, 2);
   EXPECT_NE(bare.output.find("no command given: one of node, tracker"),
@@ -423,6 +437,15 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
       << dir_config.output;
   EXPECT_NE(no_config.output.find("No such file"), std::string::npos)
       << no_config.output;
+  // A node's list of trackers, copied into a client's config.
+  std::ofstream(config_dir.str() + "/client.toml")
+      << "tracker = [\"http://127.0.0.1:1\", \"http://127.0.0.1:2\"]\n";
+  auto listed =
+      RunImgstore({"stats", "--config", config_dir.str() + "/client.toml"});
+  EXPECT_EQ(listed.exit_code, 2) << listed.output;
+  EXPECT_NE(listed.output.find("a client talks to one tracker"),
+            std::string::npos)
+      << listed.output;
   // Every subcommand answers --version, even one with required flags.
   for (const char* sub : {"node", "tracker", "upload", "get", "stats"}) {
     auto version = RunImgstore({sub, "--version"});

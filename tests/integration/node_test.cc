@@ -920,6 +920,33 @@ TEST(NodeFlagsTest, PublicUrlWithAPathAndNoInternalUrlIsWarnedOf) {
       << node.Log();
 }
 
+// What an operator's slips look like in the log: a root that did not
+// exist (a mistyped --root would join as a new, empty server), a short
+// secret, and trackers that none answer, each named with its reason.
+TEST(NodeFlagsTest, AMissingRootAShortSecretAndNoTrackerAreSaid) {
+  TempDir dir;
+  const uint16_t port = FreePort();
+  const std::string node_url = "http://127.0.0.1:" + std::to_string(port);
+  ChildProcess node(
+      {IMGSTORE_BINARY, "node", "--listen", "127.0.0.1:" + std::to_string(port),
+       "--root", dir.str() + "/new-root", "--tracker",
+       "http://127.0.0.1:1,http://127.0.0.1:2", "--secret", "short"},
+      dir.str() + "/node.log");
+  ASSERT_TRUE(WaitForStatus(node_url + "/status", 200)) << node.Log();
+  ASSERT_TRUE(Eventually(
+      [&] { return node.Log().find("no tracker of") != std::string::npos; },
+      std::chrono::seconds(10)))
+      << node.Log();
+  const std::string log = node.Log();
+  EXPECT_NE(log.find("root " + dir.str() + "/new-root did not exist"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("the cluster secret is 5 bytes"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("http://127.0.0.1:1: POST"), std::string::npos) << log;
+  EXPECT_NE(log.find("http://127.0.0.1:2: POST"), std::string::npos) << log;
+}
+
 // kill -9 in the middle of a stream of writes, then restart: every
 // acknowledged file is whole, no partial file is ever served.
 TEST(NodeCrashTest, KillDuringWritesLeavesNoPartialFile) {

@@ -177,6 +177,16 @@ TEST(RepairTest, TooFewServersIsVisibleAndRepairedWhenOneJoins) {
   EXPECT_NE(owed.output.find("repair backlog:  3 copies"), std::string::npos)
       << owed.output;
   EXPECT_EQ(Metric(c, "repair_backlog"), 3);
+  // And why it does not shrink: no other server can take the copies.
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return c.Servers()["totals"]["repair_waiting"].get<int64_t>() == 3;
+      },
+      seconds(20)));
+  auto waiting = RunImgstore({"stats"}, c.tracker_url(), kAdminToken);
+  EXPECT_NE(waiting.output.find("3 images (no other server can take a copy"),
+            std::string::npos)
+      << waiting.output;
 
   c.StartNode(1);
   ExpectCopiesBecomeGood(c, ids, 2, jpeg, "", seconds(20));
