@@ -1035,7 +1035,18 @@ int RunRebalance(const ClientOptions& options, double spread, bool wait,
                 static_cast<long long>(now->value("moved", int64_t(0))));
     std::fflush(stdout);
     if (!now->value("running", false)) {
-      std::printf("rebalance done\n");
+      // Short of the spread asked for: with few images no server holds a
+      // whole copy over its even share (moving one would overshoot), or
+      // someone stopped it; the tracker's answer cannot tell which.
+      if (now->value("spread", 0.0) > spread) {
+        std::printf(
+            "rebalance ended above the %.1f%% asked: no server holds a whole "
+            "copy over its even share (nothing worth moving), or it was "
+            "stopped (imgstore rebalance --stop)\n",
+            spread * 100);
+      } else {
+        std::printf("rebalance done\n");
+      }
       return 0;
     }
   }

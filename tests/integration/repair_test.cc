@@ -368,8 +368,18 @@ TEST(RepairTest, RebalanceEvensOutTheServers) {
   for (const json& s : servers["servers"]) {
     EXPECT_EQ(s["cur_pic_amount"].get<int64_t>(), 8) << s.dump();
   }
+  EXPECT_NE(r.output.find("rebalance done"), std::string::npos) << r.output;
   std::string why;
   EXPECT_TRUE(CopiesAreGood(c, ids, 1, jpeg, "", why)) << why;
+  // 9, 8, 8 is 8 % from even, yet moving the odd copy would only move the
+  // unevenness: the rebalance ends there and says why.
+  ids.push_back(UploadOne(c, jpeg));
+  auto odd = RunImgstore({"rebalance", "--wait"}, c.tracker_url(), kAdminToken);
+  EXPECT_EQ(odd.exit_code, 0) << odd.output;
+  EXPECT_NE(odd.output.find("ended above the 5.0% asked: no server holds a "
+                            "whole copy over its even share"),
+            std::string::npos)
+      << odd.output;
 }
 
 // A byte flipped in a stored file is found by the node's scrubber, the
