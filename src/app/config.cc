@@ -89,7 +89,7 @@ CLI::Validator AtLeast(int min, double max = HUGE_VAL) {
 }  // namespace
 
 // A whole number from `min` to `max`: CLI11's Range calls "two" out of range.
-CLI::Validator Between(int min, int max) {
+CLI::Validator Between(long long min, long long max) {
   return CLI::Validator(
       [min, max](std::string& value) -> std::string {
         long long v = 0;
@@ -97,6 +97,21 @@ CLI::Validator Between(int min, int max) {
         auto [at, ec] = std::from_chars(value.data(), end, v);
         if (value.empty() || ec != std::errc() || at != end)
           return "expected a whole number, got '" + value + "'";
+        if (v < min || v > max)
+          return fmt::format("must be from {} to {}", min, max);
+        return {};
+      },
+      fmt::format("{}..{}", min, max));
+}
+
+CLI::Validator BetweenReal(double min, double max) {
+  return CLI::Validator(
+      [min, max](std::string& value) -> std::string {
+        double v = 0;
+        const char* end = value.data() + value.size();
+        auto [at, ec] = std::from_chars(value.data(), end, v);
+        if (value.empty() || ec != std::errc() || at != end)
+          return "expected a number, got '" + value + "'";
         if (v < min || v > max)
           return fmt::format("must be from {} to {}", min, max);
         return {};

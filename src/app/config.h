@@ -17,7 +17,9 @@ void AddTrackerFlags(CLI::App& app, TrackerOptions& options);
 void AddClientFlags(CLI::App& app, ClientOptions& options);
 
 // Checks a whole number from `min` to `max`, with a message that says so.
-CLI::Validator Between(int min, int max);
+CLI::Validator Between(long long min, long long max);
+// A number (a fraction, say) from `min` to `max`, with a plain refusal.
+CLI::Validator BetweenReal(double min, double max);
 
 // Expands `--config FILE` (a flat TOML table whose keys are flag names
 // without dashes) into flags placed before the command line's own, so flags

@@ -138,7 +138,7 @@ Run ImportCommand(CLI::App& app) {
 Run GetCommand(CLI::App& app) {
   ClientOptions& client = ClientFlags(app);
   static std::string id, out;
-  app.add_option("id", id, "image id")->required();
+  app.add_option("ID", id, "image id")->required();
   app.add_option("-o,--output", out, "file to write (default: stdout)");
   return [&client] { return RunGet(client, id, out); };
 }
@@ -146,7 +146,7 @@ Run GetCommand(CLI::App& app) {
 Run RmCommand(CLI::App& app) {
   ClientOptions& client = ClientFlags(app);
   static std::vector<std::string> ids;
-  app.add_option("ids", ids, "image ids")->required();
+  app.add_option("ID", ids, "image ids")->required();
   return [&client] { return RunRm(client, ids); };
 }
 
@@ -159,11 +159,11 @@ Run ServersCommand(CLI::App& app) {
   ClientOptions& client = ClientFlags(app);
   static std::string verb = "list", arg;
   app.add_option(
-         "verb", verb,
+         "VERB", verb,
          "list | add URL | drain ID | disable ID | enable ID | remove ID")
       ->check(CLI::IsMember(
           {"list", "add", "drain", "disable", "enable", "remove"}));
-  app.add_option("arg", arg, "URL (add) or server id");
+  app.add_option("ARG", arg, "URL (add) or server id");
   static bool wait = false;
   app.add_flag("--wait", wait,
                "drain: show progress until the server holds no images");
@@ -178,7 +178,7 @@ Run RebalanceCommand(CLI::App& app) {
                  "largest allowed gap between the fullest and the emptiest "
                  "server's fill ratio, as a share of the mean fill")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 0.99));
+      ->check(BetweenReal(0.0, 0.99));
   app.add_flag("--wait", wait, "show progress until done");
   app.add_flag("--stop", stop, "cancel a running rebalance");
   return [&client] { return RunRebalance(client, spread, wait, stop); };
@@ -194,7 +194,7 @@ Run FsckCommand(CLI::App& app) {
   app.add_option("--min-age", min_age,
                  "seconds a file must exist before it counts as an orphan")
       ->capture_default_str()
-      ->check(CLI::Range(int64_t(0), int64_t(1) << 40));
+      ->check(Between(0, 1LL << 40));
   return [&client] { return RunFsck(client, fix, min_age); };
 }
 
@@ -241,6 +241,11 @@ int main(int argc, char** argv) {
     return 2;  // a usage error, as a bad flag
   }
   std::vector<std::string>& args = expanded->args;
+  // `imgstore help [COMMAND]`, as git and most tools take it.
+  if (args.size() >= 2 && args[1] == "help") {
+    args.erase(args.begin() + 1);
+    args.push_back("--help");
+  }
 
   CLI::App app{
       "imgstore: distributed image storage and load balancing for web sites"};
@@ -331,8 +336,25 @@ int main(int argc, char** argv) {
                    names.c_str());
       return 2;
     }
-    // A bad value from the environment is named by its variable.
+    // An argument too many: CLI11's words name neither it nor the command.
+    if (!extras.empty()) {
+      const std::string command = app.get_subcommands().front()->get_name();
+      std::fprintf(stderr,
+                   "imgstore: %s: unexpected argument %s (see imgstore %s "
+                   "--help)\n",
+                   command.c_str(), extras.front().c_str(), command.c_str());
+      return 2;
+    }
     std::string what = e.what();
+    // CLI11's "Could not convert: --heartbeat = two", in the words of the
+    // other refusals (every flag that can fail to convert is a number).
+    constexpr std::string_view kConvert = "Could not convert: ";
+    if (const size_t eq = what.find(" = ");
+        what.starts_with(kConvert) && eq != std::string::npos) {
+      what = what.substr(kConvert.size(), eq - kConvert.size()) +
+             ": expected a number, got '" + what.substr(eq + 3) + "'";
+    }
+    // A bad value from the environment is named by its variable.
     for (CLI::App* sub : app.get_subcommands()) {
       for (const CLI::Option* opt : sub->get_options()) {
         const std::string flag = opt->get_name();
