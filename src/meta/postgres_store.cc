@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -157,16 +158,17 @@ class PgConnection {
       std::string name = "s" + std::to_string(prepared_.size());
       std::string text(sql);
       auto made = Check(
-          PQprepare(conn_, name.c_str(), text.c_str(), 0, nullptr), "prepare");
+          Await(PQsendPrepare(conn_, name.c_str(), text.c_str(), 0, nullptr)),
+          "prepare");
       if (!made) return Fail(made.error());
       it = prepared_.emplace(std::move(text), std::move(name)).first;
     }
     std::vector<const char*> values;
     values.reserve(params.size());
     for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-    return Check(PQexecPrepared(conn_, it->second.c_str(),
-                                static_cast<int>(values.size()), values.data(),
-                                nullptr, nullptr, 0),
+    return Check(Await(PQsendQueryPrepared(conn_, it->second.c_str(),
+                                           static_cast<int>(values.size()),
+                                           values.data(), nullptr, nullptr, 0)),
                  nullptr);
   }
 
@@ -174,25 +176,80 @@ class PgConnection {
   // through the simple protocol; not prepared.
   Result<PgResult> Script(std::string_view sql) {
     std::string text(sql);
-    return Check(PQexec(conn_, text.c_str()), nullptr);
+    return Check(Await(PQsendQuery(conn_, text.c_str())), nullptr);
   }
 
   // Undoes an open transaction, if any; a connection that cannot even do
   // that is broken and dropped by the pool.
   void Rollback() {
-    if (PQtransactionStatus(conn_) != PQTRANS_IDLE) {
-      PQclear(PQexec(conn_, "ROLLBACK"));
+    if (!timed_out_ && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+      PQclear(Await(PQsendQuery(conn_, "ROLLBACK")));
     }
   }
 
-  bool Broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+  // Every answer from now on must come by `deadline`; one that does not
+  // fails the call with kUnavailable and breaks the connection (its
+  // statement may still run once the database wakes up: the caller learns
+  // no more than from a connection lost mid-call).
+  void SetDeadline(std::chrono::steady_clock::time_point deadline) {
+    deadline_ = deadline;
+  }
+  bool Broken() const { return timed_out_ || PQstatus(conn_) != CONNECTION_OK; }
+  bool TimedOut() const { return timed_out_; }
   // The SQLSTATE of the last failure ("" for none or a connection failure).
   const std::string& last_sqlstate() const { return last_sqlstate_; }
 
  private:
   explicit PgConnection(PGconn* conn) : conn_(conn) {}
 
+  // The result of the command just sent (`sent`: PQsend*'s return), as
+  // PQexec would give it (the last one; the error, if one stopped it), read
+  // without waiting past deadline_. nullptr when sending failed or the
+  // deadline passed (then timed_out_).
+  PGresult* Await(int sent) {
+    if (sent == 0) return nullptr;
+    PGresult* last = nullptr;
+    for (;;) {
+      while (PQisBusy(conn_) != 0) {
+        if (!Readable()) {
+          timed_out_ = true;
+          PQclear(last);
+          return nullptr;
+        }
+        if (PQconsumeInput(conn_) == 0) break;  // lost: PQgetResult says
+      }
+      PGresult* r = PQgetResult(conn_);
+      if (r == nullptr) return last;
+      PQclear(last);
+      last = r;
+    }
+  }
+
+  // Waits until the socket has something to read or deadline_ passes.
+  bool Readable() {
+    for (;;) {
+      int wait_ms = -1;
+      if (deadline_ != std::chrono::steady_clock::time_point::max()) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline_ - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        wait_ms = static_cast<int>(std::min<int64_t>(left.count(), 60'000));
+      }
+      pollfd p{PQsocket(conn_), POLLIN, 0};
+      const int n = ::poll(&p, 1, wait_ms);
+      if (n > 0) return true;
+      if (n < 0 && errno != EINTR) return true;  // PQconsumeInput reports it
+    }
+  }
+
   Result<PgResult> Check(PGresult* raw, const char* doing) {
+    if (raw == nullptr && timed_out_) {
+      last_sqlstate_.clear();
+      return Fail(ErrorCode::kUnavailable,
+                  std::string(doing != nullptr ? doing : "query") +
+                      ": no answer from the PostgreSQL database in time (is "
+                      "it hung, or its host cut off?)");
+    }
     PgResult res(raw);
     last_sqlstate_.clear();
     ExecStatusType status =
@@ -215,6 +272,9 @@ class PgConnection {
   PGconn* const conn_;
   std::unordered_map<std::string, std::string> prepared_;  // sql → name
   std::string last_sqlstate_;
+  std::chrono::steady_clock::time_point deadline_ =
+      std::chrono::steady_clock::time_point::max();
+  bool timed_out_ = false;
 };
 
 namespace {
@@ -475,9 +535,16 @@ PostgresStore::PostgresStore(std::string url,
 
 PostgresStore::~PostgresStore() = default;
 
-Result<std::unique_ptr<PgConnection>> PostgresStore::Acquire() {
+Result<std::unique_ptr<PgConnection>> PostgresStore::Acquire(
+    std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mu_);
-  freed_.wait(lock, [this] { return !free_.empty() || open_ < kPoolSize; });
+  if (!freed_.wait_until(lock, deadline, [this] {
+        return !free_.empty() || open_ < kPoolSize;
+      })) {
+    return Fail(ErrorCode::kUnavailable,
+                "every connection to the PostgreSQL database is busy and "
+                "none came free in time (is the database answering?)");
+  }
   if (!free_.empty()) {
     auto c = std::move(free_.back());
     free_.pop_back();
@@ -517,11 +584,14 @@ void PostgresStore::Release(std::unique_ptr<PgConnection> c) {
 }
 
 template <typename T, typename Fn>
-Result<T> PostgresStore::Run(Kind kind, Fn&& fn) {
+Result<T> PostgresStore::Run(Kind kind, Fn&& fn,
+                             std::chrono::steady_clock::duration timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (int attempt = 1;; ++attempt) {
-    auto c = Acquire();
+    auto c = Acquire(deadline);
     if (!c) return Fail(c.error());
     PgConnection& conn = **c;
+    conn.SetDeadline(deadline);
     bool commit_sent = false;
     auto result = [&]() -> Result<T> {
       if (kind == Kind::kRead) return fn(conn);
@@ -536,8 +606,11 @@ Result<T> PostgresStore::Run(Kind kind, Fn&& fn) {
     // Whether a pooled connection died while idle (the server restarted):
     // nothing was committed, so a fresh connection may safely try again. A
     // connection lost during COMMIT leaves the outcome unknown: no retry.
-    bool lost = conn.Broken() && !commit_sent;
+    // Not one that timed out: the database is not answering, and the
+    // call's time is up.
+    bool lost = conn.Broken() && !conn.TimedOut() && !commit_sent;
     if (!result) conn.Rollback();
+    conn.SetDeadline(std::chrono::steady_clock::time_point::max());
     Release(*std::move(c));
     if (result || attempt >= kAttempts || !(Retryable(sqlstate) || lost)) {
       return result;
@@ -965,7 +1038,8 @@ Result<StoreStats> PostgresStore::Stats() {
     if (!r) return Fail(r.error());
     return StoreStats{r->Int(0, 0), r->Int(0, 1), r->Int(0, 2)};
   };
-  return Context(Run<StoreStats>(Kind::kRead, stats), "read store stats");
+  return Context(Run<StoreStats>(Kind::kRead, stats, kSlowCallTimeout),
+                 "read store stats");
 }
 
 // ---- copies ----
@@ -1128,7 +1202,7 @@ Result<int64_t> PostgresStore::QueueImagesShortOf(int64_t copies, int64_t now) {
     if (!r) return Fail(r.error());
     return r->Changes();
   };
-  return Context(Run<int64_t>(Kind::kWrite, queue),
+  return Context(Run<int64_t>(Kind::kWrite, queue, kSlowCallTimeout),
                  "queue images short of {} copies", copies);
 }
 

@@ -45,6 +45,14 @@ class PostgresStore final : public MetadataStore {
   // Tries of one transaction that meets 40001/40P01 (or a pooled connection
   // found dead before anything was committed).
   static constexpr int kAttempts = 4;
+  // How long one call may wait for the database: for a free connection and
+  // for every answer. A database that stops answering (hung, frozen, its
+  // host cut off while TCP still holds) then turns into kUnavailable, a
+  // 503, and /healthz says so, instead of requests that never end. The few
+  // calls that scan whole tables (Stats, QueueImagesShortOf) get
+  // kSlowCallTimeout; migrations at start, none.
+  static constexpr std::chrono::seconds kCallTimeout{10};
+  static constexpr std::chrono::seconds kSlowCallTimeout{300};
 
   // Connects to `url` (a libpq URI, postgresql://USER@HOST:PORT/DB) and
   // applies the pending migrations/postgres/NNN_*.sql, each in its own
@@ -121,8 +129,10 @@ class PostgresStore final : public MetadataStore {
   // Runs `fn(connection)` on a pooled connection: as it is for kRead, inside
   // BEGIN ... COMMIT for kWrite; retries as described above.
   template <typename T, typename Fn>
-  Result<T> Run(Kind kind, Fn&& fn);
-  Result<std::unique_ptr<PgConnection>> Acquire();
+  Result<T> Run(Kind kind, Fn&& fn,
+                std::chrono::steady_clock::duration timeout = kCallTimeout);
+  Result<std::unique_ptr<PgConnection>> Acquire(
+      std::chrono::steady_clock::time_point deadline);
   void Release(std::unique_ptr<PgConnection> c);
 
   const std::string url_;

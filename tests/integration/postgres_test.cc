@@ -241,7 +241,20 @@ class DatabaseProxy {
         dir_.str() + "/db-proxy.log");
     ::usleep(300'000);  // HAProxy binds in a few milliseconds
   }
-  void Stop() { proxy_.reset(); }
+  void Stop() {
+    Thaw();
+    proxy_.reset();
+  }
+  // A database that stops answering with its connections still open (hung,
+  // or frozen): HAProxy stopped, so nothing is forwarded either way and new
+  // connections wait in its listen queue.
+  void Freeze() {
+    if (proxy_) ::kill(proxy_->pid(), SIGSTOP);
+  }
+  void Thaw() {
+    if (proxy_) ::kill(proxy_->pid(), SIGCONT);
+  }
+  ~DatabaseProxy() { Thaw(); }
 
  private:
   TempDir dir_;
@@ -510,6 +523,49 @@ TEST_F(PostgresClusterTest, ADatabaseOutageLeavesNoFileAndCallsNoNodeLost) {
                          std::chrono::seconds(5)))
       << c.FileCount() << " files for " << ids.size() << " images\n"
       << c.Logs();
+}
+
+// A database that stops answering, its connections still open, is an
+// outage too: a call that waits on it ends within the store's call timeout
+// with a 503, /healthz says so (so a balancer can act), uploads are then
+// refused at once, and everything comes back when it answers again.
+TEST_F(PostgresClusterTest, AHungDatabaseIsAnOutageNotAHang) {
+  DatabaseProxy db(db_->url());
+  TwoTrackers& c = Start(100000, db.url());
+  auto first = Send("POST", c.TrackerUrl(0) + "/v1/images",
+                    TestData("small.jpg"), {{"Content-Type", "image/jpeg"}});
+  ASSERT_EQ(first.status, 201u) << first.body;
+  const std::string id = Parse(first.body)["id"];
+
+  db.Freeze();
+  const auto frozen = steady_clock::now();
+  auto resolved =
+      Send("POST", c.TrackerUrl(0) + "/v1/resolve", json{{"ids", {id}}}.dump(),
+           {{"Content-Type", "application/json"}});
+  EXPECT_EQ(resolved.status, 503u) << resolved.body;
+  EXPECT_LT(steady_clock::now() - frozen,
+            PostgresStore::kCallTimeout + std::chrono::seconds(5));
+  ASSERT_TRUE(Eventually(
+      [&] { return Get(c.TrackerUrl(1) + "/healthz").status == 503; },
+      PostgresStore::kCallTimeout + std::chrono::seconds(10)))
+      << c.Logs();
+  const auto asked = steady_clock::now();
+  auto refused = Send("POST", c.TrackerUrl(1) + "/v1/images",
+                      TestData("small.png"), {{"Content-Type", "image/png"}});
+  EXPECT_EQ(refused.status, 503u) << refused.body;
+  EXPECT_LT(steady_clock::now() - asked, std::chrono::seconds(2));
+
+  db.Thaw();
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return Get(c.TrackerUrl(0) + "/healthz").status == 200 &&
+               Get(c.TrackerUrl(1) + "/healthz").status == 200;
+      },
+      std::chrono::seconds(20)))
+      << c.Logs();
+  auto again = Send("POST", c.TrackerUrl(1) + "/v1/images",
+                    TestData("small.png"), {{"Content-Type", "image/png"}});
+  EXPECT_EQ(again.status, 201u) << again.body;
 }
 
 }  // namespace
