@@ -498,7 +498,17 @@ Result<bool> Repairer::HoldLease() {
   if (leader_.load() && now < lease_until_ - ttl * 2 / 3) return true;
   auto lease =
       store_.AcquireLease(std::string(kRepairLease), options_.holder, now, ttl);
-  if (!lease) return Fail(lease.error());
+  if (!lease) {
+    // Not renewed (the database does not answer): once it has run out,
+    // another tracker may take it, and this one says it leads no more.
+    if (now >= lease_until_ && leader_.exchange(false)) {
+      spdlog::info(
+          "repair: this tracker no longer holds the repair lease (it ran "
+          "out unrenewed: {})",
+          lease.error().message);
+    }
+    return Fail(lease.error());
+  }
   if (*lease) lease_until_ = now + ttl;
   if (leader_.exchange(*lease) != *lease) {
     spdlog::info("repair: this tracker {} the repair lease",

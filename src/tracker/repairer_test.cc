@@ -631,6 +631,27 @@ TEST_F(RepairerTest, OnlyTheLeaseHolderRepairs) {
   EXPECT_TRUE(first.Status().leader) << "taken at once, not after 15 s";
 }
 
+// A lease that cannot be renewed (the database does not answer) is given
+// up once it has run out: another tracker may hold it by then, and
+// repair_leader must not say this one leads.
+TEST_F(RepairerTest, ALeaseThatCannotBeRenewedLapses) {
+  Repairer repairer = Make(2, "t1");
+  Rounds(repairer, 1);
+  ASSERT_TRUE(repairer.Status().leader);
+  const std::string db = dir_.str() + "/meta.db";
+  std::filesystem::rename(db, db + ".away");  // writes fail from now on
+  clock_.Advance(seconds(10));                // time to renew
+  EXPECT_FALSE(repairer.RunOnce().has_value());
+  EXPECT_TRUE(repairer.Status().leader) << "still within its time";
+  clock_.Advance(seconds(10));
+  EXPECT_FALSE(repairer.RunOnce().has_value());
+  EXPECT_FALSE(repairer.Status().leader);
+  std::filesystem::rename(db + ".away", db);
+  Beat({1, 2, 3});
+  Rounds(repairer, 1);
+  EXPECT_TRUE(repairer.Status().leader) << "taken again once it can be";
+}
+
 TEST_F(RepairerTest, ExtraCopiesAreTrimmed) {
   ImageRecord image = Upload(3);
   Repairer repairer = Make(2);

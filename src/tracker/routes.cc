@@ -13,7 +13,6 @@
 
 #include "core/hex.h"
 #include "core/image_probe.h"
-#include "core/placement.h"
 #include "core/wire.h"
 #include "http/client.h"
 #include "http/multipart.h"
@@ -86,9 +85,7 @@ Result<int64_t> CheckCapacity(int64_t max_pic_amount) {
 
 json ServerJson(const ServerRow& s, const ServerRegistry& registry,
                 int64_t disk_reserve_bytes) {
-  // Whether placement would choose it now: usable, active, with room by
-  // the counts, its own heartbeat and its disk, its last store not failed.
-  const bool takes_uploads = !Candidates({s}, disk_reserve_bytes).empty();
+  const bool takes_uploads = registry.TakesUploads(s, disk_reserve_bytes);
   return json{{"server_id", s.server_id},
               {"server_name", s.server_name},
               {"server_url", s.server_url},

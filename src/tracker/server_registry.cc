@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "core/placement.h"
+
 namespace imgstore {
 
 ServerRegistry::ServerRegistry(MetadataStore& store, const Clock& clock,
@@ -77,6 +79,11 @@ int64_t ServerRegistry::HealthKnownSince() const {
 std::optional<Error> ServerRegistry::RefreshError() const {
   std::lock_guard lock(mutex_);
   return refresh_error_;
+}
+
+bool ServerRegistry::TakesUploads(const ServerRow& row,
+                                  int64_t disk_reserve_bytes) const {
+  return !RefreshError() && !Candidates({row}, disk_reserve_bytes).empty();
 }
 
 void ServerRegistry::Apply(std::vector<ServerRow> rows) {

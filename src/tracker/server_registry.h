@@ -70,6 +70,10 @@ class ServerRegistry {
   void AdjustCount(int64_t server_id, int64_t delta);
 
   int64_t HeartbeatAgeSeconds(const ServerRow& row) const;
+  // Whether placement would choose `row` now: usable, active, with room by
+  // the counts and above the disk reserve, its last store not failed, and
+  // the store readable (no upload could be recorded otherwise).
+  bool TakesUploads(const ServerRow& row, int64_t disk_reserve_bytes) const;
 
  private:
   // Copies recorded on a server from which a node reporting fewer than

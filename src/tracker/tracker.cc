@@ -14,7 +14,6 @@
 #include <sstream>
 
 #include "core/image_probe.h"
-#include "core/placement.h"
 #include "core/signing.h"
 #include "http/client.h"
 #include "meta/indexed_store.h"
@@ -164,6 +163,10 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
       "upload_stage_seconds_total",
       "Time uploads spent checking, hashing, storing and recording images.",
       std::move(stages));
+  t->metrics_.AddGauge(
+      "store_up",
+      "1 while the metadata store answers (the server table can be read).",
+      [raw] { return raw->registry_->RefreshError() ? 0.0 : 1.0; });
   t->metrics_.AddGauge("servers_usable", "Servers whose heartbeat is current.",
                        [raw] {
                          double n = 0;
@@ -185,12 +188,12 @@ Result<std::unique_ptr<Tracker>> Tracker::Start(const TrackerOptions& options) {
                        [](const ServerRow&s, const Tracker&) {
                          return double(s.flg_usable);
                        }},
-           ServerGauge{
-               "server_takes_uploads", "1 while the server gets new images.",
-               [](const ServerRow&s, const Tracker&tr) {
-                 return double(
-                     !Candidates({s}, tr.options_.disk_reserve_bytes).empty());
-               }},
+           ServerGauge{"server_takes_uploads",
+                       "1 while the server gets new images.",
+                       [](const ServerRow&s, const Tracker&tr) {
+                         return double(tr.registry_->TakesUploads(
+                             s, tr.options_.disk_reserve_bytes));
+                       }},
            ServerGauge{"server_images", "Copies recorded on the server.",
                        [](const ServerRow&s, const Tracker&) {
                          return double(s.cur_pic_amount);

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "core/hex.h"
@@ -549,6 +550,19 @@ TEST_F(PostgresClusterTest, AHungDatabaseIsAnOutageNotAHang) {
       [&] { return Get(c.TrackerUrl(1) + "/healthz").status == 503; },
       PostgresStore::kCallTimeout + std::chrono::seconds(10)))
       << c.Logs();
+  // The metrics say so too: the store is down and no server takes uploads.
+  const std::string down = Get(c.TrackerUrl(1) + "/metrics").body;
+  EXPECT_NE(down.find("\nimgstore_tracker_store_up 0\n"), std::string::npos)
+      << down;
+  int taking = 0, listed = 0;
+  std::istringstream lines(down);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("imgstore_tracker_server_takes_uploads{")) continue;
+    ++listed;
+    taking += line.ends_with(" 1");
+  }
+  EXPECT_EQ(listed, 3) << down;
+  EXPECT_EQ(taking, 0) << down;
   const auto asked = steady_clock::now();
   auto refused = Send("POST", c.TrackerUrl(1) + "/v1/images",
                       TestData("small.png"), {{"Content-Type", "image/png"}});
@@ -566,6 +580,9 @@ TEST_F(PostgresClusterTest, AHungDatabaseIsAnOutageNotAHang) {
   auto again = Send("POST", c.TrackerUrl(1) + "/v1/images",
                     TestData("small.png"), {{"Content-Type", "image/png"}});
   EXPECT_EQ(again.status, 201u) << again.body;
+  EXPECT_NE(Get(c.TrackerUrl(1) + "/metrics")
+                .body.find("\nimgstore_tracker_store_up 1\n"),
+            std::string::npos);
 }
 
 }  // namespace
