@@ -987,8 +987,14 @@ int RunServers(const ClientOptions& options, const std::string& verb,
     }
     case Kind::kRemove: {
       if (auto removed = tracker.RemoveServer(action->server_id); !removed) {
-        PrintError(About(fmt::format("server {}", action->server_id),
-                         Describe(removed.error())));
+        std::string why = Describe(removed.error());
+        if (removed.error().code == ErrorCode::kConflict &&
+            why.find("holds images") != std::string::npos) {
+          why +=
+              fmt::format("; drain it first: imgstore servers drain {} --wait",
+                          action->server_id);
+        }
+        PrintError(About(fmt::format("server {}", action->server_id), why));
         return 1;
       }
       std::printf("removed server %lld\n",

@@ -294,6 +294,11 @@ TEST(RepairTest, DrainThenRemoveLosesNothing) {
   auto removed_early = RunImgstore({"servers", "remove", std::to_string(id)},
                                    c.tracker_url(), kAdminToken);
   EXPECT_NE(removed_early.exit_code, 0) << "it still holds images";
+  EXPECT_NE(
+      removed_early.output.find("drain it first: imgstore servers drain " +
+                                std::to_string(id) + " --wait"),
+      std::string::npos)
+      << removed_early.output;
 
   auto drained = RunImgstore({"servers", "drain", std::to_string(id), "--wait"},
                              c.tracker_url(), kAdminToken);
