@@ -541,8 +541,20 @@ void Demo::NodeLost(const Child& child, int status) const {
 }
 
 int Demo::Stop(int sig) {
-  std::printf("\nimgstore demo: %s: stopping the tracker and %d node%s\n",
-              ::strsignal(sig), options_.nodes, options_.nodes == 1 ? "" : "s");
+  // What is still running: a node killed by hand is not stopped again.
+  ReapEnded(children_);
+  int nodes = 0;
+  bool tracker = false;
+  for (const Child& c : children_) {
+    if (c.pid <= 0) continue;
+    if (c.name == "tracker") {
+      tracker = true;
+    } else {
+      ++nodes;
+    }
+  }
+  std::printf("\nimgstore demo: %s: stopping %s%d node%s\n", ::strsignal(sig),
+              tracker ? "the tracker and " : "", nodes, nodes == 1 ? "" : "s");
   std::fflush(stdout);
   StopAll(children_);
   std::printf("imgstore demo: stopped\n");
