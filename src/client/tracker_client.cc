@@ -266,15 +266,20 @@ Result<ImageMeta> TrackerClient::Upload(std::string bytes,
   req.headers.emplace_back("Content-Type", std::string(content_type));
   req.timeout = UploadTimeout(bytes.size());
   req.body = std::move(bytes);
-  // A tracker busy receiving other uploads says when to come back: a few
-  // times, rather than failing a file an import would have to run again
-  // for. (A refused upload changed nothing.)
+  // A tracker busy receiving other uploads, or whose database is away for
+  // a moment (a failover, a restart), says when to come back: a few times,
+  // rather than failing a file an import would have to run again for. (A
+  // refused upload changed nothing.) Not for "no server can take it",
+  // which waiting seconds rarely mends.
   constexpr int kBusyTries = 5;
+  auto passing = [](std::string_view why) {
+    return why.starts_with("busy") ||
+           why.starts_with("the metadata store cannot be read");
+  };
   Result<http::ClientResponse> res = http::Fetch(req);
   for (int tries = 1; tries < kBusyTries; ++tries) {
     auto wait = RetryAfter(res);
-    if (!wait || ErrorBodyMessage(res->body).value_or("").rfind("busy", 0) != 0)
-      break;
+    if (!wait || !passing(ErrorBodyMessage(res->body).value_or(""))) break;
     std::this_thread::sleep_for(std::chrono::seconds(*wait));
     res = http::Fetch(req);
   }

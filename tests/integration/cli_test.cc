@@ -18,6 +18,7 @@
 
 #include "core/hex.h"
 #include "testing/cluster.h"
+#include "tracker/store_outage.h"
 
 namespace imgstore::testing {
 namespace {
@@ -160,6 +161,27 @@ TEST(CliBusyTest, UploadWaitsForABusyTracker) {
   auto up = RunImgstore(
       {"upload", std::string(IMGSTORE_TEST_DATA) + "/small.jpg"}, url, "");
   release.join();
+  EXPECT_EQ(up.exit_code, 0) << up.output;
+  EXPECT_EQ(Lines(up.output).size(), 1u) << up.output;
+}
+
+// A tracker whose database cannot be read for a moment (a failover, a
+// restart) answers 503 with Retry-After too; `upload` waits it out.
+TEST(CliBusyTest, UploadWaitsForTheDatabaseToAnswerAgain) {
+  Cluster c({.nodes = 1});
+  const std::string db = c.dir() + "/tracker.db";
+  SetServerTableReadable(db, false);
+  ASSERT_TRUE(Eventually(
+      [&] { return Get(c.tracker_url() + "/healthz").status == 503; },
+      std::chrono::seconds(10)));
+  std::thread back([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    SetServerTableReadable(db, true);
+  });
+  auto up =
+      RunImgstore({"upload", std::string(IMGSTORE_TEST_DATA) + "/small.jpg"},
+                  c.tracker_url(), "");
+  back.join();
   EXPECT_EQ(up.exit_code, 0) << up.output;
   EXPECT_EQ(Lines(up.output).size(), 1u) << up.output;
 }
