@@ -1190,7 +1190,9 @@ TEST(OpenMetadataStoreTest, RefusesUrlsItCannotOpen) {
   };
   const Case cases[] = {
       {"", ErrorCode::kInvalidArgument, "expected sqlite:PATH"},
-      {"meta.db", ErrorCode::kInvalidArgument, "expected sqlite:PATH"},
+      {"meta.db", ErrorCode::kInvalidArgument, "write sqlite:meta.db"},
+      {"/var/lib/imgstore/meta.db", ErrorCode::kInvalidArgument,
+       "write sqlite:/var/lib/imgstore/meta.db"},
       {"mysql://u:secret@h/db", ErrorCode::kInvalidArgument, "'mysql'"},
       {"sqlite:", ErrorCode::kInvalidArgument, "file path"},
       {"sqlite::memory:", ErrorCode::kInvalidArgument, "not supported"},

@@ -47,6 +47,15 @@ Result<std::unique_ptr<MetadataStore>> OpenMetadataStore(
     if (!store) return Fail(store.error());
     return std::unique_ptr<MetadataStore>(*std::move(store));
   }
+  // A bare file name: most likely meant as SQLite's.
+  if (!text.empty() && text.find("://") == std::string_view::npos &&
+      (text.starts_with("/") || text.starts_with(".") ||
+       text.ends_with(".db") || text.find(':') == std::string_view::npos)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "metadata store URL '" + url +
+                    "' has no scheme: write sqlite:" + url +
+                    " for a SQLite file, or postgresql://USER@HOST:PORT/DB");
+  }
   // Only the scheme is echoed: the rest of a mistyped PostgreSQL URL may
   // hold a password, and this message ends up in logs.
   std::string_view scheme = text.substr(0, text.find(':'));
