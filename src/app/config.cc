@@ -373,6 +373,11 @@ Result<ExpandedArgs> ExpandConfig(int argc, char** argv) {
         if (!text.empty()) text += ',';
         text += *item.value_exact<std::string>();
       }
+    } else if (value.is_table()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("config {}: [{}]: sections are not read; one "
+                              "file per command, its keys at the top",
+                              file, std::string(key.str())));
     } else {
       return Fail(ErrorCode::kInvalidArgument,
                   fmt::format("config {}: {} must be a string, number, "

@@ -534,6 +534,12 @@ TEST_F(CliTest, FlagsHelpVersionAndConfig) {
                                 "/c.toml: unknown key nosuchkey"),
             std::string::npos)
       << bad_key.output;
+  std::ofstream(conf.str() + "/s.toml") << "[node]\nroot = \"/x\"\n";
+  auto section = RunImgstore({"stats", "--config", conf.str() + "/s.toml"});
+  EXPECT_EQ(section.exit_code, 2);
+  EXPECT_NE(section.output.find("[node]: sections are not read"),
+            std::string::npos)
+      << section.output;
   auto bad_public =
       RunImgstore({"tracker", "--secret", "s", "--public-url", "notaurl"});
   EXPECT_EQ(bad_public.exit_code, 2) << bad_public.output;
