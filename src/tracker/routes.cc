@@ -594,12 +594,15 @@ http::Router Tracker::MakeRouter() {
   auto remove_server = [this, server_id](const Request& r) -> Response {
     auto id = server_id(r);
     if (!id) return http::ErrorResponse(ErrorCode::kNotFound, "no such server");
-    // Removing twice is one removal: the same answer, one log line.
+    // Removing twice is one removal: the same answer, one log line. The
+    // registry lists no removed server, so one it knows is not removed yet.
     auto known = registry_->Find(*id);
-    const bool already = known && known->state == ServerState::kRemoved;
     auto removed = store_->RemoveServer(*id);
     if (!removed) return http::ErrorResponse(removed.error());
-    if (!already) spdlog::info("server {}: removed by operator", *id);
+    if (known && known->state != ServerState::kRemoved) {
+      spdlog::info("server {} ({}): removed by operator", *id,
+                   known->server_name);
+    }
     (void)registry_->Refresh();
     return http::Empty(bhttp::status::no_content);
   };

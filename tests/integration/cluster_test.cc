@@ -486,6 +486,21 @@ TEST_F(ClusterTest, ServerAdministration) {
                 .status,
             204u);
   EXPECT_EQ(c().Servers()["servers"].size(), 3u);
+  // Removing twice is one removal: the same answer, logged once by name.
+  EXPECT_EQ(Send("DELETE", base + "/" + std::to_string(new_id), "",
+                 c().AdminHeaders())
+                .status,
+            204u);
+  const std::string logs = c().Logs();
+  const std::string line = "server " + std::to_string(new_id) + " (";
+  const size_t first = logs.find(line);
+  ASSERT_NE(first, std::string::npos) << logs;
+  EXPECT_NE(logs.find("): removed by operator", first), std::string::npos)
+      << logs;
+  EXPECT_EQ(logs.find("removed by operator",
+                      logs.find("removed by operator", first) + 1),
+            std::string::npos)
+      << logs;
 }
 
 // The value of one series in Prometheus text, -1 when absent.
