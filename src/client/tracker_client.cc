@@ -271,7 +271,7 @@ Result<ImageMeta> TrackerClient::Upload(std::string bytes,
   // rather than failing a file an import would have to run again for. (A
   // refused upload changed nothing.) Not for "no server can take it",
   // which waiting seconds rarely mends.
-  constexpr int kBusyTries = 5;
+  constexpr int kBusyTries = 8;
   auto passing = [](std::string_view why) {
     return why.starts_with("busy") ||
            why.starts_with("the metadata store cannot be read");

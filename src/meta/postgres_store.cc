@@ -30,7 +30,9 @@ constexpr int64_t kServerLock = 0x696d677374737276;
 
 // How long a connection attempt may take: a dead database host must turn
 // into a 503 within a client's patience, not after TCP's minutes.
-constexpr const char* kConnectTimeoutSeconds = "5";
+constexpr int kConnectTimeoutSeconds = 5;
+// libpq takes connect_timeout in whole seconds, and no less than 2.
+constexpr int kShortestConnectSeconds = 2;
 
 // The one place libpq failures become Errors (STYLE §4). `sqlstate` is the
 // five-character SQLSTATE, empty when the failure never reached the server
@@ -125,13 +127,14 @@ std::string Int(int64_t value) { return std::to_string(value); }
 // time (the pool lends it out); never shared.
 class PgConnection {
  public:
-  static Result<std::unique_ptr<PgConnection>> Open(const std::string& url) {
+  static Result<std::unique_ptr<PgConnection>> Open(
+      const std::string& url, int timeout_seconds = kConnectTimeoutSeconds) {
+    const std::string timeout = std::to_string(timeout_seconds);
     // The URL goes in as "dbname" with expand_dbname, so libpq parses it
     // and the keywords after it add what the URL does not say.
     const char* keys[] = {"dbname", "connect_timeout", "application_name",
                           nullptr};
-    const char* values[] = {url.c_str(), kConnectTimeoutSeconds, "imgstore",
-                            nullptr};
+    const char* values[] = {url.c_str(), timeout.c_str(), "imgstore", nullptr};
     std::unique_ptr<PgConnection> c(
         new PgConnection(PQconnectdbParams(keys, values, 1)));
     if (c->conn_ == nullptr) {
@@ -541,6 +544,7 @@ Result<std::unique_ptr<PgConnection>> PostgresStore::Acquire(
   if (!freed_.wait_until(lock, deadline, [this] {
         return !free_.empty() || open_ < kPoolSize;
       })) {
+    unanswered_ = true;
     return Fail(ErrorCode::kUnavailable,
                 "every connection to the PostgreSQL database is busy and "
                 "none came free in time (is the database answering?)");
@@ -550,10 +554,23 @@ Result<std::unique_ptr<PgConnection>> PostgresStore::Acquire(
     free_.pop_back();
     return c;
   }
+  // A new connection, within what is left of the call's time.
+  const auto left = std::chrono::duration_cast<std::chrono::seconds>(
+                        deadline - std::chrono::steady_clock::now())
+                        .count();
+  if (left < kShortestConnectSeconds) {
+    return Fail(ErrorCode::kUnavailable,
+                "no time left to connect to the PostgreSQL database (is it "
+                "answering?)");
+  }
   ++open_;  // reserve the slot, connect without the lock
   lock.unlock();
-  auto c = PgConnection::Open(url_);
+  auto c = PgConnection::Open(
+      url_, static_cast<int>(std::min<int64_t>(left, kConnectTimeoutSeconds)));
   if (!c) {
+    // A frozen server takes the connection and never answers its start.
+    if (c.error().message.find("timeout expired") != std::string::npos)
+      unanswered_ = true;
     lock.lock();
     --open_;
     freed_.notify_one();
@@ -586,6 +603,19 @@ void PostgresStore::Release(std::unique_ptr<PgConnection> c) {
 template <typename T, typename Fn>
 Result<T> PostgresStore::Run(Kind kind, Fn&& fn,
                              std::chrono::steady_clock::duration timeout) {
+  // While the database is not answering, one call asks; the rest fail now.
+  const bool probe = unanswered_.load();
+  if (probe && probing_.exchange(true)) {
+    return Fail(ErrorCode::kUnavailable,
+                "the PostgreSQL database is not answering (a call is "
+                "waiting on it already)");
+  }
+  struct EndProbe {
+    std::atomic<bool>* probing;
+    ~EndProbe() {
+      if (probing != nullptr) *probing = false;
+    }
+  } end_probe{probe ? &probing_ : nullptr};
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (int attempt = 1;; ++attempt) {
     auto c = Acquire(deadline);
@@ -609,6 +639,11 @@ Result<T> PostgresStore::Run(Kind kind, Fn&& fn,
     // Not one that timed out: the database is not answering, and the
     // call's time is up.
     bool lost = conn.Broken() && !conn.TimedOut() && !commit_sent;
+    if (conn.TimedOut()) {
+      unanswered_ = true;
+    } else if (!conn.Broken()) {
+      unanswered_ = false;  // it answered, if only with an error
+    }
     if (!result) conn.Rollback();
     conn.SetDeadline(std::chrono::steady_clock::time_point::max());
     Release(*std::move(c));

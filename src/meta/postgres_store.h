@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -136,6 +137,14 @@ class PostgresStore final : public MetadataStore {
   void Release(std::unique_ptr<PgConnection> c);
 
   const std::string url_;
+
+  // Set when a call went unanswered until its deadline (or found no free
+  // connection by then), cleared by the next answer. While set, one call at
+  // a time (the probe) asks the database and the others fail at once: a
+  // hung database must not hold every worker of the tracker for a call
+  // timeout each, with requests queueing behind them.
+  std::atomic<bool> unanswered_{false};
+  std::atomic<bool> probing_{false};
 
   std::mutex mu_;  // guards free_ and open_
   std::condition_variable freed_;

@@ -500,8 +500,9 @@ Result<bool> Repairer::HoldLease() {
       store_.AcquireLease(std::string(kRepairLease), options_.holder, now, ttl);
   if (!lease) {
     // Not renewed (the database does not answer): once it has run out,
-    // another tracker may take it, and this one says it leads no more.
-    if (now >= lease_until_ && leader_.exchange(false)) {
+    // another tracker may take it, and this one says it leads no more. By
+    // the clock after the call, which may have waited its whole timeout.
+    if (clock_.NowSeconds() >= lease_until_ && leader_.exchange(false)) {
       spdlog::info(
           "repair: this tracker no longer holds the repair lease (it ran "
           "out unrenewed: {})",
@@ -822,7 +823,9 @@ Result<std::vector<std::string>> Repairer::CheckScrub(
 
 RepairStatus Repairer::Status() const {
   RepairStatus s;
-  s.leader = leader_.load();
+  // A lease run out unrenewed leads no more, even before a round says so
+  // (its renewal may be waiting on a database that does not answer).
+  s.leader = leader_.load() && clock_.NowSeconds() < lease_until_.load();
   s.backlog = backlog_.load();
   s.copies_made = copies_made_.load();
   s.copies_dropped = copies_dropped_.load();

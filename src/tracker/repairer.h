@@ -216,7 +216,8 @@ class Repairer {
   std::string queue_cursor_;
   std::string sweep_cursor_;
   std::string rebalance_cursor_;
-  int64_t lease_until_ = 0;  // Unix seconds; while leader_
+  // Unix seconds; while leader_. Read by Status().
+  std::atomic<int64_t> lease_until_{0};
 
   std::atomic<bool> leader_{false};
   std::atomic<int64_t> backlog_{0};

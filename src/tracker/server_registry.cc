@@ -26,8 +26,13 @@ bool ServerRegistry::Alive(const ServerRow& row) const {
   // usable before is not called lost for that silence: not during it, nor
   // until a timeout after it.
   if (row.flg_usable)
-    since = std::max(since, refresh_error_ ? now : believed_since_);
+    since = std::max(since, InDoubtLocked(now) ? now : believed_since_);
   return now - since < int64_t(timeout_.count());
+}
+
+bool ServerRegistry::InDoubtLocked(int64_t now) const {
+  return refresh_error_.has_value() ||
+         (!pending_.empty() && now - pending_.begin()->second >= kDoubtAfter);
 }
 
 int64_t ServerRegistry::HeartbeatAgeSeconds(const ServerRow& row) const {
@@ -46,14 +51,34 @@ bool NodeFull(const NodeStatus& s) {
 }  // namespace
 
 Result<void> ServerRegistry::Refresh() {
+  const uint64_t started = refreshes_started_.fetch_add(1) + 1;
+  const int64_t began = clock_.NowSeconds();
+  {
+    std::lock_guard lock(mutex_);
+    pending_.emplace(started, began);
+  }
   auto rows = store_.ListServers();
   {
     std::lock_guard lock(mutex_);
+    pending_.erase(started);
+    const bool doubted = clock_.NowSeconds() - began >= kDoubtAfter;
+    // A read older than a success already applied is stale (one that
+    // waited out a hung database, ending after one begun later): neither
+    // its failure nor its rows are the table now.
+    if (started < last_good_refresh_) {
+      if (!rows) return Fail(rows.error());
+      return {};
+    }
+    if (rows) last_good_refresh_ = started;
     if (!rows && !refresh_error_) {
       spdlog::warn(
           "tracker: cannot read the server table, health is unknown until "
           "it can: {}",
           rows.error().message);
+    } else if (rows && doubted && !refresh_error_) {
+      // Slow but answered: beats that waited on the store meanwhile may
+      // not be recorded yet, so silence counts from now, as after a failure.
+      believed_since_ = clock_.NowSeconds();
     } else if (rows && refresh_error_) {
       believed_since_ = clock_.NowSeconds();
       spdlog::info(
@@ -235,6 +260,17 @@ Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
     if (refused_.insert(s.url).second)
       spdlog::error("heartbeat refused: {}", admitted.error().message);
     return Fail(admitted.error());
+  }
+  {
+    // Heard now, whatever the store makes of it: a store slow to answer (a
+    // database that hangs, until its call times out) must not let a live
+    // server's beats go stale here and call it down. Only a server usable
+    // already: one coming back is said so once the store takes its beat.
+    std::lock_guard lock(mutex_);
+    bool by_name = false;
+    ServerRow* known = FindSenderLocked(s, by_name);
+    if (known != nullptr && !by_name && known->flg_usable)
+      known->last_heartbeat_at = clock_.NowSeconds();
   }
   auto row = store_.RecordHeartbeat(s.name, s.url, s.root, s.max_pics,
                                     s.disk_free_bytes, s.bytes_used,

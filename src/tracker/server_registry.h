@@ -1,6 +1,8 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -98,13 +100,22 @@ class ServerRegistry {
   const Clock& clock_;
   const std::chrono::seconds timeout_;
 
-  mutable std::mutex mutex_;  // guards the seven below
+  mutable std::mutex mutex_;  // guards the members below
   std::unordered_map<int64_t, ServerRow> servers_;
   int64_t believed_since_;  // HealthKnownSince(), Unix seconds
   // Servers whose node reported its files gone (see Admit): unusable until
   // a heartbeat of theirs is taken.
   std::set<int64_t> lost_files_;
   std::optional<Error> refresh_error_;
+  // Refresh() calls in start order, and the latest started that succeeded.
+  std::atomic<uint64_t> refreshes_started_{0};
+  uint64_t last_good_refresh_ = 0;  // guarded by mutex_
+  // Refreshes under way: start order -> start time (Unix seconds). One
+  // unanswered for kDoubtAfter puts health in doubt, as a failed one does:
+  // the store may be hung, and heartbeats waiting on it record nothing.
+  std::map<uint64_t, int64_t> pending_;
+  static constexpr int64_t kDoubtAfter = 2;
+  bool InDoubtLocked(int64_t now) const;
   bool beats_unrecorded_ = false;      // the last heartbeat's record failed
   std::set<std::string> refused_;      // URLs of removed servers still beating
   std::set<int64_t> slow_beats_said_;  // servers told to beat more often

@@ -538,14 +538,48 @@ TEST_F(PostgresClusterTest, AHungDatabaseIsAnOutageNotAHang) {
   ASSERT_EQ(first.status, 201u) << first.body;
   const std::string id = Parse(first.body)["id"];
 
+  // One series of a tracker's /metrics, -1 when absent.
+  auto metric = [&](int tracker, const std::string& series) {
+    std::istringstream in(Get(c.TrackerUrl(tracker) + "/metrics").body);
+    for (std::string line; std::getline(in, line);) {
+      if (line.starts_with(series + " "))
+        return std::stod(line.substr(series.size() + 1));
+    }
+    return -1.0;
+  };
+
   db.Freeze();
   const auto frozen = steady_clock::now();
-  auto resolved =
-      Send("POST", c.TrackerUrl(0) + "/v1/resolve", json{{"ids", {id}}}.dump(),
-           {{"Content-Type", "application/json"}});
-  EXPECT_EQ(resolved.status, 503u) << resolved.body;
-  EXPECT_LT(steady_clock::now() - frozen,
-            PostgresStore::kCallTimeout + std::chrono::seconds(5));
+  // More resolves than the tracker has workers, 8 a second: none waits
+  // past a call's timeout, none queues behind the others' waits.
+  std::vector<std::thread> askers;
+  std::mutex mu;
+  std::vector<std::pair<unsigned, steady_clock::duration>> answers;
+  for (int i = 0; i < 32; ++i) {
+    askers.emplace_back([&, i] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(125 * i));
+      const auto sent = steady_clock::now();
+      auto r = Send("POST", c.TrackerUrl(0) + "/v1/resolve",
+                    json{{"ids", {id}}}.dump(),
+                    {{"Content-Type", "application/json"}});
+      std::lock_guard lock(mu);
+      answers.emplace_back(r.status, steady_clock::now() - sent);
+    });
+  }
+  // Meanwhile the servers, beating all along, stay usable.
+  double fewest_usable = 3;
+  while (steady_clock::now() - frozen < std::chrono::seconds(14)) {
+    fewest_usable =
+        std::min(fewest_usable, metric(1, "imgstore_tracker_servers_usable"));
+    ::usleep(500'000);
+  }
+  for (std::thread& t : askers) t.join();
+  EXPECT_EQ(fewest_usable, 3);
+  ASSERT_EQ(answers.size(), 32u);
+  for (const auto& [status, took] : answers) {
+    EXPECT_EQ(status, 503u);
+    EXPECT_LT(took, PostgresStore::kCallTimeout + std::chrono::seconds(3));
+  }
   ASSERT_TRUE(Eventually(
       [&] { return Get(c.TrackerUrl(1) + "/healthz").status == 503; },
       PostgresStore::kCallTimeout + std::chrono::seconds(10)))
@@ -563,6 +597,13 @@ TEST_F(PostgresClusterTest, AHungDatabaseIsAnOutageNotAHang) {
   }
   EXPECT_EQ(listed, 3) << down;
   EXPECT_EQ(taking, 0) << down;
+  // Nor does any tracker lead repair once a lease it cannot renew ran out.
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return metric(0, "imgstore_tracker_repair_leader") == 0 &&
+               metric(1, "imgstore_tracker_repair_leader") == 0;
+      },
+      std::chrono::seconds(20)));
   const auto asked = steady_clock::now();
   auto refused = Send("POST", c.TrackerUrl(1) + "/v1/images",
                       TestData("small.png"), {{"Content-Type", "image/png"}});
