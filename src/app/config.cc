@@ -86,17 +86,17 @@ CLI::Validator AtLeast(int min, double max = HUGE_VAL) {
       min == 0 ? "NUMBER >= 0" : "NUMBER >= 1");
 }
 
-}  // namespace
-
-// A whole number from `min` to `max`: CLI11's Range calls "two" out of range.
-CLI::Validator Between(long long min, long long max) {
+// A number of type T from `min` to `max`, refused in plain words (CLI11's
+// Range calls "two" out of range); `kind` names what is expected.
+template <typename T>
+CLI::Validator NumberBetween(T min, T max, const char* kind) {
   return CLI::Validator(
-      [min, max](std::string& value) -> std::string {
-        long long v = 0;
+      [min, max, kind](std::string& value) -> std::string {
+        T v = 0;
         const char* end = value.data() + value.size();
         auto [at, ec] = std::from_chars(value.data(), end, v);
         if (value.empty() || ec != std::errc() || at != end)
-          return "expected a whole number, got '" + value + "'";
+          return fmt::format("expected {}, got '{}'", kind, value);
         if (v < min || v > max)
           return fmt::format("must be from {} to {}", min, max);
         return {};
@@ -104,19 +104,14 @@ CLI::Validator Between(long long min, long long max) {
       fmt::format("{}..{}", min, max));
 }
 
+}  // namespace
+
+CLI::Validator Between(long long min, long long max) {
+  return NumberBetween(min, max, "a whole number");
+}
+
 CLI::Validator BetweenReal(double min, double max) {
-  return CLI::Validator(
-      [min, max](std::string& value) -> std::string {
-        double v = 0;
-        const char* end = value.data() + value.size();
-        auto [at, ec] = std::from_chars(value.data(), end, v);
-        if (value.empty() || ec != std::errc() || at != end)
-          return "expected a number, got '" + value + "'";
-        if (v < min || v > max)
-          return fmt::format("must be from {} to {}", min, max);
-        return {};
-      },
-      fmt::format("{}..{}", min, max));
+  return NumberBetween(min, max, "a number");
 }
 
 namespace {

@@ -987,9 +987,9 @@ int RunServers(const ClientOptions& options, const std::string& verb,
     }
     case Kind::kRemove: {
       if (auto removed = tracker.RemoveServer(action->server_id); !removed) {
+        // A removal's only conflict is a server that still holds images.
         std::string why = Describe(removed.error());
-        if (removed.error().code == ErrorCode::kConflict &&
-            why.find("holds images") != std::string::npos) {
+        if (removed.error().code == ErrorCode::kConflict) {
           why +=
               fmt::format("; drain it first: imgstore servers drain {} --wait",
                           action->server_id);

@@ -90,6 +90,11 @@ class TwoTrackers {
   std::string url() const {
     return "http://127.0.0.1:" + std::to_string(proxy_port_);
   }
+  // Whether both trackers' /healthz answer 200.
+  bool BothHealthy() const {
+    return Get(TrackerUrl(0) + "/healthz").status == 200 &&
+           Get(TrackerUrl(1) + "/healthz").status == 200;
+  }
   std::string TrackerUrl(int i) const {
     return "http://127.0.0.1:" + std::to_string(tracker_ports_[i]);
   }
@@ -498,12 +503,8 @@ TEST_F(PostgresClusterTest, ADatabaseOutageLeavesNoFileAndCallsNoNodeLost) {
   EXPECT_NE(to.Header("Location").find("/default-image"), std::string::npos);
 
   db.Start();
-  ASSERT_TRUE(Eventually(
-      [&] {
-        return Get(c.TrackerUrl(0) + "/healthz").status == 200 &&
-               Get(c.TrackerUrl(1) + "/healthz").status == 200;
-      },
-      std::chrono::seconds(10)))
+  ASSERT_TRUE(
+      Eventually([&] { return c.BothHealthy(); }, std::chrono::seconds(10)))
       << c.Logs();
   // Right after, and for a while: every image on a live node, on both.
   const auto watch = steady_clock::now() + std::chrono::seconds(3);
@@ -611,12 +612,8 @@ TEST_F(PostgresClusterTest, AHungDatabaseIsAnOutageNotAHang) {
   EXPECT_LT(steady_clock::now() - asked, std::chrono::seconds(2));
 
   db.Thaw();
-  ASSERT_TRUE(Eventually(
-      [&] {
-        return Get(c.TrackerUrl(0) + "/healthz").status == 200 &&
-               Get(c.TrackerUrl(1) + "/healthz").status == 200;
-      },
-      std::chrono::seconds(20)))
+  ASSERT_TRUE(
+      Eventually([&] { return c.BothHealthy(); }, std::chrono::seconds(20)))
       << c.Logs();
   auto again = Send("POST", c.TrackerUrl(1) + "/v1/images",
                     TestData("small.png"), {{"Content-Type", "image/png"}});
