@@ -68,6 +68,26 @@ bench_died() {
   bench_die "$1 exited with status $status (log: $bench_tmp)"
 }
 
+# bench_settle_fs: before a write benchmark's run: flushes the page cache to
+# disk (so one run's writeback does not land in the next) and, as root, drops
+# the clean caches. Without the drop, a run pays for the files the runs before
+# it deleted: ext4 without a journal skips, one by one, free inodes whose
+# inode-table block is still cached and that were freed in the last minutes
+# (recently_deleted() in the kernel's fs/ext4/ialloc.c), so each file or
+# directory created walks past the previous run's deletions. On this project's
+# machines that made every round slower than the one before (a node's CPU per
+# 64 KB upload 185, 480, 740, 1,160 us in four runs a few seconds apart;
+# docs/BENCHMARKS.md). Not root: said once, and the later rounds may be slower.
+bench_settle_fs() {
+  sync
+  if [[ -w /proc/sys/vm/drop_caches ]]; then
+    echo 1 >/proc/sys/vm/drop_caches
+  elif [[ -z ${bench_settle_warned:-} ]]; then
+    bench_settle_warned=1
+    bench_log "not root: cannot drop the caches between runs; on ext4 without a journal later rounds may be slower"
+  fi
+}
+
 # bench_free_port: prints a TCP port nobody listens on at the moment, below
 # the kernel's ephemeral range: a port in that range can be taken by any
 # outgoing connection (wrk's, a server's to its peers) between this check and
