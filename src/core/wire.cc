@@ -96,6 +96,22 @@ Result<NodeStatus> ParseNodeStatus(std::string_view body) {
     return Fail(ErrorCode::kInvalidArgument,
                 "node status: max_upload_bytes must be an integer");
   }
+  // Counts and sizes: a negative one is a broken or forged status, refused
+  // before anything is made of it.
+  for (auto [key, value] : {std::pair{"images", s.images},
+                            {"bytes_used", s.bytes_used},
+                            {"disk_free_bytes", s.disk_free_bytes},
+                            {"max_pics", s.max_pics},
+                            {"uptime_s", s.uptime_s},
+                            {"heartbeat_s", s.heartbeat_s},
+                            {"disk_reserve_bytes", s.disk_reserve_bytes},
+                            {"max_upload_bytes", s.max_upload_bytes}}) {
+    if (value < 0) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("node status: {} must not be negative (got {})",
+                              key, value));
+    }
+  }
   return s;
 }
 

@@ -26,6 +26,29 @@ TEST(FieldTest, ReadsByTypeAndRefusesOthers) {
             "i must be a string");
 }
 
+// A heartbeat with a negative count or size is refused as it is read, so
+// nothing is made of it (a server marked usable, a capacity taken).
+TEST(WireTest, ANodeStatusWithANegativeCountIsRefused) {
+  NodeStatus s;
+  s.name = "n1";
+  s.url = "http://a:1";
+  s.root = "/srv/images";
+  s.max_pics = 10;
+  s.version = "1";
+  ASSERT_TRUE(ParseNodeStatus(ToJson(s).dump()).has_value());
+  for (const char* key :
+       {"images", "bytes_used", "disk_free_bytes", "disk_reserve_bytes",
+        "max_pics", "uptime_s", "heartbeat_s", "max_upload_bytes"}) {
+    nlohmann::json bad = ToJson(s);
+    bad[key] = -5;
+    auto parsed = ParseNodeStatus(bad.dump());
+    ASSERT_FALSE(parsed.has_value()) << bad.dump();
+    EXPECT_EQ(parsed.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(parsed.error().message, std::string("node status: ") + key +
+                                          " must not be negative (got -5)");
+  }
+}
+
 TEST(WireTest, ErrorBodiesAreToldApartFromOtherReplies) {
   const std::string ours = ErrorBody({ErrorCode::kNotFound, "no image abc"});
   EXPECT_EQ(ErrorBodyMessage(ours), "no image abc");

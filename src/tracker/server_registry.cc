@@ -276,8 +276,12 @@ Result<ServerRow> ServerRegistry::Heartbeat(const NodeStatus& s) {
                                     s.disk_free_bytes, s.bytes_used,
                                     clock_.NowSeconds());
   if (!row) {
-    if (row.error().code == ErrorCode::kForbidden) {
-      // A removed server whose node still runs: said once, not every beat.
+    const ErrorCode code = row.error().code;
+    if (code == ErrorCode::kForbidden || code == ErrorCode::kInvalidArgument ||
+        code == ErrorCode::kConflict) {
+      // Refused by the store, not failed in it: a removed server whose node
+      // still runs, or a status it will not take. Said once, not every
+      // beat, and the beat changes nothing.
       std::lock_guard lock(mutex_);
       if (refused_.insert(s.url).second)
         spdlog::warn("heartbeat refused: {}", row.error().message);

@@ -173,6 +173,31 @@ TEST_F(ServerRegistryTest, AStoreOutageCallsNoServerLost) {
   EXPECT_EQ(usable(), "010") << "silent a timeout after the outage";
 }
 
+// A beat the store refuses (a status it will not take) is a refusal, not
+// an outage: the server it names stays as it was, unusable if it was.
+TEST_F(ServerRegistryTest, ABeatTheStoreRefusesChangesNothing) {
+  ASSERT_TRUE(registry_->Heartbeat(Beat("a", "http://a:1")));
+  clock_.Advance(kTimeout + std::chrono::seconds(1));
+  ASSERT_TRUE(registry_->Refresh().has_value());
+  ASSERT_FALSE(registry_->Snapshot()[0].flg_usable);
+  const int64_t heard = registry_->Snapshot()[0].last_heartbeat_at;
+
+  NodeStatus bad = Beat("a", "http://a:1");
+  bad.max_pics = -5;
+  auto refused = registry_->Heartbeat(bad);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(registry_->Snapshot()[0].flg_usable);
+  EXPECT_EQ(registry_->Snapshot()[0].last_heartbeat_at, heard);
+  ASSERT_TRUE(registry_->Refresh().has_value());
+  EXPECT_FALSE(registry_->Snapshot()[0].flg_usable) << "after a refresh too";
+  EXPECT_FALSE(registry_->RefreshError().has_value()) << "no outage was called";
+
+  ASSERT_TRUE(registry_->Heartbeat(Beat("a", "http://a:1")));
+  EXPECT_TRUE(registry_->Snapshot()[0].flg_usable)
+      << "a good beat still counts";
+}
+
 // A tracker that was down heard no beats (it may be the only one): at its
 // start a server usable when it stopped stays usable for a timeout, not
 // called lost for that silence; one unusable then stays so.
