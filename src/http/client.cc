@@ -74,6 +74,14 @@ Result<Url> ParseUrl(std::string_view url) {
 }
 
 Result<void> CheckRootUrl(std::string_view url) {
+  // A root is a host, a port and perhaps a short path; one far longer is a
+  // mistake or an attack on every page and Location header it goes into.
+  if (url.size() > kMaxRootUrlLength) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("url: {} characters, more than the {} a "
+                            "server's URL may have",
+                            url.size(), kMaxRootUrlLength));
+  }
   // Characters first: ParseUrl's messages quote the URL.
   constexpr std::string_view kAllowed =
       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

@@ -22,7 +22,9 @@ Result<Url> ParseUrl(std::string_view url);
 // A server's root URL, to which paths are appended and which goes into
 // Location headers, JSON and pages: ParseUrl's checks, and only the
 // characters of a plain URL (no spaces or control characters, no quotes
-// or angle brackets), without user info, query or fragment.
+// or angle brackets), without user info, query or fragment, and at most
+// kMaxRootUrlLength characters.
+constexpr size_t kMaxRootUrlLength = 1024;
 Result<void> CheckRootUrl(std::string_view url);
 // The URL of a server listening on host:port, "http://[::1]:8080" for an
 // IPv6 address. A wildcard host (0.0.0.0, ::) names no machine: such a URL

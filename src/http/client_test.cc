@@ -65,6 +65,16 @@ TEST(CheckRootUrlTest, RefusesWhatCouldEscapeAHeaderOrAPage) {
           << "the message itself stays one line";
     }
   }
+  // Length: up to the limit taken, past it refused with a short message.
+  const std::string prefix = "http://h:1/";
+  const std::string longest =
+      prefix + std::string(kMaxRootUrlLength - prefix.size(), 'a');
+  EXPECT_TRUE(CheckRootUrl(longest).has_value());
+  auto too_long = CheckRootUrl(longest + "a");
+  ASSERT_FALSE(too_long.has_value());
+  EXPECT_EQ(too_long.error().message,
+            "url: 1025 characters, more than the 1024 a server's URL may "
+            "have");
 }
 
 // Out of descriptors, a call fails with an error; it does not throw out of
