@@ -640,7 +640,11 @@ Result<void> Server::CheckSignature(const RequestMessage& message,
   }
   if (!ok) {
     // A misconfigured peer retries every few seconds: one line per 10 s.
-    if (refusals_logged_.Due()) {
+    // Unsigned requests (anyone can send them) have a slot of their own,
+    // so they cannot hide a bad signature: a wrong secret is always said.
+    LogEvery& logged =
+        signature.mac.empty() ? unsigned_logged_ : refusals_logged_;
+    if (logged.Due()) {
       // Who it says it is (a node names itself in its User-Agent), in
       // printable characters only: the sender chose them.
       std::string agent(message[beast_http::field::user_agent].substr(0, 100));

@@ -159,6 +159,7 @@ class Server {
   std::atomic<int64_t> refused_at_{INT64_MIN / 2};
   SignatureVerifier* verifier_ = nullptr;
   mutable LogEvery refusals_logged_{std::chrono::seconds(10)};
+  mutable LogEvery unsigned_logged_{std::chrono::seconds(10)};
   LogEvery accept_failures_logged_{std::chrono::seconds(10)};
 };
 

@@ -285,20 +285,28 @@ TEST_F(ClusterTest, BadInputIsRefusedAndChangesNothing) {
   EXPECT_EQ(Parse(wrong_method.body)["error"]["code"], "method_not_allowed");
   EXPECT_EQ(wrong_method.Header("Allow"), "POST");
 
-  // A heartbeat signed with a wrong secret is refused and logged.
+  // A heartbeat signed with a wrong secret is refused and logged, also
+  // right after an unsigned one (anyone can send those: they must not take
+  // the line a wrong secret gets).
   json beat = {{"name", "intruder"}, {"url", "http://127.0.0.1:1"},
                {"root", "/"},        {"images", 0},
                {"bytes_used", 0},    {"disk_free_bytes", 1 << 30},
                {"max_pics", 100},    {"uptime_s", 1},
                {"version", "x"}};
+  EXPECT_EQ(
+      Send("POST", c().tracker_url() + "/v1/heartbeat", beat.dump()).status,
+      401u);
   auto hb = SignedSend("POST", c().tracker_url(), "/v1/heartbeat", beat.dump(),
                        "wrong");
   EXPECT_EQ(hb.status, 401u);
   EXPECT_TRUE(Eventually(
       [&] {
         // Who sent it, as its User-Agent says (a node adds its name).
-        return c().Logs().find("heartbeat from 127.0.0.1 (imgstore/") !=
-               std::string::npos;
+        const std::string logs = c().Logs();
+        const size_t at = logs.find("heartbeat from 127.0.0.1 (imgstore/");
+        return at != std::string::npos &&
+               logs.find("refused: signature: does not match", at) !=
+                   std::string::npos;
       },
       std::chrono::seconds(3)));
   // Signed with the right secret, a URL that would split a redirect's
