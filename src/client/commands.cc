@@ -520,7 +520,10 @@ FirstOutcome SendFirst(const TrackerClient& tracker, const std::string& path,
     return out;
   }
   const int64_t size = int64_t(file.bytes.size());
-  auto meta = tracker.Upload(std::move(file.bytes), file.content_type);
+  // if_new: another import of the same files running at once may have
+  // stored these bytes since the look above; then they are not stored twice.
+  auto meta = tracker.Upload(std::move(file.bytes), file.content_type,
+                             /*if_new=*/true);
   if (!meta) {
     // The tracker's verdict on the file itself (not an image, truncated,
     // a pixel bomb) is a skip with its reason; anything else is a failure.
@@ -536,8 +539,12 @@ FirstOutcome SendFirst(const TrackerClient& tracker, const std::string& path,
                 code == ErrorCode::kUnavailable ||
                     code == ErrorCode::kInsufficientStorage);
   }
-  report.Imported(path, size, *meta);
   out.ids = {meta->id};
+  if (!meta->created) {
+    report.Already(path, out.ids);
+    return out;
+  }
+  report.Imported(path, size, *meta);
   return out;
 }
 

@@ -259,10 +259,11 @@ TrackerClient::TrackerClient(std::string base_url, std::string admin_token)
       admin_token_(std::move(admin_token)) {}
 
 Result<ImageMeta> TrackerClient::Upload(std::string bytes,
-                                        std::string_view content_type) const {
+                                        std::string_view content_type,
+                                        bool if_new) const {
   http::ClientRequest req;
   req.method = "POST";
-  req.url = base_url_ + "/v1/images";
+  req.url = base_url_ + (if_new ? "/v1/images?if_new=1" : "/v1/images");
   req.headers.emplace_back("Content-Type", std::string(content_type));
   req.timeout = UploadTimeout(bytes.size());
   req.body = std::move(bytes);
@@ -283,9 +284,12 @@ Result<ImageMeta> TrackerClient::Upload(std::string bytes,
     std::this_thread::sleep_for(std::chrono::seconds(*wait));
     res = http::Fetch(req);
   }
-  auto checked = Check(req, std::move(res), 201);
+  const bool found = if_new && res && res->status == 200;
+  auto checked = Check(req, std::move(res), found ? 200 : 201);
   if (!checked) return Fail(checked.error());
-  return ParseImageMeta(checked->body);
+  auto meta = ParseImageMeta(checked->body);
+  if (meta) meta->created = !found;
+  return meta;
 }
 
 Result<ImageMeta> TrackerClient::GetImage(const ImageId& id) const {

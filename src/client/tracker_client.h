@@ -35,6 +35,8 @@ struct ImageMeta {
   std::string sha256;
   int64_t created_at = 0;
   std::vector<ImageReplica> replicas;
+  // False when an upload with if_new found the bytes stored already.
+  bool created = true;
   nlohmann::json raw;  // the reply as received, for `--json`
 };
 
@@ -98,9 +100,11 @@ class TrackerClient {
 
   const std::string& base_url() const { return base_url_; }
 
-  // POST /v1/images with the raw bytes.
-  Result<ImageMeta> Upload(std::string bytes,
-                           std::string_view content_type) const;
+  // POST /v1/images with the raw bytes. With `if_new` (?if_new=1), bytes
+  // stored already are not stored again: the reply is the image that has
+  // them, `created` false.
+  Result<ImageMeta> Upload(std::string bytes, std::string_view content_type,
+                           bool if_new = false) const;
   // GET /v1/images/{id}.
   Result<ImageMeta> GetImage(const ImageId& id) const;
   // GET /v1/images?sha256=HEX: the ids of the images with these bytes.

@@ -72,6 +72,16 @@ Result<int64_t> QueryNumber(std::string_view query, std::string_view key,
   return v;
 }
 
+// An API's query flag: false when absent; "1" or "true", "0" or "false",
+// or a 400 that says so.
+Result<bool> BoolQuery(std::string_view query, std::string_view key) {
+  const auto v = http::QueryValue(query, key);
+  if (!v || *v == "0" || *v == "false") return false;
+  if (*v == "1" || *v == "true") return true;
+  return Fail(ErrorCode::kInvalidArgument,
+              fmt::format("{} must be 1 or 0 (true or false)", key));
+}
+
 // A server's capacity as an operator gives it (POST or PATCH).
 Result<int64_t> CheckCapacity(int64_t max_pic_amount) {
   if (max_pic_amount <= 0 || max_pic_amount > kMaxPicAmount) {
@@ -239,10 +249,19 @@ http::Router Tracker::MakeRouter() {
   };
 
   auto upload = [this](const Request& r) -> Response {
+    // ?if_new=1: bytes stored already are not stored again; the answer is
+    // then 200 with the image that has them (imgstore import sends it).
+    bool created = true;
     auto record = [&]() -> Result<ImageRecord> {
+      auto if_new = BoolQuery(r.query, "if_new");
+      if (!if_new) return Fail(if_new.error());
       auto bytes = UploadedBytes(r, options_.max_upload_bytes);
       if (!bytes) return Fail(bytes.error());
-      return uploader_->Upload(*bytes);
+      if (!*if_new) return uploader_->Upload(*bytes);
+      auto outcome = uploader_->UploadIfNew(*bytes);
+      if (!outcome) return Fail(outcome.error());
+      created = outcome->created;
+      return std::move(outcome->record);
     }();
     if (WantsPage(r.Header("Accept"))) {
       // The gallery's form, posted without its script: the new image's
@@ -256,12 +275,12 @@ http::Router Tracker::MakeRouter() {
       return see;
     }
     if (!record) return http::ErrorResponse(record.error());
-    Response created =
-        http::Json(bhttp::status::created,
+    Response answer =
+        http::Json(created ? bhttp::status::created : bhttp::status::ok,
                    ImageJson(*record, *resolver_, registry_->Snapshot()));
-    created.message.set(bhttp::field::location,
-                        "/v1/images/" + record->id.str());
-    return created;
+    answer.message.set(bhttp::field::location,
+                       "/v1/images/" + record->id.str());
+    return answer;
   };
 
   // Refused by its head, before a large body is sent: a type no upload has,

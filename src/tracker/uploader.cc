@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <functional>
+#include <string>
 
 #include "core/hex.h"
 #include "core/image_probe.h"
@@ -71,6 +73,30 @@ std::chrono::steady_clock::time_point Uploader::Lap(
 }
 
 Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
+  return Store(bytes, {});
+}
+
+Result<Uploader::Outcome> Uploader::UploadIfNew(std::string_view bytes) {
+  const auto start = std::chrono::steady_clock::now();
+  std::string sha256 = Sha256Hex(bytes);
+  Lap(Stage::kHash, start);
+  std::lock_guard turn(
+      bytes_stripes_[std::hash<std::string>{}(sha256) % kBytesStripes]);
+  auto ids = store_.FindBySha256(sha256);
+  if (!ids) return Fail(ids.error());
+  for (const ImageId& id : *ids) {
+    auto found = store_.GetImage(id);
+    if (found) return Outcome{*std::move(found), false};
+    // Deleted since it was found: the next, or a new upload.
+    if (found.error().code != ErrorCode::kNotFound) return Fail(found.error());
+  }
+  auto record = Store(bytes, std::move(sha256));
+  if (!record) return Fail(record.error());
+  return Outcome{*std::move(record), true};
+}
+
+Result<ImageRecord> Uploader::Store(std::string_view bytes,
+                                    std::string sha256) {
   auto lap = std::chrono::steady_clock::now();
   auto info = ProbeImage(bytes, options_.max_pixels);
   lap = Lap(Stage::kProbe, lap);
@@ -84,7 +110,7 @@ Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
   record.bytes = int64_t(bytes.size());
   record.width = info->width;
   record.height = info->height;
-  record.sha256 = Sha256Hex(bytes);
+  record.sha256 = sha256.empty() ? Sha256Hex(bytes) : std::move(sha256);
   lap = Lap(Stage::kHash, lap);
   const ImagePath path = MakeImagePath(record.id, record.format);
   const size_t wanted = size_t(std::max(1, options_.replicas));

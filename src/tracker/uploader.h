@@ -45,6 +45,17 @@ class Uploader {
   // when no server can take it (503); kInternal/kIo from the store.
   Result<ImageRecord> Upload(std::string_view bytes);
 
+  // Upload, unless an image with these bytes (by sha256) is stored already:
+  // then that image's record, `created` false, and nothing is stored. Such
+  // uploads of the same bytes through this tracker take turns, so of
+  // concurrent ones exactly one stores (`imgstore import` run twice at
+  // once); through several trackers each may store one.
+  struct Outcome {
+    ImageRecord record;
+    bool created = true;
+  };
+  Result<Outcome> UploadIfNew(std::string_view bytes);
+
   uint64_t retries() const { return retries_.load(); }
 
   // Uploads whose record failed in a way that cannot tell whether it was
@@ -68,6 +79,8 @@ class Uploader {
   }
 
  private:
+  // Upload's work, with the body's sha256 when the caller has it already.
+  Result<ImageRecord> Store(std::string_view bytes, std::string sha256);
   std::vector<const ServerRow*> Order(const ServerView& servers);
   void Discard(const ImagePath& path, const std::vector<ServerRow>& holders);
   // Adds the time since `since` to `stage` and returns now.
@@ -82,6 +95,11 @@ class Uploader {
   std::atomic<uint64_t> retries_{0};
   LogEvery short_logged_{std::chrono::seconds(60)};  // fewer copies than wanted
   std::array<std::atomic<uint64_t>, kStageNames.size()> stage_us_{};
+
+  // UploadIfNew's turns, by sha256: a lock per stripe, held from the look
+  // for the bytes to the record.
+  static constexpr size_t kBytesStripes = 256;
+  std::array<std::mutex, kBytesStripes> bytes_stripes_;
 
   std::mutex mutex_;  // guards rng_ and unrecorded_
   std::mt19937_64 rng_{std::random_device{}()};

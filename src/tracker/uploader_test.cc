@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <thread>
 
 #include "testing/testing.h"
 #include "tracker/fake_nodes.h"
@@ -54,6 +55,50 @@ TEST_F(UploaderTest, StoresAndRecords) {
   ASSERT_TRUE(stored.has_value());
   EXPECT_EQ(stored->sha256, record->sha256);
   EXPECT_EQ(nodes_.files.size(), 1u);
+}
+
+// UploadIfNew stores bytes once: of 8 concurrent uploads of one file
+// exactly one stores it and the others get that image; later ones too.
+// A plain Upload still makes a new image of the same bytes (SPEC §4).
+TEST_F(UploaderTest, UploadsIfNewOfTheSameBytesStoreOnce) {
+  Uploader uploader = Make();
+  std::vector<Result<Uploader::Outcome>> outcomes(
+      8, Fail(ErrorCode::kInternal, ""));
+  std::vector<std::thread> threads;
+  for (auto& outcome : outcomes)
+    threads.emplace_back([&] { outcome = uploader.UploadIfNew(jpeg_); });
+  for (auto& t : threads) t.join();
+  size_t created = 0;
+  for (const auto& outcome : outcomes) {
+    ASSERT_TRUE(outcome.has_value()) << outcome.error().message;
+    created += outcome->created;
+    EXPECT_EQ(outcome->record.id, outcomes[0]->record.id);
+    EXPECT_EQ(outcome->record.placements.size(), 1u);
+  }
+  EXPECT_EQ(created, 1u);
+  EXPECT_EQ(nodes_.files.size(), 1u);
+
+  auto again = uploader.UploadIfNew(jpeg_);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->record.id, outcomes[0]->record.id);
+
+  auto plain = uploader.Upload(jpeg_);
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_NE(plain->id, outcomes[0]->record.id);
+  auto ids = store_->FindBySha256(plain->sha256);
+  ASSERT_TRUE(ids.has_value());
+  EXPECT_EQ(ids->size(), 2u);
+
+  // Other bytes are stored, and what is not an image is refused as by
+  // Upload, leaving nothing.
+  auto png = uploader.UploadIfNew(testing::TestData("small.png"));
+  ASSERT_TRUE(png.has_value()) << png.error().message;
+  EXPECT_TRUE(png->created);
+  auto text = uploader.UploadIfNew("not an image at all");
+  ASSERT_FALSE(text.has_value());
+  EXPECT_EQ(text.error().code, ErrorCode::kUnsupportedMedia);
+  EXPECT_EQ(nodes_.files.size(), 3u);
 }
 
 TEST_F(UploaderTest, RetriesOnAnotherServer) {

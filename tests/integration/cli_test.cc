@@ -276,6 +276,55 @@ TEST_F(CliTest, ImportSkipsNonImagesAndDoesNotDuplicate) {
       << listed.output;
 }
 
+// Two imports of one tree running at once (overlapping cron jobs) store
+// each file once: between one's look for the bytes and its upload, the
+// other may have stored them, and ?if_new=1 says so instead of storing
+// them again.
+TEST_F(CliTest, ImportsRunningAtOnceStoreEachFileOnce) {
+  TempDir tree, logs;
+  const std::string png = TestData("small.png");
+  constexpr int kFiles = 24;
+  for (int i = 0; i < kFiles; ++i) {
+    std::ofstream(tree.path() / fmt::format("{:02}.png", i), std::ios::binary)
+        << png << "at-once-" << i << tree.str();
+  }
+  const int64_t before = cluster_->Servers()["totals"]["images"];
+  std::vector<std::unique_ptr<ChildProcess>> imports;
+  for (int i = 0; i < 2; ++i) {
+    imports.push_back(std::make_unique<ChildProcess>(
+        std::vector<std::string>{IMGSTORE_BINARY, "import", tree.str(), "-j",
+                                 "4", "--tracker", cluster_->tracker_url(),
+                                 "--admin-token", kAdminToken},
+        logs.str() + fmt::format("/import-{}.log", i)));
+  }
+  for (auto& import : imports)
+    EXPECT_EQ(import->Wait(std::chrono::seconds(120)), 0) << import->Log();
+  EXPECT_EQ(cluster_->Servers()["totals"]["images"].get<int64_t>(),
+            before + kFiles)
+      << imports[0]->Log() << imports[1]->Log();
+
+  // The API itself: 201 for new bytes, then 200 with the same image; a
+  // plain upload of them is a new image (SPEC §4); a bad flag is a 400.
+  const std::string url = cluster_->tracker_url() + "/v1/images";
+  const std::string bytes = png + "if-new-" + tree.str();
+  const std::vector<std::pair<std::string, std::string>> png_type = {
+      {"Content-Type", "image/png"}};
+  auto first = Send("POST", url + "?if_new=1", bytes, png_type);
+  ASSERT_EQ(first.status, 201u) << first.body;
+  auto again = Send("POST", url + "?if_new=1", bytes, png_type);
+  ASSERT_EQ(again.status, 200u) << again.body;
+  EXPECT_EQ(nlohmann::json::parse(again.body)["id"],
+            nlohmann::json::parse(first.body)["id"]);
+  auto plain = Send("POST", url, bytes, png_type);
+  ASSERT_EQ(plain.status, 201u) << plain.body;
+  EXPECT_NE(nlohmann::json::parse(plain.body)["id"],
+            nlohmann::json::parse(first.body)["id"]);
+  auto bad = Send("POST", url + "?if_new=maybe", bytes, png_type);
+  EXPECT_EQ(bad.status, 400u) << bad.body;
+  EXPECT_NE(bad.body.find("if_new must be 1 or 0"), std::string::npos)
+      << bad.body;
+}
+
 // With no server able to take images, an import stops after ten refusals
 // in a row instead of sending every file of the tree to be refused.
 TEST_F(CliTest, ImportGivesUpWhenTheClusterTakesNothing) {
