@@ -112,6 +112,14 @@ struct Compact {
   uint8_t count = 0;
 };
 
+// The servers of an image's copies, ascending: as the index keeps them.
+ServerIds SortedServerIds(const ImageRecord& image) {
+  ServerIds servers;
+  for (const Placement& p : image.placements) servers.push_back(p.server_id);
+  std::sort(servers.begin(), servers.end());
+  return servers;
+}
+
 bool FitsCompact(const ServerIds& servers) {
   if (servers.size() > Compact::kServers) return false;
   return std::all_of(servers.begin(), servers.end(), [](int64_t id) {
@@ -398,11 +406,18 @@ Result<void> IndexedStore::AddImage(const ImageRecord& image) {
   std::lock_guard order(WriteLock(image.id));
   auto added = inner_->AddImage(image);
   if (!added) return added;
-  ServerIds servers;
-  for (const Placement& p : image.placements) servers.push_back(p.server_id);
-  std::sort(servers.begin(), servers.end());
   std::unique_lock lock(mu_);
-  index_->Put(image.id, image.format, servers);
+  index_->Put(image.id, image.format, SortedServerIds(image));
+  return added;
+}
+
+Result<std::optional<ImageId>> IndexedStore::AddImageIfNew(
+    const ImageRecord& image) {
+  std::lock_guard order(WriteLock(image.id));
+  auto added = inner_->AddImageIfNew(image);
+  if (!added || *added) return added;
+  std::unique_lock lock(mu_);
+  index_->Put(image.id, image.format, SortedServerIds(image));
   return added;
 }
 

@@ -69,6 +69,8 @@ class IndexedStore final : public MetadataStore {
 
   // Write paths that keep the index exact.
   Result<void> AddImage(const ImageRecord& image) override;
+  Result<std::optional<ImageId>> AddImageIfNew(
+      const ImageRecord& image) override;
   Result<ImageRecord> DeleteImage(const ImageId& id) override;
   Result<void> AddPlacement(const ImageId& id,
                             const Placement& placement) override;

@@ -116,6 +116,13 @@ class MetadataStore {
   // delete its copy and try another). kConflict if the id exists.
   virtual Result<void> AddImage(const ImageRecord& image) = 0;
 
+  // AddImage, unless an image with the same sha256 is recorded: then
+  // nothing is written and the id of such an image is returned (nullopt:
+  // this one was added). Of concurrent calls for the same bytes, through
+  // any number of trackers, exactly one adds.
+  virtual Result<std::optional<ImageId>> AddImageIfNew(
+      const ImageRecord& image) = 0;
+
   // The image with its placements; kNotFound when unknown.
   virtual Result<ImageRecord> GetImage(const ImageId& id) = 0;
 

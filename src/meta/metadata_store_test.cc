@@ -1174,6 +1174,56 @@ TEST_P(MetadataStoreTest, ConcurrentAddsNeverExceedCapacity) {
   EXPECT_EQ(Must(store().Stats()).images, kCapacity);
 }
 
+// AddImageIfNew: bytes recorded already (by sha256) are not recorded again,
+// also when many add them at once (several trackers on one database);
+// nothing of a refused one is written, its server's count included.
+TEST_P(MetadataStoreTest, AddImageIfNewRecordsBytesOnce) {
+  ServerRow server = AddServer("n1", 100);
+  const ImageRecord first = NewImage({server.server_id});
+  EXPECT_EQ(Must(store().AddImageIfNew(first)), std::nullopt);
+  const ImageRecord twin = NewImage({server.server_id});
+  EXPECT_EQ(Must(store().AddImageIfNew(twin)), first.id);
+  EXPECT_EQ(store().GetImage(twin.id).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(Server(server.server_id).cur_pic_amount, 1);
+  // Other bytes are new; AddImage still records any bytes.
+  ImageRecord other = NewImage({server.server_id});
+  other.sha256 = Sha256Hex("other bytes");
+  EXPECT_EQ(Must(store().AddImageIfNew(other)), std::nullopt);
+  Must(store().AddImage(twin));
+  EXPECT_EQ(Must(store().FindBySha256(first.sha256)).size(), 2u);
+
+  constexpr int kThreads = 8;
+  std::vector<ImageRecord> racers;
+  for (int t = 0; t < kThreads; ++t) {
+    racers.push_back(NewImage({server.server_id}));
+    racers.back().sha256 = Sha256Hex("raced bytes");
+  }
+  std::vector<Result<std::optional<ImageId>>> outcomes(
+      kThreads, Fail(ErrorCode::kInternal, "not run"));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back(
+        [&, t] { outcomes[t] = store().AddImageIfNew(racers[t]); });
+  }
+  for (std::thread& t : threads) t.join();
+  std::optional<ImageId> winner;
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_TRUE(outcomes[t].has_value()) << outcomes[t].error().message;
+    if (!*outcomes[t]) {
+      EXPECT_FALSE(winner.has_value()) << "a second one was added";
+      winner = racers[t].id;
+    }
+  }
+  ASSERT_TRUE(winner.has_value());
+  for (const auto& outcome : outcomes) {
+    if (*outcome) {
+      EXPECT_EQ(**outcome, *winner);
+    }
+  }
+  EXPECT_EQ(Must(store().FindBySha256(racers[0].sha256)).size(), 1u);
+  EXPECT_EQ(Server(server.server_id).cur_pic_amount, 4);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllStores, MetadataStoreTest, ::testing::ValuesIn(Factories()),
     [](const ::testing::TestParamInfo<StoreFactory>& param_info) {

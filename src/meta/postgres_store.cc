@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <functional>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/hex.h"
 #include "core/layout.h"
 #include "meta/migrations.h"
 
@@ -881,14 +883,16 @@ Result<void> PostgresStore::RemoveServer(int64_t server_id) {
 
 // ---- images ----
 
-Result<void> PostgresStore::AddImage(const ImageRecord& image) {
-  if (image.placements.empty()) {
-    return Context(
-        Result<void>(Fail(ErrorCode::kInvalidArgument, "no placements")),
-        "add image {}", image.id.str());
-  }
-  // Servers are bumped in id order, so two uploads to the same servers take
-  // their row locks in the same order and cannot deadlock.
+namespace {
+
+// The placements of `image` in server id order: servers are bumped in that
+// order, so two uploads to the same servers take their row locks in the
+// same order and cannot deadlock. kInvalidArgument for none, or for a
+// server named twice.
+Result<std::vector<const Placement*>> SortedPlacements(
+    const ImageRecord& image) {
+  if (image.placements.empty())
+    return Fail(ErrorCode::kInvalidArgument, "no placements");
   std::vector<const Placement*> placements;
   for (const Placement& p : image.placements) placements.push_back(&p);
   std::sort(placements.begin(), placements.end(),
@@ -897,61 +901,112 @@ Result<void> PostgresStore::AddImage(const ImageRecord& image) {
             });
   for (size_t i = 1; i < placements.size(); ++i) {
     if (placements[i]->server_id == placements[i - 1]->server_id) {
-      return Context(Result<void>(Fail(ErrorCode::kInvalidArgument,
-                                       fmt::format("server {} named twice",
-                                                   placements[i]->server_id))),
-                     "add image {}", image.id.str());
+      return Fail(
+          ErrorCode::kInvalidArgument,
+          fmt::format("server {} named twice", placements[i]->server_id));
     }
   }
-  auto add = [&](PgConnection& c) -> Result<void> {
-    // DO NOTHING and a look at the row count, rather than parsing the
-    // constraint's name to tell this conflict from others. A concurrent
-    // insert of the same id makes this wait for its commit, then do nothing.
-    auto insert = c.Exec(
-        "INSERT INTO images (image_id, content_type, bytes, width, height, "
-        "sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-        "ON CONFLICT (image_id) DO NOTHING",
-        {image.id.str(), std::string(FormatContentType(image.format)),
-         Int(image.bytes), Int(image.width), Int(image.height), image.sha256,
-         Int(image.created_at)});
-    if (!insert) return Fail(insert.error());
-    if (insert->Changes() == 0) {
-      return Fail(ErrorCode::kConflict, "the id already exists");
-    }
-    for (const Placement* p : placements) {
-      // The capacity check and the increment are one statement. Under READ
-      // COMMITTED a concurrent writer of the same row makes this wait, then
-      // re-check the WHERE against the committed row, so no number of
-      // trackers can push cur_pic_amount past max_pic_amount. A removed
-      // server takes nothing: RemoveServer may have run since placement
-      // chose it.
-      auto bump = c.Exec(
-          "UPDATE servers SET cur_pic_amount = cur_pic_amount + 1 "
-          "WHERE server_id = $1 AND cur_pic_amount < max_pic_amount "
-          "AND state <> 'removed'",
-          {Int(p->server_id)});
-      if (!bump) return Fail(bump.error());
-      if (bump->Changes() == 0) {
-        auto server = ServerById(c, p->server_id);
-        if (!server) return Fail(server.error());
-        if (server->state == ServerState::kRemoved) {
-          return Fail(ErrorCode::kInsufficientStorage,
-                      fmt::format("server {} is removed", p->server_id));
-        }
-        return Fail(
-            ErrorCode::kInsufficientStorage,
-            fmt::format("server {} is full ({} of {} images)", p->server_id,
-                        server->cur_pic_amount, server->max_pic_amount));
+  return placements;
+}
+
+// AddImage's rows, inside the caller's transaction.
+Result<void> InsertImage(PgConnection& c, const ImageRecord& image,
+                         const std::vector<const Placement*>& placements) {
+  // DO NOTHING and a look at the row count, rather than parsing the
+  // constraint's name to tell this conflict from others. A concurrent
+  // insert of the same id makes this wait for its commit, then do nothing.
+  auto insert = c.Exec(
+      "INSERT INTO images (image_id, content_type, bytes, width, height, "
+      "sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+      "ON CONFLICT (image_id) DO NOTHING",
+      {image.id.str(), std::string(FormatContentType(image.format)),
+       Int(image.bytes), Int(image.width), Int(image.height), image.sha256,
+       Int(image.created_at)});
+  if (!insert) return Fail(insert.error());
+  if (insert->Changes() == 0) {
+    return Fail(ErrorCode::kConflict, "the id already exists");
+  }
+  for (const Placement* p : placements) {
+    // The capacity check and the increment are one statement. Under READ
+    // COMMITTED a concurrent writer of the same row makes this wait, then
+    // re-check the WHERE against the committed row, so no number of
+    // trackers can push cur_pic_amount past max_pic_amount. A removed
+    // server takes nothing: RemoveServer may have run since placement
+    // chose it.
+    auto bump = c.Exec(
+        "UPDATE servers SET cur_pic_amount = cur_pic_amount + 1 "
+        "WHERE server_id = $1 AND cur_pic_amount < max_pic_amount "
+        "AND state <> 'removed'",
+        {Int(p->server_id)});
+    if (!bump) return Fail(bump.error());
+    if (bump->Changes() == 0) {
+      auto server = ServerById(c, p->server_id);
+      if (!server) return Fail(server.error());
+      if (server->state == ServerState::kRemoved) {
+        return Fail(ErrorCode::kInsufficientStorage,
+                    fmt::format("server {} is removed", p->server_id));
       }
-      auto place = c.Exec(
-          "INSERT INTO placements (image_id, server_id, relative_path) "
-          "VALUES ($1, $2, $3)",
-          {image.id.str(), Int(p->server_id), p->relative_path});
-      if (!place) return Fail(place.error());
+      return Fail(
+          ErrorCode::kInsufficientStorage,
+          fmt::format("server {} is full ({} of {} images)", p->server_id,
+                      server->cur_pic_amount, server->max_pic_amount));
     }
-    return {};
+    auto place = c.Exec(
+        "INSERT INTO placements (image_id, server_id, relative_path) "
+        "VALUES ($1, $2, $3)",
+        {image.id.str(), Int(p->server_id), p->relative_path});
+    if (!place) return Fail(place.error());
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> PostgresStore::AddImage(const ImageRecord& image) {
+  auto placements = SortedPlacements(image);
+  if (!placements) {
+    return Context(Result<void>(Fail(placements.error())), "add image {}",
+                   image.id.str());
+  }
+  auto add = [&](PgConnection& c) {
+    return InsertImage(c, image, *placements);
   };
   return Context(Run<void>(Kind::kWrite, add), "add image {}", image.id.str());
+}
+
+Result<std::optional<ImageId>> PostgresStore::AddImageIfNew(
+    const ImageRecord& image) {
+  auto placements = SortedPlacements(image);
+  if (!placements) {
+    return Context(Result<std::optional<ImageId>>(Fail(placements.error())),
+                   "add image {}", image.id.str());
+  }
+  // Transactions for the same bytes, from any tracker, take turns: each
+  // first takes a lock named by the digest's first 60 bits, held to its
+  // commit, so the look below sees what the one before it wrote.
+  if (!IsLowerHex(image.sha256, 64)) {
+    return Context(Result<std::optional<ImageId>>(Fail(
+                       ErrorCode::kInvalidArgument, "sha256 is not a digest")),
+                   "add image {}", image.id.str());
+  }
+  int64_t turn = 0;
+  std::from_chars(image.sha256.data(), image.sha256.data() + 15, turn, 16);
+  const std::string key = Int(turn);
+  auto add = [&](PgConnection& c) -> Result<std::optional<ImageId>> {
+    auto locked = c.Exec("SELECT pg_advisory_xact_lock($1::bigint)", {key});
+    if (!locked) return Fail(locked.error());
+    auto found = c.Exec("SELECT image_id FROM images WHERE sha256 = $1 LIMIT 1",
+                        {image.sha256});
+    if (!found) return Fail(found.error());
+    auto ids = ReadIds(*found);
+    if (!ids) return Fail(ids.error());
+    if (!ids->empty()) return ids->front();
+    if (auto ok = InsertImage(c, image, *placements); !ok)
+      return Fail(ok.error());
+    return std::nullopt;
+  };
+  return Context(Run<std::optional<ImageId>>(Kind::kWrite, add), "add image {}",
+                 image.id.str());
 }
 
 Result<ImageRecord> PostgresStore::GetImage(const ImageId& id) {

@@ -908,68 +908,93 @@ Result<void> SqliteStore::RemoveServer(int64_t server_id) {
 
 // ---- images ----
 
-Result<void> SqliteStore::AddImage(const ImageRecord& image) {
-  auto add = [&](SqliteConnection& c) -> Result<void> {
-    if (image.placements.empty()) {
-      return Fail(ErrorCode::kInvalidArgument, "no placements");
-    }
-    for (size_t i = 0; i < image.placements.size(); ++i) {
-      for (size_t j = 0; j < i; ++j) {
-        if (image.placements[i].server_id == image.placements[j].server_id) {
-          return Fail(ErrorCode::kInvalidArgument,
-                      fmt::format("server {} named twice",
-                                  image.placements[i].server_id));
-        }
+namespace {
+
+// AddImage's rows, inside the caller's write.
+Result<void> InsertImage(SqliteConnection& c, const ImageRecord& image) {
+  if (image.placements.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "no placements");
+  }
+  for (size_t i = 0; i < image.placements.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (image.placements[i].server_id == image.placements[j].server_id) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    fmt::format("server {} named twice",
+                                image.placements[i].server_id));
       }
     }
-    // DO NOTHING and a look at the change count, rather than parsing
-    // SQLite's constraint message to tell this conflict from others.
-    auto insert = c.Prepare(
-        "INSERT INTO images (image_id, content_type, bytes, width, height, "
-        "sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-        "ON CONFLICT (image_id) DO NOTHING");
-    if (!insert) return Fail(insert.error());
-    insert->Bind(image.id.str()).Bind(FormatContentType(image.format));
-    insert->Bind(image.bytes).Bind(image.width).Bind(image.height);
-    insert->Bind(image.sha256).Bind(image.created_at);
-    if (auto ok = insert->Run(); !ok) return ok;
+  }
+  // DO NOTHING and a look at the change count, rather than parsing
+  // SQLite's constraint message to tell this conflict from others.
+  auto insert = c.Prepare(
+      "INSERT INTO images (image_id, content_type, bytes, width, height, "
+      "sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+      "ON CONFLICT (image_id) DO NOTHING");
+  if (!insert) return Fail(insert.error());
+  insert->Bind(image.id.str()).Bind(FormatContentType(image.format));
+  insert->Bind(image.bytes).Bind(image.width).Bind(image.height);
+  insert->Bind(image.sha256).Bind(image.created_at);
+  if (auto ok = insert->Run(); !ok) return ok;
+  if (c.Changes() == 0) {
+    return Fail(ErrorCode::kConflict, "the id already exists");
+  }
+  for (const Placement& p : image.placements) {
+    // The capacity check and the increment are one statement inside the
+    // write lock, so concurrent uploads (even from other processes) can
+    // never push cur_pic_amount past max_pic_amount. A removed server
+    // takes nothing: RemoveServer may have run since placement chose it.
+    auto bump = c.Prepare(
+        "UPDATE servers SET cur_pic_amount = cur_pic_amount + 1 "
+        "WHERE server_id = ?1 AND cur_pic_amount < max_pic_amount "
+        "AND state <> 'removed'");
+    if (!bump) return Fail(bump.error());
+    bump->Bind(p.server_id);
+    if (auto ok = bump->Run(); !ok) return ok;
     if (c.Changes() == 0) {
-      return Fail(ErrorCode::kConflict, "the id already exists");
-    }
-    for (const Placement& p : image.placements) {
-      // The capacity check and the increment are one statement inside the
-      // write lock, so concurrent uploads (even from other processes) can
-      // never push cur_pic_amount past max_pic_amount. A removed server
-      // takes nothing: RemoveServer may have run since placement chose it.
-      auto bump = c.Prepare(
-          "UPDATE servers SET cur_pic_amount = cur_pic_amount + 1 "
-          "WHERE server_id = ?1 AND cur_pic_amount < max_pic_amount "
-          "AND state <> 'removed'");
-      if (!bump) return Fail(bump.error());
-      bump->Bind(p.server_id);
-      if (auto ok = bump->Run(); !ok) return ok;
-      if (c.Changes() == 0) {
-        auto server = ServerById(c, p.server_id);
-        if (!server) return Fail(server.error());
-        if (server->state == ServerState::kRemoved) {
-          return Fail(ErrorCode::kInsufficientStorage,
-                      fmt::format("server {} is removed", p.server_id));
-        }
-        return Fail(
-            ErrorCode::kInsufficientStorage,
-            fmt::format("server {} is full ({} of {} images)", p.server_id,
-                        server->cur_pic_amount, server->max_pic_amount));
+      auto server = ServerById(c, p.server_id);
+      if (!server) return Fail(server.error());
+      if (server->state == ServerState::kRemoved) {
+        return Fail(ErrorCode::kInsufficientStorage,
+                    fmt::format("server {} is removed", p.server_id));
       }
-      auto place = c.Prepare(
-          "INSERT INTO placements (image_id, server_id, relative_path) "
-          "VALUES (?1, ?2, ?3)");
-      if (!place) return Fail(place.error());
-      place->Bind(image.id.str()).Bind(p.server_id).Bind(p.relative_path);
-      if (auto ok = place->Run(); !ok) return ok;
+      return Fail(
+          ErrorCode::kInsufficientStorage,
+          fmt::format("server {} is full ({} of {} images)", p.server_id,
+                      server->cur_pic_amount, server->max_pic_amount));
     }
-    return {};
-  };
+    auto place = c.Prepare(
+        "INSERT INTO placements (image_id, server_id, relative_path) "
+        "VALUES (?1, ?2, ?3)");
+    if (!place) return Fail(place.error());
+    place->Bind(image.id.str()).Bind(p.server_id).Bind(p.relative_path);
+    if (auto ok = place->Run(); !ok) return ok;
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> SqliteStore::AddImage(const ImageRecord& image) {
+  auto add = [&](SqliteConnection& c) { return InsertImage(c, image); };
   return Context(Write<void>(add), "add image {}", image.id.str());
+}
+
+Result<std::optional<ImageId>> SqliteStore::AddImageIfNew(
+    const ImageRecord& image) {
+  // In the write transaction, which one writer holds at a time (in this
+  // process and any other): the look and the insert cannot be split.
+  auto add = [&](SqliteConnection& c) -> Result<std::optional<ImageId>> {
+    auto s = c.Prepare("SELECT image_id FROM images WHERE sha256 = ?1 LIMIT 1");
+    if (!s) return Fail(s.error());
+    s->Bind(image.sha256);
+    auto ids = ReadIds(*s);
+    if (!ids) return Fail(ids.error());
+    if (!ids->empty()) return ids->front();
+    if (auto ok = InsertImage(c, image); !ok) return Fail(ok.error());
+    return std::nullopt;
+  };
+  return Context(Write<std::optional<ImageId>>(add), "add image {}",
+                 image.id.str());
 }
 
 Result<ImageRecord> SqliteStore::GetImage(const ImageId& id) {

@@ -69,6 +69,8 @@ class SqliteStore final : public MetadataStore {
   Result<void> RemoveServer(int64_t server_id) override;
 
   Result<void> AddImage(const ImageRecord& image) override;
+  Result<std::optional<ImageId>> AddImageIfNew(
+      const ImageRecord& image) override;
   Result<ImageRecord> GetImage(const ImageId& id) override;
   Result<std::vector<ImageRecord>> GetImages(
       const std::vector<ImageId>& ids) override;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "core/hex.h"
@@ -73,7 +74,9 @@ std::chrono::steady_clock::time_point Uploader::Lap(
 }
 
 Result<ImageRecord> Uploader::Upload(std::string_view bytes) {
-  return Store(bytes, {});
+  auto stored = Store(bytes, {}, /*if_new=*/false);
+  if (!stored) return Fail(stored.error());
+  return std::move(stored->record);
 }
 
 Result<Uploader::Outcome> Uploader::UploadIfNew(std::string_view bytes) {
@@ -90,13 +93,11 @@ Result<Uploader::Outcome> Uploader::UploadIfNew(std::string_view bytes) {
     // Deleted since it was found: the next, or a new upload.
     if (found.error().code != ErrorCode::kNotFound) return Fail(found.error());
   }
-  auto record = Store(bytes, std::move(sha256));
-  if (!record) return Fail(record.error());
-  return Outcome{*std::move(record), true};
+  return Store(bytes, std::move(sha256), /*if_new=*/true);
 }
 
-Result<ImageRecord> Uploader::Store(std::string_view bytes,
-                                    std::string sha256) {
+Result<Uploader::Outcome> Uploader::Store(std::string_view bytes,
+                                          std::string sha256, bool if_new) {
   auto lap = std::chrono::steady_clock::now();
   auto info = ProbeImage(bytes, options_.max_pixels);
   lap = Lap(Stage::kProbe, lap);
@@ -174,8 +175,23 @@ Result<ImageRecord> Uploader::Store(std::string_view bytes,
               [](const Placement& a, const Placement& b) {
                 return a.server_id < b.server_id;
               });
-    auto added = store_.AddImage(record);
+    // if_new: the record is made unless the bytes were recorded meanwhile
+    // (by another tracker: this one's uploads of them take turns).
+    std::optional<ImageId> stored_as;
+    Result<void> added = [&]() -> Result<void> {
+      if (!if_new) return store_.AddImage(record);
+      auto r = store_.AddImageIfNew(record);
+      if (!r) return Fail(r.error());
+      stored_as = *r;
+      return {};
+    }();
     lap = Lap(Stage::kRecord, lap);
+    if (stored_as) {
+      Discard(path, holders);
+      auto found = store_.GetImage(*stored_as);
+      if (!found) return Fail(found.error());
+      return Outcome{*std::move(found), false};
+    }
     bool recorded = added.has_value();
     if (!recorded && (added.error().code == ErrorCode::kUnavailable ||
                       added.error().code == ErrorCode::kIo)) {
@@ -211,7 +227,7 @@ Result<ImageRecord> Uploader::Store(std::string_view bytes,
               record.id.str(), holders.size(), wanted);
         }
       }
-      return record;
+      return Outcome{std::move(record), true};
     }
     Discard(path, holders);
     if (added.error().code != ErrorCode::kInsufficientStorage)

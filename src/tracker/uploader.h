@@ -46,10 +46,12 @@ class Uploader {
   Result<ImageRecord> Upload(std::string_view bytes);
 
   // Upload, unless an image with these bytes (by sha256) is stored already:
-  // then that image's record, `created` false, and nothing is stored. Such
-  // uploads of the same bytes through this tracker take turns, so of
-  // concurrent ones exactly one stores (`imgstore import` run twice at
-  // once); through several trackers each may store one.
+  // then that image's record, `created` false, and nothing is kept. Of
+  // concurrent ones for the same bytes exactly one stores them (`imgstore
+  // import` run twice at once): through this tracker they take turns, and
+  // through several the record is made only if the bytes are not recorded
+  // (MetadataStore::AddImageIfNew); the copies of one that lost are
+  // deleted again.
   struct Outcome {
     ImageRecord record;
     bool created = true;
@@ -79,8 +81,10 @@ class Uploader {
   }
 
  private:
-  // Upload's work, with the body's sha256 when the caller has it already.
-  Result<ImageRecord> Store(std::string_view bytes, std::string sha256);
+  // Upload's work, with the body's sha256 when the caller has it already;
+  // `if_new`: recorded unless the bytes are (UploadIfNew).
+  Result<Outcome> Store(std::string_view bytes, std::string sha256,
+                        bool if_new);
   std::vector<const ServerRow*> Order(const ServerView& servers);
   void Discard(const ImagePath& path, const std::vector<ServerRow>& holders);
   // Adds the time since `since` to `stage` and returns now.

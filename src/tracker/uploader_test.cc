@@ -99,6 +99,30 @@ TEST_F(UploaderTest, UploadsIfNewOfTheSameBytesStoreOnce) {
   ASSERT_FALSE(text.has_value());
   EXPECT_EQ(text.error().code, ErrorCode::kUnsupportedMedia);
   EXPECT_EQ(nodes_.files.size(), 3u);
+
+  // Two trackers on one database (two uploaders: their turns are their
+  // own): still one image, and the copies of those that lost are deleted.
+  Uploader other_tracker = Make();
+  // A JPEG (read by libjpeg): other bytes, by a trailer after its end.
+  const std::string other = jpeg_ + "two trackers";
+  std::vector<Result<Uploader::Outcome>> raced(8,
+                                               Fail(ErrorCode::kInternal, ""));
+  threads.clear();
+  for (size_t i = 0; i < raced.size(); ++i) {
+    Uploader& through = i % 2 == 0 ? uploader : other_tracker;
+    threads.emplace_back(
+        [&, i, &through = through] { raced[i] = through.UploadIfNew(other); });
+  }
+  for (auto& t : threads) t.join();
+  created = 0;
+  for (const auto& outcome : raced) {
+    ASSERT_TRUE(outcome.has_value()) << outcome.error().message;
+    created += outcome->created;
+    EXPECT_EQ(outcome->record.id, raced[0]->record.id);
+  }
+  EXPECT_EQ(created, 1u);
+  EXPECT_EQ(nodes_.files.size(), 4u);
+  EXPECT_EQ(store_->FindBySha256(raced[0]->record.sha256)->size(), 1u);
 }
 
 TEST_F(UploaderTest, RetriesOnAnotherServer) {
