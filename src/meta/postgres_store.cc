@@ -981,14 +981,14 @@ Result<std::optional<ImageId>> PostgresStore::AddImageIfNew(
     return Context(Result<std::optional<ImageId>>(Fail(placements.error())),
                    "add image {}", image.id.str());
   }
-  // Transactions for the same bytes, from any tracker, take turns: each
-  // first takes a lock named by the digest's first 60 bits, held to its
-  // commit, so the look below sees what the one before it wrote.
   if (!IsLowerHex(image.sha256, 64)) {
     return Context(Result<std::optional<ImageId>>(Fail(
                        ErrorCode::kInvalidArgument, "sha256 is not a digest")),
                    "add image {}", image.id.str());
   }
+  // Transactions for the same bytes, from any tracker, take turns: each
+  // first takes a lock named by the digest's first 60 bits, held to its
+  // commit, so the look below sees what the one before it wrote.
   int64_t turn = 0;
   std::from_chars(image.sha256.data(), image.sha256.data() + 15, turn, 16);
   const std::string key = Int(turn);
