@@ -30,6 +30,8 @@ class FakeNodes final : public NodeClient {
     std::lock_guard lock(mu);
     if (auto it = fail.find(server.server_id); it != fail.end())
       return Fail(it->second);
+    if (auto it = fail_delete.find(server.server_id); it != fail_delete.end())
+      return Fail(it->second);
     files.erase({server.server_id, path.relative});
     return {};
   }
@@ -68,6 +70,7 @@ class FakeNodes final : public NodeClient {
 
   std::mutex mu;
   std::map<int64_t, Error> fail;
+  std::map<int64_t, Error> fail_delete;  // deletes only
   std::vector<int64_t> puts;
   std::map<std::pair<int64_t, std::string>, std::string> files;
   std::function<void()> before_put;   // runs before each Put, unlocked

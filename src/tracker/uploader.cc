@@ -53,12 +53,19 @@ std::vector<const ServerRow*> Uploader::Order(const ServerView& servers) {
 void Uploader::Discard(const ImagePath& path,
                        const std::vector<ServerRow>& holders) {
   for (const ServerRow& s : holders) {
-    if (auto r = nodes_.Delete(s, path); !r) {
-      // Left for fsck: a file with no record is harmless, a record with no
-      // file would not be.
-      spdlog::warn("upload {}: could not remove copy on server {}: {}",
-                   path.id.str(), s.server_id, r.error().message);
-    }
+    auto r = nodes_.Delete(s, path);
+    if (r || r.error().code == ErrorCode::kNotFound) continue;
+    // Queued, as for a store that failed: the repairer deletes it once the
+    // server answers, as no copy of its image is recorded there. Should
+    // even that fail, fsck finds it: a file with no record is harmless, a
+    // record with no file would not be.
+    const bool queued =
+        store_
+            .QueueFileDelete({s.server_id, path.relative}, clock_.NowSeconds())
+            .has_value();
+    spdlog::warn("upload {}: could not remove copy on server {} ({}); {}",
+                 path.id.str(), s.server_id, r.error().message,
+                 queued ? "queued for deletion" : "left for fsck");
   }
 }
 

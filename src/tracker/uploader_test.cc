@@ -39,6 +39,19 @@ class UploaderTest : public ::testing::Test {
     return Uploader(*store_, *registry_, nodes_, clock_, o);
   }
 
+  // Server 1 full in the database, which the registry does not know yet
+  // (another tracker filled it); servers 2 and 3 take no copy.
+  void FillServer1AndStopTheOthers() {
+    ASSERT_TRUE(
+        store_->UpdateServer(1, ServerUpdate{std::nullopt, 1}).has_value());
+    ImageRecord filler{ImageId::New()};
+    filler.sha256 = std::string(64, '0');
+    filler.placements = {{1, "aa/bb/x.jpg"}};
+    ASSERT_TRUE(store_->AddImage(filler).has_value());
+    nodes_.fail[2] = Error{ErrorCode::kUnavailable, "down"};
+    nodes_.fail[3] = Error{ErrorCode::kUnavailable, "down"};
+  }
+
   testing::TempDir dir_;
   FakeClock clock_;
   std::unique_ptr<MetadataStore> store_;
@@ -308,14 +321,7 @@ TEST_F(UploaderTest, ARecordOfUnknownFateKeepsItsCopies) {
 TEST_F(UploaderTest, FullInDatabaseDeletesTheCopyAndMovesOn) {
   // The registry still thinks server 1 has room; the database knows better
   // (another tracker filled it). Its copy must be removed again.
-  ASSERT_TRUE(
-      store_->UpdateServer(1, ServerUpdate{std::nullopt, 1}).has_value());
-  ImageRecord filler{ImageId::New()};
-  filler.sha256 = std::string(64, '0');
-  filler.placements = {{1, "aa/bb/x.jpg"}};
-  ASSERT_TRUE(store_->AddImage(filler).has_value());
-  nodes_.fail[2] = Error{ErrorCode::kUnavailable, "down"};
-  nodes_.fail[3] = Error{ErrorCode::kUnavailable, "down"};
+  FillServer1AndStopTheOthers();
   auto record = Make().Upload(jpeg_);
   ASSERT_FALSE(record.has_value());
   EXPECT_TRUE(nodes_.files.empty()) << "copy on the full server removed";
@@ -330,6 +336,20 @@ TEST_F(UploaderTest, FullInDatabaseDeletesTheCopyAndMovesOn) {
   ASSERT_TRUE(again.has_value()) << again.error().message;
   EXPECT_EQ(again->placements[0].server_id, 3);
   EXPECT_EQ(nodes_.files.size(), 1u);
+}
+
+// A copy whose removal fails (its server stopped answering meanwhile) is
+// queued for deletion, as the copy of a failed store is, not only left
+// for fsck.
+TEST_F(UploaderTest, ACopyThatCannotBeRemovedIsQueuedForDeletion) {
+  FillServer1AndStopTheOthers();
+  nodes_.fail_delete[1] = Error{ErrorCode::kUnavailable, "gone quiet"};
+  ASSERT_FALSE(Make().Upload(jpeg_).has_value());
+  ASSERT_EQ(nodes_.files.size(), 1u) << "the copy could not be removed";
+  auto queued = store_->FileDeletes(1, 10);
+  ASSERT_TRUE(queued.has_value()) << queued.error().message;
+  ASSERT_EQ(queued->size(), 1u);
+  EXPECT_EQ((*queued)[0].relative_path, nodes_.files.begin()->first.second);
 }
 
 // A store the tracker cannot read will not take the record: the upload is
