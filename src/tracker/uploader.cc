@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <functional>
 #include <optional>
 #include <string>
 
@@ -90,8 +89,6 @@ Result<Uploader::Outcome> Uploader::UploadIfNew(std::string_view bytes) {
   const auto start = std::chrono::steady_clock::now();
   std::string sha256 = Sha256Hex(bytes);
   Lap(Stage::kHash, start);
-  std::lock_guard turn(
-      bytes_stripes_[std::hash<std::string>{}(sha256) % kBytesStripes]);
   auto ids = store_.FindBySha256(sha256);
   if (!ids) return Fail(ids.error());
   for (const ImageId& id : *ids) {
@@ -183,7 +180,7 @@ Result<Uploader::Outcome> Uploader::Store(std::string_view bytes,
                 return a.server_id < b.server_id;
               });
     // if_new: the record is made unless the bytes were recorded meanwhile
-    // (by another tracker: this one's uploads of them take turns).
+    // (by a concurrent upload of them, through any tracker).
     std::optional<ImageId> stored_as;
     Result<void> added = [&]() -> Result<void> {
       if (!if_new) return store_.AddImage(record);

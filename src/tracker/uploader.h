@@ -47,11 +47,11 @@ class Uploader {
 
   // Upload, unless an image with these bytes (by sha256) is stored already:
   // then that image's record, `created` false, and nothing is kept. Of
-  // concurrent ones for the same bytes exactly one stores them (`imgstore
-  // import` run twice at once): through this tracker they take turns, and
-  // through several the record is made only if the bytes are not recorded
-  // (MetadataStore::AddImageIfNew); the copies of one that lost are
-  // deleted again.
+  // concurrent ones for the same bytes, through any trackers, exactly one
+  // stores them (`imgstore import` run twice at once): the record is made
+  // only if the bytes are not recorded (MetadataStore::AddImageIfNew), and
+  // the copies of one that lost are deleted again. Bytes recorded already
+  // are found before any copy is made.
   struct Outcome {
     ImageRecord record;
     bool created = true;
@@ -99,11 +99,6 @@ class Uploader {
   std::atomic<uint64_t> retries_{0};
   LogEvery short_logged_{std::chrono::seconds(60)};  // fewer copies than wanted
   std::array<std::atomic<uint64_t>, kStageNames.size()> stage_us_{};
-
-  // UploadIfNew's turns, by sha256: a lock per stripe, held from the look
-  // for the bytes to the record.
-  static constexpr size_t kBytesStripes = 256;
-  std::array<std::mutex, kBytesStripes> bytes_stripes_;
 
   std::mutex mutex_;  // guards rng_ and unrecorded_
   std::mt19937_64 rng_{std::random_device{}()};

@@ -113,8 +113,8 @@ TEST_F(UploaderTest, UploadsIfNewOfTheSameBytesStoreOnce) {
   EXPECT_EQ(text.error().code, ErrorCode::kUnsupportedMedia);
   EXPECT_EQ(nodes_.files.size(), 3u);
 
-  // Two trackers on one database (two uploaders: their turns are their
-  // own): still one image, and the copies of those that lost are deleted.
+  // Two trackers on one database (two uploaders): still one image, and the
+  // copies of those that lost are deleted.
   Uploader other_tracker = Make();
   // A JPEG (read by libjpeg): other bytes, by a trailer after its end.
   const std::string other = jpeg_ + "two trackers";
